@@ -1,0 +1,327 @@
+"""The HTTP API: `create_app()` builds the ASGI application. The only module that imports Quart.
+
+Routes validate through the service (one set of pydantic models, also the source of `/openapi.json`), and
+every error leaves as `{"error": "..."}` with a 4xx status, mapped here in one place. `GET /events/watch`
+is handed to the framework-free handler in `stream.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+from quart import Quart, Response, request
+from quart_schema import (
+    QuartSchema,
+    document_querystring,
+    document_request,
+    document_response,
+)
+from quart_schema.openapi import OpenAPIProvider
+from werkzeug.exceptions import HTTPException
+
+from .broadcast import Broadcaster
+from .errors import MetricStreamError, ValidationError
+from .events import GENESIS_ID, EventLog
+from . import __version__
+from .models import MAX_READINGS_LIMIT, MetricIn, ReadingIn, ReadingsQuery, validate
+from .service import AsyncMetricService
+from .settings import Settings
+from .storage import Storage, open_storage
+from .stream import STREAM_PATH, Receive, Scope, Send, watch
+
+__all__ = ["MetricStreamApp", "create_app"]
+
+log = logging.getLogger("metricstream")
+
+
+# --- response shapes, for the OpenAPI document ----------------------------------------------------
+
+
+class MetricOut(BaseModel):
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    name: str
+    input_frequency: float | None
+
+
+class ReadingOut(BaseModel):
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    metric_id: str = Field(json_schema_extra={"format": "uuid"})
+    value: float
+    timestamp: str = Field(json_schema_extra={"format": "date-time"})
+
+
+class MetricWithReadingsOut(MetricOut):
+    readings: list[ReadingOut] | None = None
+
+
+class MetricList(BaseModel):
+    root: list[MetricWithReadingsOut]
+
+
+class ReadingList(BaseModel):
+    root: list[ReadingOut]
+
+
+class HealthOut(BaseModel):
+    status: str
+    clients: int = Field(description="Connected SSE clients.")
+    events: int = Field(description="Events retained for replay.")
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+class MetricsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    with_readings: bool = Field(False, description="Embed each metric's readings.")
+    readings_limit: int = Field(
+        1000,
+        ge=1,
+        le=MAX_READINGS_LIMIT,
+        description="With with_readings: at most this many of the newest readings per metric.",
+    )
+
+
+class LastEventHeader(BaseModel):
+    x_last_event_id: str = Field(
+        description="Newest event id when this was read: resume the stream from it "
+        "(the nil UUID when no event exists yet)."
+    )
+
+
+class _Provider(OpenAPIProvider):
+    """Adds the SSE endpoint, which bypasses the framework, to the generated document."""
+
+    def schema(self) -> dict[str, Any]:
+        document = super().schema()
+        document["paths"][STREAM_PATH] = _STREAM_OPENAPI
+        return document
+
+
+_ERROR_RESPONSE = {
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+}
+_STREAM_OPENAPI = {
+    "get": {
+        "summary": "Live events as Server-Sent Events, with replay after Last-Event-ID.",
+        "parameters": [
+            {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+            {"name": "last_event_id", "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "types",
+                "in": "query",
+                "schema": {"type": "string"},
+                "description": "Comma list of metric_created, metric_reading_created.",
+            },
+            {"name": "metric_id", "in": "query", "schema": {"type": "string", "format": "uuid"}},
+        ],
+        "responses": {
+            "200": {
+                "description": "An endless text/event-stream.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            "400": {"description": "Bad filter.", **_ERROR_RESPONSE},
+            "503": {"description": "Shutting down.", **_ERROR_RESPONSE},
+        },
+    }
+}
+
+
+# --- the application ----------------------------------------------------------------------------
+
+
+class MetricStreamApp:
+    """The ASGI application: the stream path, then everything else through Quart."""
+
+    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
+        self.settings = settings
+        self.storage = storage if storage is not None else open_storage()
+        self.log = EventLog(settings.event_ttl)
+        self.broadcaster = Broadcaster(
+            self.log,
+            max_clients=settings.max_clients,
+            client_buffer=settings.client_buffer,
+            write_timeout=settings.write_timeout,
+            heartbeat=settings.heartbeat,
+            retry=settings.retry,
+        )
+        self.service = AsyncMetricService(self.storage, self.broadcaster)
+        self.quart = _build_quart(self)
+        self._maintenance: asyncio.Task[None] | None = None
+        self.started = asyncio.Event()  # set once startup is done and requests are served
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == STREAM_PATH and scope["method"] == "GET":
+            await watch(self.broadcaster, scope, receive, send)
+        else:
+            await self.quart(scope, receive, send)  # type: ignore[arg-type]
+
+    async def startup(self) -> None:
+        await self.storage.open()
+        self.log.extend(await self.storage.recent_events(time.time() - self.settings.event_ttl))
+        self._maintenance = asyncio.create_task(self.broadcaster.run_maintenance())
+        self.started.set()
+
+    async def shutdown(self) -> None:
+        """End every stream (clients are told `disconnected`), then release the store."""
+        await self.broadcaster.close(self.settings.shutdown_timeout)
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+            self._maintenance = None
+            await self.storage.close()
+
+
+def create_app(*, storage: Storage | None = None, **settings: Any) -> MetricStreamApp:
+    """The ASGI app for `settings` (keyword arguments over `METRICSTREAM_*` variables)."""
+    return MetricStreamApp(Settings.build(**settings), storage)
+
+
+def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, content_type="application/json")
+
+
+async def _json_body() -> Any:
+    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+        raise _UnsupportedMediaType("Content-Type must be application/json")
+    data = await request.get_data(as_text=False)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise ValidationError(f"request body is not valid JSON: {error}") from None
+
+
+class _UnsupportedMediaType(MetricStreamError):
+    status_code = 415
+
+
+def _bool_param(name: str) -> bool:
+    value = request.args.get(name, "false").lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no", ""):
+        return False
+    raise ValidationError(f"{name} must be true or false")
+
+
+def _build_quart(owner: MetricStreamApp) -> Quart:
+    app = Quart("metricstream")
+    app.config["MAX_CONTENT_LENGTH"] = owner.settings.max_body
+    QuartSchema(
+        app,
+        info={"title": "metricstream", "version": __version__},
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        swagger_ui_path=None,
+        openapi_provider_class=_Provider,
+    )
+    service = owner.service
+
+    @app.before_serving
+    async def startup() -> None:
+        await owner.startup()
+
+    @app.after_serving
+    async def shutdown() -> None:
+        await owner.shutdown()
+
+    @app.errorhandler(MetricStreamError)
+    async def domain_error(error: MetricStreamError) -> Response:
+        return _json({"error": error.message}, error.status_code)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        message = {413: f"request body is larger than {owner.settings.max_body} bytes"}.get(
+            status, error.description or error.name
+        )
+        return _json({"error": message}, status)
+
+    @app.errorhandler(Exception)
+    async def unexpected_error(error: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _json({"error": "internal server error"}, 500)
+
+    def last_event_header() -> dict[str, str]:
+        return {"X-Last-Event-ID": service.last_event_id or GENESIS_ID}
+
+    @app.post("/metrics")
+    @document_request(MetricIn)
+    @document_response(MetricOut, 201)
+    @document_response(ErrorOut, 400)
+    async def create_metric() -> Response:
+        """Create a metric; announced as a `metric_created` event."""
+        metric = await service.add_metric(await _json_body())
+        return _json(metric.to_dict(), 201)
+
+    @app.get("/metrics")
+    @document_querystring(MetricsQuery)
+    @document_response(MetricList, 200, LastEventHeader)
+    async def list_metrics() -> Response:
+        """Every metric in creation order, optionally with its newest readings."""
+        headers = last_event_header()  # read before the data: resuming from it never misses
+        with_readings = _bool_param("with_readings")
+        limit = request.args.get("readings_limit", "1000")
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_READINGS_LIMIT:
+            raise ValidationError(f"readings_limit must be an integer from 1 to {MAX_READINGS_LIMIT}")
+        body = []
+        for metric in await service.list_metrics():
+            item = metric.to_dict()
+            if with_readings:
+                readings = await service.storage.list_readings(
+                    metric.id, limit=int(limit), newest=True
+                )
+                item["readings"] = [reading.to_dict() for reading in readings]
+            body.append(item)
+        return _json(body, 200, headers)
+
+    @app.get("/metrics/<metric_id>")
+    @document_response(MetricOut, 200, LastEventHeader)
+    @document_response(ErrorOut, 404)
+    async def get_metric(metric_id: str) -> Response:
+        headers = last_event_header()
+        metric = await service.get_metric(metric_id)
+        return _json(metric.to_dict(), 200, headers)
+
+    @app.post("/metrics/readings")
+    @document_request(ReadingIn)
+    @document_response(ReadingOut, 201)
+    @document_response(ErrorOut, 400)
+    @document_response(ErrorOut, 404)
+    async def create_reading() -> Response:
+        """Record a reading; announced as a `metric_reading_created` event."""
+        reading = await service.add_reading(await _json_body())
+        return _json(reading.to_dict(), 201)
+
+    @app.get("/metrics/<metric_id>/readings")
+    @document_querystring(ReadingsQuery)
+    @document_response(ReadingList, 200, LastEventHeader)
+    @document_response(ErrorOut, 404)
+    async def list_readings(metric_id: str) -> Response:
+        """A metric's readings ascending by timestamp; since/until inclusive."""
+        headers = last_event_header()
+        query = _validate_query(ReadingsQuery)
+        readings = await service.query_readings(metric_id, query)
+        return _json([reading.to_dict() for reading in readings], 200, headers)
+
+    @app.get("/healthz")
+    @document_response(HealthOut)
+    async def healthz() -> Response:
+        return _json(
+            {"status": "ok", "clients": len(owner.broadcaster.clients), "events": len(owner.log)}
+        )
+
+    return app
+
+
+def _validate_query(model: type[ReadingsQuery]) -> ReadingsQuery:
+    return validate(model, {name: request.args[name] for name in request.args})

@@ -1,0 +1,59 @@
+"""`metricstream serve`: the server in the foreground. Flags are generated from `Settings`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from .errors import MetricStreamError
+from .settings import ENV_PREFIX, Settings
+
+__all__ = ["build_parser", "main"]
+
+
+def flag_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metricstream", description="Real-time metric streaming over Server-Sent Events."
+    )
+    parser.add_argument("--version", action="version", version=f"metricstream {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="run the server in the foreground",
+        description="Run the server until Ctrl+C or SIGTERM. Every flag can also be set with "
+        f"an environment variable {ENV_PREFIX}<NAME>, e.g. {ENV_PREFIX}MAX_CLIENTS.",
+    )
+    for name, field in Settings.model_fields.items():
+        kind: Any = field.annotation if field.annotation in (int, float) else str
+        serve.add_argument(
+            flag_name(name),
+            dest=name,
+            type=kind,
+            default=None,
+            metavar=name.upper(),
+            help=f"{field.description} (default: {field.default}; env {ENV_PREFIX}{name.upper()})",
+        )
+    serve.add_argument("--quiet", action="store_true", help="do not print the URL at start")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    quiet = args.pop("quiet")
+    args.pop("command")
+    try:
+        settings = Settings.build(**args)
+        from .server import run
+
+        run(settings, quiet=quiet)
+    except MetricStreamError as error:
+        print(f"metricstream: {error}", file=sys.stderr)
+        return 2
+    return 0

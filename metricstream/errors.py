@@ -1,0 +1,53 @@
+"""Exceptions raised by metricstream.
+
+    MetricStreamError
+    ├── ValidationError      (also a ValueError)   bad input           → HTTP 400
+    ├── NotFoundError        (also a LookupError)  no such metric      → HTTP 404
+    ├── PayloadTooLargeError (also a ValueError)   body over the limit → HTTP 413
+    ├── UnavailableError                           shutting down, store down → HTTP 503
+    └── HubError             (also a RuntimeError) a Hub could not start or was misused
+
+The HTTP layer maps them to status codes in one place (`app.py`); the message is what a client reads in
+`{"error": ...}` and what a Python caller reads in `str(exc)`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HubError",
+    "MetricStreamError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "UnavailableError",
+    "ValidationError",
+]
+
+
+class MetricStreamError(Exception):
+    """Base class of every error metricstream raises on purpose."""
+
+    status_code = 500
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class ValidationError(MetricStreamError, ValueError):
+    status_code = 400
+
+
+class NotFoundError(MetricStreamError, LookupError):
+    status_code = 404
+
+
+class PayloadTooLargeError(MetricStreamError, ValueError):
+    status_code = 413
+
+
+class UnavailableError(MetricStreamError):
+    status_code = 503
+
+
+class HubError(MetricStreamError, RuntimeError):
+    pass

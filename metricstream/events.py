@@ -1,0 +1,81 @@
+"""The retained event log: what a client resuming with `Last-Event-ID` is replayed from.
+
+Events get consecutive sequence numbers in the order they are published; that order, not the order of the
+UUIDv7 ids, is the one every client sees (ids from other processes or a drifting clock need not sort).
+Events older than the TTL are dropped by `trim`, so memory is bounded by the event rate times the TTL.
+Not thread-safe: it lives on the server's event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .models import Event
+
+__all__ = ["GENESIS_ID", "EventLog"]
+
+# Stands for "before the first event": what a REST read reports while no event exists yet, so a client
+# can still resume from that state. Valid while no event has expired from this log.
+GENESIS_ID = "00000000-0000-0000-0000-000000000000"
+
+
+class EventLog:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._events: list[Event] = []
+        self._base = 0  # sequence number of self._events[0]
+        self._seq_by_id: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @property
+    def head(self) -> int:
+        """Sequence number the next event will get."""
+        return self._base + len(self._events)
+
+    @property
+    def base(self) -> int:
+        """Sequence number of the oldest retained event."""
+        return self._base
+
+    @property
+    def last_id(self) -> str | None:
+        return self._events[-1].id if self._events else None
+
+    def append(self, event: Event) -> None:
+        self._seq_by_id[event.id] = self.head
+        self._events.append(event)
+
+    def extend(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.append(event)
+
+    def position_after(self, event_id: str) -> int | None:
+        """Sequence number just after `event_id`, or None when it is unknown or expired."""
+        seq = self._seq_by_id.get(event_id)
+        if seq is not None:
+            return seq + 1
+        if event_id == GENESIS_ID and self._base == 0:
+            return 0
+        return None
+
+    def between(self, start: int, stop: int) -> list[Event]:
+        """Events with sequence numbers in [start, stop), clamped to what is retained."""
+        start = max(start, self._base) - self._base
+        return self._events[start : max(stop - self._base, start)]
+
+    def trim(self, now: float) -> int:
+        """Drop events older than the TTL; returns how many were dropped."""
+        cutoff = now - self.ttl
+        count = 0
+        for event in self._events:
+            if event.created >= cutoff:
+                break
+            count += 1
+        if count:
+            for event in self._events[:count]:
+                del self._seq_by_id[event.id]
+            del self._events[:count]
+            self._base += count
+        return count

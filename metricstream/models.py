@@ -1,0 +1,254 @@
+"""Domain values and their validation; knows nothing of HTTP.
+
+Metrics, readings and events are frozen dataclasses. Input is validated by pydantic models (`MetricIn`,
+`ReadingIn`, `ReadingsQuery`), the same classes that document the HTTP API in `/openapi.json`; a failure
+becomes a `ValidationError` whose message names the field and the rule, identical for HTTP and Python callers.
+
+Deliberate deviations from the Go original: a reading's value must be a finite number > 0 (the original took
+any float), and metric names are trimmed and limited to 200 characters.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, TypeVar
+
+import orjson
+import uuid6
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+from pydantic import ValidationError as PydanticValidationError
+
+from . import sse
+from .errors import ValidationError
+
+__all__ = [
+    "METRIC_CREATED",
+    "READING_CREATED",
+    "Event",
+    "Metric",
+    "MetricIn",
+    "MetricReading",
+    "ReadingIn",
+    "ReadingsQuery",
+    "format_timestamp",
+    "new_id",
+    "validate",
+]
+
+METRIC_CREATED: Final = "metric_created"
+READING_CREATED: Final = "metric_reading_created"
+EVENT_TYPES: Final = frozenset({METRIC_CREATED, READING_CREATED})
+MAX_NAME_LENGTH: Final = 200
+DEFAULT_READINGS_LIMIT: Final = 1000
+MAX_READINGS_LIMIT: Final = 10_000
+
+_id_lock = threading.Lock()
+
+
+def new_id() -> str:
+    """A new UUIDv7 as text.
+
+    uuid6 keeps its monotonic state in an unlocked global; the lock makes ids unique and ordered across
+    threads. Under bursts the library pushes the embedded time ahead of the clock, so no code here reads
+    time out of an id.
+    """
+    with _id_lock:
+        return str(uuid6.uuid7())
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and a `Z`, the one format we send."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    id: str
+    name: str
+    input_frequency: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "input_frequency": self.input_frequency}
+
+
+@dataclass(frozen=True, slots=True)
+class MetricReading:
+    id: str
+    metric_id: str
+    value: float
+    timestamp: datetime  # aware, UTC
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "metric_id": self.metric_id,
+            "value": self.value,
+            "timestamp": format_timestamp(self.timestamp),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One retained event. `body` is the JSON the POST returned; `frame` its SSE bytes, encoded once."""
+
+    id: str
+    type: str
+    metric_id: str
+    body: bytes
+    frame: bytes
+    created: float  # wall-clock seconds, for the TTL; never derived from the id
+
+    @classmethod
+    def create(cls, type: str, subject: Metric | MetricReading) -> Event:
+        event_id = new_id()
+        body = orjson.dumps(subject.to_dict())
+        metric_id = subject.id if isinstance(subject, Metric) else subject.metric_id
+        frame = sse.encode_event(body.decode(), event=type, id=event_id)
+        return cls(event_id, type, metric_id, body, frame, time.time())
+
+
+# --- input validation -------------------------------------------------------------------------
+
+# RFC 3339 date-time with a mandatory offset; "T" or a space, any fraction of a second.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})",
+)
+
+
+def _rfc3339(value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("not RFC 3339")
+    text = value.replace("z", "Z").replace("t", "T")
+    if "." in text:  # fromisoformat wants at most 6 fraction digits
+        head, _, tail = text.partition(".")
+        digits = re.match(r"\d+", tail)
+        assert digits is not None
+        fraction = digits.group()
+        text = f"{head}.{fraction[:6].ljust(6, '0')}{tail[len(fraction) :]}"
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        raise ValueError("not a real date") from None
+
+
+def _uuid7(value: object) -> str:
+    if isinstance(value, str):
+        try:
+            value = uuid.UUID(value)
+        except ValueError:
+            raise ValueError("not a UUID") from None
+    if not isinstance(value, uuid.UUID) or value.version != 7:
+        raise ValueError("not a UUIDv7")
+    return str(value)
+
+
+Timestamp = Annotated[
+    datetime | None,
+    BeforeValidator(_rfc3339),
+    Field(
+        description="RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+MetricId = Annotated[
+    str,
+    BeforeValidator(_uuid7),
+    Field(description="The id of an existing metric (a UUIDv7).", json_schema_extra={"format": "uuid"}),
+]
+
+
+class MetricIn(BaseModel):
+    """Body of `POST /metrics`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH, strict=True
+        ),
+        Field(description="Display name; trimmed, 1 to 200 characters."),
+    ]
+    input_frequency: Annotated[
+        float | None,
+        Field(ge=0, allow_inf_nan=False, strict=True, description="Expected seconds between readings."),
+    ] = None
+
+
+class ReadingIn(BaseModel):
+    """Body of `POST /metrics/readings`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    metric_id: MetricId
+    value: Annotated[
+        float, Field(gt=0, allow_inf_nan=False, strict=True, description="A finite number > 0.")
+    ]
+    timestamp: Timestamp = None
+
+
+class ReadingsQuery(BaseModel):
+    """Query of `GET /metrics/{id}/readings`: an inclusive time range and a count limit."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    since: Timestamp = None
+    until: Timestamp = None
+    limit: Annotated[
+        int,
+        Field(ge=1, le=MAX_READINGS_LIMIT, description="At most this many readings (oldest first)."),
+    ] = DEFAULT_READINGS_LIMIT
+
+
+_MESSAGES: Final = {
+    "name": f"name must be a string of 1 to {MAX_NAME_LENGTH} characters (after trimming spaces)",
+    "input_frequency": "input_frequency must be a number >= 0 (seconds between readings)",
+    "metric_id": "metric_id must be a UUIDv7 string",
+    "value": "value must be a finite number greater than 0",
+    "timestamp": "timestamp must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
+    "since": "since must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
+    "until": "until must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
+    "limit": f"limit must be an integer from 1 to {MAX_READINGS_LIMIT}",
+}
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate(model: type[ModelT], data: object) -> ModelT:
+    """`model` validated from `data`, or a `ValidationError` with a message meant for people."""
+    if not isinstance(data, dict):
+        raise ValidationError("request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        raise ValidationError(_describe(exc)) from None
+
+
+def _describe(exc: PydanticValidationError) -> str:
+    messages: list[str] = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        if error["type"] == "missing":
+            message = f"{field} is required"
+        else:
+            message = _MESSAGES.get(field, f"{field}: {error['msg']}")
+        if message not in messages:
+            messages.append(message)
+    return "; ".join(messages)

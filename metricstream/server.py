@@ -1,0 +1,265 @@
+"""Running the app on hypercorn: `Hub` in a background thread, `run` in the foreground.
+
+The only module that imports hypercorn. A Hub owns a thread with its own event loop (`asyncio.Runner`),
+so it works where the main thread already runs a loop, as in a Jupyter kernel; other threads reach the
+loop only through `run_coroutine_threadsafe`. We bind the socket ourselves (so `port=0` reports the port
+it got) and hand it to hypercorn as `fd://`; shutdown ends every stream first and only then fires
+hypercorn's trigger, so it takes milliseconds instead of hypercorn's graceful timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import enum
+import logging
+import signal
+import socket
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from .app import MetricStreamApp
+from .errors import HubError
+from .service import MetricService
+from .settings import Settings
+from .storage import Storage
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from .client import Subscriber
+
+__all__ = ["Hub", "run"]
+
+log = logging.getLogger("metricstream.server")
+
+_running_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; a busy port raises `HubError` naming it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        raise HubError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve_app(
+    app: MetricStreamApp,
+    sock: socket.socket,
+    stop: asyncio.Event,
+    on_started: Callable[[], None] | None = None,
+) -> None:
+    """Serve `app` on `sock` until `stop` is set, then shut down gracefully."""
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]
+    config.graceful_timeout = app.settings.shutdown_timeout / 2
+    config.errorlog = log
+    config.accesslog = None
+
+    async def announce() -> None:
+        await app.started.wait()
+        if on_started is not None:
+            on_started()
+
+    async def shutdown_trigger() -> None:
+        await stop.wait()
+        await app.broadcaster.close(app.settings.shutdown_timeout / 2)
+
+    announcer = asyncio.create_task(announce())
+    try:
+        await serve(app, config, shutdown_trigger=shutdown_trigger)
+    finally:
+        announcer.cancel()
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class Hub:
+    """A metricstream server in a background thread of this process.
+
+    `Hub(port=0).start()` returns once connections are accepted; `.url` is where; `.service` creates
+    metrics and readings from any thread; `.subscribe()` streams events; `.stop()` (or leaving a
+    `with Hub() as hub:` block) ends every stream and frees the port. Settings are keyword arguments
+    (see `Settings`), over `METRICSTREAM_*` environment variables.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        storage: Storage | None = None,
+        **settings: Any,
+    ) -> None:
+        self.settings = Settings.build(host=host, port=port, **settings)
+        self._storage = storage
+        self._state = _State.NEW
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._app: MetricStreamApp | None = None
+        self._service: MetricService | None = None
+        self._url: str | None = None
+
+    def __repr__(self) -> str:
+        where = f" {self._url}" if self._url else ""
+        return f"<Hub {self._state.value}{where}>"
+
+    @property
+    def running(self) -> bool:
+        return self._state is _State.RUNNING
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise HubError("the hub has not been started")
+        return self._url
+
+    @property
+    def app(self) -> MetricStreamApp:
+        if self._app is None:
+            raise HubError("the hub has not been started")
+        return self._app
+
+    @property
+    def service(self) -> MetricService:
+        """Blocking metric use cases on this hub (from any thread but the hub's)."""
+        if self._service is None or not self.running:
+            raise HubError("the hub is not running; call start() first")
+        return self._service
+
+    def subscribe(self, **filters: Any) -> Subscriber:
+        """A `Subscriber` to this hub's stream (`last_event_id`, `types`, `metric_id`)."""
+        from .client import Subscriber
+
+        return Subscriber(self.url, **filters)
+
+    def start(self) -> Hub:
+        """Start serving; returns once connections are accepted. A running hub is left as is."""
+        with self._lock:
+            if self._state is _State.RUNNING:
+                return self
+            sock = bind_socket(self.settings.host, self.settings.port)
+            self._url = url_of(sock)
+            if self._storage is None:
+                from .storage import open_storage
+
+                self._storage = open_storage()  # kept across restarts of this hub
+            self._app = MetricStreamApp(self.settings, self._storage)
+            ready = threading.Event()
+            failure: list[BaseException] = []
+            self._thread = threading.Thread(
+                target=self._run,
+                args=(sock, ready, failure),
+                name=f"metricstream-hub-{self._url}",
+                daemon=True,  # never keeps the interpreter alive; atexit stops it cleanly
+            )
+            self._thread.start()
+            ready.wait()
+            if failure:
+                self._thread.join()
+                raise HubError(f"the hub failed to start: {failure[0]}") from failure[0]
+            self._state = _State.RUNNING
+            _running_hubs.add(self)
+            return self
+
+    def _run(
+        self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]
+    ) -> None:
+        assert self._app is not None
+        app = self._app
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop_event = asyncio.Event()
+            self._service = MetricService(app.service, self._loop)
+            await serve_app(app, sock, self._stop_event, ready.set)
+
+        try:
+            with asyncio.Runner() as runner:
+                runner.run(main())
+        except BaseException as error:  # reported to start(), or logged if it came later
+            if not ready.is_set():
+                failure.append(error)
+            else:
+                log.exception("the hub stopped with an error")
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()
+            ready.set()
+
+    def stop(self) -> None:
+        """End every stream (clients get `disconnected`) and stop serving; frees the port."""
+        with self._lock:
+            if self._state is not _State.RUNNING:
+                return
+            assert self._loop is not None and self._stop_event is not None and self._thread
+            self._state = _State.STOPPED
+            _running_hubs.discard(self)
+            with contextlib.suppress(RuntimeError):  # the loop may already be gone
+                self._loop.call_soon_threadsafe(self._stop_event.set)
+            self._thread.join(self.settings.shutdown_timeout + 5)
+            self._service = None
+
+    def __enter__(self) -> Hub:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@atexit.register
+def _stop_running_hubs() -> None:
+    for hub in list(_running_hubs):
+        hub.stop()
+
+
+def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = False) -> None:
+    """Serve in the foreground until Ctrl+C or SIGTERM, then shut down gracefully."""
+    sock = bind_socket(settings.host, settings.port)
+    url = url_of(sock)
+
+    async def main() -> None:
+        app = MetricStreamApp(settings, storage)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+
+        def started() -> None:
+            if not quiet:
+                print(f"metricstream listening on {url} (Ctrl+C to stop)", flush=True)
+
+        await serve_app(app, sock, stop, started)
+
+    asyncio.run(main())

@@ -1,0 +1,189 @@
+"""The use cases: validate → store → log the event → broadcast.
+
+`AsyncMetricService` runs on the server's event loop and is what the HTTP layer calls. `MetricService` is
+its blocking twin for any other thread (a script, a notebook cell): each call runs the async one on the
+server's loop, so both emit exactly the same events in one order, and bad input raises the same
+`ValidationError` / `NotFoundError` with the message the HTTP API returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Coroutine, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from .broadcast import Broadcaster
+from .errors import HubError, NotFoundError, ValidationError
+from .models import (
+    METRIC_CREATED,
+    READING_CREATED,
+    Event,
+    Metric,
+    MetricIn,
+    MetricReading,
+    ReadingIn,
+    ReadingsQuery,
+    new_id,
+    validate,
+)
+from .storage import Storage
+
+__all__ = ["AsyncMetricService", "MetricService"]
+
+T = TypeVar("T")
+
+
+def _parse_id(metric_id: object, field: str = "id") -> str:
+    """A metric id from a path or argument: any UUID is looked up; anything else is a 400."""
+    if isinstance(metric_id, uuid.UUID):
+        return str(metric_id)
+    try:
+        return str(uuid.UUID(str(metric_id)))
+    except ValueError:
+        raise ValidationError(f"{field} must be a UUID, got {str(metric_id)[:100]!r}") from None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+class AsyncMetricService:
+    """Metric use cases on the server's event loop."""
+
+    def __init__(self, storage: Storage, broadcaster: Broadcaster) -> None:
+        self.storage = storage
+        self.broadcaster = broadcaster
+
+    @property
+    def last_event_id(self) -> str | None:
+        """Newest event id; read it before reading data to resume a stream from that state."""
+        return self.broadcaster.log.last_id
+
+    async def add_metric(self, data: Mapping[str, Any]) -> Metric:
+        """Create a metric from a `POST /metrics` body."""
+        fields = validate(MetricIn, data)
+        metric = Metric(new_id(), fields.name, fields.input_frequency)
+        event = Event.create(METRIC_CREATED, metric)
+        await self.storage.add_metric(metric, event)
+        self.broadcaster.publish([event])
+        return metric
+
+    async def add_reading(self, data: Mapping[str, Any]) -> MetricReading:
+        """Create a reading from a `POST /metrics/readings` body."""
+        return (await self.add_readings([data]))[0]
+
+    async def add_readings(self, items: Sequence[Mapping[str, Any]]) -> list[MetricReading]:
+        """Create readings all or nothing: every item is checked before any is stored."""
+        now = datetime.now(UTC)
+        checked = [validate(ReadingIn, item) for item in items]
+        for metric_id in {fields.metric_id for fields in checked}:
+            await self._require(metric_id)
+        readings = [
+            MetricReading(new_id(), fields.metric_id, fields.value, fields.timestamp or now)
+            for fields in checked
+        ]
+        events = [Event.create(READING_CREATED, reading) for reading in readings]
+        await self.storage.add_readings(readings, events)
+        self.broadcaster.publish(events)
+        return readings
+
+    async def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
+        return await self.add_metric(_given(name=name, input_frequency=input_frequency))
+
+    async def create_reading(
+        self, metric_id: str, value: float, timestamp: datetime | str | None = None
+    ) -> MetricReading:
+        return await self.add_reading(_given(metric_id=metric_id, value=value, timestamp=timestamp))
+
+    async def get_metric(self, metric_id: str) -> Metric:
+        return await self._require(_parse_id(metric_id))
+
+    async def list_metrics(self) -> list[Metric]:
+        return await self.storage.list_metrics()
+
+    async def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+    ) -> list[MetricReading]:
+        query = validate(ReadingsQuery, _given(since=since, until=until, limit=limit))
+        return await self.query_readings(metric_id, query)
+
+    async def query_readings(self, metric_id: str, query: ReadingsQuery) -> list[MetricReading]:
+        metric = await self.get_metric(metric_id)
+        if query.since and query.until and query.since > query.until:
+            raise ValidationError("since must not be later than until")
+        return await self.storage.list_readings(metric.id, query.since, query.until, query.limit)
+
+    async def _require(self, metric_id: str) -> Metric:
+        metric = await self.storage.get_metric(metric_id)
+        if metric is None:
+            raise NotFoundError(f"metric {metric_id} not found")
+        return metric
+
+
+class MetricService:
+    """Blocking metric use cases, callable from any thread but the server's own.
+
+    Returned values are frozen dataclasses (`Metric`, `MetricReading`); bad input raises
+    `ValidationError` (a `ValueError`) and an unknown metric `NotFoundError` (a `LookupError`).
+    """
+
+    def __init__(self, service: AsyncMetricService, loop: asyncio.AbstractEventLoop) -> None:
+        self._service = service
+        self._loop = loop
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        if not self._loop.is_running():
+            work.close()
+            raise HubError("the hub is not running")
+        if _running_loop() is self._loop:
+            work.close()
+            raise HubError("MetricService blocks; on the server's loop use AsyncMetricService")
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
+
+    @property
+    def last_event_id(self) -> str | None:
+        return self._service.last_event_id
+
+    def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
+        """Create a metric and announce it with a `metric_created` event."""
+        return self._run(self._service.create_metric(name, input_frequency))
+
+    def get_metric(self, metric_id: str) -> Metric:
+        return self._run(self._service.get_metric(metric_id))
+
+    def list_metrics(self) -> list[Metric]:
+        """Every metric, in creation order."""
+        return self._run(self._service.list_metrics())
+
+    def create_reading(
+        self, metric_id: str, value: float, timestamp: datetime | str | None = None
+    ) -> MetricReading:
+        """Record a reading (timestamp defaults to now) and announce it."""
+        return self._run(self._service.create_reading(metric_id, value, timestamp))
+
+    def create_readings(self, items: Sequence[Mapping[str, Any]]) -> list[MetricReading]:
+        """Record many readings at once, all or nothing; items are dicts like the HTTP body."""
+        return self._run(self._service.add_readings(items))
+
+    def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+    ) -> list[MetricReading]:
+        """A metric's readings ascending by timestamp, `since`/`until` inclusive."""
+        return self._run(self._service.list_readings(metric_id, since, until, limit))

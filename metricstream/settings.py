@@ -1,0 +1,77 @@
+"""One typed definition of every setting, with three faces.
+
+- `Hub(max_clients=...)` / `create_app(max_clients=...)` keyword arguments,
+- `metricstream serve --max-clients ...` flags (built from the fields below by `cli.py`),
+- `METRICSTREAM_MAX_CLIENTS=...` environment variables (pydantic-settings reads them).
+
+Keyword arguments and flags win over the environment, which wins over the defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ValidationError
+
+__all__ = ["Settings"]
+
+ENV_PREFIX = "METRICSTREAM_"
+
+
+class Settings(BaseSettings):
+    """Server settings; every field is also a CLI flag and a `METRICSTREAM_*` variable."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Interface to bind.")
+    port: int = Field(8089, ge=0, le=65535, description="TCP port to bind; 0 picks a free one.")
+    max_clients: int = Field(
+        10_000, ge=1, description="Most SSE clients at once; a new one evicts the oldest."
+    )
+    client_buffer: int = Field(
+        1024, ge=1, description="Events a client may fall behind before it is dropped as slow."
+    )
+    write_timeout: float = Field(
+        10.0, gt=0, description="Seconds one write to a client may take before it is dropped."
+    )
+    event_ttl: float = Field(
+        60.0, gt=0, description="Seconds events are retained for replay after Last-Event-ID."
+    )
+    heartbeat: float = Field(
+        15.0, gt=0, description="Seconds without traffic before a `: ping` comment is sent."
+    )
+    retry: int = Field(
+        2000, ge=0, description="Reconnection delay (ms) advised to clients in the `retry:` field."
+    )
+    shutdown_timeout: float = Field(
+        10.0, gt=0, description="Seconds a graceful shutdown may take at most."
+    )
+    max_body: int = Field(
+        1024 * 1024, ge=1, description="Largest request body in bytes; larger ones get 413."
+    )
+
+    @classmethod
+    def build(cls, **overrides: Any) -> Settings:
+        """Settings from the environment, with `overrides` (None meaning "not given") on top."""
+        given = {name: value for name, value in overrides.items() if value is not None}
+        unknown = sorted(set(given) - set(cls.model_fields))
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(unknown)}")
+        try:
+            return cls(**given)
+        except Exception as exc:  # pydantic's ValidationError, reworded for people
+            raise ValidationError(f"invalid settings: {_describe(exc)}") from None
+
+
+def _describe(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if errors is None:
+        return str(exc)
+    parts = []
+    for error in errors():
+        field = ".".join(str(part) for part in error["loc"]) or "settings"
+        parts.append(f"{field}: {error['msg']}")
+    return "; ".join(parts)

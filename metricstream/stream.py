@@ -1,0 +1,96 @@
+"""`GET /events/watch` as a plain ASGI handler.
+
+The stream path skips the web framework: each connection then costs a fraction of a Quart request's memory,
+and every chunk goes straight to `send`, which is what lets the broadcaster bound each write in time. The
+framework's routing, docs and error handling stay for the rest of the API (`app.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from .broadcast import GOODBYE_TIMEOUT, Broadcaster
+from .errors import MetricStreamError, ValidationError
+from .models import EVENT_TYPES
+
+__all__ = ["STREAM_PATH", "watch"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+STREAM_PATH = "/events/watch"
+
+_STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def parse_request(scope: Scope) -> tuple[str | None, frozenset[str] | None, str | None]:
+    """(last_event_id, types, metric_id) from the header and query; bad filters raise."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    last_event_id = next(
+        (value.decode("latin-1") for name, value in scope["headers"] if name == b"last-event-id"),
+        None,
+    )
+    if last_event_id is None and query.get("last_event_id"):
+        last_event_id = query["last_event_id"][-1]
+    types = None
+    if "types" in query:
+        types = frozenset(t.strip() for value in query["types"] for t in value.split(",") if t.strip())
+        unknown = sorted(types - EVENT_TYPES)
+        if unknown or not types:
+            raise ValidationError(
+                f"types must be a comma-separated list of {', '.join(sorted(EVENT_TYPES))}"
+            )
+    metric_id = None
+    if "metric_id" in query:
+        try:
+            metric_id = str(uuid.UUID(query["metric_id"][-1]))
+        except ValueError:
+            raise ValidationError("metric_id must be a UUID") from None
+    return last_event_id or None, types, metric_id
+
+
+async def send_json(send: Send, status: int, body: object) -> None:
+    payload = orjson.dumps(body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def watch(broadcaster: Broadcaster, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one SSE client until it leaves, is dropped, or the server shuts down."""
+    try:
+        client = broadcaster.connect(*parse_request(scope))
+    except MetricStreamError as error:
+        await send_json(send, error.status_code, {"error": error.message})
+        return
+
+    async def watch_for_disconnect() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        broadcaster.disconnect(client)
+
+    async def write(chunk: bytes) -> None:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    listener = asyncio.ensure_future(watch_for_disconnect())
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": _STREAM_HEADERS})
+        await broadcaster.serve(client, write)
+        with contextlib.suppress(TimeoutError):  # a peer that stopped reading can't take it
+            async with asyncio.timeout(GOODBYE_TIMEOUT):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        broadcaster.disconnect(client)
+        listener.cancel()
