@@ -4,13 +4,16 @@
     with Hub(port=0) as hub:
         metric = hub.service.create_metric("CPU Temperature")
         hub.service.create_reading(metric.id, 42.5)
+
+The server side (Quart, hypercorn) is imported on first use, so `Subscriber` works where only the client
+dependencies are installed.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .app import MetricStreamApp, create_app
 from .client import AsyncSubscriber, StreamEvent, Subscriber
 from .errors import (
     HubError,
@@ -20,10 +23,26 @@ from .errors import (
     UnavailableError,
     ValidationError,
 )
-from .models import Metric, MetricReading
-from .server import Hub
-from .service import AsyncMetricService, MetricService
-from .settings import Settings
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .app import MetricStreamApp, create_app
+    from .models import Metric, MetricReading
+    from .server import Hub
+    from .service import AsyncMetricService, MetricService
+    from .settings import Settings
+
+_LAZY = {
+    "AsyncMetricService": ".service",
+    "Hub": ".server",
+    "Metric": ".models",
+    "MetricReading": ".models",
+    "MetricService": ".service",
+    "MetricStreamApp": ".app",
+    "Settings": ".settings",
+    "create_app": ".app",
+}
 
 __all__ = [
     "AsyncMetricService",
@@ -45,3 +64,16 @@ __all__ = [
     "__version__",
     "create_app",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'metricstream' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

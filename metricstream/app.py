@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from quart import Quart, Response, request
 from quart_schema import (
     QuartSchema,
@@ -25,10 +25,10 @@ from quart_schema import (
 from quart_schema.openapi import OpenAPIProvider
 from werkzeug.exceptions import HTTPException
 
+from . import __version__
 from .broadcast import Broadcaster
 from .errors import MetricStreamError, ValidationError
 from .events import GENESIS_ID, EventLog
-from . import __version__
 from .models import MAX_READINGS_LIMIT, MetricIn, ReadingIn, ReadingsQuery, validate
 from .service import AsyncMetricService
 from .settings import Settings
@@ -60,12 +60,12 @@ class MetricWithReadingsOut(MetricOut):
     readings: list[ReadingOut] | None = None
 
 
-class MetricList(BaseModel):
-    root: list[MetricWithReadingsOut]
+class MetricList(RootModel[list[MetricWithReadingsOut]]):
+    pass
 
 
-class ReadingList(BaseModel):
-    root: list[ReadingOut]
+class ReadingList(RootModel[list[ReadingOut]]):
+    pass
 
 
 class HealthOut(BaseModel):
@@ -106,9 +106,7 @@ class _Provider(OpenAPIProvider):
         return document
 
 
-_ERROR_RESPONSE = {
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
-}
+_ERROR_RESPONSE = {"content": {"application/json": {"schema": ErrorOut.model_json_schema()}}}
 _STREAM_OPENAPI = {
     "get": {
         "summary": "Live events as Server-Sent Events, with replay after Last-Event-ID.",
@@ -266,26 +264,26 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     @app.get("/metrics")
     @document_querystring(MetricsQuery)
     @document_response(MetricList, 200, LastEventHeader)
+    @document_response(ErrorOut, 400)
     async def list_metrics() -> Response:
         """Every metric in creation order, optionally with its newest readings."""
         headers = last_event_header()  # read before the data: resuming from it never misses
         with_readings = _bool_param("with_readings")
         limit = request.args.get("readings_limit", "1000")
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_READINGS_LIMIT:
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_READINGS_LIMIT:
             raise ValidationError(f"readings_limit must be an integer from 1 to {MAX_READINGS_LIMIT}")
         body = []
         for metric in await service.list_metrics():
             item = metric.to_dict()
             if with_readings:
-                readings = await service.storage.list_readings(
-                    metric.id, limit=int(limit), newest=True
-                )
+                readings = await service.storage.list_readings(metric.id, limit=int(limit), newest=True)
                 item["readings"] = [reading.to_dict() for reading in readings]
             body.append(item)
         return _json(body, 200, headers)
 
     @app.get("/metrics/<metric_id>")
     @document_response(MetricOut, 200, LastEventHeader)
+    @document_response(ErrorOut, 400)
     @document_response(ErrorOut, 404)
     async def get_metric(metric_id: str) -> Response:
         headers = last_event_header()
@@ -305,6 +303,7 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     @app.get("/metrics/<metric_id>/readings")
     @document_querystring(ReadingsQuery)
     @document_response(ReadingList, 200, LastEventHeader)
+    @document_response(ErrorOut, 400)
     @document_response(ErrorOut, 404)
     async def list_readings(metric_id: str) -> Response:
         """A metric's readings ascending by timestamp; since/until inclusive."""
@@ -316,9 +315,7 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     @app.get("/healthz")
     @document_response(HealthOut)
     async def healthz() -> Response:
-        return _json(
-            {"status": "ok", "clients": len(owner.broadcaster.clients), "events": len(owner.log)}
-        )
+        return _json({"status": "ok", "clients": len(owner.broadcaster.clients), "events": len(owner.log)})
 
     return app
 

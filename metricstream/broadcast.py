@@ -3,9 +3,11 @@
 Each client is a cursor into the shared `EventLog` rather than a queue of copies: publishing appends one
 event (encoded once) and wakes the clients that are waiting, so it costs the publisher nothing per busy
 client and one slow client never delays another. A client's sender writes everything between its cursor
-and the head as one chunk. The buffer bound is explicit: a client more than `client_buffer` live events
-behind (events it replays on connect do not count) is dropped as slow, as is one whose write takes longer
-than `write_timeout`; it is told `data: disconnected` when its connection still takes writes.
+and the head as one chunk. The buffer bound is explicit: a client that falls more than `client_buffer`
+events behind while it is busy writing is dropped as slow, as is one whose write takes longer than
+`write_timeout`; it is told `data: disconnected` when its connection still takes writes. Events that
+arrive while a client waits idle (a large batch) or that it replays on connect do not count as falling
+behind: it was ready for them.
 
 Replay cannot race live events: registering a client and reading the log happen in one step on the event
 loop, with no await between, so every event lands either in the replay or after it, exactly once.
@@ -43,8 +45,8 @@ class Client:
         "_waiter",
         "connected_at",
         "cursor",
-        "joined",
         "last_write",
+        "mark",
         "metric_id",
         "ping_due",
         "preamble",
@@ -52,11 +54,9 @@ class Client:
         "types",
     )
 
-    def __init__(
-        self, cursor: int, joined: int, types: frozenset[str] | None, metric_id: str | None
-    ) -> None:
+    def __init__(self, cursor: int, mark: int, types: frozenset[str] | None, metric_id: str | None) -> None:
         self.cursor = cursor  # next sequence number to send
-        self.joined = joined  # head when it connected: lag is counted from here
+        self.mark = mark  # head when it connected or last woke: lag is counted from here
         self.types = types
         self.metric_id = metric_id
         self.reason: str | None = None  # set when the stream must end
@@ -154,9 +154,7 @@ class Broadcaster:
     def _reset_frame(self, last_event_id: str) -> bytes:
         data = {"reason": "unknown_last_event_id", "last_event_id": last_event_id}
         # The id tells the client where it now stands, so a reconnect resumes from here.
-        return sse.encode_event(
-            orjson.dumps(data).decode(), event="reset", id=self.log.last_id or ""
-        )
+        return sse.encode_event(orjson.dumps(data).decode(), event="reset", id=self.log.last_id or "")
 
     def _drop(self, client: Client, reason: str) -> None:
         """Take a client out now; its sender ends the stream."""
@@ -189,6 +187,7 @@ class Broadcaster:
                         self._waiting.append(waiter)
                         await waiter
                         client._waiter = None
+                        client.mark = self.log.head
                         continue
                 if not await self._write(client, write, chunk):
                     return
@@ -213,7 +212,7 @@ class Broadcaster:
                 client._timeout = timeout
                 await write(chunk)
         except TimeoutError:
-            self._drop(client, "slow")
+            self._drop(client, "write_timeout")
             return False
         finally:
             client._timeout = None
@@ -222,7 +221,7 @@ class Broadcaster:
     def _next_chunk(self, client: Client) -> bytes | None:
         log = self.log
         head = log.head
-        if client.cursor < log.base or head - max(client.cursor, client.joined) > self.client_buffer:
+        if client.cursor < log.base or head - max(client.cursor, client.mark) > self.client_buffer:
             self._drop(client, "slow")
             return None
         events = log.between(client.cursor, min(head, client.cursor + MAX_CHUNK_EVENTS))
@@ -248,10 +247,10 @@ class Broadcaster:
                 self.log.trim(time.time())
                 next_sweep = now + sweep_every
 
-    async def close(self, timeout: float) -> None:
+    async def close(self, within: float) -> None:
         """Refuse new clients, tell every client `disconnected`, and wait for their streams to end."""
         self.closing = True
-        deadline = asyncio.get_running_loop().time() + min(GOODBYE_TIMEOUT, timeout / 2)
+        deadline = asyncio.get_running_loop().time() + min(GOODBYE_TIMEOUT, within / 2)
         for client in list(self.clients):
             self._drop(client, "shutdown")
             pending = client._timeout  # a write in progress: cut its time limit short
@@ -259,5 +258,5 @@ class Broadcaster:
                 pending.reschedule(min(deadline, pending.when() or deadline))
         if self._senders:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(within):
                     await self._senders_done.wait()

@@ -69,7 +69,8 @@ def new_id() -> str:
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a `Z`, the one format we send."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,7 @@ def _rfc3339(value: object) -> object:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime")
-        return value.astimezone(UTC)
+        return _to_utc(value)
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise ValueError("not RFC 3339")
     text = value.replace("z", "Z").replace("t", "T")
@@ -143,9 +144,17 @@ def _rfc3339(value: object) -> object:
         fraction = digits.group()
         text = f"{head}.{fraction[:6].ljust(6, '0')}{tail[len(fraction) :]}"
     try:
-        return datetime.fromisoformat(text).astimezone(UTC)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("not a real date") from None
+    return _to_utc(moment)
+
+
+def _to_utc(moment: datetime) -> datetime:
+    try:  # 0001-01-01T00:00:00+01:00 is a real date, but not one Python can hold in UTC
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
 
 
 def _uuid7(value: object) -> str:
@@ -181,9 +190,7 @@ class MetricIn(BaseModel):
 
     name: Annotated[
         str,
-        StringConstraints(
-            strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH, strict=True
-        ),
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH, strict=True),
         Field(description="Display name; trimmed, 1 to 200 characters."),
     ]
     input_frequency: Annotated[
@@ -198,9 +205,7 @@ class ReadingIn(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     metric_id: MetricId
-    value: Annotated[
-        float, Field(gt=0, allow_inf_nan=False, strict=True, description="A finite number > 0.")
-    ]
+    value: Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True, description="A finite number > 0.")]
     timestamp: Timestamp = None
 
 

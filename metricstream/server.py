@@ -19,7 +19,7 @@ import socket
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -87,7 +87,7 @@ async def serve_app(
 
     announcer = asyncio.create_task(announce())
     try:
-        await serve(app, config, shutdown_trigger=shutdown_trigger)
+        await serve(cast(Any, app), config, shutdown_trigger=shutdown_trigger)
     finally:
         announcer.cancel()
 
@@ -188,9 +188,7 @@ class Hub:
             _running_hubs.add(self)
             return self
 
-    def _run(
-        self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]
-    ) -> None:
+    def _run(self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]) -> None:
         assert self._app is not None
         app = self._app
 
@@ -218,7 +216,9 @@ class Hub:
         with self._lock:
             if self._state is not _State.RUNNING:
                 return
-            assert self._loop is not None and self._stop_event is not None and self._thread
+            assert self._loop is not None
+            assert self._stop_event is not None
+            assert self._thread is not None
             self._state = _State.STOPPED
             _running_hubs.discard(self)
             with contextlib.suppress(RuntimeError):  # the loop may already be gone

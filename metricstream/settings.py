@@ -46,9 +46,7 @@ class Settings(BaseSettings):
     retry: int = Field(
         2000, ge=0, description="Reconnection delay (ms) advised to clients in the `retry:` field."
     )
-    shutdown_timeout: float = Field(
-        10.0, gt=0, description="Seconds a graceful shutdown may take at most."
-    )
+    shutdown_timeout: float = Field(10.0, gt=0, description="Seconds a graceful shutdown may take at most.")
     max_body: int = Field(
         1024 * 1024, ge=1, description="Largest request body in bytes; larger ones get 413."
     )

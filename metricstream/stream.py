@@ -49,9 +49,7 @@ def parse_request(scope: Scope) -> tuple[str | None, frozenset[str] | None, str 
         types = frozenset(t.strip() for value in query["types"] for t in value.split(",") if t.strip())
         unknown = sorted(types - EVENT_TYPES)
         if unknown or not types:
-            raise ValidationError(
-                f"types must be a comma-separated list of {', '.join(sorted(EVENT_TYPES))}"
-            )
+            raise ValidationError(f"types must be a comma-separated list of {', '.join(sorted(EVENT_TYPES))}")
     metric_id = None
     if "metric_id" in query:
         try:

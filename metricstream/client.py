@@ -1,0 +1,371 @@
+"""Subscribe to a metricstream server's event stream: `Subscriber` and `AsyncSubscriber`.
+
+Both read `GET {base_url}/events/watch` (Server-Sent Events) through httpx and httpx-sse and
+yield each metric event once, in order, reconnecting by themselves with `Last-Event-ID`.
+As in httpx, `BaseSubscriber` holds every decision that needs no I/O (request building, event
+processing, response classification, backoff); the two subclasses only write the loops.
+
+Deliberate deviations from the WHATWG EventSource rules:
+
+* The last event id is taken only from metric events and `reset`, never from the `connected`
+  and `disconnected` control messages (a browser would clear it on the id-less `connected`).
+* An HTTP 5xx, 408 or 429 answer is retried (the server answers 503 while shutting down); any
+  other non-200 answer, or a 200 that is not `text/event-stream`, raises `ValueError`.
+* A `retry:` below 100 ms is raised to 100 ms so a failing server cannot cause a busy loop.
+* Event data that is not JSON is yielded as the raw string instead of failing the stream.
+* `AsyncSubscriber` needs asyncio (not trio).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, Self
+
+import httpx
+import orjson
+from httpx_sse import EventSource, ServerSentEvent
+
+__all__ = ["AsyncSubscriber", "BaseSubscriber", "StreamEvent", "Subscriber"]
+
+WATCH_PATH = "/events/watch"
+DEFAULT_RETRY_MS = 1000  # until the server sends `retry:`
+MIN_RETRY_MS = 100
+CONNECT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One event from the stream: a metric event, or a `reset` of the resume position."""
+
+    id: str  # "" for a reset when the server has no events yet
+    type: str  # "metric_created" | "metric_reading_created" | "reset"
+    data: Any  # decoded JSON
+
+
+def _decode(data: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data
+
+
+class BaseSubscriber:
+    """State and decisions shared by `Subscriber` and `AsyncSubscriber`; performs no I/O."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        last_event_id: str | None = None,
+        types: Iterable[str] | None = None,
+        metric_id: str | None = None,
+        idle_timeout: float = 45.0,
+        max_backoff: float = 30.0,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive")
+        if max_backoff <= 0:
+            raise ValueError("max_backoff must be positive")
+        base = httpx.URL(url)
+        path = base.path.rstrip("/")
+        if not path.endswith(WATCH_PATH):
+            path += WATCH_PATH
+        self.url = base.copy_with(path=path)
+        if isinstance(types, str):  # a lone name would otherwise be split into characters
+            types = [types]
+        self.types = tuple(types or ())
+        self.metric_id = metric_id
+        self.idle_timeout = idle_timeout
+        self.max_backoff = max_backoff
+        self.retry_ms = DEFAULT_RETRY_MS
+        self.failures = 0  # consecutive connections that did not deliver `connected`
+        self.stream_ended = False  # the server said `disconnected` on this connection
+        self._last_event_id = last_event_id or None
+        self._rand = rand
+
+    @property
+    def last_event_id(self) -> str | None:
+        """Id of the newest event seen (or of the last `reset`); sent when reconnecting."""
+        return self._last_event_id
+
+    # -- building a request
+
+    def params(self) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if self.types:
+            params["types"] = ",".join(self.types)
+        if self.metric_id is not None:
+            params["metric_id"] = self.metric_id
+        return params
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        if self._last_event_id:
+            headers["Last-Event-ID"] = self._last_event_id
+        return headers
+
+    def timeout(self) -> httpx.Timeout:
+        # The read timeout is the heartbeat watchdog: the server pings every ~15 s, so silence
+        # for idle_timeout means a dead connection. Never httpx's default 5 s.
+        return httpx.Timeout(self.idle_timeout, connect=min(CONNECT_TIMEOUT, self.idle_timeout))
+
+    def new_connection(self) -> None:
+        """Forget per-connection state before connecting again."""
+        self.stream_ended = False
+
+    # -- reading the answer
+
+    def classify(self, response: httpx.Response) -> Literal["stream", "retry", "fatal"]:
+        """Whether to read `response` as the stream, retry later, or give up."""
+        status = response.status_code
+        if status == 200:
+            content_type = response.headers.get("content-type", "").partition(";")[0]
+            return "stream" if content_type.strip().lower() == "text/event-stream" else "fatal"
+        if status >= 500 or status in (408, 429):
+            return "retry"
+        return "fatal"
+
+    def rejection(self, response: httpx.Response) -> ValueError:
+        """The error for a "fatal" answer; its body must have been read."""
+        if response.status_code == 200:
+            content_type = response.headers.get("content-type", "")
+            message = f"expected text/event-stream, got {content_type!r}"
+        else:
+            message = response.text[:200]
+            with contextlib.suppress(orjson.JSONDecodeError):
+                body = orjson.loads(response.content)
+                if isinstance(body, dict) and isinstance(body.get("error"), str):
+                    message = body["error"]
+        return ValueError(f"{self.url} answered HTTP {response.status_code}: {message}")
+
+    def is_transient(self, exc: Exception) -> bool:
+        """True if reconnecting after `exc` (a network failure or timeout) may succeed."""
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return False
+        return isinstance(exc, (httpx.TransportError, httpx.DecodingError))
+
+    def process(self, sse: ServerSentEvent) -> StreamEvent | None:
+        """Update state from one decoded block; return the event to yield, if any."""
+        if sse.retry is not None and sse.retry >= 0:
+            self.retry_ms = sse.retry  # applies even to a block that dispatches nothing
+        if not sse.data:
+            # WHATWG: no data, no event. This also drops the blank event httpx-sse 0.4.3 emits
+            # for a blank line after a comment once an id was seen.
+            return None
+        if sse.event == "message":  # unnamed messages are control messages only
+            if sse.data == "connected":
+                self.failures = 0
+            elif sse.data == "disconnected":
+                self.stream_ended = True
+            return None
+        if sse.event == "reset":
+            self._last_event_id = sse.id or None
+            return StreamEvent(sse.id, sse.event, _decode(sse.data))
+        if sse.id:
+            if sse.id == self._last_event_id:
+                return None  # already delivered; the server should never resend it
+            self._last_event_id = sse.id
+        return StreamEvent(sse.id, sse.event, _decode(sse.data))
+
+    def next_delay(self) -> float:
+        """Seconds to wait before reconnecting; each call counts one more failure."""
+        exponent = min(self.failures, 32)  # the cap is reached long before; avoids overflow
+        self.failures += 1
+        base = max(self.retry_ms, MIN_RETRY_MS) / 1000
+        ceiling = min(self.max_backoff, base * 2.0**exponent)
+        return ceiling * (0.5 + 0.5 * self._rand())  # full jitter in [ceiling/2, ceiling]
+
+
+def _shutdown(response: httpx.Response) -> bool:
+    """Shut the response's socket down; False if it has none we can reach."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if not isinstance(sock, socket.socket):
+        return False
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    return True
+
+
+class Subscriber(BaseSubscriber):
+    """Iterate over a server's events, reconnecting and resuming by itself.
+
+    ``url`` is the server's base URL (or the full ``.../events/watch`` URL). Iteration ends only
+    through `close()` (from any thread) or an exception: `ValueError` when the server rejects
+    the subscription (bad filter, wrong URL). One iteration at a time.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        last_event_id: str | None = None,
+        types: Iterable[str] | None = None,
+        metric_id: str | None = None,
+        idle_timeout: float = 45.0,
+        max_backoff: float = 30.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(
+            url,
+            last_event_id=last_event_id,
+            types=types,
+            metric_id=metric_id,
+            idle_timeout=idle_timeout,
+            max_backoff=max_backoff,
+        )
+        self._owns_client = client is None
+        self._client = httpx.Client() if client is None else client
+        self._closed = False
+        self._wake = threading.Event()
+        self._response: httpx.Response | None = None
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        if self._closed:
+            raise RuntimeError("Subscriber is closed")
+        return self._events()
+
+    def _events(self) -> Iterator[StreamEvent]:
+        while not self._closed:
+            self.new_connection()
+            try:
+                with self._client.stream(
+                    "GET",
+                    self.url,
+                    params=self.params(),
+                    headers=self.headers(),
+                    timeout=self.timeout(),
+                ) as response:
+                    # close() reads _response after setting _closed: one of us sees the other.
+                    self._response = response
+                    if self._closed:
+                        return
+                    answer = self.classify(response)
+                    if answer == "fatal":
+                        response.read()
+                        raise self.rejection(response)
+                    if answer == "stream":
+                        for sse in EventSource(response).iter_sse():
+                            event = self.process(sse)
+                            if event is not None:
+                                yield event
+                            if self.stream_ended or self._closed:
+                                break
+            except Exception as exc:
+                if self._closed:
+                    return  # the error is close() tearing the stream down
+                if not self.is_transient(exc):
+                    raise
+            finally:
+                self._response = None
+            if self._wake.wait(self.next_delay()):
+                return
+
+    def close(self) -> None:
+        """Stop iterating and release the connection; safe to call from another thread."""
+        self._closed = True
+        self._wake.set()
+        response = self._response
+        # Closing a socket does not wake a thread blocked reading it; shutting it down does.
+        if response is not None and not _shutdown(response):
+            response.close()
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncSubscriber(BaseSubscriber):
+    """The asyncio twin of `Subscriber`: ``async for``, `aclose()`, ``async with``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        last_event_id: str | None = None,
+        types: Iterable[str] | None = None,
+        metric_id: str | None = None,
+        idle_timeout: float = 45.0,
+        max_backoff: float = 30.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(
+            url,
+            last_event_id=last_event_id,
+            types=types,
+            metric_id=metric_id,
+            idle_timeout=idle_timeout,
+            max_backoff=max_backoff,
+        )
+        self._owns_client = client is None
+        self._client = httpx.AsyncClient() if client is None else client
+        self._closed = False
+        self._wake = asyncio.Event()
+        self._response: httpx.Response | None = None
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        if self._closed:
+            raise RuntimeError("AsyncSubscriber is closed")
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[StreamEvent]:
+        while not self._closed:
+            self.new_connection()
+            try:
+                async with self._client.stream(
+                    "GET",
+                    self.url,
+                    params=self.params(),
+                    headers=self.headers(),
+                    timeout=self.timeout(),
+                ) as response:
+                    self._response = response
+                    if self._closed:
+                        return
+                    answer = self.classify(response)
+                    if answer == "fatal":
+                        await response.aread()
+                        raise self.rejection(response)
+                    if answer == "stream":
+                        async for sse in EventSource(response).aiter_sse():
+                            event = self.process(sse)
+                            if event is not None:
+                                yield event
+                            if self.stream_ended or self._closed:
+                                break
+            except Exception as exc:
+                if self._closed:
+                    return  # the error is aclose() tearing the stream down
+                if not self.is_transient(exc):
+                    raise
+            finally:
+                self._response = None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.next_delay())
+
+    async def aclose(self) -> None:
+        """Stop iterating and release the connection; call it from another task or the loop."""
+        self._closed = True
+        self._wake.set()
+        response = self._response
+        if response is not None:
+            await response.aclose()  # wakes a task blocked reading it
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
