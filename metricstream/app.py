@@ -105,6 +105,16 @@ class _Provider(OpenAPIProvider):
         document["paths"][STREAM_PATH] = _STREAM_OPENAPI
         return document
 
+    def build_response_object(
+        self, model: Any, headers_model: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        response, definitions = super().build_response_object(model, headers_model)
+        # quart-schema files response headers under "content", where OpenAPI expects media types
+        headers = response["content"].pop("headers", None)
+        if headers is not None:
+            response["headers"] = headers
+        return response, definitions
+
 
 _ERROR_RESPONSE = {"content": {"application/json": {"schema": ErrorOut.model_json_schema()}}}
 _STREAM_OPENAPI = {

@@ -42,12 +42,19 @@ log = logging.getLogger("metricstream.server")
 _running_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket; a busy port raises `HubError` naming it."""
+def bind_socket(host: str, port: int, write_timeout: float = 10.0) -> socket.socket:
+    """A listening TCP socket; a busy port raises `HubError` naming it.
+
+    Accepted connections inherit TCP_USER_TIMEOUT: the kernel aborts a connection whose sent data stays
+    unacknowledged (a dead peer, or one that stopped reading) for `write_timeout`, so its resources are
+    freed even after the app has given up on it.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(write_timeout * 1000))
         sock.bind((host, port))
         sock.listen(2048)
     except OSError as error:
@@ -85,11 +92,20 @@ async def serve_app(
         await stop.wait()
         await app.broadcaster.close(app.settings.shutdown_timeout / 2)
 
+    asyncio.get_running_loop().set_exception_handler(_quiet_connection_errors)
     announcer = asyncio.create_task(announce())
     try:
         await serve(cast(Any, app), config, shutdown_trigger=shutdown_trigger)
     finally:
         announcer.cancel()
+
+
+def _quiet_connection_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # A peer that vanished (reset, or aborted by TCP_USER_TIMEOUT) is routine, not an error.
+    if isinstance(context.get("exception"), OSError):
+        log.debug("connection closed: %s", context.get("exception"))
+        return
+    loop.default_exception_handler(context)
 
 
 class _State(enum.Enum):
@@ -164,7 +180,7 @@ class Hub:
         with self._lock:
             if self._state is _State.RUNNING:
                 return self
-            sock = bind_socket(self.settings.host, self.settings.port)
+            sock = bind_socket(self.settings.host, self.settings.port, self.settings.write_timeout)
             self._url = url_of(sock)
             if self._storage is None:
                 from .storage import open_storage
@@ -246,7 +262,7 @@ def _stop_running_hubs() -> None:
 
 def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = False) -> None:
     """Serve in the foreground until Ctrl+C or SIGTERM, then shut down gracefully."""
-    sock = bind_socket(settings.host, settings.port)
+    sock = bind_socket(settings.host, settings.port, settings.write_timeout)
     url = url_of(sock)
 
     async def main() -> None:

@@ -160,12 +160,12 @@ class RawStream:
                 return frame
 
     def read_to_end(self, timeout: float = 10) -> list[Frame]:
-        """Every frame until the server ends the response."""
+        """Every frame until the server ends the response or drops the connection."""
         frames = []
         try:
             while True:
                 frames.append(self.next_frame(timeout))
-        except EOFError:
+        except (EOFError, ConnectionResetError):
             return frames
 
     def expect_open(self) -> None:

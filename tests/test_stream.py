@@ -244,9 +244,8 @@ def test_slow_client_is_dropped_without_delaying_others(
     assert time.monotonic() - started < 30
     wait_for(lambda: hub.app.broadcaster.dropped["write_timeout"] == 1, what="the stuck client's eviction")
     assert clients(hub) == 1
-    # Reading again, it finds an ended stream holding an in-order prefix of the events...
+    # Reading again, it finds an ended (or aborted) stream holding an in-order prefix of the events...
     seen = [frame for frame in slow.read_to_end() if frame.event]
-    assert slow.chunked_done
     assert [frame.event for frame in seen[:1]] == ["metric_created"]
     values = [frame.json()["value"] for frame in seen[1:]]
     assert values == [float(v) for _ in range(60) for v in range(1, 1001)][: len(values)]
