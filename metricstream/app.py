@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, Field, RootModel
 from quart import Quart, Response, request
 from quart_schema import (
     QuartSchema,
@@ -29,7 +29,7 @@ from . import __version__
 from .broadcast import Broadcaster
 from .errors import MetricStreamError, ValidationError
 from .events import GENESIS_ID, EventLog
-from .models import MAX_READINGS_LIMIT, MetricIn, ReadingIn, ReadingsQuery, validate
+from .models import MetricIn, MetricsQuery, ReadingIn, ReadingsQuery, validate
 from .service import AsyncMetricService
 from .settings import Settings
 from .storage import Storage, open_storage
@@ -38,6 +38,8 @@ from .stream import STREAM_PATH, Receive, Scope, Send, watch
 __all__ = ["MetricStreamApp", "create_app"]
 
 log = logging.getLogger("metricstream")
+
+QueryT = TypeVar("QueryT", MetricsQuery, ReadingsQuery)
 
 
 # --- response shapes, for the OpenAPI document ----------------------------------------------------
@@ -78,18 +80,6 @@ class ErrorOut(BaseModel):
     error: str
 
 
-class MetricsQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    with_readings: bool = Field(False, description="Embed each metric's readings.")
-    readings_limit: int = Field(
-        1000,
-        ge=1,
-        le=MAX_READINGS_LIMIT,
-        description="With with_readings: at most this many of the newest readings per metric.",
-    )
-
-
 class LastEventHeader(BaseModel):
     x_last_event_id: str = Field(
         description="Newest event id when this was read: resume the stream from it "
@@ -105,9 +95,7 @@ class _Provider(OpenAPIProvider):
         document["paths"][STREAM_PATH] = _STREAM_OPENAPI
         return document
 
-    def build_response_object(
-        self, model: Any, headers_model: Any
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def build_response_object(self, model: Any, headers_model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         response, definitions = super().build_response_object(model, headers_model)
         # quart-schema files response headers under "content", where OpenAPI expects media types
         headers = response["content"].pop("headers", None)
@@ -199,9 +187,11 @@ def _json(body: object, status: int = 200, headers: dict[str, str] | None = None
 
 
 async def _json_body() -> Any:
+    # Read the body even when it will be refused: answering before it has arrived makes hypercorn
+    # drop the keep-alive connection without saying so, and the client's next request fails.
+    data = await request.get_data(as_text=False)
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
         raise _UnsupportedMediaType("Content-Type must be application/json")
-    data = await request.get_data(as_text=False)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as error:
@@ -210,15 +200,6 @@ async def _json_body() -> Any:
 
 class _UnsupportedMediaType(MetricStreamError):
     status_code = 415
-
-
-def _bool_param(name: str) -> bool:
-    value = request.args.get(name, "false").lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no", ""):
-        return False
-    raise ValidationError(f"{name} must be true or false")
 
 
 def _build_quart(owner: MetricStreamApp) -> Quart:
@@ -252,7 +233,10 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
         message = {413: f"request body is larger than {owner.settings.max_body} bytes"}.get(
             status, error.description or error.name
         )
-        return _json({"error": message}, status)
+        # A body left unread (too large, or no route to read it) ends the connection: announce it,
+        # or a keep-alive client sends its next request into a socket that is being closed.
+        has_body = request.content_length or "transfer-encoding" in request.headers
+        return _json({"error": message}, status, {"Connection": "close"} if has_body else None)
 
     @app.errorhandler(Exception)
     async def unexpected_error(error: Exception) -> Response:
@@ -278,17 +262,13 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     async def list_metrics() -> Response:
         """Every metric in creation order, optionally with its newest readings."""
         headers = last_event_header()  # read before the data: resuming from it never misses
-        with_readings = _bool_param("with_readings")
-        limit = request.args.get("readings_limit", "1000")
-        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_READINGS_LIMIT:
-            raise ValidationError(f"readings_limit must be an integer from 1 to {MAX_READINGS_LIMIT}")
-        body = []
-        for metric in await service.list_metrics():
-            item = metric.to_dict()
-            if with_readings:
-                readings = await service.storage.list_readings(metric.id, limit=int(limit), newest=True)
-                item["readings"] = [reading.to_dict() for reading in readings]
-            body.append(item)
+        query = _validate_query(MetricsQuery)
+        if not query.with_readings:
+            return _json([metric.to_dict() for metric in await service.list_metrics()], 200, headers)
+        body = [
+            {**metric.to_dict(), "readings": [reading.to_dict() for reading in readings]}
+            for metric, readings in await service.list_metrics_with_readings(query.readings_limit)
+        ]
         return _json(body, 200, headers)
 
     @app.get("/metrics/<metric_id>")
@@ -330,5 +310,5 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     return app
 
 
-def _validate_query(model: type[ReadingsQuery]) -> ReadingsQuery:
+def _validate_query(model: type[QueryT]) -> QueryT:
     return validate(model, {name: request.args[name] for name in request.args})

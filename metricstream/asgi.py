@@ -1,7 +1,9 @@
 """`hypercorn metricstream.asgi:app`: the app configured from `METRICSTREAM_*` variables.
 
-Under a server other than our own runner, streams end at that server's graceful shutdown (after its
-graceful timeout), when the app's lifespan shutdown tells every client `disconnected`.
+Deviation: ASGI tells an app nothing when its server begins to stop, so under a server other than our own
+runner (`metricstream serve`, `Hub`) open streams are cut when that server's graceful timeout runs out
+(hypercorn's `--graceful-timeout`, 3 s by default), without `data: disconnected`: a client sees a dropped
+connection. Only then does the lifespan shutdown run.
 """
 
 from __future__ import annotations

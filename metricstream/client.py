@@ -183,9 +183,8 @@ class BaseSubscriber:
         return ceiling * (0.5 + 0.5 * self._rand())  # full jitter in [ceiling/2, ceiling]
 
 
-def _shutdown(response: httpx.Response) -> bool:
-    """Shut the response's socket down; False if it has none we can reach."""
-    stream = response.extensions.get("network_stream")
+def _shutdown(stream: Any) -> bool:
+    """Shut an httpcore network stream's socket down; False if it has none we can reach."""
     sock = stream.get_extra_info("socket") if stream is not None else None
     if not isinstance(sock, socket.socket):
         return False
@@ -226,6 +225,7 @@ class Subscriber(BaseSubscriber):
         self._closed = False
         self._wake = threading.Event()
         self._response: httpx.Response | None = None
+        self._network_stream: Any = None  # the connection in use, known before its response is
 
     def __iter__(self) -> Iterator[StreamEvent]:
         if self._closed:
@@ -242,6 +242,7 @@ class Subscriber(BaseSubscriber):
                     params=self.params(),
                     headers=self.headers(),
                     timeout=self.timeout(),
+                    extensions={"trace": self._trace},
                 ) as response:
                     # close() reads _response after setting _closed: one of us sees the other.
                     self._response = response
@@ -268,14 +269,28 @@ class Subscriber(BaseSubscriber):
             if self._wake.wait(self.next_delay()):
                 return
 
+    def _trace(self, name: str, info: dict[str, Any]) -> None:
+        # httpcore reports each new connection here, so close() can reach a socket that is still
+        # waiting for the response headers (a stalled server or proxy), before `_response` exists.
+        if name == "connection.connect_tcp.complete":
+            self._network_stream = info.get("return_value")
+            if self._closed:  # close() may have looked before we stored it
+                _shutdown(self._network_stream)
+
     def close(self) -> None:
         """Stop iterating and release the connection; safe to call from another thread."""
         self._closed = True
         self._wake.set()
         response = self._response
         # Closing a socket does not wake a thread blocked reading it; shutting it down does.
-        if response is not None and not _shutdown(response):
-            response.close()
+        if response is not None:
+            if not _shutdown(response.extensions.get("network_stream")):
+                response.close()
+        elif self._owns_client:
+            # Still connecting or waiting for headers. In a client of our own, the last connection
+            # made is the one in use (an idle one the pool hands back is one we made before); in a
+            # caller's client it may be serving someone else by now, so it is left alone.
+            _shutdown(self._network_stream)
         if self._owns_client:
             self._client.close()
 

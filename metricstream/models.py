@@ -39,6 +39,7 @@ __all__ = [
     "Metric",
     "MetricIn",
     "MetricReading",
+    "MetricsQuery",
     "ReadingIn",
     "ReadingsQuery",
     "format_timestamp",
@@ -168,6 +169,15 @@ def _uuid7(value: object) -> str:
     return str(value)
 
 
+def _whole_number(value: object) -> object:
+    """Plain digits from a query string, or an int from Python; not "1_000", "+5" or True."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError("not a whole number")
+
+
 Timestamp = Annotated[
     datetime | None,
     BeforeValidator(_rfc3339),
@@ -219,6 +229,35 @@ class ReadingsQuery(BaseModel):
     limit: Annotated[
         int,
         Field(ge=1, le=MAX_READINGS_LIMIT, description="At most this many readings (oldest first)."),
+        BeforeValidator(_whole_number),
+    ] = DEFAULT_READINGS_LIMIT
+
+
+def _flag(value: object) -> object:
+    """true/false (also 1/0, yes/no) from a query string, or a bool from Python."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no", ""):
+        return value.lower() in ("true", "1", "yes")
+    raise ValueError("not a flag")
+
+
+class MetricsQuery(BaseModel):
+    """Query of `GET /metrics`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    with_readings: Annotated[
+        bool, Field(description="Embed each metric's readings."), BeforeValidator(_flag)
+    ] = False
+    readings_limit: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=MAX_READINGS_LIMIT,
+            description="With with_readings: at most this many of the newest readings per metric.",
+        ),
+        BeforeValidator(_whole_number),
     ] = DEFAULT_READINGS_LIMIT
 
 
@@ -231,6 +270,8 @@ _MESSAGES: Final = {
     "since": "since must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
     "until": "until must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
     "limit": f"limit must be an integer from 1 to {MAX_READINGS_LIMIT}",
+    "readings_limit": f"readings_limit must be an integer from 1 to {MAX_READINGS_LIMIT}",
+    "with_readings": "with_readings must be true or false",
 }
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

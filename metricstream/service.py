@@ -97,18 +97,27 @@ class AsyncMetricService:
         return readings
 
     async def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
-        return await self.add_metric(_given(name=name, input_frequency=input_frequency))
+        return await self.add_metric({"name": name, **_given(input_frequency=input_frequency)})
 
     async def create_reading(
         self, metric_id: str, value: float, timestamp: datetime | str | None = None
     ) -> MetricReading:
-        return await self.add_reading(_given(metric_id=metric_id, value=value, timestamp=timestamp))
+        return await self.add_reading({"metric_id": metric_id, "value": value, **_given(timestamp=timestamp)})
 
     async def get_metric(self, metric_id: str) -> Metric:
         return await self._require(_parse_id(metric_id))
 
     async def list_metrics(self) -> list[Metric]:
         return await self.storage.list_metrics()
+
+    async def list_metrics_with_readings(
+        self, readings_limit: int
+    ) -> list[tuple[Metric, list[MetricReading]]]:
+        """Every metric with its newest `readings_limit` readings, ascending."""
+        return [
+            (metric, await self.storage.list_readings(metric.id, limit=readings_limit, newest=True))
+            for metric in await self.storage.list_metrics()
+        ]
 
     async def list_readings(
         self,

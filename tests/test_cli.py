@@ -1,0 +1,396 @@
+"""Standalone use: `metricstream serve` (console script and `python -m`), `hypercorn metricstream.asgi:app`,
+and `create_app()`. Servers run as real subprocesses on free 127.0.0.1 ports; each is stopped by its test
+and killed in a `finally` if it is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, cast
+
+import httpx
+import pytest
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+import metricstream
+from metricstream import Settings, ValidationError
+from metricstream.app import MetricStreamApp
+
+from .conftest import RawStream, wait_for
+
+WAIT = 20  # seconds any single step of a child process may take at most
+
+
+def installed(script: str) -> list[str]:
+    """The command for a console script of this venv (or, failing that, from PATH)."""
+    path = shutil.which(script, path=str(Path(sys.executable).parent)) or shutil.which(script)
+    assert path is not None, f"{script} is not installed"
+    return [path]
+
+
+ENTRY_POINTS = {
+    "console-script": lambda: installed("metricstream"),
+    "python-m": lambda: [sys.executable, "-m", "metricstream"],
+}
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """This environment without any METRICSTREAM_* variable, plus `overrides`."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("METRICSTREAM_")}
+    return {**env, **overrides}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def read_until(pipe: IO[bytes], pattern: str, seen: bytearray, timeout: float = WAIT) -> re.Match[str]:
+    """Read a child's pipe into `seen` until `pattern` matches a complete line."""
+    regex = re.compile(pattern)
+    deadline_at = time.monotonic() + timeout
+    while True:
+        text = seen.decode(errors="replace")
+        for line in text.splitlines(keepends=True):
+            match = regex.search(line)
+            if match and line.endswith("\n"):
+                return match
+        ready, _, _ = select.select([pipe], [], [], max(0.0, deadline_at - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"{pattern!r} not seen within {timeout}s; got {text!r}")
+        chunk = os.read(pipe.fileno(), 65536)
+        if not chunk:
+            raise AssertionError(f"the pipe closed before {pattern!r}; got {text!r}")
+        seen += chunk
+
+
+@contextlib.contextmanager
+def child(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process with piped output, killed on the way out if it is still running."""
+    with subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env if env is not None else child_env(),
+    ) as process:
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(WAIT)
+
+
+def finish(process: subprocess.Popen[bytes]) -> tuple[int, str, str]:
+    """Wait (bounded) for the child to exit: (status, rest of stdout, stderr)."""
+    out, err = process.communicate(timeout=WAIT)
+    return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+URL_LINE = r"(http://127\.0\.0\.1:\d+)"
+
+
+def serve_url(process: subprocess.Popen[bytes]) -> str:
+    assert process.stdout is not None
+    return read_until(process.stdout, URL_LINE, bytearray()).group(1)
+
+
+# --- metricstream serve -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serve_prints_url_serves_and_stops_gracefully_on_signal(entry: str, signum: signal.Signals) -> None:
+    command = [*ENTRY_POINTS[entry](), "serve", "--port", "0", "--heartbeat", "1"]
+    with child(command) as process:
+        url = serve_url(process)
+        assert not url.endswith(":0")
+        health = httpx.get(f"{url}/healthz", timeout=10)
+        assert health.status_code == 200
+        assert health.json()["status"] == "ok"
+        metric = httpx.post(f"{url}/metrics", json={"name": "cpu"}, timeout=10)
+        assert metric.status_code == 201
+        stream = RawStream(url)
+        try:
+            stream.expect_open()
+            assert httpx.get(f"{url}/healthz", timeout=10).json()["clients"] == 1
+            process.send_signal(signum)
+            frames = stream.read_to_end()
+            assert [frame.data for frame in frames if frame.fields] == ["disconnected"]
+            assert stream.chunked_done  # the stream was ended properly, not cut
+        finally:
+            stream.close()
+        status, _, stderr = finish(process)
+    assert status == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_serve_flags_configure_the_server() -> None:
+    flags = ["--port", "0", "--heartbeat", "1", "--retry", "1234"]
+    command = [*ENTRY_POINTS["console-script"](), "serve", *flags]
+    with child(command) as process:
+        url = serve_url(process)
+        stream = RawStream(url)
+        try:
+            assert stream.next_frame().get("retry") == "1234"
+            assert stream.next_frame().data == "connected"
+            ping = stream.next_frame(timeout=5)  # within about one heartbeat of quiet
+            assert ping.comments == ["ping"]
+        finally:
+            stream.close()
+        process.send_signal(signal.SIGTERM)
+        status, _, stderr = finish(process)
+    assert status == 0, stderr
+
+
+def test_serve_is_configured_by_environment_and_flags_win() -> None:
+    env = child_env(METRICSTREAM_MAX_CLIENTS="1", METRICSTREAM_RETRY="1500", METRICSTREAM_PORT="0")
+    with child([*ENTRY_POINTS["python-m"](), "serve"], env) as process:
+        url = serve_url(process)
+        first = RawStream(url)
+        second: RawStream | None = None
+        try:
+            assert first.next_frame().get("retry") == "1500"
+            assert first.next_frame().data == "connected"
+            second = RawStream(url)
+            second.expect_open()
+            # max_clients=1: the newcomer evicts the first, which is told so.
+            assert [frame.data for frame in first.read_to_end()] == ["disconnected"]
+            assert first.chunked_done
+            assert httpx.get(f"{url}/healthz", timeout=10).json()["clients"] == 1
+        finally:
+            first.close()
+            if second is not None:
+                second.close()
+        process.send_signal(signal.SIGTERM)
+        status, _, stderr = finish(process)
+    assert status == 0, stderr
+
+    env = child_env(METRICSTREAM_RETRY="1500")
+    with child([*ENTRY_POINTS["python-m"](), "serve", "--port", "0", "--retry", "900"], env) as process:
+        stream = RawStream(serve_url(process))
+        try:
+            assert stream.next_frame().get("retry") == "900"
+        finally:
+            stream.close()
+        process.send_signal(signal.SIGTERM)
+        status, _, stderr = finish(process)
+    assert status == 0, stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "env", "message"),
+    [
+        (["--port", "abc"], {}, "--port"),
+        (["--max-clients", "0"], {}, "max_clients"),
+        (["--heartbeat", "-1"], {}, "heartbeat"),
+        (["--port", "99999"], {}, "port"),
+        (["--no-such-flag"], {}, "--no-such-flag"),
+        ([], {"METRICSTREAM_MAX_CLIENTS": "lots", "METRICSTREAM_PORT": "0"}, "max_clients"),
+    ],
+    ids=["not-a-number", "max-clients-0", "negative-heartbeat", "port-too-big", "unknown-flag", "bad-env"],
+)
+def test_bad_configuration_exits_non_zero_with_a_message(
+    arguments: list[str], env: dict[str, str], message: str
+) -> None:
+    done = subprocess.run(
+        [*ENTRY_POINTS["console-script"](), "serve", *arguments],
+        env=child_env(**env),
+        capture_output=True,
+        timeout=WAIT,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode != 0
+    assert message in stderr
+    assert "Traceback" not in stderr
+    assert done.stdout == b""
+
+
+def test_busy_port_exits_non_zero_naming_the_port() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = subprocess.run(
+            [*ENTRY_POINTS["python-m"](), "serve", "--port", str(port)],
+            env=child_env(),
+            capture_output=True,
+            timeout=WAIT,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    stderr = done.stderr.decode()
+    assert done.returncode != 0
+    assert f"127.0.0.1:{port}" in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_help_lists_every_setting_as_a_flag(entry: str) -> None:
+    done = subprocess.run(
+        [*ENTRY_POINTS[entry](), "serve", "--help"],
+        env=child_env(COLUMNS="200"),
+        capture_output=True,
+        timeout=WAIT,
+        check=True,
+    )
+    text = done.stdout.decode()
+    expected = ["--" + name.replace("_", "-") for name in Settings.model_fields]
+    assert expected  # the list is built from the one definition
+    missing = [flag for flag in expected if not re.search(rf"(^|\s){re.escape(flag)}\b", text)]
+    assert missing == []
+    for name in Settings.model_fields:
+        assert f"METRICSTREAM_{name.upper()}" in text
+
+
+def test_version_and_top_level_help() -> None:
+    script = ENTRY_POINTS["console-script"]()
+    version = subprocess.run([*script, "--version"], capture_output=True, timeout=WAIT, check=True)
+    assert version.stdout.decode().strip() == f"metricstream {metricstream.__version__}"
+    helped = subprocess.run([*script, "--help"], capture_output=True, timeout=WAIT, check=True)
+    assert "serve" in helped.stdout.decode()
+    bare = subprocess.run(script, capture_output=True, timeout=WAIT, check=False)
+    assert bare.returncode != 0
+    assert "Traceback" not in bare.stderr.decode()
+
+
+# --- hypercorn metricstream.asgi:app --------------------------------------------------------------
+
+
+def test_hypercorn_serves_the_asgi_app_configured_from_the_environment() -> None:
+    port = free_port()
+    env = child_env(METRICSTREAM_RETRY="1234", METRICSTREAM_MAX_BODY="200", METRICSTREAM_MAX_CLIENTS="1")
+    command = [*installed("hypercorn"), "metricstream.asgi:app", "--bind", f"127.0.0.1:{port}"]
+    with child(command, env) as process:
+        assert process.stderr is not None
+        log = bytearray()
+        read_until(process.stderr, rf"Running on http://127\.0\.0\.1:{port}\b", log)
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, timeout=10) as http:
+            assert http.get("/healthz").json() == {"status": "ok", "clients": 0, "events": 0}
+            assert http.get("/metrics").json() == []
+            created = http.post("/metrics", json={"name": "cpu"})
+            assert created.status_code == 201
+            assert http.get("/metrics").json() == [created.json()]
+            too_big = http.post("/metrics", json={"name": "x" * 300})  # METRICSTREAM_MAX_BODY=200
+            assert too_big.status_code == 413
+            first = RawStream(url)
+            second: RawStream | None = None
+            try:
+                assert first.next_frame().get("retry") == "1234"  # METRICSTREAM_RETRY
+                assert first.next_frame().data == "connected"
+                second = RawStream(url)
+                second.expect_open()
+                # METRICSTREAM_MAX_CLIENTS=1: the second stream evicted the first
+                assert [frame.data for frame in first.read_to_end()] == ["disconnected"]
+                reading = http.post("/metrics/readings", json={"metric_id": created.json()["id"], "value": 1})
+                event = second.next_event()
+                assert (event.event, event.data) == ("metric_reading_created", reading.text)
+            finally:
+                first.close()
+                if second is not None:
+                    second.close()
+            wait_for(lambda: http.get("/healthz").json()["clients"] == 0, what="the closed streams noticed")
+        process.send_signal(signal.SIGTERM)
+        status, _, stderr = finish(process)
+    assert status == 0, log.decode() + stderr
+    assert "Traceback" not in stderr
+
+
+def test_hypercorn_stops_on_sigterm_even_with_a_stream_open() -> None:
+    """A foreign server knows nothing of our streams: they are cut at its graceful timeout (see asgi.py)."""
+    port = free_port()
+    command = [
+        *installed("hypercorn"),
+        "metricstream.asgi:app",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--graceful-timeout",
+        "1",
+    ]
+    with child(command) as process:
+        assert process.stderr is not None
+        read_until(process.stderr, rf"Running on http://127\.0\.0\.1:{port}\b", bytearray())
+        stream = RawStream(f"http://127.0.0.1:{port}")
+        try:
+            stream.expect_open()
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            stream.read_to_end(timeout=WAIT)  # ends instead of holding the server open
+            assert time.monotonic() - started < 1 + 5
+        finally:
+            stream.close()
+        status, _, _ = finish(process)
+    assert status == 0
+
+
+# --- create_app -----------------------------------------------------------------------------------
+
+
+def test_create_app_settings_faces(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = metricstream.create_app(max_clients=3)
+    assert isinstance(app, MetricStreamApp)
+    assert callable(app)
+    assert app.settings.max_clients == 3
+    assert app.broadcaster.max_clients == 3
+    monkeypatch.setenv("METRICSTREAM_MAX_CLIENTS", "7")
+    assert metricstream.create_app().settings.max_clients == 7
+    assert metricstream.create_app(max_clients=3).settings.max_clients == 3
+    with pytest.raises(ValidationError, match="max_clients"):
+        metricstream.create_app(max_clients=0)
+    with pytest.raises(TypeError, match="max_client"):
+        metricstream.create_app(max_client=3)
+
+
+def test_create_app_runs_under_a_server_of_ones_own() -> None:
+    """Served by plain `hypercorn.asyncio.serve`, as someone embedding it would; max_clients=3 applies."""
+    app = metricstream.create_app(max_clients=3, heartbeat=0.5)
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    def use_it() -> list[str | None]:
+        streams: list[RawStream] = []
+        try:
+            for _ in range(4):
+                streams.append(RawStream(url))
+                streams[-1].expect_open()
+            assert httpx.get(f"{url}/healthz", timeout=10).json()["clients"] == 3
+            return [frame.data for frame in streams[0].read_to_end()]
+        finally:
+            for stream in streams:
+                stream.close()
+
+    async def main() -> list[str | None]:
+        config = Config()
+        config.bind = [f"fd://{listener.detach()}"]
+        config.accesslog = None
+        stop = asyncio.Event()
+        server = asyncio.create_task(serve(cast(Any, app), config, shutdown_trigger=stop.wait))
+        try:
+            await asyncio.wait_for(app.started.wait(), WAIT)
+            return await asyncio.to_thread(use_it)
+        finally:
+            stop.set()
+            await asyncio.wait_for(server, WAIT)
+
+    try:
+        assert asyncio.run(main()) == ["disconnected"]  # the oldest of four was evicted
+    finally:
+        listener.close()

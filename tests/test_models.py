@@ -1,0 +1,513 @@
+"""Unit tests of metricstream.models: validation, the value objects, timestamps and id generation."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pydantic
+import pytest
+
+from metricstream import Metric, MetricReading, MetricStreamError, ValidationError
+from metricstream.models import (
+    METRIC_CREATED,
+    READING_CREATED,
+    Event,
+    MetricIn,
+    ReadingIn,
+    ReadingsQuery,
+    format_timestamp,
+    new_id,
+    validate,
+)
+
+NAME_MESSAGE = "name must be a string of 1 to 200 characters (after trimming spaces)"
+FREQUENCY_MESSAGE = "input_frequency must be a number >= 0 (seconds between readings)"
+METRIC_ID_MESSAGE = "metric_id must be a UUIDv7 string"
+VALUE_MESSAGE = "value must be a finite number greater than 0"
+RFC3339_RULE = "must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z"
+LIMIT_MESSAGE = "limit must be an integer from 1 to 10000"
+
+METRIC_ID = "01a21b32-2870-78a3-85f4-5b37387bfd17"  # a UUIDv7
+UUID4 = "4b3e9f52-8d1c-4a6e-9f0b-2c7d5e8a1b3f"
+
+
+def rejects(model: type[pydantic.BaseModel], data: object) -> str:
+    """The message `validate` raises for `data`."""
+    with pytest.raises(ValidationError) as raised:
+        validate(model, data)
+    return str(raised.value)
+
+
+def reading(**fields: object) -> dict[str, object]:
+    return {"metric_id": METRIC_ID, "value": 1.0, **fields}
+
+
+# --- validate -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [[], [{"name": "x"}], "x", b"{}", 1, 1.5, None, True, ("name",)])
+@pytest.mark.parametrize("model", [MetricIn, ReadingIn, ReadingsQuery])
+def test_validate_requires_a_dict(model: type[pydantic.BaseModel], data: object) -> None:
+    assert rejects(model, data) == "request body must be a JSON object"
+
+
+def test_validation_error_is_a_value_error_with_no_pydantic_context() -> None:
+    with pytest.raises(ValidationError) as raised:
+        validate(MetricIn, {"name": ""})
+    error = raised.value
+    assert isinstance(error, ValueError)
+    assert isinstance(error, MetricStreamError)
+    assert error.status_code == 400
+    assert error.message == NAME_MESSAGE
+    assert error.__cause__ is None
+    assert error.__suppress_context__  # `from None`: no pydantic traceback for callers
+
+
+def test_validate_returns_the_model_instance() -> None:
+    result = validate(MetricIn, {"name": " CPU ", "input_frequency": 2})
+    assert type(result) is MetricIn
+    assert result == MetricIn(name="CPU", input_frequency=2.0)
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "message"),
+    [
+        (MetricIn, {}, "name is required"),
+        (ReadingIn, {}, "metric_id is required; value is required"),
+        (ReadingIn, {"value": 1}, "metric_id is required"),
+        (ReadingIn, {"metric_id": METRIC_ID}, "value is required"),
+        (MetricIn, {"name": "", "input_frequency": -1}, f"{NAME_MESSAGE}; {FREQUENCY_MESSAGE}"),
+        (
+            ReadingIn,
+            {"metric_id": 1, "value": 0, "timestamp": 1},
+            f"{METRIC_ID_MESSAGE}; {VALUE_MESSAGE}; timestamp {RFC3339_RULE}",
+        ),
+        (
+            ReadingsQuery,
+            {"since": "x", "until": "y", "limit": "z"},
+            f"since {RFC3339_RULE}; until {RFC3339_RULE}; {LIMIT_MESSAGE}",
+        ),
+    ],
+)
+def test_messages_name_every_bad_field_in_order(
+    model: type[pydantic.BaseModel], data: dict[str, object], message: str
+) -> None:
+    assert rejects(model, data) == message
+
+
+class _Union(pydantic.BaseModel):
+    value: int | list[int]
+    other: int
+
+
+def test_each_message_appears_once() -> None:
+    # a union fails once per member in pydantic's eyes; the caller reads one sentence per field
+    assert rejects(_Union, {"value": "x", "other": "y"}) == f"{VALUE_MESSAGE}; other: " + (
+        "Input should be a valid integer, unable to parse string as an integer"
+    )
+
+
+def test_unknown_field_message_falls_back_to_pydantic() -> None:
+    assert rejects(_Union, {"value": 1}) == "other is required"
+
+
+# --- MetricIn -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        ("CPU", "CPU"),
+        ("  CPU  ", "CPU"),
+        ("\t\nCPU\r\n", "CPU"),
+        ("\u00a0CPU\u3000", "CPU"),  # non-ASCII whitespace is trimmed too
+        ("a  b", "a  b"),
+        ("x" * 200, "x" * 200),
+        (" " * 50 + "x" * 200 + " " * 50, "x" * 200),
+        ("é" * 200, "é" * 200),  # characters, not bytes
+    ],
+)
+def test_metric_name_trimmed_and_bounded(name: str, stored: str) -> None:
+    assert validate(MetricIn, {"name": name}).name == stored
+
+
+@pytest.mark.parametrize(
+    "name", ["", " ", "\t\n", "\u00a0", "x" * 201, " " + "x" * 201, 5, 0, 1.5, True, None, b"CPU"]
+)
+def test_metric_name_rejected(name: object) -> None:
+    assert rejects(MetricIn, {"name": name}) == NAME_MESSAGE
+
+
+@pytest.mark.parametrize(
+    ("frequency", "stored"),
+    [(None, None), (0, 0.0), (0.0, 0.0), (1, 1.0), (2.5, 2.5), (1e308, 1e308)],
+)
+def test_input_frequency_accepted(frequency: float | None, stored: float | None) -> None:
+    result = validate(MetricIn, {"name": "x", "input_frequency": frequency})
+    assert result.input_frequency == stored
+    assert result.input_frequency is None or type(result.input_frequency) is float
+
+
+def test_input_frequency_defaults_to_none() -> None:
+    assert validate(MetricIn, {"name": "x"}).input_frequency is None
+
+
+@pytest.mark.parametrize(
+    "frequency",
+    [-1, -1e-9, float("nan"), float("inf"), float("-inf"), "1", "NaN", True, False, [], {}],
+)
+def test_input_frequency_rejected(frequency: object) -> None:
+    assert rejects(MetricIn, {"name": "x", "input_frequency": frequency}) == FREQUENCY_MESSAGE
+
+
+def test_models_ignore_extra_fields_and_are_frozen() -> None:
+    result = validate(MetricIn, {"name": "x", "id": "chosen", "readings": []})
+    assert result.model_dump() == {"name": "x", "input_frequency": None}
+    with pytest.raises(pydantic.ValidationError):
+        result.name = "y"
+
+
+# --- ReadingIn ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "given",
+    [METRIC_ID, METRIC_ID.upper(), METRIC_ID.replace("-", ""), f"{{{METRIC_ID}}}", uuid.UUID(METRIC_ID)],
+)
+def test_metric_id_normalized(given: object) -> None:
+    assert validate(ReadingIn, reading(metric_id=given)).metric_id == METRIC_ID
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        UUID4,
+        uuid.UUID(UUID4),
+        str(uuid.uuid1()),
+        "00000000-0000-0000-0000-000000000000",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        METRIC_ID[:-1],
+        METRIC_ID + "0",
+        "",
+        "not a uuid",
+        int(uuid.UUID(METRIC_ID)),
+        uuid.UUID(METRIC_ID).bytes,
+        None,
+        True,
+        [METRIC_ID],
+    ],
+)
+def test_metric_id_rejected(given: object) -> None:
+    assert rejects(ReadingIn, reading(metric_id=given)) == METRIC_ID_MESSAGE
+
+
+@pytest.mark.parametrize("value", [1e-300, 5e-324, 0.5, 1, 42, 1e308, 10**30])
+def test_value_accepted(value: float) -> None:
+    result = validate(ReadingIn, reading(value=value))
+    assert result.value == float(value)
+    assert type(result.value) is float
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        *(0, 0.0, -0.0, -1, -5e-324, 10**400),
+        *(float("nan"), float("inf"), float("-inf")),
+        *("1", "nan", True, False, None, [], {}),
+    ],
+)
+def test_value_rejected(value: object) -> None:
+    assert rejects(ReadingIn, reading(value=value)) == VALUE_MESSAGE
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("2026-01-01T12:00:00Z", datetime(2026, 1, 1, 12, tzinfo=UTC)),
+        ("2026-01-01t12:00:00z", datetime(2026, 1, 1, 12, tzinfo=UTC)),
+        ("2026-01-01 12:00:00Z", datetime(2026, 1, 1, 12, tzinfo=UTC)),
+        ("2026-01-01T12:00:00+02:00", datetime(2026, 1, 1, 10, tzinfo=UTC)),
+        ("2026-01-01T12:00:00-05:30", datetime(2026, 1, 1, 17, 30, tzinfo=UTC)),
+        ("2026-01-01T12:00:00-00:00", datetime(2026, 1, 1, 12, tzinfo=UTC)),
+        ("2026-01-01T12:00:00.5Z", datetime(2026, 1, 1, 12, 0, 0, 500000, tzinfo=UTC)),
+        ("2026-01-01T12:00:00.000001Z", datetime(2026, 1, 1, 12, 0, 0, 1, tzinfo=UTC)),
+        ("2026-01-01T12:00:00.9999999999Z", datetime(2026, 1, 1, 12, 0, 0, 999999, tzinfo=UTC)),
+        ("2026-01-01T12:00:00.1234567+01:00", datetime(2026, 1, 1, 11, 0, 0, 123456, tzinfo=UTC)),
+        ("2024-02-29T00:00:00Z", datetime(2024, 2, 29, tzinfo=UTC)),
+        ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=UTC)),
+        ("0001-01-01T00:00:00-01:00", datetime(1, 1, 1, 1, tzinfo=UTC)),
+        ("9999-12-31T23:59:59.999999Z", datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        (
+            datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=9))),
+            datetime(2026, 1, 1, 3, tzinfo=UTC),
+        ),
+        (datetime(2026, 1, 1, 12, tzinfo=UTC), datetime(2026, 1, 1, 12, tzinfo=UTC)),
+    ],
+)
+def test_timestamp_parsed_to_utc(given: object, expected: datetime) -> None:
+    result = validate(ReadingIn, reading(timestamp=given)).timestamp
+    assert result == expected
+    assert result is not None
+    assert result.utcoffset() == timedelta(0)
+    assert result.tzinfo is UTC
+
+
+@pytest.mark.parametrize("given", [None, "absent"])
+def test_timestamp_optional(given: object) -> None:
+    data = reading() if given == "absent" else reading(timestamp=given)
+    assert validate(ReadingIn, data).timestamp is None
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "2026-01-01T12:00:00",
+        "2026-01-01T12:00:00.5",
+        "2026-01-01",
+        "2026-01-01T12:00Z",
+        "2026-01-01T12:00:00+0200",
+        "2026-01-01T12:00:00+02",
+        "2026-01-01T12:00:00 +02:00",
+        "2026-01-01T12:00:00.Z",
+        "2026-01-01T12:00:00,5Z",
+        "2026-01-01_12:00:00Z",
+        "20260101T120000Z",
+        "2026-1-1T12:00:00Z",
+        " 2026-01-01T12:00:00Z",
+        "2026-01-01T12:00:00Z ",
+        "2026-01-01T12:00:00Z\n",
+        "2026-02-29T00:00:00Z",
+        "2026-04-31T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-00-01T00:00:00Z",
+        "2026-01-00T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "2026-01-01T12:60:00Z",
+        "2026-01-01T12:00:60Z",
+        "2026-01-01T12:00:00+24:00",
+        "2026-01-01T12:00:00+23:60",
+        "0000-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+00:01",  # real, but before datetime.min in UTC
+        "9999-12-31T23:59:59-00:01",  # real, but after datetime.max in UTC
+        "\uff12\uff10\uff12\uff16-01-01T12:00:00Z",  # full-width digits
+        "",
+        "garbage",
+        datetime(2026, 1, 1, 12),  # naive
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))),  # overflows to UTC
+        1767268800,
+        1767268800.0,
+        True,
+        [],
+    ],
+)
+def test_timestamp_rejected(given: object) -> None:
+    assert rejects(ReadingIn, reading(timestamp=given)) == f"timestamp {RFC3339_RULE}"
+
+
+# --- ReadingsQuery ------------------------------------------------------------------------------
+
+
+def test_readings_query_defaults() -> None:
+    assert validate(ReadingsQuery, {}) == ReadingsQuery(since=None, until=None, limit=1000)
+
+
+@pytest.mark.parametrize(("limit", "parsed"), [("1", 1), ("10000", 10000), (1, 1), (500, 500)])
+def test_readings_query_limit_accepted(limit: object, parsed: int) -> None:
+    assert validate(ReadingsQuery, {"limit": limit}).limit == parsed
+
+
+@pytest.mark.parametrize(
+    "limit", ["0", "10001", "-1", "", "abc", "1.5", "1e3", "0x10", "²", 0, 10001, 1.5, None, []]
+)
+def test_readings_query_limit_rejected(limit: object) -> None:
+    assert rejects(ReadingsQuery, {"limit": limit}) == LIMIT_MESSAGE
+
+
+@pytest.mark.parametrize("field", ["since", "until"])
+def test_readings_query_times(field: str) -> None:
+    parsed = validate(ReadingsQuery, {field: "2026-01-01T12:00:00+01:00"})
+    assert getattr(parsed, field) == datetime(2026, 1, 1, 11, tzinfo=UTC)
+    assert rejects(ReadingsQuery, {field: "2026-01-01T12:00:00"}) == f"{field} {RFC3339_RULE}"
+
+
+def test_readings_query_does_not_order_since_and_until() -> None:
+    """Checking since <= until is the service's job (it also knows the metric exists)."""
+    query = validate(ReadingsQuery, {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"})
+    assert query.since is not None
+    assert query.until is not None
+    assert query.since > query.until
+
+
+# --- format_timestamp ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2026, 1, 1, 12, tzinfo=UTC), "2026-01-01T12:00:00.000000Z"),
+        (datetime(2026, 1, 1, 12, 0, 0, 5, tzinfo=UTC), "2026-01-01T12:00:00.000005Z"),
+        (
+            datetime(2026, 1, 1, 1, 2, 3, 456789, tzinfo=timezone(timedelta(hours=2))),
+            "2025-12-31T23:02:03.456789Z",
+        ),
+        (
+            datetime(2026, 6, 30, 20, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+            "2026-07-01T01:30:00.000000Z",
+        ),
+        (datetime(999, 6, 1, tzinfo=UTC), "0999-06-01T00:00:00.000000Z"),
+        (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00.000000Z"),
+        (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "9999-12-31T23:59:59.999999Z"),
+    ],
+)
+def test_format_timestamp(moment: datetime, text: str) -> None:
+    assert format_timestamp(moment) == text
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC),
+        datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=14))),
+        datetime(12, 3, 4, 5, 6, 7, 1, tzinfo=UTC),
+    ],
+)
+def test_format_timestamp_round_trips_through_validation(moment: datetime) -> None:
+    text = format_timestamp(moment)
+    assert validate(ReadingIn, reading(timestamp=text)).timestamp == moment
+
+
+# --- Metric, MetricReading, Event ---------------------------------------------------------------
+
+
+def test_metric_to_dict_and_frozen() -> None:
+    metric = Metric(METRIC_ID, "CPU", 1.5)
+    assert metric.to_dict() == {"id": METRIC_ID, "name": "CPU", "input_frequency": 1.5}
+    assert Metric(METRIC_ID, "CPU").to_dict()["input_frequency"] is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        metric.name = "GPU"  # type: ignore[misc]
+
+
+def test_reading_to_dict_formats_timestamp_and_frozen() -> None:
+    moment = datetime(2026, 1, 1, 12, 0, 0, 250000, tzinfo=UTC)
+    item = MetricReading("01a21b32-2870-78a3-85f4-000000000001", METRIC_ID, 2.5, moment)
+    assert item.to_dict() == {
+        "id": "01a21b32-2870-78a3-85f4-000000000001",
+        "metric_id": METRIC_ID,
+        "value": 2.5,
+        "timestamp": "2026-01-01T12:00:00.250000Z",
+    }
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        item.value = 3.0  # type: ignore[misc]
+
+
+def test_event_for_a_metric() -> None:
+    metric = Metric(METRIC_ID, 'CPU "quoted"\nnewline', None)
+    before = time.time()
+    event = Event.create(METRIC_CREATED, metric)
+    after = time.time()
+    assert uuid.UUID(event.id).version == 7
+    assert event.id != metric.id
+    assert event.type == METRIC_CREATED
+    assert event.metric_id == METRIC_ID
+    assert json.loads(event.body) == metric.to_dict()
+    assert before <= event.created <= after
+    data = event.body.decode()
+    assert "\n" not in data  # one `data:` line per event
+    assert event.frame == f"id: {event.id}\nevent: {METRIC_CREATED}\ndata: {data}\n\n".encode()
+
+
+def test_event_for_a_reading() -> None:
+    item = MetricReading(new_id(), METRIC_ID, 0.5, datetime(2026, 1, 1, tzinfo=UTC))
+    event = Event.create(READING_CREATED, item)
+    assert event.metric_id == METRIC_ID  # the reading's metric, not the reading
+    assert event.type == READING_CREATED
+    assert json.loads(event.body) == item.to_dict()
+    assert event.frame.startswith(f"id: {event.id}\nevent: {READING_CREATED}\n".encode())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.id = "x"  # type: ignore[misc]
+
+
+# --- new_id -------------------------------------------------------------------------------------
+
+
+def test_new_id_is_a_canonical_uuid7() -> None:
+    text = new_id()
+    parsed = uuid.UUID(text)
+    assert parsed.version == 7
+    assert parsed.variant == uuid.RFC_4122
+    assert str(parsed) == text
+
+
+def test_new_id_strictly_increasing_in_one_thread() -> None:
+    ids = [new_id() for _ in range(10_000)]
+    assert all(a < b for a, b in itertools.pairwise(ids))
+
+
+@pytest.mark.parametrize("threads", [2, 8, 16])
+def test_new_id_unique_and_ordered_across_threads(threads: int) -> None:
+    per_thread = 5_000
+    start = threading.Barrier(threads)
+    results: list[list[str]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
+
+    def work(out: list[str]) -> None:
+        try:
+            start.wait()  # all threads generate at once
+            out.extend(new_id() for _ in range(per_thread))
+        except BaseException as error:  # surfaced below, not lost in the thread
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, args=(out,)) for out in results]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert errors == []
+    every = [item for out in results for item in out]
+    assert len(every) == threads * per_thread
+    assert len(set(every)) == len(every)
+    for out in results:  # each thread sees its own ids in increasing order
+        assert all(a < b for a, b in itertools.pairwise(out))
+    assert all(uuid.UUID(item).version == 7 for item in every)
+
+
+def test_new_id_keeps_increasing_across_many_threads_interleaved() -> None:
+    """Ids collected in one shared list under a lock are in the order they were made."""
+    order_lock = threading.Lock()
+    shared: list[str] = []
+    start = threading.Barrier(8)
+
+    def work() -> None:
+        start.wait()
+        for _ in range(2_000):
+            with order_lock:
+                shared.append(new_id())
+
+    workers = [threading.Thread(target=work) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(shared) == 16_000
+    assert shared == sorted(shared)
+    assert len(set(shared)) == len(shared)
+
+
+def _json_roundtrip(body: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(json.dumps(body))
+    return result
+
+
+def test_to_dict_is_plain_json() -> None:
+    metric = Metric(METRIC_ID, "CPU", 0.0)
+    item = MetricReading(new_id(), METRIC_ID, 1e-300, datetime(2026, 1, 1, tzinfo=UTC))
+    assert _json_roundtrip(metric.to_dict()) == metric.to_dict()
+    assert _json_roundtrip(item.to_dict()) == item.to_dict()
