@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl+C before the server installed its own handler
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = vars(build_parser().parse_args(argv))
     quiet = args.pop("quiet")
     args.pop("command")
