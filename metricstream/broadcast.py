@@ -137,15 +137,17 @@ class Broadcaster:
             oldest = next(iter(self.clients))
             self._drop(oldest, "limit")
         head = self.log.head
-        preamble = sse.encode_retry(self.retry) + sse.CONNECTED
-        cursor = head
+        cursor, position_id, reset = head, self.log.position_id, b""
         if last_event_id:
             position = self.log.position_after(last_event_id)
             if position is None:
-                preamble += self._reset_frame(last_event_id)
+                reset = self._reset_frame(last_event_id)
             else:
-                cursor = position
+                cursor, position_id = position, last_event_id
                 self.replayed += head - position
+        # `connected` carries the client's position, so even a client that has seen no event yet
+        # resumes from the right place after a dropped connection.
+        preamble = sse.encode_retry(self.retry) + sse.encode_event("connected", id=position_id) + reset
         client = Client(cursor, head, types, metric_id)
         client.preamble = preamble
         self.clients[client] = None
@@ -154,7 +156,7 @@ class Broadcaster:
     def _reset_frame(self, last_event_id: str) -> bytes:
         data = {"reason": "unknown_last_event_id", "last_event_id": last_event_id}
         # The id tells the client where it now stands, so a reconnect resumes from here.
-        return sse.encode_event(orjson.dumps(data).decode(), event="reset", id=self.log.last_id or "")
+        return sse.encode_event(orjson.dumps(data).decode(), event="reset", id=self.log.position_id)
 
     def _drop(self, client: Client, reason: str) -> None:
         """Take a client out now; its sender ends the stream."""

@@ -7,8 +7,8 @@ processing, response classification, backoff); the two subclasses only write the
 
 Deliberate deviations from the WHATWG EventSource rules:
 
-* The last event id is taken only from metric events and `reset`, never from the `connected`
-  and `disconnected` control messages (a browser would clear it on the id-less `connected`).
+* The last event id is taken from metric events, `reset`, and the `connected` message (whose id is
+  the position the server placed this connection at); never from `disconnected`.
 * An HTTP 5xx, 408 or 429 answer is retried (the server answers 503 while shutting down); any
   other non-200 answer, or a 200 that is not `text/event-stream`, raises `ValueError`.
 * A `retry:` below 100 ms is raised to 100 ms so a failing server cannot cause a busy loop.
@@ -162,6 +162,8 @@ class BaseSubscriber:
         if sse.event == "message":  # unnamed messages are control messages only
             if sse.data == "connected":
                 self.failures = 0
+                if sse.id:  # where the server placed us: resuming from here loses nothing
+                    self._last_event_id = sse.id
             elif sse.data == "disconnected":
                 self.stream_ended = True
             return None

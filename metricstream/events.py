@@ -25,6 +25,7 @@ class EventLog:
         self._events: list[Event] = []
         self._base = 0  # sequence number of self._events[0]
         self._seq_by_id: dict[str, int] = {}
+        self._newest_id: str | None = None  # remembered after it expires: it still marks the head
 
     def __len__(self) -> int:
         return len(self._events)
@@ -41,11 +42,18 @@ class EventLog:
 
     @property
     def last_id(self) -> str | None:
-        return self._events[-1].id if self._events else None
+        """Id of the newest event ever appended (even once expired), None before the first."""
+        return self._newest_id
+
+    @property
+    def position_id(self) -> str:
+        """An id that resumes at the head: the newest event's, or GENESIS_ID before any."""
+        return self._newest_id or GENESIS_ID
 
     def append(self, event: Event) -> None:
         self._seq_by_id[event.id] = self.head
         self._events.append(event)
+        self._newest_id = event.id
 
     def extend(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -56,6 +64,8 @@ class EventLog:
         seq = self._seq_by_id.get(event_id)
         if seq is not None:
             return seq + 1
+        if event_id == self._newest_id:  # expired, but nothing came after it
+            return self.head
         if event_id == GENESIS_ID and self._base == 0:
             return 0
         return None

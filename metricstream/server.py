@@ -46,7 +46,7 @@ def bind_socket(host: str, port: int, write_timeout: float = 10.0) -> socket.soc
     """A listening TCP socket; a busy port raises `HubError` naming it.
 
     Accepted connections inherit TCP_USER_TIMEOUT: the kernel aborts a connection whose sent data stays
-    unacknowledged (a dead peer, or one that stopped reading) for `write_timeout`, so its resources are
+    unacknowledged (a dead peer, or one that stopped reading) for 3 x `write_timeout`, so its resources are
     freed even after the app has given up on it.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -54,7 +54,8 @@ def bind_socket(host: str, port: int, write_timeout: float = 10.0) -> socket.soc
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if hasattr(socket, "TCP_USER_TIMEOUT"):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(write_timeout * 1000))
+            # 3x: the app's own write timeout should fire first; this is the backstop.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(write_timeout * 3000))
         sock.bind((host, port))
         sock.listen(2048)
     except OSError as error:

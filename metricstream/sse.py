@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "CONNECTED",
     "DISCONNECTED",
     "PING",
     "encode_comment",
@@ -51,6 +50,5 @@ def encode_retry(milliseconds: int) -> bytes:
     return f"retry: {milliseconds}\n\n".encode()
 
 
-CONNECTED = encode_event("connected")
 DISCONNECTED = encode_event("disconnected")
 PING = encode_comment("ping")

@@ -30,7 +30,22 @@ def test_headers_and_opening_frames(hub: Hub, open_stream: OpenStream) -> None:
     assert stream.headers["x-accel-buffering"] == "no"
     assert "content-encoding" not in stream.headers
     assert stream.next_frame().get("retry") == "2000"
-    assert stream.next_frame().data == "connected"
+    connected = stream.next_frame()
+    assert connected.data == "connected"
+    assert connected.id == GENESIS_ID  # its position: resuming from it misses nothing
+
+
+def test_connected_carries_the_position_a_reconnect_resumes_from(hub: Hub, open_stream: OpenStream) -> None:
+    metric = hub.service.create_metric("m")
+    fresh = open_stream(hub.url)
+    fresh.next_frame()
+    position = fresh.next_frame()
+    assert position.id == hub.service.last_event_id
+    fresh.close()  # dropped before it saw any event...
+    missed = hub.service.create_reading(metric.id, 1)
+    again = open_stream(hub.url, headers={"Last-Event-ID": str(position.id)})
+    again.expect_open()
+    assert again.next_event().json()["id"] == missed.id  # ...yet nothing is lost
 
 
 def test_every_creation_is_one_event_with_the_post_body(
@@ -164,12 +179,21 @@ def test_unknown_last_event_id_gets_reset_then_live(hub: Hub, open_stream: OpenS
 def test_expired_last_event_id_gets_reset(make_hub: Callable[..., Hub], open_stream: OpenStream) -> None:
     hub = make_hub(event_ttl=0.2)
     metric = hub.service.create_metric("m")
-    old = hub.service.last_event_id
+    expired = hub.service.last_event_id
+    hub.service.create_reading(metric.id, 1)
+    newest = hub.service.last_event_id
     wait_for(lambda: len(hub.app.log) == 0, what="the TTL sweep")
-    stream = open_stream(hub.url, headers={"Last-Event-ID": str(old)})
+    stream = open_stream(hub.url, headers={"Last-Event-ID": str(expired)})
     stream.expect_open()
-    assert stream.next_event().json()["reason"] == "unknown_last_event_id"
-    assert metric.id
+    assert stream.next_event().json() == {
+        "reason": "unknown_last_event_id",
+        "last_event_id": expired,
+    }
+    # The newest id, though expired, still marks the head: nothing came after it, nothing is lost.
+    current = open_stream(hub.url, headers={"Last-Event-ID": str(newest)})
+    current.expect_open()
+    live = hub.service.create_reading(metric.id, 2)
+    assert current.next_event().json()["id"] == live.id
 
 
 def test_filters_apply_to_replay_and_live(hub: Hub, open_stream: OpenStream) -> None:

@@ -1,0 +1,575 @@
+"""`Subscriber` and `AsyncSubscriber` end to end against a real Hub: events, filters, resuming, reset,
+closing, and reconnecting without loss when the connection is cut under them (through `FaultProxy`) or
+the server evicts them."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from metricstream import AsyncSubscriber, Hub, StreamEvent, Subscriber
+
+from .conftest import RawStream, wait_for
+from .proxy import FaultProxy
+
+METRIC_CREATED = "metric_created"
+READING_CREATED = "metric_reading_created"
+TAKE_TIMEOUT = 10.0  # seconds to wait for events that should arrive in milliseconds
+
+
+def clients(hub: Hub) -> int:
+    return int(httpx.get(f"{hub.url}/healthz").json()["clients"])
+
+
+def position(hub: Hub) -> str:
+    """The newest event id, as a client loading state over REST would learn it."""
+    return httpx.get(f"{hub.url}/metrics").headers["x-last-event-id"]
+
+
+def values(events: list[StreamEvent]) -> list[float]:
+    assert all(event.type == READING_CREATED for event in events), [event.type for event in events]
+    return [event.data["value"] for event in events]
+
+
+def assert_each_once_in_order(events: list[StreamEvent], expected: list[float]) -> None:
+    assert values(events) == expected
+    assert len({event.id for event in events}) == len(events)
+
+
+class Consumer:
+    """Iterates a `Subscriber` on its own thread; `take` awaits what it yields."""
+
+    def __init__(self, sub: Subscriber) -> None:
+        self.sub = sub
+        self._items: queue.Queue[StreamEvent | Exception | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="consumer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for event in self.sub:
+                self._items.put(event)
+        except Exception as exc:  # handed to the test thread by take()
+            self._items.put(exc)
+        finally:
+            self._items.put(None)
+
+    def take(self, count: int) -> list[StreamEvent]:
+        deadline = time.monotonic() + TAKE_TIMEOUT
+        events: list[StreamEvent] = []
+        while len(events) < count:
+            try:
+                item = self._items.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"got {len(events)} of {count} events; last: {events[-1:]}") from None
+            if item is None:
+                raise AssertionError(f"iteration ended after {len(events)} of {count} events")
+            if isinstance(item, Exception):
+                raise item
+            events.append(item)
+        return events
+
+    def close(self) -> None:
+        self.sub.close()
+        self._thread.join(5)
+        assert not self._thread.is_alive(), "close() did not end the iteration"
+
+
+@pytest.fixture
+def consume() -> Iterator[Callable[[Subscriber], Consumer]]:
+    consumers: list[Consumer] = []
+
+    def start(sub: Subscriber) -> Consumer:
+        consumers.append(Consumer(sub))
+        return consumers[-1]
+
+    yield start
+    for consumer in consumers:
+        consumer.close()
+
+
+Consume = Callable[[Subscriber], Consumer]
+
+
+# -- receiving
+
+
+def test_receives_both_event_types_as_the_post_bodies(hub: Hub, http: httpx.Client, consume: Consume) -> None:
+    consumer = consume(Subscriber(hub.url))
+    wait_for(lambda: clients(hub) == 1, what="the subscriber to connect")
+    metric = http.post("/metrics", json={"name": "CPU Temperature", "input_frequency": 5})
+    reading = http.post("/metrics/readings", json={"metric_id": metric.json()["id"], "value": 42.5})
+    created, recorded = consumer.take(2)  # `connected` came first but is not yielded
+    assert isinstance(created, StreamEvent)
+    assert (created.type, created.data) == (METRIC_CREATED, metric.json())
+    assert (recorded.type, recorded.data) == (READING_CREATED, reading.json())
+    assert created.id < recorded.id  # UUIDv7 event ids from one process
+    assert consumer.sub.last_event_id == recorded.id == position(hub)
+
+
+def test_hub_subscribe_passes_filters(hub: Hub, consume: Consume) -> None:
+    start = position(hub)
+    kept = hub.service.create_metric("kept")
+    other = hub.service.create_metric("other")
+    sub = hub.subscribe(last_event_id=start, metric_id=kept.id)
+    assert isinstance(sub, Subscriber)
+    assert str(sub.url) == f"{hub.url}/events/watch"
+    consumer = consume(sub)
+    hub.service.create_reading(other.id, 1)
+    hub.service.create_reading(kept.id, 2)
+    [event] = consumer.take(1)
+    assert (event.type, event.data["metric_id"], event.data["value"]) == (READING_CREATED, kept.id, 2)
+
+
+def test_type_filter_applies_to_replay_and_live(hub: Hub, consume: Consume) -> None:
+    start = position(hub)
+    first = hub.service.create_metric("first")
+    hub.service.create_reading(first.id, 1)
+    second = hub.service.create_metric("second")
+    consumer = consume(Subscriber(hub.url, last_event_id=start, types=[METRIC_CREATED]))
+    assert [event.data["id"] for event in consumer.take(2)] == [first.id, second.id]  # replayed
+    hub.service.create_reading(second.id, 2)
+    third = hub.service.create_metric("third")
+    [live] = consumer.take(1)  # the reading in between was filtered out
+    assert (live.type, live.data["id"]) == (METRIC_CREATED, third.id)
+
+
+def test_metric_id_filter_applies_to_replay_and_live(hub: Hub, consume: Consume) -> None:
+    start = position(hub)
+    kept, other = hub.service.create_metric("kept"), hub.service.create_metric("other")
+    for value in (1, 2, 3):
+        hub.service.create_reading(kept.id, value)
+        hub.service.create_reading(other.id, value * 10)
+    consumer = consume(Subscriber(hub.url, last_event_id=start, types=[READING_CREATED], metric_id=kept.id))
+    assert values(consumer.take(3)) == [1, 2, 3]
+    hub.service.create_metric("ignored")
+    hub.service.create_reading(other.id, 40)
+    hub.service.create_reading(kept.id, 4)
+    assert values(consumer.take(1)) == [4]
+
+
+def test_a_rejected_filter_raises_value_error(hub: Hub) -> None:
+    with Subscriber(hub.url, types=["nope"]) as sub, pytest.raises(ValueError, match=r"400.*types"):
+        next(iter(sub))
+
+
+# -- resuming
+
+
+def test_last_event_id_replays_what_came_after_then_live(hub: Hub, consume: Consume) -> None:
+    metric = hub.service.create_metric("m")
+    after_metric = position(hub)
+    for value in (1, 2, 3):
+        hub.service.create_reading(metric.id, value)
+    consumer = consume(Subscriber(hub.url, last_event_id=after_metric))
+    assert values(consumer.take(3)) == [1, 2, 3]
+    hub.service.create_reading(metric.id, 4)
+    assert values(consumer.take(1)) == [4]
+
+
+def test_a_new_subscriber_resumes_where_a_closed_one_stopped(hub: Hub, consume: Consume) -> None:
+    metric = hub.service.create_metric("m")
+    first = consume(Subscriber(hub.url, last_event_id=position(hub)))
+    for value in (1, 2):
+        hub.service.create_reading(metric.id, value)
+    assert values(first.take(2)) == [1, 2]
+    first.close()
+    for value in (3, 4):
+        hub.service.create_reading(metric.id, value)
+    second = consume(Subscriber(hub.url, last_event_id=first.sub.last_event_id))
+    assert values(second.take(2)) == [3, 4]
+
+
+def test_unknown_last_event_id_yields_reset_then_live(hub: Hub, consume: Consume) -> None:
+    metric = hub.service.create_metric("m")
+    newest = position(hub)
+    unknown = str(uuid.uuid4())
+    consumer = consume(Subscriber(hub.url, last_event_id=unknown))
+    [reset] = consumer.take(1)
+    assert reset.type == "reset"
+    assert reset.data == {"reason": "unknown_last_event_id", "last_event_id": unknown}
+    assert reset.id == newest  # where the stream now stands
+    assert consumer.sub.last_event_id == newest
+    reading = hub.service.create_reading(metric.id, 7)
+    [live] = consumer.take(1)
+    assert (live.type, live.data["id"]) == (READING_CREATED, reading.id)
+
+
+# -- closing
+
+
+def test_close_from_another_thread_ends_a_blocked_iteration_promptly(make_hub: Callable[..., Hub]) -> None:
+    hub = make_hub(heartbeat=60)  # no traffic at all: the iteration is blocked in a socket read
+    sub = Subscriber(hub.url)
+    closed_at: list[float] = []
+
+    def close_once_connected() -> None:
+        wait_for(lambda: clients(hub) == 1, what="the subscriber to connect")
+        closed_at.append(time.monotonic())
+        sub.close()
+
+    closer = threading.Thread(target=close_once_connected)
+    closer.start()
+    received = list(sub)
+    ended = time.monotonic()
+    closer.join()
+    assert received == []
+    assert ended - closed_at[0] < 1.0
+    wait_for(lambda: clients(hub) == 0, what="the server to see the client leave")
+
+
+def test_close_ends_an_iteration_waiting_for_a_stalled_servers_answer() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:  # accepts, reads, never answers
+        host, port = server.getsockname()[:2]
+        sub = Subscriber(f"http://{host}:{port}")
+        ended = threading.Event()
+
+        def iterate() -> None:
+            assert list(sub) == []
+            ended.set()
+
+        iterating = threading.Thread(target=iterate)
+        iterating.start()
+        server.settimeout(10)
+        connection, _ = server.accept()
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:  # the subscriber now waits for the response headers
+                chunk = connection.recv(4096)
+                assert chunk, "the subscriber hung up"
+                request += chunk
+            assert request.startswith(b"GET /events/watch ")
+            # Nothing signals that the subscriber's thread has gone on to block in recv(); give it a
+            # moment, or close() could win the race and pass this test without being tested.
+            time.sleep(0.3)
+            closed_at = time.monotonic()
+            sub.close()
+            assert ended.wait(5)
+            assert time.monotonic() - closed_at < 1.0
+        iterating.join(5)
+
+
+def test_context_manager_closes_and_a_closed_subscriber_cannot_be_reused(hub: Hub) -> None:
+    metric = hub.service.create_metric("m")
+    start = position(hub)
+    hub.service.create_reading(metric.id, 1)
+    with Subscriber(hub.url, last_event_id=start) as sub:
+        for event in sub:
+            assert event.data["value"] == 1
+            break
+    wait_for(lambda: clients(hub) == 0, what="the server to see the client leave")
+    with pytest.raises(RuntimeError, match="closed"):
+        iter(sub)
+
+
+# -- reconnecting
+
+
+def test_reconnects_without_loss_when_the_connection_is_cut(
+    make_hub: Callable[..., Hub], consume: Consume
+) -> None:
+    hub = make_hub(retry=50)
+    metric = hub.service.create_metric("m")
+    with FaultProxy(hub.url) as proxy:
+        consumer = consume(Subscriber(proxy.url, last_event_id=position(hub)))
+        sent: list[float] = []
+        cuts = 5
+        for _ in range(cuts):
+            # The subscriber is streaming (it has everything so far); cut right behind a burst, so events
+            # are in flight, and keep publishing while it is away.
+            for _ in range(40):
+                sent.append(hub.service.create_reading(metric.id, len(sent) + 1).value)
+            assert proxy.cut() == 1
+            for _ in range(40):
+                sent.append(hub.service.create_reading(metric.id, len(sent) + 1).value)
+            assert_each_once_in_order(consumer.take(80), sent[-80:])
+        assert proxy.accepted >= cuts + 1  # every cut was followed by a reconnection
+
+
+def test_a_subscriber_that_saw_no_event_yet_loses_none_when_cut(
+    make_hub: Callable[..., Hub], consume: Consume
+) -> None:
+    hub = make_hub(retry=50)
+    metric = hub.service.create_metric("m")
+    with FaultProxy(hub.url) as proxy:
+        sub = Subscriber(proxy.url)  # no position of its own: `connected` gives it one
+        consumer = consume(sub)
+        wait_for(lambda: sub.last_event_id == hub.service.last_event_id, what="connected")
+        assert proxy.cut() == 1
+        missed = hub.service.create_reading(metric.id, 1)  # while it is away
+        assert [event.data["id"] for event in consumer.take(1)] == [missed.id]
+
+
+def test_reconnects_without_loss_when_cut_during_a_stream_of_publishes(
+    make_hub: Callable[..., Hub], consume: Consume
+) -> None:
+    hub = make_hub(retry=50)
+    metric = hub.service.create_metric("m")
+    total, cuts = 600, 6
+    with FaultProxy(hub.url) as proxy:
+        consumer = consume(Subscriber(proxy.url, last_event_id=position(hub)))
+
+        def publish() -> None:
+            for value in range(1, total + 1):
+                hub.service.create_reading(metric.id, value)
+
+        publisher = threading.Thread(target=publish)
+        publisher.start()
+        received: list[StreamEvent] = []
+        for cut in range(cuts):
+            proxy.wait_for_accepted(cut + 1)  # (re)connected: this connection is open until cut
+            received += consumer.take(total // (cuts + 1))
+            assert proxy.cut() == 1, f"cut {cut}"
+        publisher.join()
+        proxy.wait_for_accepted(cuts + 1)  # it comes back even when nothing is left to deliver
+        received += consumer.take(total - len(received))
+    assert_each_once_in_order(received, list(range(1, total + 1)))
+    assert proxy.accepted >= cuts + 1
+
+
+def test_reconnects_without_loss_after_eviction(
+    make_hub: Callable[..., Hub], consume: Consume, open_stream: Callable[..., RawStream]
+) -> None:
+    hub = make_hub(max_clients=1, retry=50)
+    metric = hub.service.create_metric("m")
+    consumer = consume(Subscriber(hub.url, last_event_id=position(hub)))
+    for value in (1, 2, 3):
+        hub.service.create_reading(metric.id, value)
+    assert values(consumer.take(3)) == [1, 2, 3]
+    intruder = open_stream(hub.url)  # the limit is 1: the subscriber is told `disconnected` and closed
+    intruder.expect_open()
+    for value in (4, 5, 6):
+        hub.service.create_reading(metric.id, value)
+    # The subscriber comes back and in turn evicts the intruder, whose stream then ends.
+    assert intruder.read_to_end()[-1].data == "disconnected"
+    assert_each_once_in_order(consumer.take(3), [4, 5, 6])  # `disconnected` was not yielded
+    hub.service.create_reading(metric.id, 7)
+    assert values(consumer.take(1)) == [7]
+
+
+def test_honours_the_server_retry_interval(make_hub: Callable[..., Hub], consume: Consume) -> None:
+    hub = make_hub(retry=50)
+    metric = hub.service.create_metric("m")
+    with FaultProxy(hub.url) as proxy:
+        consumer = consume(Subscriber(proxy.url, last_event_id=position(hub)))
+        for attempt in range(1, 4):
+            hub.service.create_reading(metric.id, attempt)
+            consumer.take(1)
+            assert consumer.sub.retry_ms == 50
+            cut_at = time.monotonic()
+            assert proxy.cut() == 1
+            proxy.wait_for_accepted(attempt + 1)
+            # Jittered within [retry/2, retry] (50 ms raised to the client's 100 ms floor); without the
+            # server's value the first delay would be at least 0.5 s.
+            assert 0.05 <= time.monotonic() - cut_at < 0.5
+
+
+# -- AsyncSubscriber
+
+
+class AsyncConsumer:
+    """Iterates an `AsyncSubscriber` in a task; `take` awaits what it yields."""
+
+    def __init__(self, sub: AsyncSubscriber) -> None:
+        self.sub = sub
+        self._items: asyncio.Queue[StreamEvent | Exception | None] = asyncio.Queue()
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        try:
+            async for event in self.sub:
+                self._items.put_nowait(event)
+        except Exception as exc:
+            self._items.put_nowait(exc)
+        finally:
+            self._items.put_nowait(None)
+
+    async def take(self, count: int) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        try:
+            async with asyncio.timeout(TAKE_TIMEOUT):
+                while len(events) < count:
+                    item = await self._items.get()
+                    if item is None:
+                        raise AssertionError(f"iteration ended after {len(events)} of {count} events")
+                    if isinstance(item, Exception):
+                        raise item
+                    events.append(item)
+        except TimeoutError:
+            raise AssertionError(f"got {len(events)} of {count} events; last: {events[-1:]}") from None
+        return events
+
+    async def close(self) -> None:
+        await self.sub.aclose()
+        async with asyncio.timeout(5):
+            await self.task
+
+
+async def connected(hub: Hub, count: int = 1) -> None:
+    await asyncio.to_thread(wait_for, lambda: clients(hub) == count, what=f"{count} client(s)")
+
+
+def test_async_receives_both_event_types_as_the_post_bodies(hub: Hub) -> None:
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=hub.url) as http:
+            consumer = AsyncConsumer(AsyncSubscriber(hub.url))
+            await connected(hub)
+            metric = await http.post("/metrics", json={"name": "CPU Temperature"})
+            reading = await http.post(
+                "/metrics/readings", json={"metric_id": metric.json()["id"], "value": 3}
+            )
+            created, recorded = await consumer.take(2)
+            assert (created.type, created.data) == (METRIC_CREATED, metric.json())
+            assert (recorded.type, recorded.data) == (READING_CREATED, reading.json())
+            await consumer.close()
+        await connected(hub, 0)
+
+    asyncio.run(main())
+
+
+def test_async_filters_resume_and_reset(hub: Hub) -> None:
+    start = position(hub)
+    kept, other = hub.service.create_metric("kept"), hub.service.create_metric("other")
+    for value in (1, 2):
+        hub.service.create_reading(other.id, value * 10)
+        hub.service.create_reading(kept.id, value)
+
+    async def main() -> None:
+        filtered = AsyncConsumer(AsyncSubscriber(hub.url, last_event_id=start, metric_id=kept.id))
+        assert values(await filtered.take(2)) == [1, 2]
+        unknown = str(uuid.uuid4())
+        reset = AsyncConsumer(AsyncSubscriber(hub.url, last_event_id=unknown))
+        [event] = await reset.take(1)
+        assert (event.type, event.data["last_event_id"]) == ("reset", unknown)
+        await asyncio.to_thread(hub.service.create_reading, other.id, 30)
+        await asyncio.to_thread(hub.service.create_reading, kept.id, 3)
+        assert values(await filtered.take(1)) == [3]
+        assert values(await reset.take(2)) == [30, 3]
+        await filtered.close()
+        await reset.close()
+
+    asyncio.run(main())
+
+
+def test_async_aclose_from_another_task_ends_a_blocked_iteration_promptly(
+    make_hub: Callable[..., Hub],
+) -> None:
+    hub = make_hub(heartbeat=60)
+
+    async def main() -> None:
+        async with AsyncSubscriber(hub.url) as sub:
+            consumer = AsyncConsumer(sub)
+            await connected(hub)
+            closed_at = time.monotonic()
+            await consumer.close()
+            assert time.monotonic() - closed_at < 1.0
+        with pytest.raises(RuntimeError, match="closed"):
+            aiter(sub)
+        await connected(hub, 0)
+
+    asyncio.run(main())
+
+
+def test_async_aclose_ends_an_iteration_waiting_for_a_stalled_servers_answer() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:  # accepts, reads, never answers
+        host, port = server.getsockname()[:2]
+        server.settimeout(10)
+
+        def read_request() -> socket.socket:
+            connection, _ = server.accept()
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = connection.recv(4096)
+                assert chunk, "the subscriber hung up"
+                request += chunk
+            return connection
+
+        async def main() -> None:
+            consumer = AsyncConsumer(AsyncSubscriber(f"http://{host}:{port}"))
+            connection = await asyncio.to_thread(read_request)
+            with connection:
+                await asyncio.sleep(0.3)  # no signal that it is now awaiting the headers: let it
+                closed_at = time.monotonic()
+                await consumer.close()
+                assert time.monotonic() - closed_at < 1.0
+
+        asyncio.run(main())
+
+
+def test_async_reconnects_without_loss_when_the_connection_is_cut(make_hub: Callable[..., Hub]) -> None:
+    hub = make_hub(retry=50)
+    metric = hub.service.create_metric("m")
+    start = position(hub)
+    total, cuts = 300, 5
+
+    def publish() -> None:  # on another thread, as a sensor feeding the hub would
+        for value in range(1, total + 1):
+            hub.service.create_reading(metric.id, value)
+
+    async def main(proxy: FaultProxy) -> list[StreamEvent]:
+        async with AsyncSubscriber(proxy.url, last_event_id=start) as sub:
+            consumer = AsyncConsumer(sub)
+            publisher = asyncio.ensure_future(asyncio.to_thread(publish))
+            received: list[StreamEvent] = []
+            for cut in range(cuts):
+                await asyncio.to_thread(proxy.wait_for_accepted, cut + 1)
+                received += await consumer.take(total // (cuts + 1))
+                assert proxy.cut() == 1, f"cut {cut}"
+            await publisher
+            await asyncio.to_thread(proxy.wait_for_accepted, cuts + 1)
+            received += await consumer.take(total - len(received))
+            await consumer.close()
+            return received
+
+    with FaultProxy(hub.url) as proxy:
+        received = asyncio.run(main(proxy))
+        assert proxy.accepted >= cuts + 1
+    assert_each_once_in_order(received, list(range(1, total + 1)))
+
+
+# -- packaging
+
+
+def test_client_imports_without_the_server_dependencies() -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+
+        BLOCKED = {"quart", "quart_schema", "hypercorn", "werkzeug"}
+
+        class Blocker:
+            def find_spec(self, name, path=None, target=None):
+                if name.partition(".")[0] in BLOCKED:
+                    raise ImportError(f"{name} is blocked for this test")
+                return None
+
+        sys.meta_path.insert(0, Blocker())
+
+        from metricstream import AsyncSubscriber, StreamEvent, Subscriber
+
+        Subscriber("http://127.0.0.1:1").close()
+        try:
+            import metricstream.server
+        except ImportError:
+            pass
+        else:
+            raise SystemExit("the blocker did not block hypercorn")
+        print(sorted(name for name in sys.modules if name.partition(".")[0] in BLOCKED))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
