@@ -139,7 +139,7 @@ class MetricStreamApp:
 
     def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
         self.settings = settings
-        self.storage = storage if storage is not None else open_storage()
+        self.storage = storage if storage is not None else open_storage(settings.store)
         self.log = EventLog(settings.event_ttl)
         self.broadcaster = Broadcaster(
             self.log,
@@ -162,9 +162,21 @@ class MetricStreamApp:
 
     async def startup(self) -> None:
         await self.storage.open()
-        self.log.extend(await self.storage.recent_events(time.time() - self.settings.event_ttl))
-        self._maintenance = asyncio.create_task(self.broadcaster.run_maintenance())
+        events, truncated = await self.storage.recent_events(time.time() - self.settings.event_ttl)
+        self.log.restore(events, truncated)
+        self._maintenance = asyncio.create_task(self._maintain())
         self.started.set()
+
+    async def _maintain(self) -> None:
+        """The broadcaster's heartbeats and sweeps, and the store's own event trimming."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.broadcaster.run_maintenance())
+            while True:
+                await asyncio.sleep(self.settings.event_ttl / 2)
+                try:
+                    await self.storage.trim_events(time.time() - self.settings.event_ttl)
+                except MetricStreamError as error:  # the store is down: try again next time
+                    log.warning("trimming stored events failed: %s", error)
 
     async def shutdown(self) -> None:
         """End every stream (clients are told `disconnected`), then release the store."""

@@ -55,6 +55,14 @@ class EventLog:
         self._events.append(event)
         self._newest_id = event.id
 
+    def restore(self, events: Iterable[Event], truncated: bool) -> None:
+        """Load stored events into an empty log; `truncated`: older ones expired, so the start of
+        this log is not the beginning of history (GENESIS_ID no longer resumes from it)."""
+        if self._events or self._base:
+            raise RuntimeError("restore() needs an empty log")
+        self._base = 1 if truncated else 0
+        self.extend(events)
+
     def extend(self, events: Iterable[Event]) -> None:
         for event in events:
             self.append(event)

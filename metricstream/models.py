@@ -11,6 +11,7 @@ any float), and metric names are trimmed and limited to 200 characters.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -43,6 +44,7 @@ __all__ = [
     "ReadingIn",
     "ReadingsQuery",
     "format_timestamp",
+    "ensure_ids_after",
     "new_id",
     "validate",
 ]
@@ -55,17 +57,31 @@ DEFAULT_READINGS_LIMIT: Final = 1000
 MAX_READINGS_LIMIT: Final = 10_000
 
 _id_lock = threading.Lock()
+_id_floor = 0  # every new id is greater than this one (as an integer)
 
 
 def new_id() -> str:
-    """A new UUIDv7 as text.
+    """A new UUIDv7 as text, greater than every id this process made or was told of.
 
     uuid6 keeps its monotonic state in an unlocked global; the lock makes ids unique and ordered across
     threads. Under bursts the library pushes the embedded time ahead of the clock, so no code here reads
     time out of an id.
     """
+    global _id_floor
     with _id_lock:
-        return str(uuid6.uuid7())
+        value = uuid6.uuid7().int
+        if value <= _id_floor:  # a stored id from before a restart is ahead of the clock
+            milliseconds = (_id_floor >> 80) + 1
+            value = uuid.UUID(int=(milliseconds << 80) | secrets.randbits(76), version=7).int
+        _id_floor = value
+        return str(uuid.UUID(int=value))
+
+
+def ensure_ids_after(event_id: str) -> None:
+    """Make every later `new_id()` sort after `event_id` (e.g. the newest stored one)."""
+    global _id_floor
+    with _id_lock:
+        _id_floor = max(_id_floor, uuid.UUID(event_id).int)
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -113,11 +129,14 @@ class Event:
 
     @classmethod
     def create(cls, type: str, subject: Metric | MetricReading) -> Event:
-        event_id = new_id()
-        body = orjson.dumps(subject.to_dict())
         metric_id = subject.id if isinstance(subject, Metric) else subject.metric_id
-        frame = sse.encode_event(body.decode(), event=type, id=event_id)
-        return cls(event_id, type, metric_id, body, frame, time.time())
+        return cls.restore(new_id(), type, metric_id, orjson.dumps(subject.to_dict()), time.time())
+
+    @classmethod
+    def restore(cls, id: str, type: str, metric_id: str, body: bytes, created: float) -> Event:
+        """An event from its stored parts (its frame is derived again)."""
+        frame = sse.encode_event(body.decode(), event=type, id=id)
+        return cls(id, type, metric_id, body, frame, created)
 
 
 # --- input validation -------------------------------------------------------------------------

@@ -186,7 +186,7 @@ class Hub:
             if self._storage is None:
                 from .storage import open_storage
 
-                self._storage = open_storage()  # kept across restarts of this hub
+                self._storage = open_storage(self.settings.store)  # kept across restarts of this hub
             self._app = MetricStreamApp(self.settings, self._storage)
             ready = threading.Event()
             failure: list[BaseException] = []

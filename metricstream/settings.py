@@ -4,6 +4,8 @@
 - `metricstream serve --max-clients ...` flags (built from the fields below by `cli.py`),
 - `METRICSTREAM_MAX_CLIENTS=...` environment variables (pydantic-settings reads them).
 
+A `bool` setting is a flag without a value (`--demo`) and a variable such as `METRICSTREAM_DEMO=1`.
+
 Keyword arguments and flags win over the environment, which wins over the defaults.
 """
 
@@ -27,6 +29,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
     host: str = Field("127.0.0.1", description="Interface to bind.")
+    store: str = Field(
+        "memory://",
+        description="Where data lives: memory://, sqlite:///path/to.db or redis://host:port/db.",
+    )
     port: int = Field(8089, ge=0, le=65535, description="TCP port to bind; 0 picks a free one.")
     max_clients: int = Field(
         10_000, ge=1, description="Most SSE clients at once; a new one evicts the oldest."
@@ -50,6 +56,7 @@ class Settings(BaseSettings):
     max_body: int = Field(
         1024 * 1024, ge=1, description="Largest request body in bytes; larger ones get 413."
     )
+    demo: bool = Field(False, description="Post random-walk readings for a few demo metrics.")
 
     @classmethod
     def build(cls, **overrides: Any) -> Settings:

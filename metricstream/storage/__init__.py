@@ -2,8 +2,8 @@
 
 `Storage` is the one interface the service talks to; `open_storage(url)` picks a backend by URL scheme.
 Each write stores the data together with the events announcing it, so a backend that persists events can
-make both durable in one step. Only `memory://` exists today; durable and shared backends plug in here
-without touching the HTTP layer, the broadcaster or the Python API.
+make both durable in one step. Backends: `memory://` (this process only), `sqlite:///path/to.db`
+(durable, one machine). A backend's client library is imported only when its URL is used.
 """
 
 from __future__ import annotations
@@ -45,16 +45,28 @@ class Storage(Protocol):
         with `newest` the last `limit`."""
         ...
 
-    async def recent_events(self, since: float) -> list[Event]:
-        """Retained events created at or after `since` (wall-clock seconds), oldest first."""
+    async def recent_events(self, since: float) -> tuple[list[Event], bool]:
+        """Stored events created at or after `since` (wall-clock seconds) plus the newest one, oldest
+        first; and whether older events existed and expired."""
+        ...
+
+    async def trim_events(self, before: float) -> None:
+        """Forget events created before `before`, except the newest."""
         ...
 
 
 def open_storage(url: str = "memory://") -> Storage:
     """A storage backend for `url`; `memory://` keeps everything in this process."""
-    scheme = url.partition("://")[0].lower()
-    if scheme == "memory":
+    scheme, separator, rest = url.partition("://")
+    scheme = scheme.lower()
+    if scheme == "memory" and separator:
         from .memory import MemoryStorage
 
         return MemoryStorage()
-    raise ValidationError(f"unsupported store URL {url!r}; use memory://")
+    if scheme == "sqlite" and rest.startswith("/") and len(rest) > 1:
+        from .sqlite import SQLiteStorage
+
+        return SQLiteStorage(rest[1:])  # sqlite:///relative.db, sqlite:////absolute.db
+    raise ValidationError(
+        f"unsupported store URL {url!r}; use memory://, sqlite:///path/to.db or redis://host:port/db"
+    )

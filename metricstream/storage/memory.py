@@ -73,8 +73,11 @@ class MemoryStorage:
                     stop = min(stop, start + limit)
             return series[start:stop]
 
-    async def recent_events(self, since: float) -> list[Event]:
-        return []
+    async def recent_events(self, since: float) -> tuple[list[Event], bool]:
+        return [], False
+
+    async def trim_events(self, before: float) -> None:
+        pass
 
 
 def _timestamp(reading: MetricReading) -> datetime:

@@ -1,0 +1,225 @@
+"""SQLite storage: metrics, readings and the retained event log in one file that survives restarts.
+
+One connection lives on one dedicated thread, so blocking calls never run on the event loop and writes
+are serialised. Every write is one transaction (data and its events together), committed before the
+caller hears of success: in WAL mode with `synchronous=NORMAL`, a committed transaction survives the
+process being killed (only a power cut may lose the last commits, which `synchronous=FULL` would prevent
+at some speed).
+
+The event log keeps its order in `events.seq`; the newest event is never trimmed, so its id still marks
+where the log ends after everything else expired, across restarts too. Schema versions are kept in
+`PRAGMA user_version` and applied in order by `_MIGRATIONS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from ..errors import UnavailableError
+from ..models import Event, Metric, MetricReading, ensure_ids_after
+
+__all__ = ["SQLiteStorage"]
+
+T = TypeVar("T")
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+_MIGRATIONS: Final = [
+    # version 1
+    """
+    CREATE TABLE metrics (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        input_frequency REAL
+    );
+    CREATE TABLE readings (
+        id TEXT PRIMARY KEY,
+        metric_id TEXT NOT NULL REFERENCES metrics(id),
+        value REAL NOT NULL,
+        ts INTEGER NOT NULL  -- microseconds since the Unix epoch, UTC
+    );
+    CREATE INDEX readings_by_time ON readings(metric_id, ts, id);
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        metric_id TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE INDEX events_by_time ON events(created);
+    """,
+]
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _moment(micros: int) -> datetime:
+    return _EPOCH + micros * _MICROSECOND
+
+
+class SQLiteStorage:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({self.path!r})"
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._executor is None or self._db is None:
+            raise UnavailableError("the store is closed")
+        db = self._db
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work, db)
+        except sqlite3.OperationalError as error:  # disk full, locked for too long, file gone
+            raise UnavailableError(f"the store failed: {error}") from None
+
+    async def open(self) -> None:
+        if self._executor is not None:
+            return
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metricstream-sqlite")
+        loop = asyncio.get_running_loop()
+        self._db = await loop.run_in_executor(self._executor, self._connect)
+        newest = await self._run(self._newest_event_id)
+        if newest is not None:
+            ensure_ids_after(newest)  # ids keep growing across restarts, whatever the clock did
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(_MIGRATIONS):
+            db.close()
+            raise UnavailableError(
+                f"{self.path} has schema version {version}, newer than this metricstream knows"
+            )
+        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        return db
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        db, executor = self._db, self._executor
+        self._db = self._executor = None
+        if db is not None:
+            await asyncio.get_running_loop().run_in_executor(executor, db.close)
+        executor.shutdown(wait=True)
+
+    @staticmethod
+    def _newest_event_id(db: sqlite3.Connection) -> str | None:
+        row = db.execute("SELECT id FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    def _insert_events(db: sqlite3.Connection, events: Sequence[Event]) -> None:
+        db.executemany(
+            "INSERT INTO events (id, type, metric_id, body, created) VALUES (?, ?, ?, ?, ?)",
+            [(e.id, e.type, e.metric_id, e.body, e.created) for e in events],
+        )
+
+    async def add_metric(self, metric: Metric, event: Event) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute(
+                    "INSERT INTO metrics (id, name, input_frequency) VALUES (?, ?, ?)",
+                    (metric.id, metric.name, metric.input_frequency),
+                )
+                self._insert_events(db, [event])
+
+        await self._run(work)
+
+    async def get_metric(self, metric_id: str) -> Metric | None:
+        def work(db: sqlite3.Connection) -> Metric | None:
+            row = db.execute(
+                "SELECT id, name, input_frequency FROM metrics WHERE id = ?", (metric_id,)
+            ).fetchone()
+            return None if row is None else Metric(*row)
+
+        return await self._run(work)
+
+    async def list_metrics(self) -> list[Metric]:
+        def work(db: sqlite3.Connection) -> list[Metric]:
+            rows = db.execute("SELECT id, name, input_frequency FROM metrics ORDER BY seq")
+            return [Metric(*row) for row in rows]
+
+        return await self._run(work)
+
+    async def add_readings(self, readings: Sequence[MetricReading], events: Sequence[Event]) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany(
+                    "INSERT INTO readings (id, metric_id, value, ts) VALUES (?, ?, ?, ?)",
+                    [(r.id, r.metric_id, r.value, _micros(r.timestamp)) for r in readings],
+                )
+                self._insert_events(db, events)
+
+        await self._run(work)
+
+    async def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        newest: bool = False,
+    ) -> list[MetricReading]:
+        order = "DESC" if newest else "ASC"
+        query = (
+            "SELECT id, value, ts FROM readings WHERE metric_id = ? AND ts >= ? AND ts <= ?"
+            f" ORDER BY ts {order}, id {order} LIMIT ?"
+        )
+        params: tuple[Any, ...] = (
+            metric_id,
+            _micros(since) if since else -(2**62),
+            _micros(until) if until else 2**62,
+            -1 if limit is None else limit,
+        )
+
+        def work(db: sqlite3.Connection) -> list[MetricReading]:
+            rows = db.execute(query, params).fetchall()
+            readings = [MetricReading(rid, metric_id, value, _moment(ts)) for rid, value, ts in rows]
+            return readings[::-1] if newest else readings
+
+        return await self._run(work)
+
+    async def recent_events(self, since: float) -> tuple[list[Event], bool]:
+        def work(db: sqlite3.Connection) -> tuple[list[Event], bool]:
+            newest = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+            if newest is None:
+                return [], False
+            rows = db.execute(
+                "SELECT seq, id, type, metric_id, body, created FROM events"
+                " WHERE created >= ? OR seq = ? ORDER BY seq",
+                (since, newest),
+            ).fetchall()
+            events = [Event.restore(*row[1:]) for row in rows]
+            return events, rows[0][0] > 1  # seq 1 gone: older events expired
+
+        return await self._run(work)
+
+    async def trim_events(self, before: float) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            with db:  # the newest event stays: it marks where the log ends
+                db.execute(
+                    "DELETE FROM events WHERE created < ? AND seq < (SELECT MAX(seq) FROM events)",
+                    (before,),
+                )
+
+        await self._run(work)
