@@ -28,6 +28,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .app import MetricStreamApp, create_app
+    from .frames import to_dataframe
     from .models import Metric, MetricReading
     from .server import Hub
     from .service import AsyncMetricService, MetricService
@@ -42,6 +43,7 @@ _LAZY = {
     "MetricStreamApp": ".app",
     "Settings": ".settings",
     "create_app": ".app",
+    "to_dataframe": ".frames",
 }
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "create_app",
+    "to_dataframe",
 ]
 
 

@@ -28,12 +28,12 @@ from werkzeug.exceptions import HTTPException
 from . import __version__
 from .broadcast import Broadcaster
 from .errors import MetricStreamError, ValidationError
-from .events import GENESIS_ID, EventLog
+from .events import EventLog
 from .models import MetricIn, MetricsQuery, ReadingIn, ReadingsQuery, validate
 from .service import AsyncMetricService
 from .settings import Settings
 from .storage import Storage, open_storage
-from .stream import STREAM_PATH, Receive, Scope, Send, watch
+from .stream import STREAM_PATH, Receive, Scope, Send, send_json, watch
 
 __all__ = ["MetricStreamApp", "create_app"]
 
@@ -139,7 +139,7 @@ class MetricStreamApp:
 
     def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
         self.settings = settings
-        self.storage = storage if storage is not None else open_storage(settings.store)
+        self.storage = storage if storage is not None else open_storage(settings.store, settings.event_ttl)
         self.log = EventLog(settings.event_ttl)
         self.broadcaster = Broadcaster(
             self.log,
@@ -152,25 +152,52 @@ class MetricStreamApp:
         self.service = AsyncMetricService(self.storage, self.broadcaster)
         self.quart = _build_quart(self)
         self._maintenance: asyncio.Task[None] | None = None
+        self._demo: asyncio.Task[None] | None = None
         self.started = asyncio.Event()  # set once startup is done and requests are served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == STREAM_PATH and scope["method"] == "GET":
-            await watch(self.broadcaster, scope, receive, send)
+        if scope["type"] == "http" and scope["path"] == STREAM_PATH:
+            if scope["method"] == "GET":
+                await watch(self.broadcaster, scope, receive, send)
+            else:
+                await send_json(send, 405, {"error": "the stream takes GET only"}, [(b"allow", b"GET")])
         else:
             await self.quart(scope, receive, send)  # type: ignore[arg-type]
 
     async def startup(self) -> None:
+        """Open the store and start the background work; a second call does nothing."""
+        if self._maintenance is not None:
+            return
         await self.storage.open()
         events, truncated = await self.storage.recent_events(time.time() - self.settings.event_ttl)
         self.log.restore(events, truncated)
         self._maintenance = asyncio.create_task(self._maintain())
+        if self.settings.demo:
+            await self.start_demo()
         self.started.set()
+
+    async def start_demo(self) -> None:
+        """Create the demo metrics if none exist (before serving), then feed them in a task."""
+        from .demo import demo_metrics, run_demo
+
+        metrics = await demo_metrics(self.service)
+        self._demo = asyncio.create_task(run_demo(self.service, metrics), name="metricstream-demo")
+
+    async def stop_demo(self) -> None:
+        """Cancel the demo feed, if it runs, and wait until it has ended; idempotent."""
+        demo, self._demo = self._demo, None
+        if demo is not None:
+            demo.cancel()
+            await asyncio.wait([demo])  # unlike `await demo`, never mistakes its cancellation for ours
+            if not demo.cancelled() and demo.exception() is not None:
+                log.error("the demo feed failed", exc_info=demo.exception())
 
     async def _maintain(self) -> None:
         """The broadcaster's heartbeats and sweeps, and the store's own event trimming."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self.broadcaster.run_maintenance())
+            if self.storage.shared:
+                group.create_task(self.storage.follow(self.service.receive, self.service.lost))
             while True:
                 await asyncio.sleep(self.settings.event_ttl / 2)
                 try:
@@ -180,6 +207,7 @@ class MetricStreamApp:
 
     async def shutdown(self) -> None:
         """End every stream (clients are told `disconnected`), then release the store."""
+        await self.stop_demo()
         await self.broadcaster.close(self.settings.shutdown_timeout)
         if self._maintenance is not None:
             self._maintenance.cancel()
@@ -256,7 +284,7 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
         return _json({"error": "internal server error"}, 500)
 
     def last_event_header() -> dict[str, str]:
-        return {"X-Last-Event-ID": service.last_event_id or GENESIS_ID}
+        return {"X-Last-Event-ID": service.last_event_id}
 
     @app.post("/metrics")
     @document_request(MetricIn)

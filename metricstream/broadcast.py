@@ -164,6 +164,13 @@ class Broadcaster:
             self.dropped[reason] += 1
         client.end(reason)
 
+    def forget_history(self) -> None:
+        """Events were lost before they could be published: drop every client and forget every id,
+        so each reconnects, resumes from an id now unknown, and is told `reset`."""
+        self.log.forget()
+        for client in list(self.clients):
+            self._drop(client, "lost")
+
     def disconnect(self, client: Client) -> None:
         """The peer went away."""
         self._drop(client, "gone")

@@ -31,14 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
         f"an environment variable {ENV_PREFIX}<NAME>, e.g. {ENV_PREFIX}MAX_CLIENTS.",
     )
     for name, field in Settings.model_fields.items():
+        help_text = f"{field.description} (default: {field.default}; env {ENV_PREFIX}{name.upper()})"
+        if field.annotation is bool:
+            # A switch: given means True; left out (None) leaves the environment or the default in charge.
+            serve.add_argument(flag_name(name), dest=name, action="store_true", default=None, help=help_text)
+            continue
         kind: Any = field.annotation if field.annotation in (int, float) else str
         serve.add_argument(
-            flag_name(name),
-            dest=name,
-            type=kind,
-            default=None,
-            metavar=name.upper(),
-            help=f"{field.description} (default: {field.default}; env {ENV_PREFIX}{name.upper()})",
+            flag_name(name), dest=name, type=kind, default=None, metavar=name.upper(), help=help_text
         )
     serve.add_argument("--quiet", action="store_true", help="do not print the URL at start")
     return parser

@@ -14,16 +14,20 @@ Deliberate deviations from the WHATWG EventSource rules:
 * A `retry:` below 100 ms is raised to 100 ms so a failing server cannot cause a busy loop.
 * Event data that is not JSON is yielded as the raw string instead of failing the stream.
 * `AsyncSubscriber` needs asyncio (not trio).
+
+`Subscriber.on_event(callback)` consumes the stream in a daemon thread, so a notebook cell does not block.
+It has no async twin: on a loop, `asyncio.create_task` over an ``async for`` already does that.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
@@ -33,17 +37,20 @@ from httpx_sse import EventSource, ServerSentEvent
 
 __all__ = ["AsyncSubscriber", "BaseSubscriber", "StreamEvent", "Subscriber"]
 
+log = logging.getLogger("metricstream.client")
+
 WATCH_PATH = "/events/watch"
 DEFAULT_RETRY_MS = 1000  # until the server sends `retry:`
 MIN_RETRY_MS = 100
 CONNECT_TIMEOUT = 10.0
+CONSUMER_JOIN_TIMEOUT = 10.0  # seconds close() waits for an on_event callback that is still running
 
 
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
     """One event from the stream: a metric event, or a `reset` of the resume position."""
 
-    id: str  # "" for a reset when the server has no events yet
+    id: str  # the event id; for `reset`, the position the server now holds for this client
     type: str  # "metric_created" | "metric_reading_created" | "reset"
     data: Any  # decoded JSON
 
@@ -200,7 +207,7 @@ class Subscriber(BaseSubscriber):
 
     ``url`` is the server's base URL (or the full ``.../events/watch`` URL). Iteration ends only
     through `close()` (from any thread) or an exception: `ValueError` when the server rejects
-    the subscription (bad filter, wrong URL). One iteration at a time.
+    the subscription (bad filter, wrong URL). One consumer at a time: an iteration, or `on_event`.
     """
 
     def __init__(
@@ -228,13 +235,76 @@ class Subscriber(BaseSubscriber):
         self._wake = threading.Event()
         self._response: httpx.Response | None = None
         self._network_stream: Any = None  # the connection in use, known before its response is
+        self._claim = threading.Lock()
+        self._iterating = False
+        self._consumer: threading.Thread | None = None
+        self.error: Exception | None = None
+        """What stopped the `on_event` consumer: the callback's exception, or the server's refusal."""
 
     def __iter__(self) -> Iterator[StreamEvent]:
+        with self._claim:
+            self._check_free()
+            return self._iterate()
+
+    def _check_free(self) -> None:
         if self._closed:
             raise RuntimeError("Subscriber is closed")
-        return self._events()
+        if self._consumer is not None:
+            raise RuntimeError(
+                "this Subscriber is consumed by its on_event() callback; close() it, or use another one"
+            )
+        if self._iterating:
+            raise RuntimeError("this Subscriber is already being iterated; one consumer at a time")
 
-    def _events(self) -> Iterator[StreamEvent]:
+    def _iterate(self) -> Iterator[StreamEvent]:
+        with self._claim:
+            self._check_free()
+            self._iterating = True
+        try:
+            yield from self._events()
+        finally:
+            self._iterating = False
+
+    def on_event(self, callback: Callable[[StreamEvent], object]) -> Self:
+        """Call ``callback(event)`` for each event from a background daemon thread; returns at once.
+
+        For a notebook cell that must not block: ``sub = hub.subscribe().on_event(print)``, then
+        ``sub.close()`` from another cell (or from the callback) stops it and joins the thread. An
+        exception raised by the callback, or the server refusing the subscription, stops the consumer
+        and closes the subscriber; it is logged on the ``metricstream.client`` logger and kept on
+        `error`. Calling `on_event` again, or iterating, raises `RuntimeError`.
+        """
+        with self._claim:
+            self._check_free()
+            self._consumer = threading.Thread(
+                target=self._consume,
+                args=(callback,),
+                name=f"metricstream-subscriber-{self.url}",
+                daemon=True,  # never keeps the interpreter (or a Jupyter kernel) from exiting
+            )
+        self._consumer.start()
+        return self
+
+    def _consume(self, callback: Callable[[StreamEvent], object]) -> None:
+        events = self._events()
+        try:
+            for event in events:
+                try:
+                    callback(event)
+                except Exception as exc:
+                    self._stop_consuming(exc, f"on_event callback {callback!r} raised on event {event.id}")
+                    return
+        except Exception as exc:  # the server refused the subscription
+            self._stop_consuming(exc, "the subscription failed")
+        finally:
+            events.close()
+
+    def _stop_consuming(self, exc: Exception, what: str) -> None:
+        self.error = exc
+        log.error("%s; the subscriber to %s stopped", what, self.url, exc_info=exc)
+        self.close()
+
+    def _events(self) -> Generator[StreamEvent, None, None]:
         while not self._closed:
             self.new_connection()
             try:
@@ -295,6 +365,11 @@ class Subscriber(BaseSubscriber):
             _shutdown(self._network_stream)
         if self._owns_client:
             self._client.close()
+        consumer = self._consumer
+        if consumer is not None and consumer is not threading.current_thread():
+            consumer.join(CONSUMER_JOIN_TIMEOUT)
+            if consumer.is_alive():
+                log.warning("an on_event callback on %s is still running; its thread ends after it", self.url)
 
     def __enter__(self) -> Self:
         return self

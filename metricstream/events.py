@@ -26,6 +26,7 @@ class EventLog:
         self._base = 0  # sequence number of self._events[0]
         self._seq_by_id: dict[str, int] = {}
         self._newest_id: str | None = None  # remembered after it expires: it still marks the head
+        self._truncated = False  # history before the first retained event is gone
 
     def __len__(self) -> int:
         return len(self._events)
@@ -60,8 +61,16 @@ class EventLog:
         this log is not the beginning of history (GENESIS_ID no longer resumes from it)."""
         if self._events or self._base:
             raise RuntimeError("restore() needs an empty log")
-        self._base = 1 if truncated else 0
+        self._truncated = truncated
         self.extend(events)
+
+    def forget(self) -> None:
+        """Forget every event (some were lost): every id known so far now gets a reset."""
+        self._base = self.head
+        self._events.clear()
+        self._seq_by_id.clear()
+        self._newest_id = None
+        self._truncated = True
 
     def extend(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -74,7 +83,7 @@ class EventLog:
             return seq + 1
         if event_id == self._newest_id:  # expired, but nothing came after it
             return self.head
-        if event_id == GENESIS_ID and self._base == 0:
+        if event_id == GENESIS_ID and self._base == 0 and not self._truncated:
             return 0
         return None
 
@@ -96,4 +105,5 @@ class EventLog:
                 del self._seq_by_id[event.id]
             del self._events[:count]
             self._base += count
+            self._truncated = True
         return count

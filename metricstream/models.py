@@ -72,7 +72,7 @@ def new_id() -> str:
         value = uuid6.uuid7().int
         if value <= _id_floor:  # a stored id from before a restart is ahead of the clock
             milliseconds = (_id_floor >> 80) + 1
-            value = uuid.UUID(int=(milliseconds << 80) | secrets.randbits(76), version=7).int
+            value = uuid6.UUID(int=(milliseconds << 80) | secrets.randbits(76), version=7).int
         _id_floor = value
         return str(uuid.UUID(int=value))
 

@@ -19,6 +19,7 @@ import socket
 import threading
 import weakref
 from collections.abc import Callable
+from html import escape
 from typing import TYPE_CHECKING, Any, cast
 
 from hypercorn.asyncio import serve
@@ -78,6 +79,11 @@ async def serve_app(
     on_started: Callable[[], None] | None = None,
 ) -> None:
     """Serve `app` on `sock` until `stop` is set, then shut down gracefully."""
+    try:
+        await app.startup()  # here, not in the ASGI lifespan, so a store that is down fails plainly
+    except BaseException:
+        sock.close()
+        raise
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]
     config.graceful_timeout = app.settings.shutdown_timeout / 2
@@ -91,6 +97,7 @@ async def serve_app(
 
     async def shutdown_trigger() -> None:
         await stop.wait()
+        await app.stop_demo()  # no reading is posted once the streams are ending
         await app.broadcaster.close(app.settings.shutdown_timeout / 2)
 
     asyncio.get_running_loop().set_exception_handler(_quiet_connection_errors)
@@ -144,8 +151,42 @@ class Hub:
         self._url: str | None = None
 
     def __repr__(self) -> str:
-        where = f" {self._url}" if self._url else ""
-        return f"<Hub {self._state.value}{where}>"
+        if self._url is None:
+            return f"<Hub new, to listen on {self.settings.host}:{self.settings.port}>"
+        counts = self._counts()
+        tail = f" clients={counts[0]} events={counts[1]}" if counts else ""
+        return f"<Hub {self._state.value} {self._url}{tail}>"
+
+    def _repr_html_(self) -> str:
+        """A small table for Jupyter: URL (while running, a link to its metrics), state, clients, events."""
+        state = self._state.value
+        if self._url is None:
+            where = escape(f"to listen on {self.settings.host}:{self.settings.port}")
+        elif self.running:
+            where = f'<a href="{escape(self._url)}/metrics" target="_blank">{escape(self._url)}</a>'
+        else:
+            where = escape(self._url)
+        rows = [("URL", where), ("State", escape(state))]
+        counts = self._counts()
+        if counts is not None and self._url is not None:
+            stream = f"{self._url}/events/watch"
+            rows += [
+                ("Clients", str(counts[0])),
+                ("Retained events", str(counts[1])),
+                ("Stream", f'<a href="{escape(stream)}" target="_blank">{escape(stream)}</a>'),
+            ]
+        body = "".join(
+            f'<tr><th style="text-align:left">{name}</th><td style="text-align:left">{value}</td></tr>'
+            for name, value in rows
+        )
+        return f'<table class="metricstream-hub"><caption>metricstream Hub</caption>{body}</table>'
+
+    def _counts(self) -> tuple[int, int] | None:
+        """(connected clients, retained events) while running; a snapshot read without the hub's loop."""
+        app = self._app
+        if not self.running or app is None:
+            return None
+        return len(app.broadcaster.clients), len(app.log)
 
     @property
     def running(self) -> bool:
@@ -171,7 +212,11 @@ class Hub:
         return self._service
 
     def subscribe(self, **filters: Any) -> Subscriber:
-        """A `Subscriber` to this hub's stream (`last_event_id`, `types`, `metric_id`)."""
+        """A `Subscriber` to this hub's stream (`last_event_id`, `types`, `metric_id`).
+
+        Iterate it, or hand it a callback that runs on a background thread (as a notebook cell that must
+        not block would): ``sub = hub.subscribe().on_event(print)`` ... ``sub.close()``.
+        """
         from .client import Subscriber
 
         return Subscriber(self.url, **filters)
@@ -181,12 +226,12 @@ class Hub:
         with self._lock:
             if self._state is _State.RUNNING:
                 return self
-            sock = bind_socket(self.settings.host, self.settings.port, self.settings.write_timeout)
-            self._url = url_of(sock)
-            if self._storage is None:
+            if self._storage is None:  # kept across restarts of this hub
                 from .storage import open_storage
 
-                self._storage = open_storage(self.settings.store)  # kept across restarts of this hub
+                self._storage = open_storage(self.settings.store, self.settings.event_ttl)
+            sock = self._bind()
+            self._url = url_of(sock)
             self._app = MetricStreamApp(self.settings, self._storage)
             ready = threading.Event()
             failure: list[BaseException] = []
@@ -204,6 +249,20 @@ class Hub:
             self._state = _State.RUNNING
             _running_hubs.add(self)
             return self
+
+    def _bind(self) -> socket.socket:
+        try:
+            return bind_socket(self.settings.host, self.settings.port, self.settings.write_timeout)
+        except HubError as error:
+            # In a notebook the usual culprit is a Hub from an earlier run of the same cell.
+            port = f":{self.settings.port}"
+            holders = [hub for hub in list(_running_hubs) if hub._url and hub._url.endswith(port)]
+            hint = (
+                f"{holders[0]!r} in this process holds it: stop() it first, or pass port=0"
+                if holders
+                else "pass port=0 to pick a free port"
+            )
+            raise HubError(f"{error} ({hint})") from None
 
     def _run(self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]) -> None:
         assert self._app is not None
@@ -263,11 +322,11 @@ def _stop_running_hubs() -> None:
 
 def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = False) -> None:
     """Serve in the foreground until Ctrl+C or SIGTERM, then shut down gracefully."""
+    app = MetricStreamApp(settings, storage)  # a bad store URL fails before the port is taken
     sock = bind_socket(settings.host, settings.port, settings.write_timeout)
     url = url_of(sock)
 
     async def main() -> None:
-        app = MetricStreamApp(settings, storage)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -9,6 +9,7 @@ server's loop, so both emit exactly the same events in one order, and bad input 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
@@ -33,6 +34,10 @@ from .storage import Storage
 __all__ = ["AsyncMetricService", "MetricService"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("metricstream")
+
+ARRIVAL_TIMEOUT = 5.0  # seconds a write waits for its event to come back from a shared store
 
 
 def _parse_id(metric_id: object, field: str = "id") -> str:
@@ -62,19 +67,55 @@ class AsyncMetricService:
     def __init__(self, storage: Storage, broadcaster: Broadcaster) -> None:
         self.storage = storage
         self.broadcaster = broadcaster
+        self._arrivals: dict[str, asyncio.Future[None]] = {}  # shared store: writes awaiting their event
+        # Ids are made and stored under one lock, so this process's events reach the log in id order
+        # even when a store's writes could overtake each other (several Redis connections).
+        self._writing = asyncio.Lock()
+
+    async def _announce(self, events: list[Event]) -> None:
+        """Publish a write's events; with a shared store, wait until they come back from its log, so
+        that once a write returns, this process's stream position includes it."""
+        if not self.storage.shared:
+            self.broadcaster.publish(events)
+            return
+        last = events[-1].id
+        if self.broadcaster.log.position_after(last) is not None:
+            return
+        arrival = self._arrivals.setdefault(last, asyncio.get_running_loop().create_future())
+        try:
+            async with asyncio.timeout(ARRIVAL_TIMEOUT):
+                await arrival
+        except TimeoutError:  # stored all the same; the follower will publish it when it can
+            log.warning("event %s not yet back from the shared store", last)
+        finally:
+            self._arrivals.pop(last, None)
+
+    def receive(self, events: list[Event]) -> None:
+        """Events read from a shared store's log, in its order: publish them here."""
+        self.broadcaster.publish(events)
+        for event in events:
+            arrival = self._arrivals.get(event.id)
+            if arrival is not None and not arrival.done():
+                arrival.set_result(None)
+
+    def lost(self) -> None:
+        """Some events expired before this process read them: every client must reset."""
+        self.broadcaster.forget_history()
 
     @property
-    def last_event_id(self) -> str | None:
-        """Newest event id; read it before reading data to resume a stream from that state."""
-        return self.broadcaster.log.last_id
+    def last_event_id(self) -> str:
+        """Where the stream stands: the newest event id (the nil UUID before any event). Read it
+        before reading data, then resume a stream from it: nothing is missed."""
+        return self.broadcaster.log.position_id
 
     async def add_metric(self, data: Mapping[str, Any]) -> Metric:
         """Create a metric from a `POST /metrics` body."""
         fields = validate(MetricIn, data)
-        metric = Metric(new_id(), fields.name, fields.input_frequency)
-        event = Event.create(METRIC_CREATED, metric)
-        await self.storage.add_metric(metric, event)
-        self.broadcaster.publish([event])
+        async with self._writing:
+            metric = Metric(new_id(), fields.name, fields.input_frequency)
+            event = Event.create(METRIC_CREATED, metric)
+            await self.storage.add_metric(metric, event)
+        await self._announce([event])
         return metric
 
     async def add_reading(self, data: Mapping[str, Any]) -> MetricReading:
@@ -87,13 +128,16 @@ class AsyncMetricService:
         checked = [validate(ReadingIn, item) for item in items]
         for metric_id in {fields.metric_id for fields in checked}:
             await self._require(metric_id)
-        readings = [
-            MetricReading(new_id(), fields.metric_id, fields.value, fields.timestamp or now)
-            for fields in checked
-        ]
-        events = [Event.create(READING_CREATED, reading) for reading in readings]
-        await self.storage.add_readings(readings, events)
-        self.broadcaster.publish(events)
+        if not checked:
+            return []
+        async with self._writing:
+            readings = [
+                MetricReading(new_id(), fields.metric_id, fields.value, fields.timestamp or now)
+                for fields in checked
+            ]
+            events = [Event.create(READING_CREATED, reading) for reading in readings]
+            await self.storage.add_readings(readings, events)
+        await self._announce(events)
         return readings
 
     async def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
@@ -163,7 +207,8 @@ class MetricService:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result()
 
     @property
-    def last_event_id(self) -> str | None:
+    def last_event_id(self) -> str:
+        """Where the stream stands (the nil UUID before any event); see `AsyncMetricService`."""
         return self._service.last_event_id
 
     def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:

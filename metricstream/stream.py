@@ -42,7 +42,7 @@ def parse_request(scope: Scope) -> tuple[str | None, frozenset[str] | None, str 
         (value.decode("latin-1") for name, value in scope["headers"] if name == b"last-event-id"),
         None,
     )
-    if last_event_id is None and query.get("last_event_id"):
+    if not last_event_id and query.get("last_event_id"):  # an empty header says nothing
         last_event_id = query["last_event_id"][-1]
     types = None
     if "types" in query:
@@ -59,9 +59,15 @@ def parse_request(scope: Scope) -> tuple[str | None, frozenset[str] | None, str 
     return last_event_id or None, types, metric_id
 
 
-async def send_json(send: Send, status: int, body: object) -> None:
+async def send_json(
+    send: Send, status: int, body: object, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = orjson.dumps(body)
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(payload)),
+        *(headers or []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 

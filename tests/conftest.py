@@ -1,16 +1,25 @@
 """Shared fixtures: real hubs on 127.0.0.1 free ports, HTTP clients, and a raw SSE reader.
 
+Every hub a test starts through `make_hub` (and so `hub`, `http`) uses each storage backend in turn:
+`memory://`, SQLite in a temporary file, and a real redis-server (METRICSTREAM_TEST_REDIS_URL if set,
+otherwise one started here on a free port), each test under its own key prefix.
+
 `RawStream` speaks HTTP/1.1 over a plain socket so tests can see every frame byte for byte, stop reading
 (a slow client) or vanish (a dead peer) — things a friendly client library hides.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,16 +28,84 @@ import pytest
 
 from metricstream import Hub
 
-FAST = {"heartbeat": 0.5, "shutdown_timeout": 3.0}
+FAST: dict[str, Any] = {"heartbeat": 0.5, "shutdown_timeout": 3.0}
+
+
+BACKENDS = ["memory", "sqlite", "redis"]
+_prefixes = itertools.count()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a Redis server for the tests: METRICSTREAM_TEST_REDIS_URL, or our own redis-server."""
+    given = os.environ.get("METRICSTREAM_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed: run ./tests/run, which installs it")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # redis-server has no readiness signal but answering
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
+                    probe.sendall(b"PING\r\n")
+                    if probe.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store of each backend in turn."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'metricstream.db'}"
+    redis_url: str = request.getfixturevalue("redis_server")
+    return f"{redis_url}?prefix=test{os.getpid()}-{next(_prefixes)}:"
 
 
 @pytest.fixture
-def make_hub() -> Iterator[Callable[..., Hub]]:
-    """Start hubs with the given settings; all are stopped at the end of the test."""
+def make_hub(store_url: str) -> Iterator[Callable[..., Hub]]:
+    """Start hubs with the given settings (on this test's store unless `store=` is given); all are
+    stopped at the end of the test."""
     hubs: list[Hub] = []
 
     def start(**settings: Any) -> Hub:
-        hub = Hub(port=0, **{**FAST, **settings}).start()
+        hub = Hub(port=0, **{**FAST, "store": store_url, **settings}).start()
         hubs.append(hub)
         return hub
 

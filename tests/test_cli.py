@@ -28,6 +28,9 @@ from hypercorn.config import Config
 import metricstream
 from metricstream import Settings, ValidationError
 from metricstream.app import MetricStreamApp
+from metricstream.cli import build_parser
+from metricstream.demo import DEMO_METRICS
+from metricstream.events import GENESIS_ID
 
 from .conftest import RawStream, wait_for
 
@@ -240,6 +243,50 @@ def test_busy_port_exits_non_zero_naming_the_port() -> None:
     assert done.returncode != 0
     assert f"127.0.0.1:{port}" in stderr
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_serve_demo_creates_metrics_and_streams_readings(how: str) -> None:
+    command = [*ENTRY_POINTS["console-script"](), "serve", "--port", "0"]
+    if how == "flag":
+        command.append("--demo")
+    with child(command, child_env(**({"METRICSTREAM_DEMO": "1"} if how == "env" else {}))) as process:
+        url = serve_url(process)  # printed once the demo metrics exist
+        stream = RawStream(url, headers={"Last-Event-ID": GENESIS_ID})
+        try:
+            stream.expect_open()
+            created = [stream.next_event() for _ in DEMO_METRICS]
+            assert [(frame.event, frame.json()["name"]) for frame in created] == [
+                ("metric_created", metric.name) for metric in DEMO_METRICS
+            ]
+            assert [frame.json()["input_frequency"] for frame in created] == [1.0, 2.0, 0.5]
+            pending = {frame.json()["id"] for frame in created}
+            while pending:  # each gets a first reading at once, then one per input_frequency
+                frame = stream.next_event()
+                assert frame.event == "metric_reading_created"
+                assert frame.json()["value"] > 0
+                pending.discard(frame.json()["metric_id"])
+            stopping_at = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            frames = stream.read_to_end()
+            assert [frame.data for frame in frames if frame.fields][-1] == "disconnected"
+            assert stream.chunked_done
+        finally:
+            stream.close()
+        status, _, stderr = finish(process)
+        assert time.monotonic() - stopping_at < 5
+    assert status == 0, stderr
+    assert "Traceback" not in stderr
+    assert "Task" not in stderr  # no task destroyed while pending, no exception never retrieved
+
+
+def test_bool_settings_are_switches() -> None:
+    switches = [name for name, field in Settings.model_fields.items() if field.annotation is bool]
+    assert "demo" in switches
+    parser = build_parser()
+    for name in switches:
+        assert vars(parser.parse_args(["serve", "--" + name.replace("_", "-")]))[name] is True
+        assert vars(parser.parse_args(["serve"]))[name] is None  # left to METRICSTREAM_* or the default
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))

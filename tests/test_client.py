@@ -5,6 +5,7 @@ the server evicts them."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import socket
 import subprocess
@@ -373,6 +374,169 @@ def test_honours_the_server_retry_interval(make_hub: Callable[..., Hub], consume
             # Jittered within [retry/2, retry] (50 ms raised to the client's 100 ms floor); without the
             # server's value the first delay would be at least 0.5 s.
             assert 0.05 <= time.monotonic() - cut_at < 0.5
+
+
+# -- on_event: a callback on a background thread
+
+
+class Collect:
+    """An `on_event` callback that queues each event and notes the thread it was called on."""
+
+    def __init__(self) -> None:
+        self.events: queue.Queue[StreamEvent] = queue.Queue()
+        self.threads: set[threading.Thread] = set()
+
+    def __call__(self, event: StreamEvent) -> None:
+        self.threads.add(threading.current_thread())
+        self.events.put(event)
+
+    def take(self, count: int) -> list[StreamEvent]:
+        deadline = time.monotonic() + TAKE_TIMEOUT
+        try:
+            return [self.events.get(timeout=max(0.0, deadline - time.monotonic())) for _ in range(count)]
+        except queue.Empty:
+            raise AssertionError(f"fewer than {count} events within {TAKE_TIMEOUT}s") from None
+
+
+def consumer_threads(sub: Subscriber) -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == f"metricstream-subscriber-{sub.url}"]
+
+
+def wait_until_stopped(sub: Subscriber) -> None:
+    for thread in consumer_threads(sub):
+        thread.join(TAKE_TIMEOUT)
+    assert consumer_threads(sub) == []
+
+
+def test_on_event_calls_back_on_a_daemon_thread_and_close_joins_it(hub: Hub, http: httpx.Client) -> None:
+    collect = Collect()
+    sub = hub.subscribe()
+    assert sub.on_event(collect) is sub  # returns at once: `sub = hub.subscribe().on_event(print)`
+    wait_for(lambda: clients(hub) == 1, what="the subscriber to connect")
+    metric = http.post("/metrics", json={"name": "CPU Temperature"})
+    reading = http.post("/metrics/readings", json={"metric_id": metric.json()["id"], "value": 42.5})
+    created, recorded = collect.take(2)
+    assert (created.type, created.data) == (METRIC_CREATED, metric.json())
+    assert (recorded.type, recorded.data) == (READING_CREATED, reading.json())
+    [thread] = collect.threads
+    assert thread is not threading.current_thread()
+    assert thread.daemon  # never keeps an interpreter or a Jupyter kernel from exiting
+    assert consumer_threads(sub) == [thread]
+
+    closed_at = time.monotonic()
+    sub.close()
+    assert time.monotonic() - closed_at < 1.0
+    assert not thread.is_alive()
+    assert sub.error is None
+    wait_for(lambda: clients(hub) == 0, what="the server to see the client leave")
+
+
+def test_close_stops_an_idle_consumer_promptly(make_hub: Callable[..., Hub]) -> None:
+    hub = make_hub(heartbeat=60)  # no traffic at all: the consumer is blocked in a socket read
+    with hub.subscribe().on_event(Collect()) as sub:
+        wait_for(lambda: clients(hub) == 1, what="the subscriber to connect")
+        [thread] = consumer_threads(sub)
+        closed_at = time.monotonic()
+    assert time.monotonic() - closed_at < 1.0  # leaving the block closed it and joined the thread
+    assert not thread.is_alive()
+    wait_for(lambda: clients(hub) == 0, what="the server to see the client leave")
+
+
+def test_close_from_the_callback_itself_stops_after_that_event(hub: Hub) -> None:
+    metric = hub.service.create_metric("m")
+    start = position(hub)
+    for value in range(1, 6):
+        hub.service.create_reading(metric.id, value)
+    seen: list[float] = []
+
+    def take_two(event: StreamEvent) -> None:
+        seen.append(event.data["value"])
+        if len(seen) == 2:
+            sub.close()  # from the consumer's own thread: must not wait for itself
+
+    sub = Subscriber(hub.url, last_event_id=start)  # bound before the callback can run
+    sub.on_event(take_two)
+    wait_until_stopped(sub)
+    assert seen == [1, 2]  # all five were replayed at once; none was handed over after close()
+    assert sub.error is None
+    sub.close()  # closing again is harmless
+
+
+class Boom(Exception):
+    pass
+
+
+def test_a_raising_callback_stops_the_consumer_is_logged_and_kept(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    metric = hub.service.create_metric("m")
+    start = position(hub)
+    for value in (1, 2, 3):
+        hub.service.create_reading(metric.id, value)
+    seen: list[float] = []
+
+    def fail_on_the_second(event: StreamEvent) -> None:
+        seen.append(event.data["value"])
+        if len(seen) == 2:
+            raise Boom("the callback failed")
+
+    with caplog.at_level(logging.ERROR, logger="metricstream.client"):
+        sub = Subscriber(hub.url, last_event_id=start).on_event(fail_on_the_second)
+        wait_until_stopped(sub)
+    assert seen == [1, 2]
+    assert isinstance(sub.error, Boom)
+    [record] = [record for record in caplog.records if record.name == "metricstream.client"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+    assert record.exc_info[1] is sub.error
+    assert "on_event callback" in record.getMessage()
+    assert hub.url in record.getMessage()
+    wait_for(lambda: clients(hub) == 0, what="the failed consumer to release its connection")
+    with pytest.raises(RuntimeError, match="closed"):
+        sub.on_event(Collect())
+
+
+def test_a_refused_subscription_stops_the_consumer_with_the_error(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    collect = Collect()
+    with caplog.at_level(logging.ERROR, logger="metricstream.client"):
+        sub = Subscriber(hub.url, types=["nope"]).on_event(collect)
+        wait_until_stopped(sub)
+    assert isinstance(sub.error, ValueError)
+    assert "400" in str(sub.error)
+    assert collect.events.empty()
+    [record] = [record for record in caplog.records if record.name == "metricstream.client"]
+    assert "subscription failed" in record.getMessage()
+    assert record.exc_info is not None
+    assert record.exc_info[1] is sub.error
+
+
+def test_one_consumer_at_a_time(hub: Hub) -> None:
+    metric = hub.service.create_metric("m")
+    start = position(hub)
+    first = hub.service.create_reading(metric.id, 1)
+    sub = Subscriber(hub.url, last_event_id=start)
+    collect = Collect()
+    for event in sub:
+        assert event.data["id"] == first.id
+        with pytest.raises(RuntimeError, match="already being iterated"):
+            sub.on_event(collect)
+        with pytest.raises(RuntimeError, match="already being iterated"):
+            iter(sub)
+        break
+
+    sub.on_event(collect)  # that iteration is over: a callback may take over, from where it stopped
+    with pytest.raises(RuntimeError, match="on_event"):
+        sub.on_event(collect)
+    with pytest.raises(RuntimeError, match="on_event"):
+        iter(sub)
+    second = hub.service.create_reading(metric.id, 2)
+    [event] = collect.take(1)
+    assert event.data["id"] == second.id  # not `first` again
+    sub.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        sub.on_event(collect)
 
 
 # -- AsyncSubscriber

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from html.parser import HTMLParser
 from typing import IO, Any
 
 import httpx
@@ -137,6 +138,78 @@ def test_repr_mentions_state_and_url() -> None:
     assert hub.url in repr(hub)
 
 
+class _Table(HTMLParser):
+    """The rows (header cell → data cell text) and link targets of a `_repr_html_` table."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.rows: dict[str, str] = {}
+        self.links: dict[str, str] = {}  # text -> href
+        self._cell: list[str] = []
+        self._header = ""
+        self._href: str | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("th", "td"):
+            self._cell = []
+        if tag == "a":
+            self._href = dict(attrs)["href"]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "th":
+            self._header = "".join(self._cell)
+        elif tag == "td":
+            self.rows[self._header] = "".join(self._cell)
+
+    def handle_data(self, data: str) -> None:
+        self._cell.append(data)
+        if self._href is not None:
+            self.links[data] = self._href
+            self._href = None
+
+
+def test_repr_counts_clients_and_events_while_running(hub: Hub, open_stream: OpenStream) -> None:
+    stream = open_stream(hub.url)
+    stream.expect_open()
+    metric = hub.service.create_metric("m")
+    hub.service.create_reading(metric.id, 1)
+    assert repr(hub) == f"<Hub running {hub.url} clients=1 events=2>"
+    assert repr(Hub(port=0)) == "<Hub new, to listen on 127.0.0.1:0>"
+
+
+def test_repr_html_shows_url_state_clients_and_events(hub: Hub, open_stream: OpenStream) -> None:
+    stream = open_stream(hub.url)
+    stream.expect_open()
+    hub.service.create_metric("m")
+    table = _Table(hub._repr_html_())
+    assert table.rows == {
+        "URL": hub.url,
+        "State": "running",
+        "Clients": "1",
+        "Retained events": "1",
+        "Stream": f"{hub.url}/events/watch",
+    }
+    assert table.links == {
+        hub.url: f"{hub.url}/metrics",
+        f"{hub.url}/events/watch": f"{hub.url}/events/watch",
+    }
+
+    url = hub.url
+    hub.stop()
+    stopped = _Table(hub._repr_html_())
+    assert stopped.rows == {"URL": url, "State": "stopped"}
+    assert stopped.links == {}  # nothing listens there any more
+
+
+def test_repr_html_escapes_what_it_shows() -> None:
+    html = Hub(host="<script>alert(1)</script>", port=0)._repr_html_()
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert _Table(html).rows == {"URL": "to listen on <script>alert(1)</script>:0", "State": "new"}
+
+
 def test_stop_ends_streams_and_frees_the_port(open_stream: OpenStream) -> None:
     hub = Hub(port=0, shutdown_timeout=3).start()
     port = port_of(hub)
@@ -169,8 +242,23 @@ def test_busy_port_held_by_another_socket() -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        with pytest.raises(HubError, match=str(port)):
+        with pytest.raises(HubError, match=str(port)) as caught:
             Hub(port=port).start()
+    assert "port=0" in str(caught.value)
+
+
+def test_busy_port_names_the_hub_of_this_process_that_holds_it(hub: Hub) -> None:
+    """As when a notebook cell starting a Hub on a fixed port is run a second time."""
+    again = Hub(port=port_of(hub))
+    with pytest.raises(HubError) as caught:
+        again.start()
+    message = str(caught.value)
+    assert f"127.0.0.1:{port_of(hub)}" in message
+    assert repr(hub) in message
+    assert "stop()" in message
+    hub.stop()
+    with again:  # once the first one stopped, the port is free
+        assert again.url == hub.url
 
 
 def test_service_after_stop_raises_hub_error() -> None:
@@ -211,7 +299,8 @@ def test_hub_started_inside_a_running_event_loop() -> None:
 
 
 def test_two_hubs_are_independent(make_hub: MakeHub, open_stream: OpenStream) -> None:
-    first, second = make_hub(), make_hub()
+    # Hubs sharing one durable or shared store share its data by design: give each its own.
+    first, second = make_hub(store="memory://"), make_hub(store="memory://")
     assert first.url != second.url
     first_stream, second_stream = open_stream(first.url), open_stream(second.url)
     first_stream.expect_open()

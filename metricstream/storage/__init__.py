@@ -3,12 +3,13 @@
 `Storage` is the one interface the service talks to; `open_storage(url)` picks a backend by URL scheme.
 Each write stores the data together with the events announcing it, so a backend that persists events can
 make both durable in one step. Backends: `memory://` (this process only), `sqlite:///path/to.db`
-(durable, one machine). A backend's client library is imported only when its URL is used.
+(durable, one machine), `redis://host:port/db` (several processes, one stream). A backend's client
+library is imported only when its URL is used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -19,6 +20,10 @@ __all__ = ["Storage", "open_storage"]
 
 
 class Storage(Protocol):
+    # False: the service publishes each write's events itself. True: the store is shared with other
+    # processes, and every process publishes what `follow()` reads from the store's log, in its order.
+    shared: bool
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -54,8 +59,13 @@ class Storage(Protocol):
         """Forget events created before `before`, except the newest."""
         ...
 
+    async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:
+        """Shared stores only: publish new events from the log in order until cancelled; call `lost`
+        when some expired before this process read them."""
+        ...
 
-def open_storage(url: str = "memory://") -> Storage:
+
+def open_storage(url: str = "memory://", event_ttl: float = 60.0) -> Storage:
     """A storage backend for `url`; `memory://` keeps everything in this process."""
     scheme, separator, rest = url.partition("://")
     scheme = scheme.lower()
@@ -67,6 +77,14 @@ def open_storage(url: str = "memory://") -> Storage:
         from .sqlite import SQLiteStorage
 
         return SQLiteStorage(rest[1:])  # sqlite:///relative.db, sqlite:////absolute.db
+    if scheme in ("redis", "rediss", "unix") and rest:
+        try:
+            from .redis import RedisStorage
+        except ImportError:
+            raise ValidationError(
+                "the Redis store needs the redis package: pip install 'metricstream[redis]'"
+            ) from None
+        return RedisStorage(url, event_ttl)
     raise ValidationError(
         f"unsupported store URL {url!r}; use memory://, sqlite:///path/to.db or redis://host:port/db"
     )

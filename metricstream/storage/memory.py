@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from ..models import Event, Metric, MetricReading
@@ -21,6 +21,8 @@ class MemoryStorage:
 
     The retained event log already lives in the server's `EventLog`, so events are not copied here.
     """
+
+    shared = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -78,6 +80,9 @@ class MemoryStorage:
 
     async def trim_events(self, before: float) -> None:
         pass
+
+    async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:
+        raise NotImplementedError("memory storage is not shared")
 
 
 def _timestamp(reading: MetricReading) -> datetime:

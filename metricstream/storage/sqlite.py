@@ -69,6 +69,8 @@ def _moment(micros: int) -> datetime:
 
 
 class SQLiteStorage:
+    shared = False
+
     def __init__(self, path: str) -> None:
         self.path = path
         self._executor: ThreadPoolExecutor | None = None
@@ -223,3 +225,6 @@ class SQLiteStorage:
                 )
 
         await self._run(work)
+
+    async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:
+        raise NotImplementedError("SQLite storage is not shared")

@@ -1,0 +1,285 @@
+"""Redis storage: several server processes, one store, one stream of events in one global order.
+
+- Metrics: a hash (id -> JSON) and a list of ids in creation order.
+- Readings: one sorted set per metric, scored by the timestamp in microseconds (exact in a double),
+  members the reading's JSON, which starts with its id: ties sort by id, as in the other backends.
+- Events: a Redis stream, trimmed by age (`XADD ... MINID ~ now-ttl`). Each entry also carries a global
+  sequence number from `INCR`, so a process that reads the stream can tell when entries it never saw
+  were trimmed (events lost), and only then make its clients reset.
+
+A write stores data and events in one Lua script: atomic, one round trip. Processes do not publish
+their own writes directly: every process, the writer included, follows the stream (`XREAD BLOCK`) and
+publishes what it reads, so every client of every process sees the same order.
+
+When Redis goes away, writes fail at once with `UnavailableError` (HTTP 503), the stream follower keeps
+retrying with backoff, and open SSE streams stay up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from ..errors import UnavailableError
+from ..models import Event, Metric, MetricReading
+
+__all__ = ["RedisStorage"]
+
+log = logging.getLogger("metricstream.redis")
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_FOLLOW_BLOCK_MS: Final = 1000
+_FOLLOW_BATCH: Final = 2000
+
+# KEYS: 1 the stream, 2 the sequence counter, 3.. data keys.
+# ARGV: 1 MINID for trimming, 2 number of data operations, then 4 per operation
+# (kind, key index, a, b), then 5 per event (id, type, metric_id, body, created).
+_WRITE: Final = """
+local stream, counter = KEYS[1], KEYS[2]
+local minid, operations = ARGV[1], tonumber(ARGV[2])
+local i = 3
+for _ = 1, operations do
+  local kind, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
+  if kind == 'zadd' then
+    redis.call('ZADD', key, ARGV[i + 2], ARGV[i + 3])
+  elseif kind == 'hset' then
+    redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3])
+  else
+    redis.call('RPUSH', key, ARGV[i + 2])
+  end
+  i = i + 4
+end
+while i <= #ARGV do
+  local seq = redis.call('INCR', counter)
+  redis.call('XADD', stream, 'MINID', '~', minid, '*', 'id', ARGV[i], 'type', ARGV[i + 1],
+    'metric_id', ARGV[i + 2], 'body', ARGV[i + 3], 'created', ARGV[i + 4], 'seq', seq)
+  i = i + 5
+end
+return 1
+"""
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _unavailable(error: Exception) -> UnavailableError:
+    return UnavailableError(f"the store (Redis) is unavailable: {error}")
+
+
+class RedisStorage:
+    """Storage in Redis at `url`, shared by every process that uses the same URL and key prefix.
+
+    The prefix (default `metricstream:`) can be given in the URL, `redis://host:6379/0?prefix=lab:`,
+    so several independent deployments can share one Redis.
+    """
+
+    shared = True  # events reach this process by following the stream, its own writes included
+
+    def __init__(self, url: str, event_ttl: float = 60.0, prefix: str | None = None) -> None:
+        url, prefix_in_url = _split_prefix(url)
+        prefix = prefix or prefix_in_url or "metricstream:"
+        self.url = url
+        self.event_ttl = event_ttl
+        self.prefix = prefix
+        self._stream = f"{prefix}events"
+        self._counter = f"{prefix}event_seq"
+        self._metrics = f"{prefix}metrics"
+        self._metric_ids = f"{prefix}metric_ids"
+        self._client: aioredis.Redis | None = None
+        self._write: Any = None
+        self._last_stream_id = "0-0"  # where following the stream resumes
+        self._last_seq: int | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisStorage({self.url!r})"
+
+    def _readings_key(self, metric_id: str) -> str:
+        return f"{self.prefix}readings:{metric_id}"
+
+    @property
+    def client(self) -> Any:  # redis-py's reply types are too loose to check; replies are parsed here
+        if self._client is None:
+            raise UnavailableError("the store is closed")
+        return self._client
+
+    async def open(self) -> None:
+        if self._client is not None:
+            return
+        # Short timeouts and no retries: a write during an outage fails fast with 503, never hangs.
+        self._client = aioredis.Redis.from_url(
+            self.url,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            retry_on_timeout=False,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._write = self._client.register_script(_WRITE)
+        try:
+            await self._client.ping()
+        except RedisError as error:
+            await self.close()
+            raise _unavailable(error) from None
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def _run_write(
+        self, keys: list[str], operations: list[tuple[str, str, Any, Any]], events: Sequence[Event]
+    ) -> None:
+        args: list[Any] = [f"{int((time.time() - self.event_ttl) * 1000)}-0", len(operations)]
+        all_keys = [self._stream, self._counter, *keys]
+        for kind, key, a, b in operations:
+            args += [kind, all_keys.index(key) + 1, a, b]
+        for event in events:
+            args += [event.id, event.type, event.metric_id, event.body, repr(event.created)]
+        try:
+            await self._write(keys=all_keys, args=args)
+        except RedisError as error:
+            raise _unavailable(error) from None
+
+    async def add_metric(self, metric: Metric, event: Event) -> None:
+        body = orjson.dumps(metric.to_dict())
+        operations = [
+            ("hset", self._metrics, metric.id, body),
+            ("rpush", self._metric_ids, metric.id, ""),
+        ]
+        await self._run_write([self._metrics, self._metric_ids], operations, [event])
+
+    async def get_metric(self, metric_id: str) -> Metric | None:
+        try:
+            body = await self.client.hget(self._metrics, metric_id)
+        except RedisError as error:
+            raise _unavailable(error) from None
+        return None if body is None else Metric(**orjson.loads(body))
+
+    async def list_metrics(self) -> list[Metric]:
+        try:
+            ids = await self.client.lrange(self._metric_ids, 0, -1)
+            bodies = await self.client.hmget(self._metrics, ids) if ids else []
+        except RedisError as error:
+            raise _unavailable(error) from None
+        return [Metric(**orjson.loads(body)) for body in bodies if body is not None]
+
+    async def add_readings(self, readings: Sequence[MetricReading], events: Sequence[Event]) -> None:
+        keys = sorted({self._readings_key(reading.metric_id) for reading in readings})
+        operations = [
+            ("zadd", self._readings_key(r.metric_id), _micros(r.timestamp), orjson.dumps(r.to_dict()))
+            for r in readings
+        ]
+        await self._run_write(keys, operations, events)
+
+    async def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        newest: bool = False,
+    ) -> list[MetricReading]:
+        low = _micros(since) if since else "-inf"
+        high = _micros(until) if until else "+inf"
+        key = self._readings_key(metric_id)
+        count = {} if limit is None else {"start": 0, "num": limit}
+        try:
+            if newest:
+                members = await self.client.zrevrangebyscore(key, high, low, **count)
+                members.reverse()
+            else:
+                members = await self.client.zrangebyscore(key, low, high, **count)
+        except RedisError as error:
+            raise _unavailable(error) from None
+        return [_reading(orjson.loads(member)) for member in members]
+
+    async def recent_events(self, since: float) -> tuple[list[Event], bool]:
+        try:
+            entries = await self.client.xrange(self._stream, min=f"{int(since * 1000)}-0")
+            newest = await self.client.xrevrange(self._stream, count=1)
+        except RedisError as error:
+            raise _unavailable(error) from None
+        if newest and (not entries or entries[0][0] != newest[0][0]):
+            entries = entries or newest  # everything expired but the newest marks the end
+        if not entries:
+            return [], await self.client.exists(self._counter) == 1
+        events = [_event(fields) for _, fields in entries]
+        self._last_stream_id = entries[-1][0].decode()
+        self._last_seq = int(entries[-1][1][b"seq"])
+        return events, int(entries[0][1][b"seq"]) > 1
+
+    async def trim_events(self, before: float) -> None:
+        try:  # exact MINID, never past the newest entry, which marks where the log ends
+            newest = await self.client.xrevrange(self._stream, count=1)
+            if newest:
+                bound = min(f"{int(before * 1000)}-0", newest[0][0].decode(), key=_stream_order)
+                await self.client.xtrim(self._stream, minid=bound)
+        except RedisError as error:
+            raise _unavailable(error) from None
+
+    async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:
+        """Publish every new stream entry in order, until cancelled; call `lost` when entries were
+        trimmed before this process read them. Outages are waited out with backoff."""
+        delay = 0.1
+        while True:
+            try:
+                reply = await self.client.xread(
+                    {self._stream: self._last_stream_id}, count=_FOLLOW_BATCH, block=_FOLLOW_BLOCK_MS
+                )
+            except (RedisError, UnavailableError, OSError) as error:
+                log.warning("following the event stream failed (%s); retrying in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
+            for _, entries in reply:
+                if not entries:
+                    continue
+                first_seq = int(entries[0][1][b"seq"])
+                if self._last_seq is not None and first_seq != self._last_seq + 1:
+                    log.warning("events %d to %d expired unseen", self._last_seq + 1, first_seq - 1)
+                    lost()
+                self._last_stream_id = entries[-1][0].decode()
+                self._last_seq = int(entries[-1][1][b"seq"])
+                publish([_event(fields) for _, fields in entries])
+
+
+def _split_prefix(url: str) -> tuple[str, str | None]:
+    """The URL without our own `prefix` query parameter (redis-py would reject it), and its value."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((value for name, value in query if name == "prefix"), None)
+    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), prefix
+
+
+def _stream_order(entry_id: str) -> tuple[int, int]:
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def _event(fields: dict[bytes, bytes]) -> Event:
+    return Event.restore(
+        fields[b"id"].decode(),
+        fields[b"type"].decode(),
+        fields[b"metric_id"].decode(),
+        fields[b"body"],
+        float(fields[b"created"]),
+    )
+
+
+def _reading(data: dict[str, Any]) -> MetricReading:
+    timestamp = datetime.fromisoformat(data["timestamp"].replace("Z", "+00:00"))
+    return MetricReading(data["id"], data["metric_id"], data["value"], timestamp)
