@@ -1,6 +1,6 @@
 """Figures for the core: ingest through `hub.service` and over HTTP, and fan-out deliveries/s.
 
-    .venv/bin/python benchmarks/core.py [--clients 100] [--events 20000] [--ingest 10000]
+    .venv/bin/python benchmarks/core.py [--clients 100] [--events 20000] [--ingest 10000] [--store URL]
 
 Prints one line per figure. Traffic stays on 127.0.0.1. The HTTP poster and the SSE readers run in
 other processes (the readers on raw asyncio sockets), so they do not compete for the server's GIL.
@@ -70,11 +70,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--ingest", type=int, default=10_000)
+    parser.add_argument("--store", default="memory://", help="memory://, sqlite:///x.db, redis://...")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; store {args.store}")
     results: multiprocessing.Queue[float] = multiprocessing.Queue()
 
-    with Hub(port=0, event_ttl=600) as hub:
+    with Hub(port=0, event_ttl=600, store=args.store) as hub:
         metric = hub.service.create_metric("bench")
         started = time.perf_counter()
         for value in range(1, args.ingest + 1):
@@ -93,7 +94,7 @@ def main() -> None:
             f"{elapsed:.2f} s ({args.ingest / elapsed:,.0f}/s)"
         )
 
-    with Hub(port=0, event_ttl=600) as hub:
+    with Hub(port=0, event_ttl=600, store=args.store) as hub:
         metric = hub.service.create_metric("fanout")
         host, port = hub.url.removeprefix("http://").split(":")
         ready = multiprocessing.Event()
