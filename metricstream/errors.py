@@ -24,9 +24,16 @@ __all__ = [
 
 
 class MetricStreamError(Exception):
-    """Base class of every error metricstream raises on purpose."""
+    """Base class of every error metricstream raises on purpose.
+
+    `errors` details a batch: one `{"index": i, "error": "..."}` per rejected item.
+    """
 
     status_code = 500
+
+    def __init__(self, message: str, errors: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
 
     @property
     def message(self) -> str:

@@ -10,6 +10,7 @@ any float), and metric names are trimmed and limited to 200 characters.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import threading
@@ -46,6 +47,7 @@ __all__ = [
     "format_timestamp",
     "ensure_ids_after",
     "new_id",
+    "new_ids",
     "validate",
 ]
 
@@ -61,20 +63,29 @@ _id_floor = 0  # every new id is greater than this one (as an integer)
 
 
 def new_id() -> str:
-    """A new UUIDv7 as text, greater than every id this process made or was told of.
+    """A new UUIDv7 as text, greater than every id this process made or was told of."""
+    return new_ids(1)[0]
+
+
+def new_ids(count: int) -> list[str]:
+    """`count` new UUIDv7s as text, ascending, each greater than every id made or told of before.
 
     uuid6 keeps its monotonic state in an unlocked global; the lock makes ids unique and ordered across
     threads. Under bursts the library pushes the embedded time ahead of the clock, so no code here reads
     time out of an id.
     """
     global _id_floor
+    ids = []
     with _id_lock:
-        value = uuid6.uuid7().int
-        if value <= _id_floor:  # a stored id from before a restart is ahead of the clock
-            milliseconds = (_id_floor >> 80) + 1
-            value = uuid6.UUID(int=(milliseconds << 80) | secrets.randbits(76), version=7).int
-        _id_floor = value
-        return str(uuid.UUID(int=value))
+        for _ in range(count):
+            value = uuid6.uuid7().int
+            if value <= _id_floor:  # a stored id from before a restart is ahead of the clock
+                milliseconds = (_id_floor >> 80) + 1
+                value = uuid6.UUID(int=(milliseconds << 80) | secrets.randbits(76), version=7).int
+            _id_floor = value
+            text = f"{value:032x}"  # formatted here: a second UUID object per id costs more
+            ids.append(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
+    return ids
 
 
 def ensure_ids_after(event_id: str) -> None:
@@ -84,6 +95,7 @@ def ensure_ids_after(event_id: str) -> None:
         _id_floor = max(_id_floor, uuid.UUID(event_id).int)
 
 
+@functools.lru_cache(maxsize=256)  # a batch's readings often share one timestamp (now)
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a `Z`, the one format we send."""
     # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits
@@ -128,9 +140,10 @@ class Event:
     created: float  # wall-clock seconds, for the TTL; never derived from the id
 
     @classmethod
-    def create(cls, type: str, subject: Metric | MetricReading) -> Event:
+    def create(cls, type: str, subject: Metric | MetricReading, event_id: str | None = None) -> Event:
         metric_id = subject.id if isinstance(subject, Metric) else subject.metric_id
-        return cls.restore(new_id(), type, metric_id, orjson.dumps(subject.to_dict()), time.time())
+        body = orjson.dumps(subject.to_dict())
+        return cls.restore(event_id or new_id(), type, metric_id, body, time.time())
 
     @classmethod
     def restore(cls, id: str, type: str, metric_id: str, body: bytes, created: float) -> Event:

@@ -27,6 +27,7 @@ from .models import (
     ReadingIn,
     ReadingsQuery,
     new_id,
+    new_ids,
     validate,
 )
 from .storage import Storage
@@ -48,6 +49,12 @@ def _parse_id(metric_id: object, field: str = "id") -> str:
         return str(uuid.UUID(str(metric_id)))
     except ValueError:
         raise ValidationError(f"{field} must be a UUID, got {str(metric_id)[:100]!r}") from None
+
+
+def _batch_message(errors: list[dict[str, object]], total: int) -> str:
+    shown = "; ".join(f"readings[{e['index']}]: {e['error']}" for e in errors[:3])
+    more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+    return f"{len(errors)} of {total} readings rejected, none stored: {shown}{more}"
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -120,25 +127,56 @@ class AsyncMetricService:
 
     async def add_reading(self, data: Mapping[str, Any]) -> MetricReading:
         """Create a reading from a `POST /metrics/readings` body."""
-        return (await self.add_readings([data]))[0]
+        return (await self.write_readings([data], single=True))[0][0]
 
     async def add_readings(self, items: Sequence[Mapping[str, Any]]) -> list[MetricReading]:
         """Create readings all or nothing: every item is checked before any is stored."""
+        return (await self.write_readings(items))[0]
+
+    async def write_readings(
+        self, items: Sequence[Mapping[str, Any]], single: bool = False
+    ) -> tuple[list[MetricReading], list[Event]]:
+        """Create readings all or nothing and return them with their events (whose `body` is each
+        reading's JSON). A rejected batch raises with one error per bad item in `errors`; with
+        `single`, the one item's own message (as `POST /metrics/readings` answers)."""
         now = datetime.now(UTC)
-        checked = [validate(ReadingIn, item) for item in items]
-        for metric_id in {fields.metric_id for fields in checked}:
-            await self._require(metric_id)
-        if not checked:
-            return []
-        async with self._writing:
-            readings = [
-                MetricReading(new_id(), fields.metric_id, fields.value, fields.timestamp or now)
-                for fields in checked
+        checked, errors = [], []
+        for index, item in enumerate(items):
+            try:
+                checked.append(validate(ReadingIn, item))
+            except ValidationError as error:
+                errors.append({"index": index, "error": error.message})
+        if errors:
+            if single:
+                raise ValidationError(str(errors[0]["error"]))
+            raise ValidationError(_batch_message(errors, len(items)), errors)
+        missing = []
+        for metric_id in dict.fromkeys(fields.metric_id for fields in checked):
+            if await self.storage.get_metric(metric_id) is None:
+                missing.append(metric_id)
+        if missing:
+            if single:
+                raise NotFoundError(f"metric {missing[0]} not found")
+            errors = [
+                {"index": index, "error": f"metric {fields.metric_id} not found"}
+                for index, fields in enumerate(checked)
+                if fields.metric_id in missing
             ]
-            events = [Event.create(READING_CREATED, reading) for reading in readings]
+            raise NotFoundError(_batch_message(errors, len(items)), errors)
+        if not checked:
+            return [], []
+        async with self._writing:
+            ids = new_ids(2 * len(checked))
+            readings = [
+                MetricReading(ids[2 * i], fields.metric_id, fields.value, fields.timestamp or now)
+                for i, fields in enumerate(checked)
+            ]
+            events = [
+                Event.create(READING_CREATED, reading, ids[2 * i + 1]) for i, reading in enumerate(readings)
+            ]
             await self.storage.add_readings(readings, events)
         await self._announce(events)
-        return readings
+        return readings, events
 
     async def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
         return await self.add_metric({"name": name, **_given(input_frequency=input_frequency)})

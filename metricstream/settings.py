@@ -53,8 +53,11 @@ class Settings(BaseSettings):
         2000, ge=0, description="Reconnection delay (ms) advised to clients in the `retry:` field."
     )
     shutdown_timeout: float = Field(10.0, gt=0, description="Seconds a graceful shutdown may take at most.")
+    max_batch: int = Field(10_000, ge=1, description="Most readings in one POST /metrics/readings/batch.")
     max_body: int = Field(
-        1024 * 1024, ge=1, description="Largest request body in bytes; larger ones get 413."
+        1024 * 1024,
+        ge=1,
+        description="Largest request body in bytes (a batch: 16 times this); larger ones get 413.",
     )
     demo: bool = Field(False, description="Post random-walk readings for a few demo metrics.")
 

@@ -29,6 +29,8 @@ def _field(name: str, value: str) -> str:
 
 def encode_event(data: str, *, event: str | None = None, id: str | None = None) -> bytes:
     """One event block. `data` may hold any text, line breaks included."""
+    if id and event and "\n" not in data and "\r" not in data and _plain(id) and _plain(event):
+        return f"id: {id}\nevent: {event}\ndata: {data}\n\n".encode()  # the usual case, made quick
     head = ""
     if id is not None:
         head += _field("id", id)
@@ -36,6 +38,10 @@ def encode_event(data: str, *, event: str | None = None, id: str | None = None) 
         head += _field("event", event)
     lines = "".join(f"data: {line}\n" for line in _LINE_BREAK.split(data))
     return (head + lines + "\n").encode()
+
+
+def _plain(value: str) -> bool:
+    return "\n" not in value and "\r" not in value and "\0" not in value
 
 
 def encode_comment(text: str) -> bytes:

@@ -807,8 +807,8 @@ def test_rejected_body_keeps_the_client_usable(
 
 @pytest.mark.parametrize("status", [413, 405])
 def test_unread_body_is_answered_with_connection_close(http: httpx.Client, status: int) -> None:
-    if status == 413:
-        response = raw_post(http, "/metrics", padded_body(MAX_BODY + 1))
+    if status == 413:  # over even a batch's limit: refused before it is read
+        response = raw_post(http, "/metrics", padded_body(MAX_BODY * 16 + 1))
     else:
         response = http.put("/metrics", content=b"{}", headers=JSON)
     assert_error(response, status)
@@ -819,6 +819,9 @@ def test_read_body_keeps_the_connection_alive(http: httpx.Client) -> None:
     response = raw_post(http, "/metrics", b"[]", **{"content-type": "text/plain"})
     assert_error(response, 415)
     assert "connection" not in response.headers
+    too_large = raw_post(http, "/metrics", padded_body(MAX_BODY + 1))  # read, then refused
+    assert_error(too_large, 413)
+    assert "connection" not in too_large.headers
 
 
 # --- routing ------------------------------------------------------------------------------------
@@ -827,7 +830,7 @@ def test_read_body_keeps_the_connection_alive(http: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
-        ("GET", "/", 404),
+        ("GET", "/nowhere", 404),
         ("GET", "/nope", 404),
         ("GET", "/metrics/x/y/z", 404),
         ("GET", "/metric", 404),
@@ -871,6 +874,7 @@ API_PATHS = {
     "/metrics": {"get", "post"},
     "/metrics/{metric_id}": {"get"},
     "/metrics/readings": {"post"},
+    "/metrics/readings/batch": {"post"},
     "/metrics/{metric_id}/readings": {"get"},
     "/healthz": {"get"},
     "/events/watch": {"get"},
