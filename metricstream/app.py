@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
+import importlib.resources
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -21,13 +25,14 @@ from quart_schema import (
     document_querystring,
     document_request,
     document_response,
+    hide,
 )
 from quart_schema.openapi import OpenAPIProvider
 from werkzeug.exceptions import HTTPException
 
 from . import __version__
 from .broadcast import Broadcaster
-from .errors import MetricStreamError, ValidationError
+from .errors import MetricStreamError, PayloadTooLargeError, ValidationError
 from .events import EventLog
 from .models import MetricIn, MetricsQuery, ReadingIn, ReadingsQuery, validate
 from .service import AsyncMetricService
@@ -78,6 +83,27 @@ class HealthOut(BaseModel):
 
 class ErrorOut(BaseModel):
     error: str
+
+
+class ItemError(BaseModel):
+    index: int
+    error: str
+
+
+class BatchErrorOut(BaseModel):
+    error: str
+    errors: list[ItemError] = Field(default_factory=list, description="One entry per rejected item.")
+
+
+class ReadingBatchIn(BaseModel):
+    readings: list[ReadingIn] = Field(description="Up to max_batch (10,000 by default) readings.")
+
+
+class ReadingBatchOut(BaseModel):
+    readings: list[ReadingOut]
+
+
+BATCH_BODY_FACTOR = 16  # a batch body may be this many times max_body
 
 
 class LastEventHeader(BaseModel):
@@ -148,6 +174,7 @@ class MetricStreamApp:
             write_timeout=settings.write_timeout,
             heartbeat=settings.heartbeat,
             retry=settings.retry,
+            flush_interval=settings.flush_interval,
         )
         self.service = AsyncMetricService(self.storage, self.broadcaster)
         self.quart = _build_quart(self)
@@ -226,10 +253,13 @@ def _json(body: object, status: int = 200, headers: dict[str, str] | None = None
     return Response(orjson.dumps(body), status, headers, content_type="application/json")
 
 
-async def _json_body() -> Any:
+async def _json_body(limit: int) -> Any:
     # Read the body even when it will be refused: answering before it has arrived makes hypercorn
     # drop the keep-alive connection without saying so, and the client's next request fails.
+    # (Quart itself refuses, unread, bodies over the largest limit of any route: a batch's.)
     data = await request.get_data(as_text=False)
+    if len(data) > limit:
+        raise PayloadTooLargeError(f"request body is larger than {limit} bytes")
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
         raise _UnsupportedMediaType("Content-Type must be application/json")
     try:
@@ -244,7 +274,7 @@ class _UnsupportedMediaType(MetricStreamError):
 
 def _build_quart(owner: MetricStreamApp) -> Quart:
     app = Quart("metricstream")
-    app.config["MAX_CONTENT_LENGTH"] = owner.settings.max_body
+    app.config["MAX_CONTENT_LENGTH"] = owner.settings.max_body * BATCH_BODY_FACTOR
     QuartSchema(
         app,
         info={"title": "metricstream", "version": __version__},
@@ -265,12 +295,15 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
 
     @app.errorhandler(MetricStreamError)
     async def domain_error(error: MetricStreamError) -> Response:
-        return _json({"error": error.message}, error.status_code)
+        body: dict[str, object] = {"error": error.message}
+        if error.errors:
+            body["errors"] = error.errors
+        return _json(body, error.status_code)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        message = {413: f"request body is larger than {owner.settings.max_body} bytes"}.get(
+        message = {413: f"request body is larger than {request.max_content_length} bytes"}.get(
             status, error.description or error.name
         )
         # A body left unread (too large, or no route to read it) ends the connection: announce it,
@@ -292,7 +325,7 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     @document_response(ErrorOut, 400)
     async def create_metric() -> Response:
         """Create a metric; announced as a `metric_created` event."""
-        metric = await service.add_metric(await _json_body())
+        metric = await service.add_metric(await _json_body(owner.settings.max_body))
         return _json(metric.to_dict(), 201)
 
     @app.get("/metrics")
@@ -327,8 +360,25 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     @document_response(ErrorOut, 404)
     async def create_reading() -> Response:
         """Record a reading; announced as a `metric_reading_created` event."""
-        reading = await service.add_reading(await _json_body())
-        return _json(reading.to_dict(), 201)
+        _, events = await service.write_readings([await _json_body(owner.settings.max_body)], single=True)
+        return Response(events[0].body, 201, content_type="application/json")
+
+    @app.post("/metrics/readings/batch")
+    @document_request(ReadingBatchIn)
+    @document_response(ReadingBatchOut, 201)
+    @document_response(BatchErrorOut, 400)
+    @document_response(BatchErrorOut, 404)
+    async def create_readings() -> Response:
+        """Record up to `max_batch` readings at once, all or nothing; one event per reading."""
+        body = await _json_body(owner.settings.max_body * BATCH_BODY_FACTOR)
+        items = body.get("readings") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ValidationError('the body must be {"readings": [...]}')
+        if len(items) > owner.settings.max_batch:
+            raise ValidationError(f"at most {owner.settings.max_batch} readings per batch, got {len(items)}")
+        _, events = await service.write_readings(items)
+        payload = b'{"readings":[' + b",".join(event.body for event in events) + b"]}"
+        return Response(payload, 201, content_type="application/json")
 
     @app.get("/metrics/<metric_id>/readings")
     @document_querystring(ReadingsQuery)
@@ -347,7 +397,74 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     async def healthz() -> Response:
         return _json({"status": "ok", "clients": len(owner.broadcaster.clients), "events": len(owner.log)})
 
+    _dashboard_routes(app)
     return app
+
+
+# --- the dashboard: static files shipped as package data (metricstream/dashboard/) ----------------------
+
+_DASHBOARD_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "css": "text/css; charset=utf-8",
+    "js": "text/javascript; charset=utf-8",
+}
+_DASHBOARD_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    # The page talks to its own origin only; the policy makes the browser hold it to that.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+@functools.cache
+def _dashboard_files() -> dict[str, _File]:
+    """The dashboard's files, read once. index.html links each asset with `?v=<its hash>`: an asset asked
+    for by its current hash may be cached for good, and a new version is fetched with the new page."""
+    folder = importlib.resources.files("metricstream") / "dashboard"
+    files: dict[str, _File] = {}
+    for name in ("dashboard.css", "dashboard.js"):
+        body = folder.joinpath(name).read_bytes()
+        files[name] = _File(
+            body, _DASHBOARD_TYPES[name.rpartition(".")[2]], hashlib.sha256(body).hexdigest()[:20]
+        )
+    page = folder.joinpath("index.html").read_text(encoding="utf-8")
+    for name, file in files.items():
+        page = page.replace(f'"dashboard/{name}"', f'"dashboard/{name}?v={file.etag}"')
+    body = page.encode()
+    files["index.html"] = _File(body, _DASHBOARD_TYPES["html"], hashlib.sha256(body).hexdigest()[:20])
+    return files
+
+
+def _dashboard_response(file: _File, cache_control: str) -> Response:
+    headers = {**_DASHBOARD_HEADERS, "Cache-Control": cache_control, "ETag": f'"{file.etag}"'}
+    if request.if_none_match.contains(file.etag):
+        return Response(b"", 304, headers)
+    return Response(file.body, 200, headers, content_type=file.content_type)
+
+
+def _dashboard_routes(app: Quart) -> None:
+    @app.get("/")
+    @hide
+    async def dashboard() -> Response:
+        """The live dashboard (not part of the API document)."""
+        return _dashboard_response(_dashboard_files()["index.html"], "no-cache")
+
+    @app.get("/dashboard/<name>")
+    @hide
+    async def dashboard_asset(name: str) -> Response:
+        file = _dashboard_files().get(name)
+        if file is None or name == "index.html":
+            return _json({"error": f"no dashboard file {name!r}"}, 404)
+        versioned = request.args.get("v") == file.etag
+        return _dashboard_response(file, "public, max-age=31536000, immutable" if versioned else "no-cache")
 
 
 def _validate_query(model: type[QueryT]) -> QueryT:

@@ -95,6 +95,7 @@ class Broadcaster:
         write_timeout: float,
         heartbeat: float,
         retry: int,
+        flush_interval: float = 0.0,
     ) -> None:
         self.log = log
         self.max_clients = max_clients
@@ -102,6 +103,8 @@ class Broadcaster:
         self.write_timeout = write_timeout
         self.heartbeat = heartbeat
         self.retry = retry
+        self.flush_interval = flush_interval
+        self._wake_pending: asyncio.Handle | None = None
         self.closing = False
         self.clients: dict[Client, None] = {}  # insertion order: the first is the oldest
         self.dropped: Counter[str] = Counter()  # reason -> clients dropped
@@ -114,9 +117,22 @@ class Broadcaster:
     # --- publishing -------------------------------------------------------------------------
 
     def publish(self, events: list[Event]) -> None:
-        """Append events to the log and wake every waiting client. Call on the event loop."""
+        """Append events to the log and wake every waiting client. Call on the event loop.
+
+        Waking is deferred to one callback (after `flush_interval` seconds, or at the loop's next
+        turn): events published meanwhile reach each client in the same single write.
+        """
         self.log.extend(events)
         self.published += len(events)
+        if self._wake_pending is None and self._waiting:
+            loop = asyncio.get_running_loop()
+            if self.flush_interval > 0:
+                self._wake_pending = loop.call_later(self.flush_interval, self._wake_waiting)
+            else:
+                self._wake_pending = loop.call_soon(self._wake_waiting)
+
+    def _wake_waiting(self) -> None:
+        self._wake_pending = None
         waiting, self._waiting = self._waiting, []
         for waiter in waiting:
             if not waiter.done():

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     write_timeout: float = Field(
         10.0, gt=0, description="Seconds one write to a client may take before it is dropped."
     )
+    flush_interval: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Seconds to gather events before writing them to clients in one write each "
+        "(more throughput under load, that much more latency); 0 writes at once.",
+    )
     event_ttl: float = Field(
         60.0, gt=0, description="Seconds events are retained for replay after Last-Event-ID."
     )

@@ -175,6 +175,7 @@ class RawStream:
         self._buffer = b""
         self._body = b""
         self.chunked_done = False
+        self.chunks = 0  # body chunks read: one per write the server made
         head = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
         self.status = int(head[0].split()[1])
         self.headers = {
@@ -209,6 +210,7 @@ class RawStream:
             raise EOFError("stream ended")
         self._body += self._read_exact(size, deadline)
         self._read_exact(2, deadline)
+        self.chunks += 1
 
     def body(self) -> bytes:
         """The rest of a non-streaming (content-length) response."""

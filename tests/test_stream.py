@@ -340,3 +340,27 @@ def test_shutdown_is_bounded_when_a_client_never_reads(
     hub.stop()
     assert time.monotonic() - started < 2 + 1
     assert not hub.running
+
+
+def test_events_published_together_reach_a_client_in_one_write(hub: Hub, open_stream: OpenStream) -> None:
+    stream = open_stream(hub.url)
+    stream.expect_open()
+    metric = hub.service.create_metric("m")
+    stream.next_event()
+    before = stream.chunks
+    hub.service.create_readings([{"metric_id": metric.id, "value": v} for v in range(1, 101)])
+    assert len([stream.next_event() for _ in range(100)]) == 100
+    assert stream.chunks == before + 1  # encoded once each, written as one chunk
+
+
+def test_flush_interval_gathers_separate_publishes_into_one_write(
+    make_hub: Callable[..., Hub], open_stream: OpenStream
+) -> None:
+    hub = make_hub(flush_interval=1.0)
+    metric = hub.service.create_metric("m")
+    stream = open_stream(hub.url)
+    stream.expect_open()
+    before = stream.chunks
+    sent = [hub.service.create_reading(metric.id, v).id for v in (1, 2, 3)]  # well within a second
+    assert [stream.next_event().json()["id"] for _ in sent] == sent
+    assert stream.chunks == before + 1

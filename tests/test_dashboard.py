@@ -1,0 +1,366 @@
+"""The dashboard at `/`, in a real headless Chromium (Debian's `chromium`, driven by Playwright).
+
+Every test starts its own Hub (memory store unless it says otherwise) on a 127.0.0.1 free port and stops
+it. The browser is launched once for the module; each test gets a fresh context, which records console
+errors, uncaught page errors and every request the page makes. Waits are on selectors and page
+conditions, never sleeps. `./tests/run` installs both the browser (apt) and Playwright (dev extras);
+Playwright's own browser download is never used.
+
+Note for writing page conditions: the dashboard's Content-Security-Policy forbids `eval`, so conditions
+are given to `wait_for_function` as functions (`"() => ..."`), never as bare expressions.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from metricstream import Hub
+
+from .conftest import FAST, free_port
+
+try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+except ImportError:  # the `browser` fixture fails with instructions
+    HAVE_PLAYWRIGHT = False
+else:
+    HAVE_PLAYWRIGHT = True
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+INSTALL_HINT = (
+    "run the test suite with ./tests/run, which installs Debian's chromium (apt-get install chromium) "
+    "and Playwright for Python (pip install -e '.[dev]'); never `playwright install`"
+)
+WAIT_MS = 10_000  # any single page condition
+
+
+def card(metric_id: str) -> str:
+    return f'.card[data-metric-id="{metric_id}"]'
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not HAVE_PLAYWRIGHT:
+        pytest.fail(f"Playwright for Python is not installed: {INSTALL_HINT}")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is not installed: {INSTALL_HINT}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Tab:
+    """A page in a fresh browser context, with what it logged and requested."""
+
+    page: Page
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[Tab]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(WAIT_MS)
+    tab = Tab(context.new_page())
+    tab.page.on("console", lambda message: message.type == "error" and tab.errors.append(message.text))
+    tab.page.on("pageerror", lambda error: tab.errors.append(f"uncaught: {error}"))
+    tab.page.on("request", lambda request: tab.requests.append(request.url))
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def server() -> Iterator[Hub]:
+    with Hub(port=0, **{**FAST, "store": "memory://"}) as hub:
+        yield hub
+
+
+def open_dashboard(tab: Tab, hub: Hub) -> Page:
+    tab.page.goto(hub.url)
+    tab.page.wait_for_selector('#connection[data-state="connected"]')
+    return tab.page
+
+
+# --- serving -------------------------------------------------------------------------------------
+
+
+def test_dashboard_files_have_their_types_caching_and_policy(server: Hub) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        page = http.get("/")
+        assert page.status_code == 200
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        assert page.headers["cache-control"] == "no-cache"
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert "connect-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert http.get("/", headers={"If-None-Match": page.headers["etag"]}).status_code == 304
+
+        assets = dict(re.findall(r'"(dashboard/dashboard\.(?:css|js))\?v=([0-9a-f]+)"', page.text))
+        assert set(assets) == {"dashboard/dashboard.css", "dashboard/dashboard.js"}
+        types = {"css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8"}
+        for path, version in assets.items():
+            pinned = http.get(f"/{path}", params={"v": version})
+            assert pinned.status_code == 200
+            assert pinned.headers["content-type"] == types[path.rpartition(".")[2]]
+            assert pinned.headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert pinned.headers["etag"] == f'"{version}"'
+            unpinned = http.get(f"/{path}")  # no or an old version: revalidate every time
+            assert unpinned.headers["cache-control"] == "no-cache"
+            assert unpinned.content == pinned.content
+            assert http.get(f"/{path}", headers={"If-None-Match": f'"{version}"'}).status_code == 304
+
+        for missing in ("/dashboard/nothing.js", "/dashboard/index.html", "/dashboard/"):
+            answer = http.get(missing)
+            assert answer.status_code == 404
+            assert answer.headers["content-type"] == "application/json"
+            assert answer.json()["error"]
+        assert {"/", "/dashboard/{name}"}.isdisjoint(http.get("/openapi.json").json()["paths"])
+
+
+# --- in the browser --------------------------------------------------------------------------
+
+
+def test_page_loads_without_errors_and_asks_only_its_own_origin(tab: Tab, server: Hub) -> None:
+    metric = server.service.create_metric("CPU Temperature", input_frequency=1)
+    server.service.create_reading(metric.id, 48.5)
+    page = open_dashboard(tab, server)
+
+    assert page.title() == "metricstream"
+    expect(page.locator(f"{card(metric.id)} .card-name")).to_have_text("CPU Temperature")
+    expect(page.locator(f"{card(metric.id)} .value")).to_have_text("48.50")
+    expect(page.locator(f"{card(metric.id)} .card-frequency")).to_have_text("every 1 s")
+    expect(page.locator("#connection-label")).to_have_text("Connected")
+    expect(page.locator("#empty")).to_be_hidden()
+    assert tab.errors == []
+    origin = urlsplit(server.url).netloc
+    assert tab.requests, "the page made no request"
+    assert [url for url in tab.requests if urlsplit(url).netloc != origin] == []
+    paths = {urlsplit(url).path for url in tab.requests}
+    assert {"/", "/dashboard/dashboard.css", "/dashboard/dashboard.js", "/metrics", "/events/watch"} == paths
+
+
+def test_a_metric_created_over_http_appears_without_reload(tab: Tab, server: Hub) -> None:
+    page = open_dashboard(tab, server)
+    expect(page.locator("#empty")).to_be_visible()  # no metric yet: says how to create one
+
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        created = http.post("/metrics", json={"name": "Queue Depth", "input_frequency": 0.5}).json()
+    expect(page.locator(f"{card(created['id'])} .card-name")).to_have_text("Queue Depth")
+    expect(page.locator(f"{card(created['id'])} .card-frequency")).to_have_text("every 0.5 s")
+    expect(page.locator(card(created["id"]))).to_have_attribute("data-points", "0")
+    expect(page.locator("#empty")).to_be_hidden()
+    assert page.evaluate("() => performance.getEntriesByType('navigation').length") == 1  # never reloaded
+    assert tab.errors == []
+
+
+def test_new_readings_change_the_value_and_the_chart(tab: Tab, server: Hub) -> None:
+    metric = server.service.create_metric("Memory Usage")
+    for value in (40.0, 42.5, 41.0):
+        server.service.create_reading(metric.id, value)
+    page = open_dashboard(tab, server)
+    selector = card(metric.id)
+    expect(page.locator(selector)).to_have_attribute("data-points", "3")
+    expect(page.locator(f"{selector} .value")).to_have_text("41.00")
+    before = page.eval_on_selector(f"{selector} canvas", "canvas => canvas.toDataURL()")
+
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        answer = http.post("/metrics/readings", json={"metric_id": metric.id, "value": 1234.5})
+        assert answer.status_code == 201
+    expect(page.locator(selector)).to_have_attribute("data-points", "4")
+    expect(page.locator(selector)).to_have_attribute("data-value", "1234.5")
+    expect(page.locator(f"{selector} .value")).to_have_text("1,235")
+    expect(page.locator(f"{selector} .delta")).to_have_text("▲ 1,194")
+    after = page.eval_on_selector(f"{selector} canvas", "canvas => canvas.toDataURL()")
+    assert after != before
+
+    # the history per chart is bounded: the newest 300 readings
+    for value in range(1, 311):
+        server.service.create_reading(metric.id, float(value))
+    expect(page.locator(selector)).to_have_attribute("data-value", "310")
+    expect(page.locator(selector)).to_have_attribute("data-points", "300")
+    expect(page.locator(f"{selector} .value")).to_have_text("310")  # whole numbers: no decimals
+    assert tab.errors == []
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_the_handoff_from_rest_to_the_stream_loses_and_repeats_nothing(
+    tab: Tab, store: str, tmp_path: Path
+) -> None:
+    """Readings posted all through the page's load: each is shown exactly once (sqlite's slower reads
+    can put one both in the state and in the stream)."""
+    url = "memory://" if store == "memory" else f"sqlite:///{tmp_path / 'metricstream.db'}"
+    total = 250  # under the chart's 300, so every reading stays in view
+    with Hub(port=0, **{**FAST, "store": url}) as hub:
+        metric = hub.service.create_metric("Requests per Second")
+        values = [float(index + 1) for index in range(total)]
+        for value in values[:50]:
+            hub.service.create_reading(metric.id, value)
+        posting = threading.Thread(target=post_paced, args=(hub, metric.id, values[50:], 0.004))
+        posting.start()
+        try:
+            page = open_dashboard(tab, hub)
+        finally:
+            posting.join()
+        selector = card(metric.id)
+        expect(page.locator(selector)).to_have_attribute("data-value", str(total))
+        expect(page.locator(selector)).to_have_attribute("data-points", str(total))
+        assert len(hub.service.list_readings(metric.id)) == total
+    assert tab.errors == []
+
+
+def post_paced(hub: Hub, metric_id: str, values: list[float], interval: float) -> None:
+    start = time.monotonic()
+    for index, value in enumerate(values):
+        hub.service.create_reading(metric_id, value)
+        delay = start + (index + 1) * interval - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)  # pacing a producer, not waiting for a result
+
+
+def test_phone_width_is_one_column_without_horizontal_scroll(tab: Tab, server: Hub) -> None:
+    long_name = "Average response time of the checkout service in the eu-west-1 region (milliseconds)"
+    metrics = [server.service.create_metric(name) for name in ("CPU Temperature", long_name, "Queue")]
+    for number, metric in enumerate(metrics):
+        server.service.create_reading(metric.id, 1_234_567.891 * (number + 1))
+    tab.page.set_viewport_size({"width": 375, "height": 800})
+    page = open_dashboard(tab, server)
+    for metric in metrics:
+        expect(page.locator(card(metric.id))).to_have_attribute("data-points", "1")
+
+    boxes = [page.locator(card(metric.id)).bounding_box() for metric in metrics]
+    assert all(box is not None for box in boxes)
+    lefts = {round(box["x"]) for box in boxes if box}
+    tops = [box["y"] for box in boxes if box]
+    assert len(lefts) == 1, "cards side by side at phone width"
+    assert tops == sorted(tops)
+    assert all(box["x"] >= 0 and box["x"] + box["width"] <= 375 for box in boxes if box)
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1] == 375, f"horizontal scroll: {widths}"
+    assert tab.errors == []
+
+
+STATE_RECORDER = """
+document.addEventListener("DOMContentLoaded", () => {
+  const indicator = document.getElementById("connection");
+  window.connectionStates = [indicator.dataset.state];
+  new MutationObserver(() => window.connectionStates.push(indicator.dataset.state))
+    .observe(indicator, {attributes: true, attributeFilter: ["data-state"]});
+});
+"""
+
+
+def test_the_indicator_shows_a_server_restart_and_the_state_is_reloaded(tab: Tab) -> None:
+    """Stop the server, start a new one on the same port: the browser reconnects by itself; the new
+    server's log does not know its Last-Event-ID, so it answers `reset` and the page reloads the state."""
+    port = free_port()
+    settings: dict[str, Any] = {**FAST, "store": "memory://", "retry": 300}
+    tab.page.add_init_script(STATE_RECORDER)
+    first = Hub(port=port, **settings).start()
+    try:
+        old = first.service.create_metric("Before the restart")
+        page = open_dashboard(tab, first)
+        expect(page.locator(card(old.id))).to_be_visible()
+    finally:
+        first.stop()
+    page.wait_for_selector('#connection[data-state="disconnected"]')
+    expect(page.locator("#connection-label")).to_have_text("Disconnected")
+
+    second = Hub(port=port, **settings).start()
+    try:
+        new = second.service.create_metric("After the restart")
+        second.service.create_reading(new.id, 7.25)
+        page.wait_for_selector('#connection[data-state="connected"]')
+        expect(page.locator(f"{card(new.id)} .value")).to_have_text("7.25")
+        expect(page.locator(card(old.id))).to_have_count(0)  # the new server's state replaces the old
+        expect(page.locator("#connection-label")).to_have_text("Connected")
+        # and it is live again
+        second.service.create_reading(new.id, 8.5)
+        expect(page.locator(f"{card(new.id)} .value")).to_have_text("8.50")
+    finally:
+        second.stop()
+    states = page.evaluate("() => window.connectionStates")
+    assert states[:2] == ["connecting", "connected"]
+    assert states[2:5] == ["reconnecting", "disconnected", "connected"], states
+
+
+PERFORMANCE_PROBE = """() => {
+  const probe = {frames: 0, longTasks: 0, longTaskTime: 0, longestTask: 0, start: performance.now()};
+  const count = () => { probe.frames++; requestAnimationFrame(count); };
+  requestAnimationFrame(count);
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      probe.longTasks++;
+      probe.longTaskTime += entry.duration;
+      probe.longestTask = Math.max(probe.longestTask, entry.duration);
+    }
+  }).observe({type: "longtask"});
+  window.probe = probe;
+}"""
+
+
+def test_stays_smooth_at_1000_readings_per_second_over_20_metrics(tab: Tab, server: Hub) -> None:
+    rate, seconds, count = 1000, 3.0, 20
+    metrics = [server.service.create_metric(f"Sensor {number:02}") for number in range(count)]
+    for metric in metrics:  # a full chart's worth of history, so trimming is exercised too
+        for value in range(1, 301):
+            server.service.create_reading(metric.id, float(value))
+    page = open_dashboard(tab, server)
+    for metric in metrics:
+        expect(page.locator(card(metric.id))).to_have_attribute("data-points", "300")
+    page.evaluate(PERFORMANCE_PROBE)
+
+    final = {}
+    start = time.monotonic()
+    for index in range(int(rate * seconds)):
+        metric = metrics[index % count]
+        value = round(1 + (index * 7919 % 10_000) / 100, 2)
+        server.service.create_reading(metric.id, value)
+        final[metric.id] = value
+        if index % 10 == 9:  # in steps of 10 readings, paced to `rate`
+            delay = start + (index + 1) / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+    posted_in = time.monotonic() - start
+    page.wait_for_function(
+        """(final) => Object.entries(final).every(([id, value]) =>
+             Number(document.querySelector(`.card[data-metric-id="${id}"]`).dataset.value) === value)""",
+        arg=final,
+    )
+    caught_up_in = time.monotonic() - start
+    probe = page.evaluate("() => ({...window.probe, elapsed: performance.now() - window.probe.start})")
+    fps = probe["frames"] / (probe["elapsed"] / 1000)
+    print(
+        f"\n{rate * seconds:.0f} readings over {count} metrics posted in {posted_in:.2f} s, all shown after "
+        f"{caught_up_in:.2f} s; {fps:.0f} frames/s; {probe['longTasks']} long tasks, "
+        f"{probe['longTaskTime']:.0f} ms in all, longest {probe['longestTask']:.0f} ms"
+    )
+    for metric in metrics:
+        expect(page.locator(card(metric.id))).to_have_attribute("data-points", "300")
+    assert fps >= 30, f"the page rendered {fps:.0f} frames/s under load"
+    assert probe["longTaskTime"] < 0.1 * probe["elapsed"], probe
+    assert caught_up_in < posted_in + 2
+    assert tab.errors == []
