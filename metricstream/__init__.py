@@ -12,6 +12,7 @@ dependencies are installed.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .client import AsyncSubscriber, StreamEvent, Subscriber
@@ -25,6 +26,9 @@ from .errors import (
 )
 
 __version__ = "0.1.0"
+
+# A library stays quiet unless the application configures logging (`metricstream serve` does).
+logging.getLogger("metricstream").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from .app import MetricStreamApp, create_app

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, Field, RootModel
-from quart import Quart, Response, request
+from quart import Quart, Response, g, request
 from quart_schema import (
     QuartSchema,
     document_querystring,
@@ -39,6 +39,7 @@ from .service import AsyncMetricService
 from .settings import Settings
 from .storage import Storage, open_storage
 from .stream import STREAM_PATH, Receive, Scope, Send, send_json, watch
+from .telemetry import METRICS_PATH, Telemetry, log_event
 
 __all__ = ["MetricStreamApp", "create_app"]
 
@@ -177,6 +178,7 @@ class MetricStreamApp:
             flush_interval=settings.flush_interval,
         )
         self.service = AsyncMetricService(self.storage, self.broadcaster)
+        self.telemetry = Telemetry(self.broadcaster)  # this app's own Prometheus registry
         self.quart = _build_quart(self)
         self._maintenance: asyncio.Task[None] | None = None
         self._demo: asyncio.Task[None] | None = None
@@ -283,6 +285,7 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
         swagger_ui_path=None,
         openapi_provider_class=_Provider,
     )
+    _observability(app, owner)  # first: its before_request hook must see every request
     service = owner.service
 
     @app.before_serving
@@ -313,7 +316,15 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
 
     @app.errorhandler(Exception)
     async def unexpected_error(error: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        log_event(
+            log,
+            logging.ERROR,
+            "request_error",
+            method=request.method,
+            path=request.path,
+            status=500,
+            exc_info=error,
+        )
         return _json({"error": "internal server error"}, 500)
 
     def last_event_header() -> dict[str, str]:
@@ -465,6 +476,32 @@ def _dashboard_routes(app: Quart) -> None:
             return _json({"error": f"no dashboard file {name!r}"}, 404)
         versioned = request.args.get("v") == file.etag
         return _dashboard_response(file, "public, max-age=31536000, immutable" if versioned else "no-cache")
+
+
+# --- observability: request timing and the Prometheus scrape (metrics and log format: telemetry.py) ------
+
+
+def _observability(app: Quart, owner: MetricStreamApp) -> None:
+    @app.before_request
+    async def start_timer() -> None:
+        g.metricstream_started = time.perf_counter()
+
+    @app.after_request
+    async def observe(response: Response) -> Response:
+        started = g.pop("metricstream_started", None)
+        if started is not None:
+            rule = request.url_rule.rule if request.url_rule is not None else None
+            owner.telemetry.observe_request(
+                request.method, rule, response.status_code, time.perf_counter() - started
+            )
+        return response
+
+    @app.get(METRICS_PATH)
+    @hide
+    async def prometheus_metrics() -> Response:
+        """Prometheus metrics of this app (not part of the API document)."""
+        body, content_type = owner.telemetry.render(request.headers.get("Accept"))
+        return Response(body, 200, content_type=content_type)
 
 
 def _validate_query(model: type[QueryT]) -> QueryT:

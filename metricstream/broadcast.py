@@ -110,6 +110,8 @@ class Broadcaster:
         self.dropped: Counter[str] = Counter()  # reason -> clients dropped
         self.published = 0
         self.replayed = 0
+        self.accepted = 0  # clients connected, ever
+        self.resets = 0  # clients told `reset`: their Last-Event-ID was unknown
         self._waiting: list[asyncio.Future[None]] = []
         self._senders = 0  # serve() calls still running
         self._senders_done = asyncio.Event()
@@ -158,6 +160,7 @@ class Broadcaster:
             position = self.log.position_after(last_event_id)
             if position is None:
                 reset = self._reset_frame(last_event_id)
+                self.resets += 1
             else:
                 cursor, position_id = position, last_event_id
                 self.replayed += head - position
@@ -167,6 +170,7 @@ class Broadcaster:
         client = Client(cursor, head, types, metric_id)
         client.preamble = preamble
         self.clients[client] = None
+        self.accepted += 1
         return client
 
     def _reset_frame(self, last_event_id: str) -> bytes:

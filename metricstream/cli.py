@@ -58,6 +58,9 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         settings = Settings.build(**args)
         from .server import run
+        from .telemetry import configure_logging
+
+        configure_logging(settings.log_level)  # the program owns logging; the library never does
 
         run(settings, quiet=quiet)
     except MetricStreamError as error:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ValidationError
@@ -21,6 +21,7 @@ from .errors import ValidationError
 __all__ = ["Settings"]
 
 ENV_PREFIX = "METRICSTREAM_"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class Settings(BaseSettings):
@@ -67,6 +68,20 @@ class Settings(BaseSettings):
         description="Largest request body in bytes (a batch: 16 times this); larger ones get 413.",
     )
     demo: bool = Field(False, description="Post random-walk readings for a few demo metrics.")
+    # Only `serve` installs a log handler; a library (Hub, create_app) must leave that to the program.
+    log_level: str = Field(
+        "info",
+        description="Least severe log lines `metricstream serve` writes to stderr: debug, info, warning, "
+        "error or critical. Hub and create_app never install a handler: configure `logging` yourself.",
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @classmethod
     def build(cls, **overrides: Any) -> Settings:

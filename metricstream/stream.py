@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -19,6 +21,7 @@ import orjson
 from .broadcast import GOODBYE_TIMEOUT, Broadcaster
 from .errors import MetricStreamError, ValidationError
 from .models import EVENT_TYPES
+from .telemetry import log_event
 
 __all__ = ["STREAM_PATH", "watch"]
 
@@ -27,6 +30,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 STREAM_PATH = "/events/watch"
+
+log = logging.getLogger("metricstream.stream")
 
 _STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -74,11 +79,31 @@ async def send_json(
 
 async def watch(broadcaster: Broadcaster, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one SSE client until it leaves, is dropped, or the server shuts down."""
+    peer = _peer(scope)
     try:
-        client = broadcaster.connect(*parse_request(scope))
+        last_event_id, types, metric_id = parse_request(scope)
+        resets = broadcaster.resets
+        client = broadcaster.connect(last_event_id, types, metric_id)
     except MetricStreamError as error:
+        log_event(
+            log, logging.INFO, "stream_refused", client=peer, status=error.status_code, error=error.message
+        )
         await send_json(send, error.status_code, {"error": error.message})
         return
+    number = broadcaster.accepted  # pairs this connect line with its disconnect line
+    log_event(
+        log,
+        logging.INFO,
+        "stream_connect",
+        stream=number,
+        client=peer,
+        last_event_id=last_event_id,
+        types=",".join(sorted(types)) if types is not None else None,
+        metric_id=metric_id,
+        replay=client.mark - client.cursor,
+        reset=broadcaster.resets != resets,
+        clients=len(broadcaster.clients),
+    )
 
     async def watch_for_disconnect() -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -98,3 +123,19 @@ async def watch(broadcaster: Broadcaster, scope: Scope, receive: Receive, send: 
     finally:
         broadcaster.disconnect(client)
         listener.cancel()
+        log_event(
+            log,
+            logging.INFO,
+            "stream_disconnect",
+            stream=number,
+            client=peer,
+            reason=client.reason,
+            duration=time.monotonic() - client.connected_at,
+            clients=len(broadcaster.clients),
+        )
+
+
+def _peer(scope: Scope) -> str | None:
+    """`host:port` of the client, for the log lines."""
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else None
