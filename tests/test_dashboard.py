@@ -26,10 +26,10 @@ import pytest
 
 from metricstream import Hub
 
-from .conftest import FAST, free_port
+from .conftest import FAST, RawStream, free_port
 
 try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
 except ImportError:  # the `browser` fixture fails with instructions
     HAVE_PLAYWRIGHT = False
 else:
@@ -78,7 +78,10 @@ class Tab:
 
     page: Page
     errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+
+    def requested(self, path: str) -> list[Request]:
+        return [request for request in self.requests if urlsplit(request.url).path == path]
 
 
 @pytest.fixture
@@ -86,9 +89,18 @@ def tab(browser: Browser) -> Iterator[Tab]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(WAIT_MS)
     tab = Tab(context.new_page())
-    tab.page.on("console", lambda message: message.type == "error" and tab.errors.append(message.text))
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            tab.errors.append(message.text)
+
+    tab.page.on("console", console)
     tab.page.on("pageerror", lambda error: tab.errors.append(f"uncaught: {error}"))
-    tab.page.on("request", lambda request: tab.requests.append(request.url))
+
+    def request(request: Request) -> None:
+        tab.requests.append(request)
+
+    tab.page.on("request", request)
     yield tab
     context.close()
 
@@ -158,8 +170,8 @@ def test_page_loads_without_errors_and_asks_only_its_own_origin(tab: Tab, server
     assert tab.errors == []
     origin = urlsplit(server.url).netloc
     assert tab.requests, "the page made no request"
-    assert [url for url in tab.requests if urlsplit(url).netloc != origin] == []
-    paths = {urlsplit(url).path for url in tab.requests}
+    assert [request.url for request in tab.requests if urlsplit(request.url).netloc != origin] == []
+    paths = {urlsplit(request.url).path for request in tab.requests}
     assert {"/", "/dashboard/dashboard.css", "/dashboard/dashboard.js", "/metrics", "/events/watch"} == paths
 
 
@@ -263,6 +275,36 @@ def test_phone_width_is_one_column_without_horizontal_scroll(tab: Tab, server: H
     assert tab.errors == []
 
 
+def test_a_dropped_connection_resumes_from_the_last_event_without_reloading(tab: Tab) -> None:
+    """The server drops the page's stream (another client takes its only slot): the browser reconnects by
+    itself with Last-Event-ID and receives what it missed; the state is not loaded again."""
+    with Hub(port=0, **{**FAST, "store": "memory://", "max_clients": 1, "retry": 1000}) as hub:
+        metric = hub.service.create_metric("Memory Usage")
+        hub.service.create_reading(metric.id, 1.0)
+        page = open_dashboard(tab, hub)
+        selector = card(metric.id)
+        expect(page.locator(selector)).to_have_attribute("data-points", "1")
+        [stream] = tab.requested("/events/watch")
+
+        intruder = RawStream(hub.url)  # the oldest client, the page, is evicted with `disconnected`
+        try:
+            page.wait_for_selector('#connection[data-state="reconnecting"]')
+            for value in range(2, 7):  # missed while away
+                hub.service.create_reading(metric.id, float(value))
+            page.wait_for_selector('#connection[data-state="connected"]')
+            expect(page.locator(selector)).to_have_attribute("data-points", "6")
+            expect(page.locator(selector)).to_have_attribute("data-value", "6")
+        finally:
+            intruder.close()
+        first, again = tab.requested("/events/watch")
+        assert first is stream
+        position = first.url.partition("last_event_id=")[2]
+        assert position
+        assert again.all_headers()["last-event-id"] == position  # no event arrived in between
+        assert len(tab.requested("/metrics")) == 1  # what was missed came through the replay
+    assert tab.errors == []
+
+
 STATE_RECORDER = """
 document.addEventListener("DOMContentLoaded", () => {
   const indicator = document.getElementById("connection");
@@ -328,18 +370,20 @@ def test_stays_smooth_at_1000_readings_per_second_over_20_metrics(tab: Tab, serv
     for metric in metrics:  # a full chart's worth of history, so trimming is exercised too
         for value in range(1, 301):
             server.service.create_reading(metric.id, float(value))
+    tab.page.set_viewport_size({"width": 1920, "height": 1400})  # every chart on screen, so all are drawn
     page = open_dashboard(tab, server)
     for metric in metrics:
         expect(page.locator(card(metric.id))).to_have_attribute("data-points", "300")
+        expect(page.locator(card(metric.id))).to_be_in_viewport()
     page.evaluate(PERFORMANCE_PROBE)
 
-    final = {}
+    final: dict[str, float] = {}
     start = time.monotonic()
     for index in range(int(rate * seconds)):
         metric = metrics[index % count]
-        value = round(1 + (index * 7919 % 10_000) / 100, 2)
-        server.service.create_reading(metric.id, value)
-        final[metric.id] = value
+        reading = round(1 + (index * 7919 % 10_000) / 100, 2)
+        server.service.create_reading(metric.id, reading)
+        final[metric.id] = reading
         if index % 10 == 9:  # in steps of 10 readings, paced to `rate`
             delay = start + (index + 1) / rate - time.monotonic()
             if delay > 0:

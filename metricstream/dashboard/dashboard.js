@@ -7,12 +7,15 @@
 // 3. `reset` (the server no longer knows our position): load the state again and reopen from there.
 //
 // Events are queued as they arrive and applied once per animation frame; only the cards that changed are
-// redrawn. A reading is applied once, by its id: the REST->stream handoff may repeat one.
+// updated, and their charts redrawn only while on screen and at most every CHART_INTERVAL ms (canvas
+// raster is the dominant cost without a GPU). A reading is applied once, by its id: the REST->stream
+// handoff may repeat one. Each chart holds the newest HISTORY readings, in timestamp order.
 // URLs are relative, so the dashboard also works behind a proxy that mounts the server under a path.
 "use strict";
 
 (() => {
   const HISTORY = 300; // readings kept and drawn per metric
+  const CHART_INTERVAL = 30; // ms: a chart is redrawn at most ~30 times a second (every other frame)
   const STATE_URL = `metrics?with_readings=true&readings_limit=${HISTORY}`;
   const STREAM_URL = "events/watch";
   const PALETTE = ["#6366f1", "#14b8a6", "#f59e0b", "#ec4899", "#0ea5e9", "#8b5cf6", "#22c55e", "#f97316"];
@@ -60,11 +63,12 @@
   // `integers`: every value in view is whole, so no decimals are shown.
   function formatValue(value, integers = false) {
     const magnitude = Math.abs(value);
-    if (magnitude >= 1e6) return numberFormat({ notation: "compact", maximumFractionDigits: 2 }).format(value);
-    if (integers) return numberFormat({ maximumFractionDigits: 0 }).format(value);
-    if (magnitude >= 1000) return numberFormat({ maximumFractionDigits: 0 }).format(value);
-    if (magnitude >= 100) return numberFormat({ minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(value);
-    if (magnitude >= 1) return numberFormat({ minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(value);
+    const decimals = (n) => numberFormat({ minimumFractionDigits: n, maximumFractionDigits: n });
+    const compact = { notation: "compact", maximumFractionDigits: 2 }; // 1.23M
+    if (magnitude >= 1e6) return numberFormat(compact).format(value);
+    if (integers || magnitude >= 1000) return decimals(0).format(value);
+    if (magnitude >= 100) return decimals(1).format(value);
+    if (magnitude >= 1) return decimals(2).format(value);
     if (magnitude >= 0.001) return numberFormat({ maximumSignificantDigits: 3 }).format(value);
     return value.toExponential(2);
   }
@@ -77,8 +81,9 @@
   }
 
   function formatDuration(milliseconds) {
+    if (milliseconds < 1000) return "under 1 s";
     const seconds = Math.round(milliseconds / 1000);
-    if (seconds < 60) return `${Math.max(seconds, milliseconds > 0 ? 1 : 0)} s`;
+    if (seconds < 60) return `${seconds} s`;
     const minutes = Math.floor(seconds / 60);
     if (minutes < 60) return seconds % 60 ? `${minutes} min ${seconds % 60} s` : `${minutes} min`;
     const hours = Math.floor(minutes / 60);
@@ -87,6 +92,13 @@
   }
 
   const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const calendar = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+  // The time of day for today's readings, the date as well for older ones.
+  function formatTime(time) {
+    const today = new Date(time).toDateString() === new Date().toDateString();
+    return today ? clock.format(time) : calendar.format(time);
+  }
 
   // RFC 3339 with up to 9 fractional digits; Date.parse is only required to read 3.
   function parseTime(text) {
@@ -99,7 +111,12 @@
   function readColors() {
     const style = getComputedStyle(document.documentElement);
     const read = (name) => style.getPropertyValue(name).trim();
-    return { muted: read("--muted"), grid: read("--grid-line"), surface: read("--surface"), font: read("--font") };
+    return {
+      muted: read("--muted"),
+      grid: read("--grid-line"),
+      surface: read("--surface"),
+      font: read("--font"),
+    };
   }
 
   // --- one card per metric -----------------------------------------------------------------------
@@ -113,6 +130,22 @@
     }
     requestFrame();
   });
+
+  // Charts out of view are not drawn (20 canvases cost far more than the 6 on screen); they are drawn
+  // when they scroll into view.
+  const views = new IntersectionObserver(
+    (entries) => {
+      for (const entry of entries) {
+        const card = entry.target.card;
+        card.visible = entry.isIntersecting;
+        if (card.visible && card.stale) {
+          card.dirty = true;
+          requestFrame();
+        }
+      }
+    },
+    { rootMargin: "200px 0px" },
+  );
 
   class Card {
     constructor(metric) {
@@ -132,6 +165,7 @@
       this.time = this.node.querySelector(".card-time");
       this.canvas = this.node.querySelector("canvas");
       this.canvas.card = this;
+      this.node.card = this;
       this.context = this.canvas.getContext("2d");
       this.width = 0;
       this.height = 0;
@@ -141,11 +175,16 @@
       this.seen = new Set(); // ids of the readings held
       this.shown = {};
       this.dirty = true;
+      this.visible = false;
+      this.stale = true; // the chart does not show the data yet
+      this.drawnAt = -Infinity;
       resizes.observe(this.canvas);
+      views.observe(this.node);
     }
 
     remove() {
       resizes.unobserve(this.canvas);
+      views.unobserve(this.node);
       this.node.remove();
     }
 
@@ -194,7 +233,7 @@
       this.values.splice(0, extra);
     }
 
-    render() {
+    render(now) {
       this.dirty = false;
       const count = this.values.length;
       let low = Infinity;
@@ -211,7 +250,8 @@
         if (latest === null) delete this.node.dataset.value;
         else this.node.dataset.value = String(latest);
       });
-      this.show("value", count ? formatValue(latest, integers) : "–", (text) => (this.value.textContent = text));
+      const shown = count ? formatValue(latest, integers) : "–";
+      this.show("value", shown, (text) => (this.value.textContent = text));
       let delta = "";
       if (count > 1 && latest !== this.values[count - 2]) {
         const change = latest - this.values[count - 2];
@@ -223,9 +263,15 @@
       this.show("window", count ? extent : "", (text) => (this.extent.textContent = text));
       const time = count ? this.times[count - 1] : null;
       this.show("time", String(time), () => {
-        this.time.textContent = time === null ? "no readings yet" : clock.format(time);
+        this.time.textContent = time === null ? "no readings yet" : formatTime(time);
         if (time !== null) this.time.dateTime = new Date(time).toISOString();
       });
+      if (!this.visible || now - this.drawnAt < CHART_INTERVAL) {
+        this.stale = true;
+        return;
+      }
+      this.stale = false;
+      this.drawnAt = now;
       this.draw(low, high, integers);
     }
 
@@ -268,7 +314,11 @@
       const y = (value) => top + plotHeight * (1 - (value - bottom) / span);
       const first = this.times[0];
       const duration = this.times[count - 1] - first;
-      const x = duration > 0 ? (i) => 4 + (width - 8) * ((this.times[i] - first) / duration) : (i) => (count > 1 ? 4 + ((width - 8) * i) / (count - 1) : width - 8);
+      // time axis; readings that all share one timestamp are spread evenly instead
+      const x =
+        duration > 0
+          ? (i) => 4 + (width - 8) * ((this.times[i] - first) / duration)
+          : (i) => (count > 1 ? 4 + ((width - 8) * i) / (count - 1) : width - 8);
 
       // guides at the window's highest and lowest value
       context.strokeStyle = colors.grid;
@@ -346,11 +396,12 @@
         cards.delete(id);
       }
     }
-    for (const metric of metrics) {
+    metrics.forEach((metric, index) => {
       const card = cards.get(metric.id) ?? addCard(metric);
       card.replace(metric.readings ?? []);
-      grid.append(card.node); // creation order (a no-op move for cards already in place)
-    }
+      // creation order; a card already in place is not moved (that would replay its entry animation)
+      if (grid.children[index] !== card.node) grid.insertBefore(card.node, grid.children[index] ?? null);
+    });
     queue = [];
     showEmpty();
     showSummary();
@@ -363,16 +414,20 @@
   }
 
   function requestFrame() {
-    if (frameRequested) return;
-    frameRequested = true;
-    requestAnimationFrame(flush);
+    if (!frameRequested) {
+      frameRequested = true;
+      requestAnimationFrame(() => {
+        frameRequested = false;
+        flush();
+      });
+    }
     // a background tab runs no animation frames: apply the data anyway, draw when it is shown again
-    fallbackTimer = setTimeout(flush, 1000);
+    if (!fallbackTimer) fallbackTimer = setTimeout(flush, 1000);
   }
 
   function flush() {
     clearTimeout(fallbackTimer);
-    frameRequested = false;
+    fallbackTimer = 0;
     const batch = queue;
     queue = [];
     const touched = new Set();
@@ -401,7 +456,13 @@
       showSummary();
     }
     if (!document.hidden) {
-      for (const card of cards.values()) if (card.dirty) card.render();
+      const now = performance.now();
+      let behind = false;
+      for (const card of cards.values()) {
+        if (card.dirty || (card.stale && card.visible)) card.render(now);
+        behind ||= card.stale && card.visible;
+      }
+      if (behind) requestFrame(); // a chart drawn moments ago: its turn comes in a frame or two
     }
     if (unknown) reload();
   }
@@ -520,7 +581,8 @@
   // --- start ------------------------------------------------------------------------------------
 
   document.getElementById("host").textContent = location.host;
-  for (const node of document.querySelectorAll(".origin")) node.textContent = new URL(".", location.href).href.replace(/\/$/, "");
+  const base = new URL(".", location.href).href.replace(/\/$/, "");
+  for (const node of document.querySelectorAll(".origin")) node.textContent = base;
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
     colors = readColors();
     for (const card of cards.values()) card.dirty = true;
