@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,13 @@ def _bounds(field: FieldInfo) -> str:
     return ", ".join(found) or "—"
 
 
+def _type_name(annotation: Any) -> str:
+    """`int`, `list`; a union such as `SecretStr | None` as "SecretStr or None" (a `|` splits the cell)."""
+    members = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    names = [getattr(member, "__name__", str(member)) for member in members]
+    return " or ".join("None" if name == "NoneType" else name for name in names)
+
+
 def render_table() -> str:
     flags = serve_flags()
     rows = [
@@ -57,7 +66,7 @@ def render_table() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, field in Settings.model_fields.items():
-        kind = getattr(field.annotation, "__name__", str(field.annotation))
+        kind = _type_name(field.annotation)
         meaning = (field.description or "").replace("|", "\\|")
         rows.append(
             f"| `{name}` | {flags.get(name, '—')} | `{ENV_PREFIX}{name.upper()}` | `{kind}` "

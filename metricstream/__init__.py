@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .client import AsyncSubscriber, StreamEvent, Subscriber
 from .errors import (
     HubError,
+    LimitExceededError,
     MetricStreamError,
     NotFoundError,
     PayloadTooLargeError,
@@ -55,6 +56,7 @@ __all__ = [
     "AsyncSubscriber",
     "Hub",
     "HubError",
+    "LimitExceededError",
     "Metric",
     "MetricReading",
     "MetricService",

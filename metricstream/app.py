@@ -3,6 +3,19 @@
 Routes validate through the service (one set of pydantic models, also the source of `/openapi.json`), and
 every error leaves as `{"error": "..."}` with a 4xx status, mapped here in one place. `GET /events/watch`
 is handed to the framework-free handler in `stream.py`.
+
+Security (docs/security.md), decided by `stream.Access` from the settings:
+
+- `token` set: every write (any method but GET, HEAD, OPTIONS) needs `Authorization: Bearer <token>`, else
+  401 with `WWW-Authenticate: Bearer`. A refused body up to `max_body` is read first (so the keep-alive
+  connection survives); a larger or unsized one is left unread and the answer says `Connection: close`.
+- `subscribe_token` set: reads (every GET route but the public ones) and the stream need it or `token`.
+- `/-/metrics` needs either token as soon as one is set: it tells how busy the server is.
+- Always open: `/healthz` (probes), `/openapi.json` (no data), the dashboard's files, and CORS preflights.
+- The Python API (`hub.service`) runs in-process and needs no token.
+- `cors_origins` set: quart-cors adds CORS headers for those origins (never Allow-Credentials: tokens travel
+  in a header the page sets, not as cookies), allowing Authorization, Content-Type and Last-Event-ID, and
+  exposing X-Last-Event-ID. Empty (the default): no CORS header at all.
 """
 
 from __future__ import annotations
@@ -18,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, SecretStr
 from quart import Quart, Response, g, request
+from quart_cors import cors
 from quart_schema import (
     QuartSchema,
     document_querystring,
@@ -34,11 +48,25 @@ from . import __version__
 from .broadcast import Broadcaster
 from .errors import MetricStreamError, PayloadTooLargeError, ValidationError
 from .events import EventLog
-from .models import MetricIn, MetricsQuery, ReadingIn, ReadingsQuery, validate
+from .models import EVENT_TYPES, MetricIn, MetricsQuery, ReadingIn, ReadingsQuery, validate
 from .service import AsyncMetricService
 from .settings import Settings
 from .storage import Storage, open_storage
-from .stream import STREAM_PATH, Receive, Scope, Send, send_json, watch
+from .stream import (
+    CORS_ALLOW_HEADERS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE,
+    STREAM_PATH,
+    Access,
+    Receive,
+    Scope,
+    Send,
+    bearer,
+    preflight,
+    refusal,
+    send_json,
+    watch,
+)
 from .telemetry import METRICS_PATH, Telemetry, log_event
 
 __all__ = ["MetricStreamApp", "create_app"]
@@ -119,8 +147,27 @@ class _Provider(OpenAPIProvider):
 
     def schema(self) -> dict[str, Any]:
         document = super().schema()
+        # Errors any route of a kind can answer, documented here by the same rule that raises them.
+        # (Status codes are ints here, as quart-schema keys them, until the document is serialized.)
+        for path, item in document["paths"].items():
+            for operation in item.values():
+                if "requestBody" in operation:  # no body at all is refused like any non-JSON one
+                    operation["requestBody"]["required"] = True
+                errors = {
+                    **(_BODY_ERRORS if "requestBody" in operation else {}),
+                    **(_STORE_ERRORS if path.startswith("/metrics") else {}),
+                }
+                for status, description in errors.items():
+                    operation["responses"].setdefault(status, {"description": description, **_ERROR_RESPONSE})
         document["paths"][STREAM_PATH] = _STREAM_OPENAPI
         return document
+
+    def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
+        parameter = super().build_path_parameter(name, converter)
+        if name == "metric_id":  # a plain string route part, so that a bad id gets our 400, not a 404
+            parameter["schema"] = {"type": "string", "format": "uuid"}
+            parameter["description"] = "The metric's id (a UUID; anything else is answered with 400)."
+        return parameter
 
     def build_response_object(self, model: Any, headers_model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         response, definitions = super().build_response_object(model, headers_model)
@@ -132,6 +179,11 @@ class _Provider(OpenAPIProvider):
 
 
 _ERROR_RESPONSE = {"content": {"application/json": {"schema": ErrorOut.model_json_schema()}}}
+_BODY_ERRORS = {  # from _json_body, and from Quart for a body over the largest limit
+    413: "The body is larger than the limit (max_body; a batch may be 16 times as large).",
+    415: "The body is not JSON: Content-Type must be application/json (or a +json type).",
+}
+_STORE_ERRORS = {503: "The store is unavailable (e.g. Redis is down), or the server is shutting down."}
 _STREAM_OPENAPI = {
     "get": {
         "summary": "Live events as Server-Sent Events, with replay after Last-Event-ID.",
@@ -141,10 +193,17 @@ _STREAM_OPENAPI = {
             {
                 "name": "types",
                 "in": "query",
-                "schema": {"type": "string"},
-                "description": "Comma list of metric_created, metric_reading_created.",
+                "style": "form",
+                "explode": False,  # one comma-separated value: types=metric_created,metric_reading_created
+                "schema": {"type": "array", "items": {"enum": sorted(EVENT_TYPES)}, "minItems": 1},
+                "description": "Only these event types (replay included).",
             },
-            {"name": "metric_id", "in": "query", "schema": {"type": "string", "format": "uuid"}},
+            {
+                "name": "metric_id",
+                "in": "query",
+                "schema": {"type": "string", "format": "uuid"},
+                "description": "Only this metric's readings (replay included).",
+            },
         ],
         "responses": {
             "200": {
@@ -177,7 +236,14 @@ class MetricStreamApp:
             retry=settings.retry,
             flush_interval=settings.flush_interval,
         )
-        self.service = AsyncMetricService(self.storage, self.broadcaster)
+        self.service = AsyncMetricService(
+            self.storage,
+            self.broadcaster,
+            max_name_length=settings.max_name_length,
+            max_metrics=settings.max_metrics,
+            max_readings_per_metric=settings.max_readings_per_metric,
+        )
+        self.access = _access(settings)
         self.telemetry = Telemetry(self.broadcaster)  # this app's own Prometheus registry
         self.quart = _build_quart(self)
         self._maintenance: asyncio.Task[None] | None = None
@@ -187,9 +253,11 @@ class MetricStreamApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == STREAM_PATH:
             if scope["method"] == "GET":
-                await watch(self.broadcaster, scope, receive, send)
-            else:
-                await send_json(send, 405, {"error": "the stream takes GET only"}, [(b"allow", b"GET")])
+                await watch(self.broadcaster, scope, receive, send, self.access)
+            elif not (scope["method"] == "OPTIONS" and await preflight(self.access, scope, send)):
+                origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
+                headers = [(b"allow", b"GET"), *self.access.cors_headers(origin)]
+                await send_json(send, 405, {"error": "the stream takes GET only"}, headers)
         else:
             await self.quart(scope, receive, send)  # type: ignore[arg-type]
 
@@ -286,6 +354,7 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
         openapi_provider_class=_Provider,
     )
     _observability(app, owner)  # first: its before_request hook must see every request
+    _security(app, owner)
     service = owner.service
 
     @app.before_serving
@@ -301,7 +370,7 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
         body: dict[str, object] = {"error": error.message}
         if error.errors:
             body["errors"] = error.errors
-        return _json(body, error.status_code)
+        return _json(body, error.status_code, getattr(error, "headers", None))
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
@@ -502,6 +571,65 @@ def _observability(app: Quart, owner: MetricStreamApp) -> None:
         """Prometheus metrics of this app (not part of the API document)."""
         body, content_type = owner.telemetry.render(request.headers.get("Accept"))
         return Response(body, 200, content_type=content_type)
+
+
+# --- security: bearer tokens and CORS (the rules: the module docstring and docs/security.md) -------------
+
+_PUBLIC_ENDPOINTS = frozenset({"healthz", "openapi", "dashboard", "dashboard_asset"})
+
+
+def _access(settings: Settings) -> Access:
+    def secret(value: SecretStr | None) -> bytes | None:
+        return None if value is None else value.get_secret_value().encode()
+
+    return Access(secret(settings.token), secret(settings.subscribe_token), frozenset(settings.cors_origins))
+
+
+class _Unauthorized(MetricStreamError):
+    status_code = 401
+
+    def __init__(self, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.headers = headers
+
+
+def _security(app: Quart, owner: MetricStreamApp) -> None:
+    access = owner.access
+    if access.cors_origins:
+        cors(
+            app,
+            allow_origin=sorted(access.cors_origins),
+            allow_credentials=False,
+            allow_headers=CORS_ALLOW_HEADERS,
+            allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+            expose_headers=CORS_EXPOSE_HEADERS,
+            max_age=CORS_MAX_AGE,
+        )
+
+    @app.before_request
+    async def authorize() -> None:
+        method = request.method
+        if method == "OPTIONS":
+            return  # a CORS preflight never carries credentials
+        presented = bearer(request.headers.get("Authorization"))
+        if method not in ("GET", "HEAD"):
+            allowed, what = access.may_write(presented), "writes"
+        elif request.endpoint in _PUBLIC_ENDPOINTS:
+            return
+        elif request.endpoint == "prometheus_metrics":
+            allowed, what = access.may_scrape(presented), METRICS_PATH
+        else:
+            allowed, what = access.may_read(presented), "reads"
+        if allowed:
+            return
+        message, challenge = refusal(presented, what)
+        headers = {"WWW-Authenticate": challenge}
+        size = request.content_length
+        if size is not None and size <= owner.settings.max_body:
+            await request.get_data()  # see _json_body: a body left unread ends the connection
+        elif size or "transfer-encoding" in request.headers:
+            headers["Connection"] = "close"
+        raise _Unauthorized(message, headers)
 
 
 def _validate_query(model: type[QueryT]) -> QueryT:

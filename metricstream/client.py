@@ -1,7 +1,10 @@
 """Subscribe to a metricstream server's event stream: `Subscriber` and `AsyncSubscriber`.
 
-Both read `GET {base_url}/events/watch` (Server-Sent Events) through httpx and httpx-sse and
-yield each metric event once, in order, reconnecting by themselves with `Last-Event-ID`.
+Both read `GET {base_url}/events/watch` (Server-Sent Events) through httpx and yield each metric event
+once, in order, reconnecting by themselves with `Last-Event-ID`. The body's bytes are decoded by
+`sse.SSEDecoder`, which follows the WHATWG rules where httpx-sse 0.4.3's decoder does not (see `sse`); the
+rest of httpx-sse (`connect_sse` headers, its content-type check) is what `headers()` and `classify()` do
+already, so it is not used here.
 As in httpx, `BaseSubscriber` holds every decision that needs no I/O (request building, event
 processing, response classification, backoff); the two subclasses only write the loops.
 
@@ -11,9 +14,14 @@ Deliberate deviations from the WHATWG EventSource rules:
   the position the server placed this connection at); never from `disconnected`.
 * An HTTP 5xx, 408 or 429 answer is retried (the server answers 503 while shutting down); any
   other non-200 answer, or a 200 that is not `text/event-stream`, raises `ValueError`.
-* A `retry:` below 100 ms is raised to 100 ms so a failing server cannot cause a busy loop.
+* A `retry:` below 100 ms is raised to 100 ms so a failing server cannot cause a busy loop. A new
+  `retry:` is taken with the next event dispatched; the server sends one just before `connected`.
 * Event data that is not JSON is yielded as the raw string instead of failing the stream.
 * `AsyncSubscriber` needs asyncio (not trio).
+
+A server with a `subscribe_token` wants it: pass `token=`; it is sent as `Authorization: Bearer <token>`
+on every connection (never in the URL, so it stays out of access logs), and a wrong one raises `ValueError`
+(HTTP 401) instead of being retried.
 
 `Subscriber.on_event(callback)` consumes the stream in a daemon thread, so a notebook cell does not block.
 It has no async twin: on a loop, `asyncio.create_task` over an ``async for`` already does that.
@@ -29,13 +37,14 @@ import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Self
+from typing import Any, Literal, Protocol, Self
 
 import httpx
 import orjson
-from httpx_sse import EventSource, ServerSentEvent
 
-__all__ = ["AsyncSubscriber", "BaseSubscriber", "StreamEvent", "Subscriber"]
+from .sse import aiter_messages, iter_messages
+
+__all__ = ["AsyncSubscriber", "BaseSubscriber", "Dispatched", "StreamEvent", "Subscriber"]
 
 log = logging.getLogger("metricstream.client")
 
@@ -53,6 +62,19 @@ class StreamEvent:
     id: str  # the event id; for `reset`, the position the server now holds for this client
     type: str  # "metric_created" | "metric_reading_created" | "reset"
     data: Any  # decoded JSON
+
+
+class Dispatched(Protocol):
+    """What `process` reads from a dispatched event: an `sse.Message` (or an httpx-sse `ServerSentEvent`)."""
+
+    @property
+    def event(self) -> str: ...
+    @property
+    def data(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def retry(self) -> int | None: ...
 
 
 def _decode(data: str) -> Any:
@@ -74,6 +96,7 @@ class BaseSubscriber:
         metric_id: str | None = None,
         idle_timeout: float = 45.0,
         max_backoff: float = 30.0,
+        token: str | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         if idle_timeout <= 0:
@@ -89,6 +112,7 @@ class BaseSubscriber:
             types = [types]
         self.types = tuple(types or ())
         self.metric_id = metric_id
+        self._token = token or None  # private: kept out of reprs and tracebacks' locals
         self.idle_timeout = idle_timeout
         self.max_backoff = max_backoff
         self.retry_ms = DEFAULT_RETRY_MS
@@ -116,6 +140,8 @@ class BaseSubscriber:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
         if self._last_event_id:
             headers["Last-Event-ID"] = self._last_event_id
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
         return headers
 
     def timeout(self) -> httpx.Timeout:
@@ -158,13 +184,12 @@ class BaseSubscriber:
             return False
         return isinstance(exc, (httpx.TransportError, httpx.DecodingError))
 
-    def process(self, sse: ServerSentEvent) -> StreamEvent | None:
-        """Update state from one decoded block; return the event to yield, if any."""
+    def process(self, sse: Dispatched) -> StreamEvent | None:
+        """Update state from one dispatched event; return the event to yield, if any."""
         if sse.retry is not None and sse.retry >= 0:
-            self.retry_ms = sse.retry  # applies even to a block that dispatches nothing
+            self.retry_ms = sse.retry
         if not sse.data:
-            # WHATWG: no data, no event. This also drops the blank event httpx-sse 0.4.3 emits
-            # for a blank line after a comment once an id was seen.
+            # Every event we yield carries JSON. (httpx-sse 0.4.3 even dispatches blocks with no data.)
             return None
         if sse.event == "message":  # unnamed messages are control messages only
             if sse.data == "connected":
@@ -219,6 +244,7 @@ class Subscriber(BaseSubscriber):
         metric_id: str | None = None,
         idle_timeout: float = 45.0,
         max_backoff: float = 30.0,
+        token: str | None = None,
         client: httpx.Client | None = None,
     ) -> None:
         super().__init__(
@@ -228,6 +254,7 @@ class Subscriber(BaseSubscriber):
             metric_id=metric_id,
             idle_timeout=idle_timeout,
             max_backoff=max_backoff,
+            token=token,
         )
         self._owns_client = client is None
         self._client = httpx.Client() if client is None else client
@@ -325,7 +352,7 @@ class Subscriber(BaseSubscriber):
                         response.read()
                         raise self.rejection(response)
                     if answer == "stream":
-                        for sse in EventSource(response).iter_sse():
+                        for sse in iter_messages(response.iter_bytes()):
                             event = self.process(sse)
                             if event is not None:
                                 yield event
@@ -390,6 +417,7 @@ class AsyncSubscriber(BaseSubscriber):
         metric_id: str | None = None,
         idle_timeout: float = 45.0,
         max_backoff: float = 30.0,
+        token: str | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
@@ -399,6 +427,7 @@ class AsyncSubscriber(BaseSubscriber):
             metric_id=metric_id,
             idle_timeout=idle_timeout,
             max_backoff=max_backoff,
+            token=token,
         )
         self._owns_client = client is None
         self._client = httpx.AsyncClient() if client is None else client
@@ -430,12 +459,13 @@ class AsyncSubscriber(BaseSubscriber):
                         await response.aread()
                         raise self.rejection(response)
                     if answer == "stream":
-                        async for sse in EventSource(response).aiter_sse():
-                            event = self.process(sse)
-                            if event is not None:
-                                yield event
-                            if self.stream_ended or self._closed:
-                                break
+                        async with contextlib.aclosing(aiter_messages(response.aiter_bytes())) as messages:
+                            async for sse in messages:
+                                event = self.process(sse)
+                                if event is not None:
+                                    yield event
+                                if self.stream_ended or self._closed:
+                                    break
             except Exception as exc:
                 if self._closed:
                     return  # the error is aclose() tearing the stream down

@@ -3,6 +3,7 @@
     MetricStreamError
     ├── ValidationError      (also a ValueError)   bad input           → HTTP 400
     ├── NotFoundError        (also a LookupError)  no such metric      → HTTP 404
+    ├── LimitExceededError                         a configured limit reached → HTTP 409
     ├── PayloadTooLargeError (also a ValueError)   body over the limit → HTTP 413
     ├── UnavailableError                           shutting down, store down → HTTP 503
     └── HubError             (also a RuntimeError) a Hub could not start or was misused
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 __all__ = [
     "HubError",
+    "LimitExceededError",
     "MetricStreamError",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -46,6 +48,12 @@ class ValidationError(MetricStreamError, ValueError):
 
 class NotFoundError(MetricStreamError, LookupError):
     status_code = 404
+
+
+class LimitExceededError(MetricStreamError):
+    """A valid request the server refuses because a configured limit is reached (HTTP 409)."""
+
+    status_code = 409
 
 
 class PayloadTooLargeError(MetricStreamError, ValueError):

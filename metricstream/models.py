@@ -6,6 +6,10 @@ becomes a `ValidationError` whose message names the field and the rule, identica
 
 Deliberate deviations from the Go original: a reading's value must be a finite number > 0 (the original took
 any float), and metric names are trimmed and limited to 200 characters.
+
+The name limit is a setting (`max_name_length`) that may only lower that ceiling: `MetricIn` keeps the hard
+200, so `/openapi.json` states a true maxLength whatever the server's setting, and `validate_metric` checks
+with a subclass carrying the configured limit, its message naming the configured number.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    create_model,
 )
 from pydantic import ValidationError as PydanticValidationError
 
@@ -49,6 +54,7 @@ __all__ = [
     "new_id",
     "new_ids",
     "validate",
+    "validate_metric",
 ]
 
 METRIC_CREATED: Final = "metric_created"
@@ -233,7 +239,7 @@ class MetricIn(BaseModel):
     name: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH, strict=True),
-        Field(description="Display name; trimmed, 1 to 200 characters."),
+        Field(description="Display name; trimmed, 1 to 200 characters (a server may allow fewer)."),
     ]
     input_frequency: Annotated[
         float | None,
@@ -293,8 +299,12 @@ class MetricsQuery(BaseModel):
     ] = DEFAULT_READINGS_LIMIT
 
 
+def name_message(max_length: int = MAX_NAME_LENGTH) -> str:
+    return f"name must be a string of 1 to {max_length} characters (after trimming spaces)"
+
+
 _MESSAGES: Final = {
-    "name": f"name must be a string of 1 to {MAX_NAME_LENGTH} characters (after trimming spaces)",
+    "name": name_message(),
     "input_frequency": "input_frequency must be a number >= 0 (seconds between readings)",
     "metric_id": "metric_id must be a UUIDv7 string",
     "value": "value must be a finite number greater than 0",
@@ -330,3 +340,21 @@ def _describe(exc: PydanticValidationError) -> str:
         if message not in messages:
             messages.append(message)
     return "; ".join(messages)
+
+
+def validate_metric(data: object, max_name_length: int = MAX_NAME_LENGTH) -> MetricIn:
+    """`MetricIn` from `data`, its name also limited to `max_name_length` (at most the model's own 200)."""
+    try:
+        return validate(_metric_model(max_name_length), data)
+    except ValidationError as error:  # say the configured limit, not the model's ceiling
+        message = error.message.replace(_MESSAGES["name"], name_message(max_name_length))
+        raise ValidationError(message) from None
+
+
+@functools.cache
+def _metric_model(max_name_length: int) -> type[MetricIn]:
+    """`MetricIn` with a shorter name limit: every error of a body is still found in one pass."""
+    if max_name_length >= MAX_NAME_LENGTH:
+        return MetricIn
+    name = StringConstraints(strip_whitespace=True, min_length=1, max_length=max_name_length, strict=True)
+    return create_model("MetricIn", __base__=MetricIn, name=(Annotated[str, name], ...))

@@ -13,10 +13,13 @@ import asyncio
 import atexit
 import contextlib
 import enum
+import ipaddress
 import logging
 import signal
 import socket
+import sys
 import threading
+import warnings
 import weakref
 from collections.abc import Callable
 from html import escape
@@ -43,19 +46,26 @@ log = logging.getLogger("metricstream.server")
 _running_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
 
 
+SEND_BUFFER = 128 * 1024  # per connection; the kernel doubles it for its own bookkeeping
+
+
 def bind_socket(host: str, port: int, write_timeout: float = 10.0) -> socket.socket:
     """A listening TCP socket; a busy port raises `HubError` naming it.
 
-    Accepted connections inherit TCP_USER_TIMEOUT: the kernel aborts a connection whose sent data stays
-    unacknowledged (a dead peer, or one that stopped reading) for 3 x `write_timeout`, so its resources are
-    freed even after the app has given up on it.
+    Accepted connections inherit two options from it:
+    - a send buffer of `SEND_BUFFER` bytes (not the kernel's autotuned megabytes), so a client that stops
+      reading backs up into the app soon, where `client_buffer` and `write_timeout` drop it and say why;
+    - TCP_USER_TIMEOUT of 3 x `write_timeout`: the kernel aborts a connection whose data stays
+      unacknowledged that long: a dead peer, or one that stopped reading altogether (its window stays
+      shut). Such a peer could not read `disconnected` anyway; it is counted as gone, and frees its
+      resources even if the app never saw it stall (a trickle of events fits in the buffers).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         if hasattr(socket, "TCP_USER_TIMEOUT"):
-            # 3x: the app's own write timeout should fire first; this is the backstop.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(write_timeout * 3000))
         sock.bind((host, port))
         sock.listen(2048)
@@ -64,6 +74,23 @@ def bind_socket(host: str, port: int, write_timeout: float = 10.0) -> socket.soc
         raise HubError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     sock.setblocking(False)
     return sock
+
+
+def is_loopback(sock: socket.socket) -> bool:
+    """Whether `sock` is bound to a loopback address (127.0.0.0/8, ::1), reachable from this machine only."""
+    try:
+        return ipaddress.ip_address(str(sock.getsockname()[0]).partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(sock: socket.socket) -> str:
+    address, port = sock.getsockname()[:2]
+    return (
+        f"listening on {address}:{port} without a token: anyone who can reach this port can create "
+        "metrics and readings. Set a token (METRICSTREAM_TOKEN, or token= in Python) or keep host at "
+        "127.0.0.1; see docs/security.md."
+    )
 
 
 def url_of(sock: socket.socket) -> str:
@@ -106,6 +133,17 @@ async def serve_app(
         await serve(cast(Any, app), config, shutdown_trigger=shutdown_trigger)
     finally:
         announcer.cancel()
+        _abort_connections()
+
+
+def _abort_connections() -> None:
+    """Drop connections still open once the graceful period is over: a peer that stopped reading
+    keeps unsent bytes, and closing would wait for them forever. asyncio's selector loop keeps its
+    transports in `_transports` (not public API; absent elsewhere, where this does nothing)."""
+    transports = getattr(asyncio.get_running_loop(), "_transports", {})
+    for transport in list(transports.values()):
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
 
 
 def _quiet_connection_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -219,6 +257,9 @@ class Hub:
         """
         from .client import Subscriber
 
+        token = self.settings.subscribe_token or self.settings.token  # token grants the stream too
+        if token is not None:
+            filters.setdefault("token", token.get_secret_value())
         return Subscriber(self.url, **filters)
 
     def start(self) -> Hub:
@@ -232,6 +273,8 @@ class Hub:
                 self._storage = open_storage(self.settings.store, self.settings.event_ttl)
             sock = self._bind()
             self._url = url_of(sock)
+            if self.settings.token is None and not is_loopback(sock):
+                warnings.warn(exposure_warning(sock), RuntimeWarning, stacklevel=2)
             self._app = MetricStreamApp(self.settings, self._storage)
             ready = threading.Event()
             failure: list[BaseException] = []
@@ -325,6 +368,9 @@ def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = Fal
     app = MetricStreamApp(settings, storage)  # a bad store URL fails before the port is taken
     sock = bind_socket(settings.host, settings.port, settings.write_timeout)
     url = url_of(sock)
+    exposed = not is_loopback(sock)
+    if settings.token is None and exposed:  # even with --quiet
+        print(f"metricstream: warning: {exposure_warning(sock)}", file=sys.stderr, flush=True)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -335,7 +381,22 @@ def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = Fal
         def started() -> None:
             if not quiet:
                 print(f"metricstream listening on {url} (Ctrl+C to stop)", flush=True)
+                for note in _start_notes(settings, exposed):
+                    print(f"metricstream: note: {note}", flush=True)
 
         await serve_app(app, sock, stop, started)
 
     asyncio.run(main())
+
+
+def _start_notes(settings: Settings, exposed: bool) -> list[str]:
+    """What `metricstream serve` notes about access at start (the warning for an exposed one apart)."""
+    notes = []
+    if settings.token is None and not exposed:
+        notes.append(
+            "no token is set, so writes are not authenticated; listening on loopback only, so only this "
+            "machine can reach it (set METRICSTREAM_TOKEN before binding another --host)"
+        )
+    if settings.token is not None and settings.subscribe_token is None and exposed:
+        notes.append("reads and the stream are open to anyone who can reach this port (no subscribe_token)")
+    return notes

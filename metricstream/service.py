@@ -4,6 +4,13 @@
 its blocking twin for any other thread (a script, a notebook cell): each call runs the async one on the
 server's loop, so both emit exactly the same events in one order, and bad input raises the same
 `ValidationError` / `NotFoundError` with the message the HTTP API returns.
+
+Limits (settings, docs/configuration.md#limits) hold for both: a name longer than `max_name_length` is a
+`ValidationError`; a metric beyond `max_metrics` is refused with `LimitExceededError` (HTTP 409: the request
+is valid, the store is full; the store checks the count in the same step as the insert, so several
+processes sharing Redis cannot overshoot it); a reading beyond `max_readings_per_metric` is stored and that
+metric's oldest readings (by timestamp) are dropped in the same step, so writes never fail for it. The
+events of readings later dropped stay in the stream: they were created.
 """
 
 from __future__ import annotations
@@ -16,19 +23,20 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from .broadcast import Broadcaster
-from .errors import HubError, NotFoundError, ValidationError
+from .errors import HubError, LimitExceededError, NotFoundError, ValidationError
 from .models import (
+    MAX_NAME_LENGTH,
     METRIC_CREATED,
     READING_CREATED,
     Event,
     Metric,
-    MetricIn,
     MetricReading,
     ReadingIn,
     ReadingsQuery,
     new_id,
     new_ids,
     validate,
+    validate_metric,
 )
 from .storage import Storage
 
@@ -71,9 +79,20 @@ def _given(**fields: Any) -> dict[str, Any]:
 class AsyncMetricService:
     """Metric use cases on the server's event loop."""
 
-    def __init__(self, storage: Storage, broadcaster: Broadcaster) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        broadcaster: Broadcaster,
+        *,
+        max_name_length: int = MAX_NAME_LENGTH,
+        max_metrics: int | None = None,
+        max_readings_per_metric: int | None = None,
+    ) -> None:
         self.storage = storage
         self.broadcaster = broadcaster
+        self.max_name_length = max_name_length
+        self.max_metrics = max_metrics  # None: no limit
+        self.max_readings_per_metric = max_readings_per_metric  # None: keep every reading
         self._arrivals: dict[str, asyncio.Future[None]] = {}  # shared store: writes awaiting their event
         # Ids are made and stored under one lock, so this process's events reach the log in id order
         # even when a store's writes could overtake each other (several Redis connections).
@@ -117,11 +136,15 @@ class AsyncMetricService:
 
     async def add_metric(self, data: Mapping[str, Any]) -> Metric:
         """Create a metric from a `POST /metrics` body."""
-        fields = validate(MetricIn, data)
+        fields = validate_metric(data, self.max_name_length)
         async with self._writing:
             metric = Metric(new_id(), fields.name, fields.input_frequency)
             event = Event.create(METRIC_CREATED, metric)
-            await self.storage.add_metric(metric, event)
+            if not await self.storage.add_metric(metric, event, self.max_metrics):
+                raise LimitExceededError(
+                    f"metric limit reached: this server holds at most {self.max_metrics} metrics "
+                    "(the max_metrics setting)"
+                )
         await self._announce([event])
         return metric
 
@@ -174,7 +197,7 @@ class AsyncMetricService:
             events = [
                 Event.create(READING_CREATED, reading, ids[2 * i + 1]) for i, reading in enumerate(readings)
             ]
-            await self.storage.add_readings(readings, events)
+            await self.storage.add_readings(readings, events, self.max_readings_per_metric)
         await self._announce(events)
         return readings, events
 

@@ -4,17 +4,20 @@
 - `metricstream serve --max-clients ...` flags (built from the fields below by `cli.py`),
 - `METRICSTREAM_MAX_CLIENTS=...` environment variables (pydantic-settings reads them).
 
-A `bool` setting is a flag without a value (`--demo`) and a variable such as `METRICSTREAM_DEMO=1`.
+A `bool` setting is a flag without a value (`--demo`) and a variable such as `METRICSTREAM_DEMO=1`. A list
+(`cors_origins`) is comma-separated as a flag or variable, a list in Python. Tokens are `SecretStr`s, so a
+printed `Settings` never shows them; prefer the variable to the flag, which other users can see in `ps`.
 
 Keyword arguments and flags win over the environment, which wins over the defaults.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ValidationError
 
@@ -22,6 +25,11 @@ __all__ = ["Settings"]
 
 ENV_PREFIX = "METRICSTREAM_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+MAX_NAME_LENGTH = 200  # the ceiling the API document states (models.MAX_NAME_LENGTH)
+MIN_TOKEN_LENGTH = 16
+# RFC 6750 b64token: what an Authorization: Bearer header can carry unquoted.
+_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s]+")
 
 
 class Settings(BaseSettings):
@@ -67,6 +75,38 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest request body in bytes (a batch: 16 times this); larger ones get 413.",
     )
+    # --- limits and security (docs/configuration.md#limits, docs/security.md) ---
+    max_name_length: int = Field(
+        MAX_NAME_LENGTH,
+        ge=1,
+        le=MAX_NAME_LENGTH,
+        description=f"Longest metric name in characters (after trimming); at most {MAX_NAME_LENGTH}.",
+    )
+    max_metrics: int = Field(
+        10_000, ge=1, description="Most metrics the store may hold; creating one more answers 409."
+    )
+    max_readings_per_metric: int = Field(
+        1_000_000,
+        ge=1,
+        description="Readings kept per metric; a write beyond it drops that metric's oldest readings "
+        "(by timestamp).",
+    )
+    token: SecretStr | None = Field(
+        None,
+        description="Bearer token every write (POST) must send as `Authorization: Bearer <token>`; "
+        "it also grants reads. Unset: writes are not authenticated (keep host on loopback).",
+    )
+    subscribe_token: SecretStr | None = Field(
+        None,
+        description="Bearer token for reads (GET /metrics...) and the stream, which also accepts it as "
+        "`?access_token=`. Unset: reads and the stream are open.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        [],  # copied for each Settings, as pydantic does with every default
+        description="Web origins allowed to call the API from a browser (CORS), e.g. "
+        "https://a.example,https://b.example (comma-separated as a flag or variable); `*` alone allows any; "
+        "empty: no CORS headers at all.",
+    )
     demo: bool = Field(False, description="Post random-walk readings for a few demo metrics.")
     # Only `serve` installs a log handler; a library (Hub, create_app) must leave that to the program.
     log_level: str = Field(
@@ -82,6 +122,38 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
+
+    @field_validator("token", "subscribe_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_LENGTH} characters; make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe())'"
+            )
+        if not _TOKEN.fullmatch(secret):
+            raise ValueError("may hold only letters, digits and - . _ ~ + / (then = padding)")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        """A comma-separated string (flag, variable) or a list (Python) of exact origins, or `*` alone."""
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple | set | frozenset):
+            return value  # pydantic reports the wrong type
+        origins = [str(item).strip().lower() for item in items if str(item).strip()]
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin such as https://example.org or http://host:8080"
+                )
+        if "*" in origins and len(origins) > 1:
+            raise ValueError("`*` allows every origin: give it alone, or list the origins")
+        return list(dict.fromkeys(origins))
 
     @classmethod
     def build(cls, **overrides: Any) -> Settings:

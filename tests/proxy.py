@@ -1,13 +1,15 @@
 """A fault-injecting TCP proxy for tests: forwards 127.0.0.1:<free port> to a server and can cut every open
-connection at once, the way a flaky network or a restarting load balancer would.
+connection at once, the way a flaky network or a restarting load balancer would, or one at random.
 
 Two threads per connection copy bytes each way. `cut()` resets every current connection (SO_LINGER 0, so
-both ends see a reset rather than an orderly end of stream); new connections keep being accepted.
+both ends see a reset rather than an orderly end of stream); `cut_random(rng)` resets one of them, chosen
+by the caller's seeded `random.Random`; new connections keep being accepted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import struct
 import threading
@@ -22,8 +24,9 @@ _RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RS
 class _Link:
     """One proxied connection: the client's socket and ours to the server."""
 
-    def __init__(self, downstream: socket.socket, upstream: socket.socket) -> None:
+    def __init__(self, downstream: socket.socket, upstream: socket.socket, serial: int = 0) -> None:
         self.sockets = (downstream, upstream)
+        self.serial = serial  # accept order, so a seeded choice among open links is reproducible
         self._lock = threading.Lock()
         self._pumps_left = 2
         self.aborted = False
@@ -66,6 +69,7 @@ class FaultProxy:
         self._threads: list[threading.Thread] = []
         self._closed = False
         self.accepted = 0  # connections ever accepted
+        self.cuts = 0  # connections reset by cut() or cut_random()
         self._acceptor = threading.Thread(target=self._accept_loop, name="fault-proxy-accept", daemon=True)
         self._acceptor.start()
 
@@ -86,9 +90,21 @@ class FaultProxy:
         with self._changed:
             links = list(self._links)
             self._links.clear()
+            self.cuts += len(links)
         for link in links:
             link.abort()
         return len(links)
+
+    def cut_random(self, rng: random.Random) -> bool:
+        """Reset one open connection, chosen with `rng`; False if none was open."""
+        with self._changed:
+            if not self._links:
+                return False
+            link = rng.choice(sorted(self._links, key=lambda open_link: open_link.serial))
+            self._links.discard(link)
+            self.cuts += 1
+        link.abort()
+        return True
 
     def close(self) -> None:
         """Stop accepting, cut every connection and wait for the proxy's threads."""
@@ -129,7 +145,7 @@ class FaultProxy:
                 downstream.close()
                 continue
             upstream.settimeout(None)
-            link = _Link(downstream, upstream)
+            link = _Link(downstream, upstream, self.accepted)
             with self._changed:
                 if self._closed:
                     for sock in link.sockets:
@@ -138,6 +154,8 @@ class FaultProxy:
                 self._links.add(link)
                 self.accepted += 1
                 self._changed.notify_all()
+            # Forget finished pumps, so a long run with many connections does not pile them up.
+            self._threads = [thread for thread in self._threads if thread.is_alive()]
             for source, sink in (link.sockets, link.sockets[::-1]):
                 thread = threading.Thread(target=self._pump, args=(link, source, sink), daemon=True)
                 self._threads.append(thread)

@@ -963,18 +963,39 @@ def test_openapi_query_parameters(openapi: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("path", "method", "statuses"),
     [
-        ("/metrics", "post", {"201", "400"}),
-        ("/metrics", "get", {"200", "400"}),
-        ("/metrics/{metric_id}", "get", {"200", "400", "404"}),
-        ("/metrics/readings", "post", {"201", "400", "404"}),
-        ("/metrics/{metric_id}/readings", "get", {"200", "400", "404"}),
+        ("/metrics", "post", {"201", "400", "413", "415", "503"}),
+        ("/metrics", "get", {"200", "400", "503"}),
+        ("/metrics/{metric_id}", "get", {"200", "400", "404", "503"}),
+        ("/metrics/readings", "post", {"201", "400", "404", "413", "415", "503"}),
+        ("/metrics/readings/batch", "post", {"201", "400", "404", "413", "415", "503"}),
+        ("/metrics/{metric_id}/readings", "get", {"200", "400", "404", "503"}),
         ("/healthz", "get", {"200"}),
+        ("/events/watch", "get", {"200", "400", "503"}),
     ],
 )
 def test_openapi_documents_statuses(
     openapi: dict[str, Any], path: str, method: str, statuses: set[str]
 ) -> None:
     assert set(openapi["paths"][path][method]["responses"]) >= statuses
+
+
+def test_openapi_request_bodies_are_required(openapi: dict[str, Any]) -> None:
+    operations = [operation for item in openapi["paths"].values() for operation in item.values()]
+    bodies = [operation["requestBody"] for operation in operations if "requestBody" in operation]
+    assert len(bodies) == 3
+    assert all(body["required"] is True for body in bodies)
+
+
+@pytest.mark.parametrize("path", ["/metrics/{metric_id}", "/metrics/{metric_id}/readings"])
+def test_openapi_metric_id_path_parameter_is_a_uuid(openapi: dict[str, Any], path: str) -> None:
+    (parameter,) = [p for p in openapi["paths"][path]["get"]["parameters"] if p["in"] == "path"]
+    assert parameter["schema"] == {"type": "string", "format": "uuid"}
+
+
+def test_openapi_stream_types_is_a_comma_separated_list(openapi: dict[str, Any]) -> None:
+    (types,) = [p for p in openapi["paths"]["/events/watch"]["get"]["parameters"] if p["name"] == "types"]
+    assert (types["style"], types["explode"]) == ("form", False)
+    assert types["schema"]["items"]["enum"] == ["metric_created", "metric_reading_created"]
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/metrics/{metric_id}/readings"])

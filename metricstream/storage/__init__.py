@@ -28,14 +28,20 @@ class Storage(Protocol):
 
     async def close(self) -> None: ...
 
-    async def add_metric(self, metric: Metric, event: Event) -> None: ...
+    async def add_metric(self, metric: Metric, event: Event, max_metrics: int | None = None) -> bool:
+        """Store a metric with its event; store nothing and return False if `max_metrics` are already
+        stored (checked in the same atomic step as the insert)."""
+        ...
 
     async def get_metric(self, metric_id: str) -> Metric | None: ...
 
     async def list_metrics(self) -> list[Metric]: ...
 
-    async def add_readings(self, readings: Sequence[MetricReading], events: Sequence[Event]) -> None:
-        """Store readings of existing metrics with their events, all or nothing."""
+    async def add_readings(
+        self, readings: Sequence[MetricReading], events: Sequence[Event], keep: int | None = None
+    ) -> None:
+        """Store readings of existing metrics with their events, all or nothing; then, in the same step,
+        drop each written metric's oldest readings (by timestamp, then id) beyond the newest `keep`."""
         ...
 
     async def list_readings(

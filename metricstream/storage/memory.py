@@ -16,6 +16,35 @@ def _sort_key(reading: MetricReading) -> tuple[datetime, str]:
     return (reading.timestamp, reading.id)
 
 
+class _Series:
+    """One metric's readings sorted by (timestamp, id); `items[start:]` are the live ones.
+
+    Dropping the oldest only moves `start`; the dead prefix is deleted once it is a sixteenth of the
+    list, so a capped series pays O(1) amortised per write instead of moving the whole list each time.
+    """
+
+    __slots__ = ("items", "start")
+
+    def __init__(self) -> None:
+        self.items: list[MetricReading] = []
+        self.start = 0
+
+    def add(self, reading: MetricReading) -> None:
+        items = self.items
+        if len(items) == self.start or _sort_key(items[-1]) <= _sort_key(reading):
+            items.append(reading)  # the usual case: readings arrive in time order
+        else:
+            bisect.insort(items, reading, lo=self.start, key=_sort_key)
+
+    def trim(self, keep: int) -> None:
+        excess = len(self.items) - self.start - keep
+        if excess > 0:
+            self.start += excess
+            if self.start >= max(64, len(self.items) // 16):
+                del self.items[: self.start]
+                self.start = 0
+
+
 class MemoryStorage:
     """Metrics in creation order and each metric's readings sorted by timestamp.
 
@@ -27,7 +56,7 @@ class MemoryStorage:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._metrics: dict[str, Metric] = {}
-        self._readings: dict[str, list[MetricReading]] = {}
+        self._readings: dict[str, _Series] = {}
 
     async def open(self) -> None:
         pass
@@ -35,10 +64,13 @@ class MemoryStorage:
     async def close(self) -> None:
         pass
 
-    async def add_metric(self, metric: Metric, event: Event) -> None:
+    async def add_metric(self, metric: Metric, event: Event, max_metrics: int | None = None) -> bool:
         with self._lock:
+            if max_metrics is not None and len(self._metrics) >= max_metrics:
+                return False
             self._metrics[metric.id] = metric
-            self._readings[metric.id] = []
+            self._readings[metric.id] = _Series()
+            return True
 
     async def get_metric(self, metric_id: str) -> Metric | None:
         return self._metrics.get(metric_id)
@@ -47,14 +79,15 @@ class MemoryStorage:
         with self._lock:
             return list(self._metrics.values())
 
-    async def add_readings(self, readings: Sequence[MetricReading], events: Sequence[Event]) -> None:
+    async def add_readings(
+        self, readings: Sequence[MetricReading], events: Sequence[Event], keep: int | None = None
+    ) -> None:
         with self._lock:
             for reading in readings:
-                series = self._readings[reading.metric_id]
-                if not series or _sort_key(series[-1]) <= _sort_key(reading):
-                    series.append(reading)  # the usual case: readings arrive in time order
-                else:
-                    bisect.insort(series, reading, key=_sort_key)
+                self._readings[reading.metric_id].add(reading)
+            if keep is not None:
+                for metric_id in {reading.metric_id for reading in readings}:
+                    self._readings[metric_id].trim(keep)
 
     async def list_readings(
         self,
@@ -65,9 +98,12 @@ class MemoryStorage:
         newest: bool = False,
     ) -> list[MetricReading]:
         with self._lock:
-            series = self._readings.get(metric_id, [])
-            start = 0 if since is None else bisect.bisect_left(series, since, key=_timestamp)
-            stop = len(series) if until is None else bisect.bisect_right(series, until, key=_timestamp)
+            found = self._readings.get(metric_id)
+            if found is None:
+                return []
+            series, first = found.items, found.start
+            start = first if since is None else bisect.bisect_left(series, since, first, key=_timestamp)
+            stop = len(series) if until is None else bisect.bisect_right(series, until, first, key=_timestamp)
             if limit is not None:
                 if newest:
                     start = max(start, stop - limit)

@@ -7,9 +7,13 @@
   sequence number from `INCR`, so a process that reads the stream can tell when entries it never saw
   were trimmed (events lost), and only then make its clients reset.
 
-A write stores data and events in one Lua script: atomic, one round trip. Processes do not publish
-their own writes directly: every process, the writer included, follows the stream (`XREAD BLOCK`) and
-publishes what it reads, so every client of every process sees the same order.
+A write stores data and events in one Lua script: atomic, one round trip. The limits are checked in the
+same script: `max_metrics` (`LLEN` of the id list before anything is written; the script then writes
+nothing and returns 0) and the readings cap (`ZREMRANGEBYRANK` of each written set's lowest ranks, i.e. its
+oldest readings, beyond the cap), so processes sharing one Redis cannot overshoot either.
+
+Processes do not publish their own writes directly: every process, the writer included, follows the
+stream (`XREAD BLOCK`) and publishes what it reads, so every client of every process sees the same order.
 
 When Redis goes away, writes fail at once with `UnavailableError` (HTTP 503), the stream follower keeps
 retrying with backoff, and open SSE streams stay up.
@@ -46,6 +50,8 @@ _FOLLOW_BATCH: Final = 2000
 # KEYS: 1 the stream, 2 the sequence counter, 3.. data keys.
 # ARGV: 1 MINID for trimming, 2 number of data operations, then 4 per operation
 # (kind, key index, a, b), then 5 per event (id, type, metric_id, body, created).
+# Kinds: zadd, hset, rpush; `below` (a list shorter than a, else write nothing and return 0; it comes
+# first); `cap` (a sorted set's lowest ranks beyond a removed; it comes after the zadds).
 _WRITE: Final = """
 local stream, counter = KEYS[1], KEYS[2]
 local minid, operations = ARGV[1], tonumber(ARGV[2])
@@ -54,6 +60,15 @@ for _ = 1, operations do
   local kind, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
   if kind == 'zadd' then
     redis.call('ZADD', key, ARGV[i + 2], ARGV[i + 3])
+  elseif kind == 'below' then
+    if redis.call('LLEN', key) >= tonumber(ARGV[i + 2]) then
+      return 0
+    end
+  elseif kind == 'cap' then
+    local excess = redis.call('ZCARD', key) - tonumber(ARGV[i + 2])
+    if excess > 0 then
+      redis.call('ZREMRANGEBYRANK', key, 0, excess - 1)
+    end
   elseif kind == 'hset' then
     redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3])
   else
@@ -140,7 +155,8 @@ class RedisStorage:
 
     async def _run_write(
         self, keys: list[str], operations: list[tuple[str, str, Any, Any]], events: Sequence[Event]
-    ) -> None:
+    ) -> bool:
+        """Run the write script; False if a `below` check refused it (nothing written)."""
         args: list[Any] = [f"{int((time.time() - self.event_ttl) * 1000)}-0", len(operations)]
         all_keys = [self._stream, self._counter, *keys]
         for kind, key, a, b in operations:
@@ -148,17 +164,20 @@ class RedisStorage:
         for event in events:
             args += [event.id, event.type, event.metric_id, event.body, repr(event.created)]
         try:
-            await self._write(keys=all_keys, args=args)
+            return int(await self._write(keys=all_keys, args=args)) == 1
         except RedisError as error:
             raise _unavailable(error) from None
 
-    async def add_metric(self, metric: Metric, event: Event) -> None:
+    async def add_metric(self, metric: Metric, event: Event, max_metrics: int | None = None) -> bool:
         body = orjson.dumps(metric.to_dict())
-        operations = [
+        operations: list[tuple[str, str, Any, Any]] = []
+        if max_metrics is not None:
+            operations.append(("below", self._metric_ids, max_metrics, ""))
+        operations += [
             ("hset", self._metrics, metric.id, body),
             ("rpush", self._metric_ids, metric.id, ""),
         ]
-        await self._run_write([self._metrics, self._metric_ids], operations, [event])
+        return await self._run_write([self._metrics, self._metric_ids], operations, [event])
 
     async def get_metric(self, metric_id: str) -> Metric | None:
         try:
@@ -175,12 +194,16 @@ class RedisStorage:
             raise _unavailable(error) from None
         return [Metric(**orjson.loads(body)) for body in bodies if body is not None]
 
-    async def add_readings(self, readings: Sequence[MetricReading], events: Sequence[Event]) -> None:
+    async def add_readings(
+        self, readings: Sequence[MetricReading], events: Sequence[Event], keep: int | None = None
+    ) -> None:
         keys = sorted({self._readings_key(reading.metric_id) for reading in readings})
-        operations = [
+        operations: list[tuple[str, str, Any, Any]] = [
             ("zadd", self._readings_key(r.metric_id), _micros(r.timestamp), orjson.dumps(r.to_dict()))
             for r in readings
         ]
+        if keep is not None:  # rank 0 is the oldest: lowest score (time), ties by member (id first)
+            operations += [("cap", key, keep, "") for key in keys]
         await self._run_write(keys, operations, events)
 
     async def list_readings(

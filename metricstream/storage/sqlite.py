@@ -9,6 +9,11 @@ at some speed).
 The event log keeps its order in `events.seq`; the newest event is never trimmed, so its id still marks
 where the log ends after everything else expired, across restarts too. Schema versions are kept in
 `PRAGMA user_version` and applied in order by `_MIGRATIONS`.
+
+Limits are checked inside the write's transaction: `max_metrics` by counting metrics before the insert, the
+readings cap by deleting a metric's oldest rows (by ts, then id) beyond it. The number of readings per
+metric is counted once per metric and then kept up to date here (this connection is the only writer), so
+a capped write deletes only its excess and never scans the series.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ class SQLiteStorage:
         self.path = path
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
+        self._counts: dict[str, int] = {}  # readings per metric, exact; used on the writer thread only
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({self.path!r})"
@@ -94,6 +100,7 @@ class SQLiteStorage:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metricstream-sqlite")
+        self._counts.clear()
         loop = asyncio.get_running_loop()
         self._db = await loop.run_in_executor(self._executor, self._connect)
         newest = await self._run(self._newest_event_id)
@@ -136,16 +143,21 @@ class SQLiteStorage:
             [(e.id, e.type, e.metric_id, e.body, e.created) for e in events],
         )
 
-    async def add_metric(self, metric: Metric, event: Event) -> None:
-        def work(db: sqlite3.Connection) -> None:
+    async def add_metric(self, metric: Metric, event: Event, max_metrics: int | None = None) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
             with db:
+                if max_metrics is not None:
+                    (count,) = db.execute("SELECT COUNT(*) FROM metrics").fetchone()
+                    if count >= max_metrics:
+                        return False
                 db.execute(
                     "INSERT INTO metrics (id, name, input_frequency) VALUES (?, ?, ?)",
                     (metric.id, metric.name, metric.input_frequency),
                 )
                 self._insert_events(db, [event])
+            return True
 
-        await self._run(work)
+        return await self._run(work)
 
     async def get_metric(self, metric_id: str) -> Metric | None:
         def work(db: sqlite3.Connection) -> Metric | None:
@@ -163,16 +175,54 @@ class SQLiteStorage:
 
         return await self._run(work)
 
-    async def add_readings(self, readings: Sequence[MetricReading], events: Sequence[Event]) -> None:
+    async def add_readings(
+        self, readings: Sequence[MetricReading], events: Sequence[Event], keep: int | None = None
+    ) -> None:
         def work(db: sqlite3.Connection) -> None:
-            with db:
-                db.executemany(
-                    "INSERT INTO readings (id, metric_id, value, ts) VALUES (?, ?, ?, ?)",
-                    [(r.id, r.metric_id, r.value, _micros(r.timestamp)) for r in readings],
-                )
-                self._insert_events(db, events)
+            counts: dict[str, int] = {}
+            try:
+                with db:
+                    db.executemany(
+                        "INSERT INTO readings (id, metric_id, value, ts) VALUES (?, ?, ?, ?)",
+                        [(r.id, r.metric_id, r.value, _micros(r.timestamp)) for r in readings],
+                    )
+                    self._insert_events(db, events)
+                    if keep is not None:
+                        counts = self._trim_readings(db, readings, keep)
+                    else:
+                        self._counts.clear()  # uncapped writes are not counted
+            except BaseException:
+                self._counts.clear()  # not worth reasoning about what a failed transaction left
+                raise
+            self._counts.update(counts)  # committed: the counts are true now
 
         await self._run(work)
+
+    def _trim_readings(
+        self, db: sqlite3.Connection, readings: Sequence[MetricReading], keep: int
+    ) -> dict[str, int]:
+        """Delete each written metric's oldest readings beyond `keep`; the metrics' new counts."""
+        added: dict[str, int] = {}
+        for reading in readings:
+            added[reading.metric_id] = added.get(reading.metric_id, 0) + 1
+        counts = {}
+        for metric_id, new in added.items():
+            known = self._counts.get(metric_id)
+            if known is None:  # the first write here since opening: count once (this write included)
+                (count,) = db.execute(
+                    "SELECT COUNT(*) FROM readings WHERE metric_id = ?", (metric_id,)
+                ).fetchone()
+            else:
+                count = known + new
+            if count > keep:
+                db.execute(
+                    "DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE metric_id = ?"
+                    " ORDER BY ts, id LIMIT ?)",
+                    (metric_id, count - keep),
+                )
+                count = keep
+            counts[metric_id] = count
+        return counts
 
     async def list_readings(
         self,
