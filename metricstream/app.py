@@ -403,6 +403,7 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     @document_request(MetricIn)
     @document_response(MetricOut, 201)
     @document_response(ErrorOut, 400)
+    @document_response(ErrorOut, 409)  # max_metrics reached
     async def create_metric() -> Response:
         """Create a metric; announced as a `metric_created` event."""
         metric = await service.add_metric(await _json_body(owner.settings.max_body))

@@ -65,7 +65,7 @@ class StreamEvent:
 
 
 class Dispatched(Protocol):
-    """What `process` reads from a dispatched event: an `sse.Message` (or an httpx-sse `ServerSentEvent`)."""
+    """What `process` reads from a dispatched event: an `sse.Message`."""
 
     @property
     def event(self) -> str: ...

@@ -963,7 +963,7 @@ def test_openapi_query_parameters(openapi: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("path", "method", "statuses"),
     [
-        ("/metrics", "post", {"201", "400", "413", "415", "503"}),
+        ("/metrics", "post", {"201", "400", "409", "413", "415", "503"}),
         ("/metrics", "get", {"200", "400", "503"}),
         ("/metrics/{metric_id}", "get", {"200", "400", "404", "503"}),
         ("/metrics/readings", "post", {"201", "400", "404", "413", "415", "503"}),

@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from httpx_sse import EventSource, ServerSentEvent
 
 from metricstream.client import (
     AsyncSubscriber,
@@ -16,16 +15,16 @@ from metricstream.client import (
     StreamEvent,
     Subscriber,
 )
+from metricstream.sse import Message, iter_messages
 
 BASE = "http://127.0.0.1:8089"
 SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8"}
 
 
 def feed(sub: BaseSubscriber, text: str) -> list[StreamEvent]:
-    """Decode `text` with httpx-sse and run every block through `sub.process`."""
-    response = httpx.Response(200, headers=SSE_HEADERS, content=text.encode())
+    """Decode `text` as the subscriber does and run every block through `sub.process`."""
     events = []
-    for sse in EventSource(response).iter_sse():
+    for sse in iter_messages([text.encode()]):
         event = sub.process(sse)
         if event is not None:
             events.append(event)
@@ -102,18 +101,9 @@ def test_control_messages_and_comments_are_not_yielded() -> None:
     assert sub.stream_ended
 
 
-def test_blank_event_after_comment_is_dropped() -> None:
-    # httpx-sse 0.4.3 turns the blank line after a comment into an event once an id was seen.
-    sub = BaseSubscriber(BASE)
-    response = httpx.Response(200, headers=SSE_HEADERS, content=(metric_block("a") + ": ping\n\n"))
-    raw = list(EventSource(response).iter_sse())
-    assert [(sse.id, sse.data) for sse in raw] == [("a", '{"value": 1}'), ("a", "")]
-    assert [sub.process(sse) for sse in raw][1:] == [None]
-
-
 def test_empty_data_is_never_dispatched() -> None:
     sub = BaseSubscriber(BASE)
-    assert sub.process(ServerSentEvent(event="metric_created", id="x")) is None
+    assert sub.process(Message("", event="metric_created", id="x")) is None
     assert sub.last_event_id is None
 
 
@@ -159,9 +149,11 @@ def test_non_json_data_is_kept_as_text() -> None:
     assert feed(sub, "id: a\nevent: metric_created\ndata: oops\n\n")[0].data == "oops"
 
 
-def test_retry_is_honoured_even_without_data() -> None:
+def test_retry_in_a_block_of_its_own_is_honoured() -> None:
+    # The server sends `retry:` as its own block, then `connected`: the decoder hands the stream's
+    # retry over with the next dispatched message.
     sub = BaseSubscriber(BASE, rand=lambda: 1.0)
-    feed(sub, "retry: 250\n\n")
+    feed(sub, "retry: 250\n\ndata: connected\n\n")
     assert sub.retry_ms == 250
     assert sub.next_delay() == pytest.approx(0.25)
 
@@ -182,13 +174,13 @@ def test_backoff_starts_at_the_server_retry() -> None:
 
 def test_server_retry_above_the_cap_is_capped() -> None:
     sub = BaseSubscriber(BASE, max_backoff=5.0, rand=lambda: 1.0)
-    feed(sub, "retry: 60000\n\n")
+    feed(sub, "retry: 60000\n\ndata: connected\n\n")
     assert sub.next_delay() == 5.0
 
 
 def test_tiny_server_retry_is_floored() -> None:
     sub = BaseSubscriber(BASE, rand=lambda: 1.0)
-    feed(sub, "retry: 0\n\n")
+    feed(sub, "retry: 0\n\ndata: connected\n\n")
     assert sub.next_delay() == pytest.approx(0.1)
 
 
