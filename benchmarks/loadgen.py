@@ -405,8 +405,6 @@ class Publisher:
     ) -> None:
         """As fast as the clients keep up: never more than `window` events ahead of the slowest one."""
         size = size if batch else 1
-        self.waits = 0
-
         slowest = 0  # a lower bound of the slowest client's count: counts only grow
 
         async def worker() -> None:
