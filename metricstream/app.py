@@ -21,7 +21,6 @@ Security (docs/security.md), decided by `stream.Access` from the settings:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import importlib.resources
@@ -284,10 +283,7 @@ class MetricStreamApp:
         """Cancel the demo feed, if it runs, and wait until it has ended; idempotent."""
         demo, self._demo = self._demo, None
         if demo is not None:
-            demo.cancel()
-            await asyncio.wait([demo])  # unlike `await demo`, never mistakes its cancellation for ours
-            if not demo.cancelled() and demo.exception() is not None:
-                log.error("the demo feed failed", exc_info=demo.exception())
+            await cancel_and_wait(demo)
 
     async def _maintain(self) -> None:
         """The broadcaster's heartbeats and sweeps, and the store's own event trimming."""
@@ -307,11 +303,24 @@ class MetricStreamApp:
         await self.stop_demo()
         await self.broadcaster.close(self.settings.shutdown_timeout)
         if self._maintenance is not None:
-            self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
+            await cancel_and_wait(self._maintenance)
             self._maintenance = None
             await self.storage.close()
+
+
+async def cancel_and_wait(task: asyncio.Task[Any], within: float = 5.0) -> None:
+    """Cancel `task` and wait for it to end, cancelling again if it swallowed the cancellation
+    (Python 3.11's `asyncio.wait_for`, which redis-py uses, can drop one that arrives as the awaited
+    operation completes); give up, logged, after `within` seconds rather than hang a shutdown."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+        if asyncio.get_running_loop().time() > deadline:
+            log.warning("task %s did not end after cancellation", task.get_name())
+            return
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
 
 def create_app(*, storage: Storage | None = None, **settings: Any) -> MetricStreamApp:

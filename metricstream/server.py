@@ -196,12 +196,12 @@ class Hub:
         return f"<Hub {self._state.value} {self._url}{tail}>"
 
     def _repr_html_(self) -> str:
-        """A small table for Jupyter: URL (while running, a link to its metrics), state, clients, events."""
+        """A small table for Jupyter: URL (while running, a link to the dashboard), state, clients, events."""
         state = self._state.value
         if self._url is None:
             where = escape(f"to listen on {self.settings.host}:{self.settings.port}")
         elif self.running:
-            where = f'<a href="{escape(self._url)}/metrics" target="_blank">{escape(self._url)}</a>'
+            where = f'<a href="{escape(self._url)}/" target="_blank">{escape(self._url)}</a>'
         else:
             where = escape(self._url)
         rows = [("URL", where), ("State", escape(state))]
@@ -342,7 +342,10 @@ class Hub:
             _running_hubs.discard(self)
             with contextlib.suppress(RuntimeError):  # the loop may already be gone
                 self._loop.call_soon_threadsafe(self._stop_event.set)
-            self._thread.join(self.settings.shutdown_timeout + 5)
+            timeout = self.settings.shutdown_timeout + 5
+            self._thread.join(timeout)
+            if self._thread.is_alive():  # a task ignored its cancellation; the thread is a daemon
+                log.warning("%r did not stop within %.0f s; its thread is left behind", self, timeout)
             self._service = None
 
     def __enter__(self) -> Hub:

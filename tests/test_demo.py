@@ -8,6 +8,7 @@ runs at the real frequencies in `test_cli.py`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import queue
 import random
@@ -15,6 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any, cast
 
 import pytest
 
@@ -183,6 +185,38 @@ def test_stopping_a_demo_hub_is_prompt_and_readings_end_with_the_stream(make_hub
         assert time.monotonic() - stopping_at < 1.0
     finally:
         sub.close()
+
+
+def test_the_feed_ends_even_when_its_cancellation_is_swallowed() -> None:
+    """On Python 3.11 `asyncio.wait_for` (through which redis-py sends commands) can drop a cancellation."""
+
+    class SwallowingService:
+        def __init__(self) -> None:
+            self.writing = asyncio.Event()
+            self.writes = 0
+            self.storage = self
+
+        async def list_readings(self, metric_id: str, **_: object) -> list[object]:
+            return []
+
+        async def create_reading(self, metric_id: str, value: float) -> None:
+            self.writes += 1
+            self.writing.set()
+            with contextlib.suppress(asyncio.CancelledError):  # swallowed as wait_for may, without uncancel()
+                await asyncio.sleep(1)
+
+    async def main() -> None:
+        service = SwallowingService()
+        metric = Metric("id", "Swallowed", 0.01)
+        feed = asyncio.create_task(demo_module.run_demo(cast(Any, service), [metric]))
+        await service.writing.wait()
+        feed.cancel()
+        done, _ = await asyncio.wait([feed], timeout=TAKE_TIMEOUT)
+        assert done == {feed}
+        assert feed.cancelled()
+        assert service.writes == 1
+
+    asyncio.run(main())
 
 
 def test_app_shutdown_cancels_the_demo_and_leaves_no_task(store_url: str) -> None:

@@ -192,7 +192,7 @@ def test_repr_html_shows_url_state_clients_and_events(hub: Hub, open_stream: Ope
         "Stream": f"{hub.url}/events/watch",
     }
     assert table.links == {
-        hub.url: f"{hub.url}/metrics",
+        hub.url: f"{hub.url}/",  # the dashboard
         f"{hub.url}/events/watch": f"{hub.url}/events/watch",
     }
 

@@ -114,6 +114,7 @@ class RedisStorage:
         self._metrics = f"{prefix}metrics"
         self._metric_ids = f"{prefix}metric_ids"
         self._client: aioredis.Redis | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._write: Any = None
         self._last_stream_id = "0-0"  # where following the stream resumes
         self._last_seq: int | None = None
@@ -131,8 +132,10 @@ class RedisStorage:
         return self._client
 
     async def open(self) -> None:
-        if self._client is not None:
+        if self._client is not None and self._loop is asyncio.get_running_loop():
             return
+        self._client = None  # one left from a hub's earlier run was bound to that run's loop
+        self._loop = asyncio.get_running_loop()
         # Short timeouts and no retries: a write during an outage fails fast with 503, never hangs.
         self._client = aioredis.Redis.from_url(
             self.url,
@@ -267,6 +270,9 @@ class RedisStorage:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.1
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # redis-py may have swallowed it (3.11)
+                raise asyncio.CancelledError
             for _, entries in reply:
                 if not entries:
                     continue
