@@ -78,20 +78,25 @@ def new_ids(count: int) -> list[str]:
 
     uuid6 keeps its monotonic state in an unlocked global; the lock makes ids unique and ordered across
     threads. Under bursts the library pushes the embedded time ahead of the clock, so no code here reads
-    time out of an id.
+    time out of an id. A batch takes one id from uuid6 and counts up from it in the random bits (RFC 9562's
+    monotonic counter method), which is several times cheaper than one uuid6 call per id.
     """
     global _id_floor
-    ids = []
     with _id_lock:
-        for _ in range(count):
-            value = uuid6.uuid7().int
-            if value <= _id_floor:  # a stored id from before a restart is ahead of the clock
-                milliseconds = (_id_floor >> 80) + 1
-                value = uuid6.UUID(int=(milliseconds << 80) | secrets.randbits(76), version=7).int
-            _id_floor = value
-            text = f"{value:032x}"  # formatted here: a second UUID object per id costs more
-            ids.append(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
+        value = uuid6.uuid7().int
+        if value <= _id_floor or (value & _RAND_B) + count > _RAND_B:
+            # a stored id from before a restart is ahead of the clock, or the counter would overflow
+            milliseconds = max(value, _id_floor) >> 80
+            value = uuid6.UUID(int=((milliseconds + 1) << 80) | secrets.randbits(60), version=7).int
+        _id_floor = value + count - 1
+    ids = []
+    for offset in range(count):
+        text = f"{value + offset:032x}"  # formatted here: a UUID object per id costs more
+        ids.append(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
     return ids
+
+
+_RAND_B = (1 << 62) - 1  # UUIDv7's low 62 random bits, below the variant
 
 
 def ensure_ids_after(event_id: str) -> None:
@@ -198,13 +203,21 @@ def _to_utc(moment: datetime) -> datetime:
 
 def _uuid7(value: object) -> str:
     if isinstance(value, str):
-        try:
-            value = uuid.UUID(value)
-        except ValueError:
-            raise ValueError("not a UUID") from None
+        return _uuid7_text(value)
     if not isinstance(value, uuid.UUID) or value.version != 7:
         raise ValueError("not a UUIDv7")
     return str(value)
+
+
+@functools.lru_cache(maxsize=4096)  # a batch names the same few metrics over and over
+def _uuid7_text(value: str) -> str:
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ValueError("not a UUID") from None
+    if parsed.version != 7:
+        raise ValueError("not a UUIDv7")
+    return str(parsed)
 
 
 def _whole_number(value: object) -> object:

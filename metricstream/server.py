@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import contextlib
 import enum
+import gc
 import ipaddress
 import logging
 import signal
@@ -368,6 +369,10 @@ def _stop_running_hubs() -> None:
 
 def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = False) -> None:
     """Serve in the foreground until Ctrl+C or SIGTERM, then shut down gracefully."""
+    # This process is ours: collect young garbage less often. Ingest allocates many short-lived
+    # objects, and with the default threshold (700) collections took ~30% of a 10,000-reading batch.
+    # (A Hub leaves the GC alone: it lives in someone else's process.)
+    gc.set_threshold(50_000, 20, 20)
     app = MetricStreamApp(settings, storage)  # a bad store URL fails before the port is taken
     sock = bind_socket(settings.host, settings.port, settings.write_timeout)
     url = url_of(sock)
