@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -347,7 +348,15 @@ class Server:
             stack.command, stdout=subprocess.PIPE, stderr=self.log, cwd=WORKDIR[0]
         )
         self.port = self._read_port()
+        # Whatever else it prints goes to its log: an unread pipe that fills up would block the server.
+        self._drain = threading.Thread(target=self._copy_output, daemon=True)
+        self._drain.start()
         self._wait_healthy()
+
+    def _copy_output(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.log.write(line)
 
     def _read_port(self) -> int:
         assert self.process.stdout is not None
@@ -378,6 +387,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        drain = getattr(self, "_drain", None)
+        if drain is not None:
+            drain.join(5)  # the pipe ends with the process
         if self.process.stdout is not None:
             self.process.stdout.close()
         self.log.close()
@@ -576,7 +588,8 @@ def chart(plan: Plan, results: dict[str, dict[str, list[dict[str, Any]]]], path:
                     lows.append(middle - low)
                     highs.append(high - middle)
             if xs:
-                axis.errorbar(xs, ys, yerr=[lows, highs], color=color, marker=marker, capsize=3, label=name)
+                label = name if axis is left else f"{name}, saturated"
+                axis.errorbar(xs, ys, yerr=[lows, highs], color=color, marker=marker, capsize=3, label=label)
         runs = results.get(rate_key, {}).get(name, [])
         values = [r["p99_ms"] for r in runs if "failed" not in r and is_number(r.get("p99_ms"))]
         if values:
