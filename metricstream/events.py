@@ -42,11 +42,6 @@ class EventLog:
         return self._base
 
     @property
-    def last_id(self) -> str | None:
-        """Id of the newest event ever appended (even once expired), None before the first."""
-        return self._newest_id
-
-    @property
     def position_id(self) -> str:
         """An id that resumes at the head: the newest event's, or GENESIS_ID before any."""
         return self._newest_id or GENESIS_ID
