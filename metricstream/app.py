@@ -45,6 +45,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import __version__
 from .broadcast import Broadcaster
+from .clock import Clock, SystemClock
 from .errors import MetricStreamError, PayloadTooLargeError, ValidationError
 from .events import EventLog
 from .models import EVENT_TYPES, MetricIn, MetricsQuery, ReadingIn, ReadingsQuery, validate
@@ -222,8 +223,11 @@ _STREAM_OPENAPI = {
 class MetricStreamApp:
     """The ASGI application: the stream path, then everything else through Quart."""
 
-    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
+    def __init__(
+        self, settings: Settings, storage: Storage | None = None, clock: Clock | None = None
+    ) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()
         self.storage = storage if storage is not None else open_storage(settings.store, settings.event_ttl)
         self.log = EventLog(settings.event_ttl)
         self.broadcaster = Broadcaster(
@@ -234,10 +238,13 @@ class MetricStreamApp:
             heartbeat=settings.heartbeat,
             retry=settings.retry,
             flush_interval=settings.flush_interval,
+            clock=self.clock,
         )
         self.service = AsyncMetricService(
             self.storage,
             self.broadcaster,
+            clock=self.clock,
+            max_batch=settings.max_batch,
             max_name_length=settings.max_name_length,
             max_metrics=settings.max_metrics,
             max_readings_per_metric=settings.max_readings_per_metric,
@@ -265,8 +272,9 @@ class MetricStreamApp:
         if self._maintenance is not None:
             return
         await self.storage.open()
-        events, truncated = await self.storage.recent_events(time.time() - self.settings.event_ttl)
+        events, truncated = await self.storage.retained_events()
         self.log.restore(events, truncated)
+        self.log.trim(self.clock.time())  # what expired while no server ran
         self._maintenance = asyncio.create_task(self._maintain())
         if self.settings.demo:
             await self.start_demo()
@@ -292,9 +300,9 @@ class MetricStreamApp:
             if self.storage.shared:
                 group.create_task(self.storage.follow(self.service.receive, self.service.lost))
             while True:
-                await asyncio.sleep(self.settings.event_ttl / 2)
+                await self.clock.sleep(self.settings.event_ttl / 2)
                 try:
-                    await self.storage.trim_events(time.time() - self.settings.event_ttl)
+                    await self.storage.trim_events(self.clock.time() - self.settings.event_ttl)
                 except MetricStreamError as error:  # the store is down: try again next time
                     log.warning("trimming stored events failed: %s", error)
 
@@ -323,9 +331,12 @@ async def cancel_and_wait(task: asyncio.Task[Any], within: float = 5.0) -> None:
         log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
 
-def create_app(*, storage: Storage | None = None, **settings: Any) -> MetricStreamApp:
-    """The ASGI app for `settings` (keyword arguments over `METRICSTREAM_*` variables)."""
-    return MetricStreamApp(Settings.build(**settings), storage)
+def create_app(
+    *, storage: Storage | None = None, clock: Clock | None = None, **settings: Any
+) -> MetricStreamApp:
+    """The ASGI app for `settings` (keyword arguments over `METRICSTREAM_*` variables); `clock` is
+    for tests (`ManualClock`), the real one by default."""
+    return MetricStreamApp(Settings.build(**settings), storage, clock)
 
 
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -464,8 +475,6 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
         items = body.get("readings") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise ValidationError('the body must be {"readings": [...]}')
-        if len(items) > owner.settings.max_batch:
-            raise ValidationError(f"at most {owner.settings.max_batch} readings per batch, got {len(items)}")
         _, events = await service.write_readings(items)
         payload = b'{"readings":[' + b",".join(event.body for event in events) + b"]}"
         return Response(payload, 201, content_type="application/json")

@@ -5,9 +5,14 @@ event (encoded once) and wakes the clients that are waiting, so it costs the pub
 client and one slow client never delays another. A client's sender writes everything between its cursor
 and the head as one chunk. The buffer bound is explicit: a client that falls more than `client_buffer`
 events behind while it is busy writing is dropped as slow, as is one whose write takes longer than
-`write_timeout`; it is told `data: disconnected` when its connection still takes writes. Events that
-arrive while a client waits idle (a large batch) or that it replays on connect do not count as falling
-behind: it was ready for them.
+`write_timeout`; it is told `data: disconnected` when its connection still takes writes. Lag is counted
+up to the start of the latest publish only, so a single publish, however large (a batch may hold
+`max_batch` events), never makes a client that keeps up look slow; nor do events that arrive while a
+client waits idle or that it replays on connect: it was ready for them.
+
+Write timeouts are kept by one watchdog (in `run_maintenance`), not a timer per write: each write notes
+when it started, and the watchdog cuts short one that has taken too long. Heartbeats, sweeps and the
+watchdog read the injected clock (`clock.py`), so tests can let hours pass without sleeping.
 
 Replay cannot race live events: registering a client and reading the log happen in one step on the event
 loop, with no await between, so every event lands either in the replay or after it, exactly once.
@@ -17,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -25,9 +29,10 @@ from typing import Final
 import orjson
 
 from . import sse
+from .clock import Clock, SystemClock
 from .errors import UnavailableError
 from .events import EventLog
-from .models import READING_CREATED, Event
+from .models import READING_CREATED, Event, new_id
 
 __all__ = ["Broadcaster", "Client"]
 
@@ -41,7 +46,7 @@ class Client:
     """One connected stream: where it stands in the log, what it wants, why it ends."""
 
     __slots__ = (
-        "_timeout",
+        "_guard",
         "_waiter",
         "connected_at",
         "cursor",
@@ -52,9 +57,12 @@ class Client:
         "preamble",
         "reason",
         "types",
+        "write_started",
     )
 
-    def __init__(self, cursor: int, mark: int, types: frozenset[str] | None, metric_id: str | None) -> None:
+    def __init__(
+        self, cursor: int, mark: int, types: frozenset[str] | None, metric_id: str | None, now: float
+    ) -> None:
         self.cursor = cursor  # next sequence number to send
         self.mark = mark  # head when it connected or last woke: lag is counted from here
         self.types = types
@@ -62,10 +70,11 @@ class Client:
         self.reason: str | None = None  # set when the stream must end
         self.ping_due = False
         self.preamble = b""
-        self.connected_at = time.monotonic()
-        self.last_write = self.connected_at
+        self.connected_at = now  # monotonic, as the others
+        self.last_write = now
+        self.write_started: float | None = None  # while a write is under way
         self._waiter: asyncio.Future[None] | None = None
-        self._timeout: asyncio.Timeout | None = None
+        self._guard: asyncio.Timeout | None = None  # the watchdog cuts a stalled write short through it
 
     def wants(self, event: Event) -> bool:
         if self.types is not None and event.type not in self.types:
@@ -96,8 +105,10 @@ class Broadcaster:
         heartbeat: float,
         retry: int,
         flush_interval: float = 0.0,
+        clock: Clock | None = None,
     ) -> None:
         self.log = log
+        self.clock = clock or SystemClock()
         self.max_clients = max_clients
         self.client_buffer = client_buffer
         self.write_timeout = write_timeout
@@ -112,7 +123,8 @@ class Broadcaster:
         self.replayed = 0
         self.accepted = 0  # clients connected, ever
         self.resets = 0  # clients told `reset`: their Last-Event-ID was unknown
-        self._waiting: list[asyncio.Future[None]] = []
+        self._idle: dict[Client, None] = {}  # clients waiting for events; each leaves once woken
+        self._latest_publish_start = 0  # head before the latest publish: lag is counted up to here
         self._senders = 0  # serve() calls still running
         self._senders_done = asyncio.Event()
 
@@ -124,9 +136,10 @@ class Broadcaster:
         Waking is deferred to one callback (after `flush_interval` seconds, or at the loop's next
         turn): events published meanwhile reach each client in the same single write.
         """
+        self._latest_publish_start = self.log.head
         self.log.extend(events)
         self.published += len(events)
-        if self._wake_pending is None and self._waiting:
+        if self._wake_pending is None and self._idle:
             loop = asyncio.get_running_loop()
             if self.flush_interval > 0:
                 self._wake_pending = loop.call_later(self.flush_interval, self._wake_waiting)
@@ -135,10 +148,8 @@ class Broadcaster:
 
     def _wake_waiting(self) -> None:
         self._wake_pending = None
-        waiting, self._waiting = self._waiting, []
-        for waiter in waiting:
-            if not waiter.done():
-                waiter.set_result(None)
+        for client in self._idle:
+            client.wake()
 
     # --- clients ----------------------------------------------------------------------------
 
@@ -167,7 +178,7 @@ class Broadcaster:
         # `connected` carries the client's position, so even a client that has seen no event yet
         # resumes from the right place after a dropped connection.
         preamble = sse.encode_retry(self.retry) + sse.encode_event("connected", id=position_id) + reset
-        client = Client(cursor, head, types, metric_id)
+        client = Client(cursor, head, types, metric_id, self.clock.monotonic())
         client.preamble = preamble
         self.clients[client] = None
         self.accepted += 1
@@ -187,7 +198,7 @@ class Broadcaster:
     def forget_history(self) -> None:
         """Events were lost before they could be published: drop every client and forget every id,
         so each reconnects, resumes from an id now unknown, and is told `reset`."""
-        self.log.forget()
+        self.log.forget(new_id())
         for client in list(self.clients):
             self._drop(client, "lost")
 
@@ -197,32 +208,19 @@ class Broadcaster:
 
     async def serve(self, client: Client, write: Write) -> None:
         """Send the client its stream until it ends; `write` sends one chunk to the peer."""
-        loop = asyncio.get_running_loop()
         self._senders += 1
         self._senders_done.clear()
         try:
-            chunk: bytes | None = client.preamble
-            while client.reason is None:
-                if chunk is None:
-                    chunk = self._next_chunk(client)
-                if chunk is None:
-                    if client.cursor < self.log.head:
-                        continue  # a batch with nothing this client wants
-                    if client.ping_due:
-                        chunk = sse.PING
-                    else:
-                        waiter = loop.create_future()
-                        client._waiter = waiter
-                        self._waiting.append(waiter)
-                        await waiter
-                        client._waiter = None
-                        client.mark = self.log.head
-                        continue
-                if not await self._write(client, write, chunk):
-                    return
-                chunk = None
-                client.ping_due = False
-                client.last_write = time.monotonic()
+            try:
+                async with asyncio.timeout(None) as guard:
+                    client._guard = guard
+                    await self._send(client, write)
+            except TimeoutError:  # the watchdog (or shutdown) cut a write short
+                self._drop(client, "write_timeout")
+                return
+            finally:
+                client._guard = None
+                client.write_started = None
             if client.reason != "gone":
                 # Best effort: a client whose connection still takes writes learns why it ends.
                 with contextlib.suppress(TimeoutError):
@@ -230,27 +228,45 @@ class Broadcaster:
                         await write(sse.DISCONNECTED)
         finally:
             self._drop(client, "gone")
+            self._idle.pop(client, None)
             client._waiter = None
             self._senders -= 1
             if not self._senders:
                 self._senders_done.set()
 
-    async def _write(self, client: Client, write: Write, chunk: bytes) -> bool:
-        try:
-            async with asyncio.timeout(self.write_timeout) as timeout:
-                client._timeout = timeout
-                await write(chunk)
-        except TimeoutError:
-            self._drop(client, "write_timeout")
-            return False
-        finally:
-            client._timeout = None
-        return True
+    async def _send(self, client: Client, write: Write) -> None:
+        loop = asyncio.get_running_loop()
+        clock = self.clock
+        chunk: bytes | None = client.preamble
+        while client.reason is None:
+            if chunk is None:
+                chunk = self._next_chunk(client)
+            if chunk is None:
+                if client.cursor < self.log.head:
+                    continue  # a batch with nothing this client wants
+                if not client.ping_due:
+                    client._waiter = loop.create_future()
+                    self._idle[client] = None
+                    try:
+                        await client._waiter
+                    finally:
+                        self._idle.pop(client, None)
+                        client._waiter = None
+                    client.mark = self.log.head
+                    continue
+                chunk = sse.PING
+            client.write_started = clock.monotonic()
+            await write(chunk)
+            client.last_write = clock.monotonic()
+            client.write_started = None
+            chunk = None
+            client.ping_due = False
 
     def _next_chunk(self, client: Client) -> bytes | None:
         log = self.log
         head = log.head
-        if client.cursor < log.base or head - max(client.cursor, client.mark) > self.client_buffer:
+        lag = self._latest_publish_start - max(client.cursor, client.mark)
+        if client.cursor < log.base or lag > self.client_buffer:
             self._drop(client, "slow")
             return None
         events = log.between(client.cursor, min(head, client.cursor + MAX_CHUNK_EVENTS))
@@ -261,20 +277,30 @@ class Broadcaster:
     # --- housekeeping -----------------------------------------------------------------------
 
     async def run_maintenance(self) -> None:
-        """Heartbeats and the TTL sweep, until cancelled."""
-        tick = min(1.0, self.heartbeat / 4)
+        """Heartbeats, the write watchdog and the TTL sweep, until cancelled."""
+        clock = self.clock
+        tick = min(1.0, self.heartbeat / 4, self.write_timeout / 4)
         sweep_every = self.log.ttl / 2
-        next_sweep = time.monotonic() + sweep_every
+        next_sweep = clock.monotonic() + sweep_every
         while True:
-            await asyncio.sleep(tick)
-            now = time.monotonic()
-            for client in self.clients:
-                if now - client.last_write >= self.heartbeat:
-                    client.ping_due = True
-                    client.wake()
+            await clock.sleep(tick)
+            now = clock.monotonic()
+            self._watch_clients(now)
             if now >= next_sweep:
-                self.log.trim(time.time())
+                self.log.trim(clock.time())
                 next_sweep = now + sweep_every
+
+    def _watch_clients(self, now: float) -> None:
+        """Ask idle clients for a heartbeat; cut short writes that have taken `write_timeout`."""
+        loop = asyncio.get_running_loop()
+        for client in self.clients:
+            started = client.write_started
+            if started is not None:
+                if now - started >= self.write_timeout and client._guard is not None:
+                    client._guard.reschedule(loop.time())
+            elif now - client.last_write >= self.heartbeat:
+                client.ping_due = True
+                client.wake()
 
     async def close(self, within: float) -> None:
         """Refuse new clients, tell every client `disconnected`, and wait for their streams to end."""
@@ -282,9 +308,8 @@ class Broadcaster:
         deadline = asyncio.get_running_loop().time() + min(GOODBYE_TIMEOUT, within / 2)
         for client in list(self.clients):
             self._drop(client, "shutdown")
-            pending = client._timeout  # a write in progress: cut its time limit short
-            if pending is not None:
-                pending.reschedule(min(deadline, pending.when() or deadline))
+            if client.write_started is not None and client._guard is not None:
+                client._guard.reschedule(deadline)  # a write in progress: give it a moment, no more
         if self._senders:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(within):

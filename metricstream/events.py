@@ -15,17 +15,27 @@ from .models import Event
 __all__ = ["GENESIS_ID", "EventLog"]
 
 # Stands for "before the first event": what a REST read reports while no event exists yet, so a client
-# can still resume from that state. Valid while no event has expired from this log.
+# can still resume from that state. Valid while no event has been trimmed from this log.
 GENESIS_ID = "00000000-0000-0000-0000-000000000000"
 
 
 class EventLog:
+    """Retained events in publish order, and where trimmed history ends.
+
+    Trimming goes by position, oldest first, and stops at the first event still within the TTL: a wall clock
+    that stepped back can keep an expired event a while longer, never open a gap in the middle. The id of
+    the last trimmed event is remembered, so a client that saw it resumes at the oldest retained event (it
+    missed nothing); only an id from before it has lost events and gets `reset`.
+    """
+
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._events: list[Event] = []
         self._base = 0  # sequence number of self._events[0]
         self._seq_by_id: dict[str, int] = {}
-        self._newest_id: str | None = None  # remembered after it expires: it still marks the head
+        self._trimmed_id: str | None = (
+            None  # stands for position `_base`: the last event trimmed (or forgotten)
+        )
         self._truncated = False  # history before the first retained event is gone
 
     def __len__(self) -> int:
@@ -43,13 +53,15 @@ class EventLog:
 
     @property
     def position_id(self) -> str:
-        """An id that resumes at the head: the newest event's, or GENESIS_ID before any."""
-        return self._newest_id or GENESIS_ID
+        """An id that resumes at the head: the newest event's, or the last trimmed one's once all expired,
+        or GENESIS_ID before any event."""
+        if self._events:
+            return self._events[-1].id
+        return self._trimmed_id or GENESIS_ID
 
     def append(self, event: Event) -> None:
         self._seq_by_id[event.id] = self.head
         self._events.append(event)
-        self._newest_id = event.id
 
     def restore(self, events: Iterable[Event], truncated: bool) -> None:
         """Load stored events into an empty log; `truncated`: older ones expired, so the start of
@@ -59,12 +71,13 @@ class EventLog:
         self._truncated = truncated
         self.extend(events)
 
-    def forget(self) -> None:
-        """Forget every event (some were lost): every id known so far now gets a reset."""
+    def forget(self, position_id: str) -> None:
+        """Forget every event (some were lost): every id known so far now gets a reset, and
+        `position_id` (a fresh id no event has) stands for the new head."""
         self._base = self.head
         self._events.clear()
         self._seq_by_id.clear()
-        self._newest_id = None
+        self._trimmed_id = position_id
         self._truncated = True
 
     def extend(self, events: Iterable[Event]) -> None:
@@ -72,12 +85,12 @@ class EventLog:
             self.append(event)
 
     def position_after(self, event_id: str) -> int | None:
-        """Sequence number just after `event_id`, or None when it is unknown or expired."""
+        """Sequence number just after `event_id`, or None when events after it are gone or it is unknown."""
         seq = self._seq_by_id.get(event_id)
         if seq is not None:
             return seq + 1
-        if event_id == self._newest_id:  # expired, but nothing came after it
-            return self.head
+        if event_id == self._trimmed_id:  # trimmed, but everything after it is still here
+            return self._base
         if event_id == GENESIS_ID and self._base == 0 and not self._truncated:
             return 0
         return None
@@ -88,7 +101,8 @@ class EventLog:
         return self._events[start : max(stop - self._base, start)]
 
     def trim(self, now: float) -> int:
-        """Drop events older than the TTL; returns how many were dropped."""
+        """Drop events older than the TTL, oldest first, up to the first one still within it; returns
+        how many were dropped."""
         cutoff = now - self.ttl
         count = 0
         for event in self._events:
@@ -98,6 +112,7 @@ class EventLog:
         if count:
             for event in self._events[:count]:
                 del self._seq_by_id[event.id]
+            self._trimmed_id = self._events[count - 1].id
             del self._events[:count]
             self._base += count
             self._truncated = True

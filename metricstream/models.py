@@ -18,7 +18,6 @@ import functools
 import re
 import secrets
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -151,10 +150,15 @@ class Event:
     created: float  # wall-clock seconds, for the TTL; never derived from the id
 
     @classmethod
-    def create(cls, type: str, subject: Metric | MetricReading, event_id: str | None = None) -> Event:
+    def create(
+        cls, type: str, subject: Metric | MetricReading, created: float, event_id: str | None = None
+    ) -> Event:
+        """A new event announcing `subject`, created at `created` (wall-clock seconds, from the clock)."""
         metric_id = subject.id if isinstance(subject, Metric) else subject.metric_id
-        body = orjson.dumps(subject.to_dict())
-        return cls.restore(event_id or new_id(), type, metric_id, body, time.time())
+        # A copy: the object orjson returns keeps ~4 KB of spare allocation whatever its length, and
+        # the log retains every body for the TTL (a copy holds ~200 B for a reading's 151).
+        body = bytes(memoryview(orjson.dumps(subject.to_dict())))
+        return cls.restore(event_id or new_id(), type, metric_id, body, created)
 
     @classmethod
     def restore(cls, id: str, type: str, metric_id: str, body: bytes, created: float) -> Event:

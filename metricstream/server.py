@@ -30,6 +30,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from .app import MetricStreamApp
+from .clock import Clock
 from .errors import HubError
 from .service import MetricService
 from .settings import Settings
@@ -167,7 +168,8 @@ class Hub:
     `Hub(port=0).start()` returns once connections are accepted; `.url` is where; `.service` creates
     metrics and readings from any thread; `.subscribe()` streams events; `.stop()` (or leaving a
     `with Hub() as hub:` block) ends every stream and frees the port. Settings are keyword arguments
-    (see `Settings`), over `METRICSTREAM_*` environment variables.
+    (see `Settings`), over `METRICSTREAM_*` environment variables. `storage` and `clock` replace the
+    store the settings name and the real clock (tests pass a `ManualClock`).
     """
 
     def __init__(
@@ -176,10 +178,12 @@ class Hub:
         port: int | None = None,
         *,
         storage: Storage | None = None,
+        clock: Clock | None = None,
         **settings: Any,
     ) -> None:
         self.settings = Settings.build(host=host, port=port, **settings)
         self._storage = storage
+        self._clock = clock
         self._state = _State.NEW
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -276,7 +280,7 @@ class Hub:
             self._url = url_of(sock)
             if self.settings.token is None and not is_loopback(sock):
                 warnings.warn(exposure_warning(sock), RuntimeWarning, stacklevel=2)
-            self._app = MetricStreamApp(self.settings, self._storage)
+            self._app = MetricStreamApp(self.settings, self._storage, self._clock)
             ready = threading.Event()
             failure: list[BaseException] = []
             self._thread = threading.Thread(

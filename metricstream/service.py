@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from .broadcast import Broadcaster
+from .clock import Clock, SystemClock
 from .errors import HubError, LimitExceededError, NotFoundError, ValidationError
 from .models import (
     MAX_NAME_LENGTH,
@@ -84,12 +85,16 @@ class AsyncMetricService:
         storage: Storage,
         broadcaster: Broadcaster,
         *,
+        clock: Clock | None = None,
+        max_batch: int | None = None,
         max_name_length: int = MAX_NAME_LENGTH,
         max_metrics: int | None = None,
         max_readings_per_metric: int | None = None,
     ) -> None:
         self.storage = storage
         self.broadcaster = broadcaster
+        self.clock = clock or SystemClock()
+        self.max_batch = max_batch  # None: no limit
         self.max_name_length = max_name_length
         self.max_metrics = max_metrics  # None: no limit
         self.max_readings_per_metric = max_readings_per_metric  # None: keep every reading
@@ -139,7 +144,7 @@ class AsyncMetricService:
         fields = validate_metric(data, self.max_name_length)
         async with self._writing:
             metric = Metric(new_id(), fields.name, fields.input_frequency)
-            event = Event.create(METRIC_CREATED, metric)
+            event = Event.create(METRIC_CREATED, metric, self.clock.time())
             if not await self.storage.add_metric(metric, event, self.max_metrics):
                 raise LimitExceededError(
                     f"metric limit reached: this server holds at most {self.max_metrics} metrics "
@@ -162,7 +167,10 @@ class AsyncMetricService:
         """Create readings all or nothing and return them with their events (whose `body` is each
         reading's JSON). A rejected batch raises with one error per bad item in `errors`; with
         `single`, the one item's own message (as `POST /metrics/readings` answers)."""
-        now = datetime.now(UTC)
+        if not single and self.max_batch is not None and len(items) > self.max_batch:
+            raise ValidationError(f"at most {self.max_batch} readings per batch, got {len(items)}")
+        created = self.clock.time()
+        now = datetime.fromtimestamp(created, UTC)
         checked, errors = [], []
         for index, item in enumerate(items):
             try:
@@ -195,7 +203,8 @@ class AsyncMetricService:
                 for i, fields in enumerate(checked)
             ]
             events = [
-                Event.create(READING_CREATED, reading, ids[2 * i + 1]) for i, reading in enumerate(readings)
+                Event.create(READING_CREATED, reading, created, ids[2 * i + 1])
+                for i, reading in enumerate(readings)
             ]
             await self.storage.add_readings(readings, events, self.max_readings_per_metric)
         await self._announce(events)

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -269,7 +268,7 @@ async def watch(
             stream=number,
             client=peer,
             reason=client.reason,
-            duration=time.monotonic() - client.connected_at,
+            duration=broadcaster.clock.monotonic() - client.connected_at,
             clients=len(broadcaster.clients),
         )
 

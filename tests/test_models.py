@@ -6,7 +6,6 @@ import dataclasses
 import itertools
 import json
 import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -409,15 +408,13 @@ def test_reading_to_dict_formats_timestamp_and_frozen() -> None:
 
 def test_event_for_a_metric() -> None:
     metric = Metric(METRIC_ID, 'CPU "quoted"\nnewline', None)
-    before = time.time()
-    event = Event.create(METRIC_CREATED, metric)
-    after = time.time()
+    event = Event.create(METRIC_CREATED, metric, 1_800_000_000.5)
     assert uuid.UUID(event.id).version == 7
     assert event.id != metric.id
     assert event.type == METRIC_CREATED
     assert event.metric_id == METRIC_ID
     assert json.loads(event.body) == metric.to_dict()
-    assert before <= event.created <= after
+    assert event.created == 1_800_000_000.5  # the clock's time, as given
     data = event.body.decode()
     assert "\n" not in data  # one `data:` line per event
     assert event.frame == f"id: {event.id}\nevent: {METRIC_CREATED}\ndata: {data}\n\n".encode()
@@ -425,7 +422,7 @@ def test_event_for_a_metric() -> None:
 
 def test_event_for_a_reading() -> None:
     item = MetricReading(new_id(), METRIC_ID, 0.5, datetime(2026, 1, 1, tzinfo=UTC))
-    event = Event.create(READING_CREATED, item)
+    event = Event.create(READING_CREATED, item, 0.0)
     assert event.metric_id == METRIC_ID  # the reading's metric, not the reading
     assert event.type == READING_CREATED
     assert json.loads(event.body) == item.to_dict()

@@ -371,7 +371,7 @@ HOSTILE_NAMES = [
 @PROPERTY
 @given(name=st.one_of(texts, st.sampled_from(HOSTILE_NAMES)), at=cuts)
 def test_a_metric_event_is_one_json_data_line_whatever_the_name(name: str, at: list[int]) -> None:
-    event = Event.create(METRIC_CREATED, Metric(new_id(), name, None))
+    event = Event.create(METRIC_CREATED, Metric(new_id(), name, None), 0.0)
     lines = event.frame.split(b"\n")
     assert lines[:2] == [f"id: {event.id}".encode(), b"event: metric_created"]
     assert lines[2].startswith(b"data: ")

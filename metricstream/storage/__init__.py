@@ -56,13 +56,16 @@ class Storage(Protocol):
         with `newest` the last `limit`."""
         ...
 
-    async def recent_events(self, since: float) -> tuple[list[Event], bool]:
-        """Stored events created at or after `since` (wall-clock seconds) plus the newest one, oldest
-        first; and whether older events existed and expired."""
+    async def retained_events(self) -> tuple[list[Event], bool]:
+        """Every stored event in log order; and whether older events were trimmed (so the first one
+        returned is not the beginning of history)."""
         ...
 
     async def trim_events(self, before: float) -> None:
-        """Forget events created before `before`, except the newest."""
+        """Forget events in log order, oldest first, up to the first one created at or after `before`
+        (wall-clock seconds), but keep the newest of those forgotten: the first event kept then marks
+        where trimmed history ends, so a client that saw it loses nothing across a restart. Never by
+        the time alone: a wall clock that stepped back must not open a gap in the middle."""
         ...
 
     async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:

@@ -48,7 +48,8 @@ class _Series:
 class MemoryStorage:
     """Metrics in creation order and each metric's readings sorted by timestamp.
 
-    The retained event log already lives in the server's `EventLog`, so events are not copied here.
+    Events are kept too (references to the server's own, so no bytes are copied): a Hub stopped and
+    started again on the same store replays what was retained, as the durable stores do.
     """
 
     shared = False
@@ -57,6 +58,8 @@ class MemoryStorage:
         self._lock = threading.Lock()
         self._metrics: dict[str, Metric] = {}
         self._readings: dict[str, _Series] = {}
+        self._events: list[Event] = []
+        self._trimmed = False
 
     async def open(self) -> None:
         pass
@@ -70,6 +73,7 @@ class MemoryStorage:
                 return False
             self._metrics[metric.id] = metric
             self._readings[metric.id] = _Series()
+            self._events.append(event)
             return True
 
     async def get_metric(self, metric_id: str) -> Metric | None:
@@ -85,6 +89,7 @@ class MemoryStorage:
         with self._lock:
             for reading in readings:
                 self._readings[reading.metric_id].add(reading)
+            self._events.extend(events)
             if keep is not None:
                 for metric_id in {reading.metric_id for reading in readings}:
                     self._readings[metric_id].trim(keep)
@@ -111,11 +116,17 @@ class MemoryStorage:
                     stop = min(stop, start + limit)
             return series[start:stop]
 
-    async def recent_events(self, since: float) -> tuple[list[Event], bool]:
-        return [], False
+    async def retained_events(self) -> tuple[list[Event], bool]:
+        with self._lock:
+            return list(self._events), self._trimmed
 
     async def trim_events(self, before: float) -> None:
-        pass
+        with self._lock:
+            events = self._events
+            expired = next((i for i, event in enumerate(events) if event.created >= before), len(events))
+            if expired > 1:  # keep the newest expired one: it marks where trimmed history ends
+                del events[: expired - 1]
+                self._trimmed = True
 
     async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:
         raise NotImplementedError("memory storage is not shared")

@@ -3,7 +3,8 @@
 - Metrics: a hash (id -> JSON) and a list of ids in creation order.
 - Readings: one sorted set per metric, scored by the timestamp in microseconds (exact in a double),
   members the reading's JSON, which starts with its id: ties sort by id, as in the other backends.
-- Events: a Redis stream, trimmed by age (`XADD ... MINID ~ now-ttl`). Each entry also carries a global
+- Events: a Redis stream, trimmed by age in stream order up to the newest expired entry, which is kept
+  (`XTRIM ... MINID ~ <it>`): it marks where trimmed history ends. Each entry also carries a global
   sequence number from `INCR`, so a process that reads the stream can tell when entries it never saw
   were trimmed (events lost), and only then make its clients reset.
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -78,9 +78,14 @@ for _ = 1, operations do
 end
 while i <= #ARGV do
   local seq = redis.call('INCR', counter)
-  redis.call('XADD', stream, 'MINID', '~', minid, '*', 'id', ARGV[i], 'type', ARGV[i + 1],
+  redis.call('XADD', stream, '*', 'id', ARGV[i], 'type', ARGV[i + 1],
     'metric_id', ARGV[i + 2], 'body', ARGV[i + 3], 'created', ARGV[i + 4], 'seq', seq)
   i = i + 5
+end
+-- Trim by position, keeping the newest expired entry: it marks where trimmed history ends.
+local expired = redis.call('XREVRANGE', stream, '(' .. minid, '-', 'COUNT', 1)
+if expired[1] then
+  redis.call('XTRIM', stream, 'MINID', '~', expired[1][1])
 end
 return 1
 """
@@ -160,7 +165,9 @@ class RedisStorage:
         self, keys: list[str], operations: list[tuple[str, str, Any, Any]], events: Sequence[Event]
     ) -> bool:
         """Run the write script; False if a `below` check refused it (nothing written)."""
-        args: list[Any] = [f"{int((time.time() - self.event_ttl) * 1000)}-0", len(operations)]
+        # The events were stamped by the server's clock: trim by it too, not by this machine's.
+        cutoff = (events[-1].created if events else 0.0) - self.event_ttl
+        args: list[Any] = [_stream_id(cutoff), len(operations)]
         all_keys = [self._stream, self._counter, *keys]
         for kind, key, a, b in operations:
             args += [kind, all_keys.index(key) + 1, a, b]
@@ -231,27 +238,22 @@ class RedisStorage:
             raise _unavailable(error) from None
         return [_reading(orjson.loads(member)) for member in members]
 
-    async def recent_events(self, since: float) -> tuple[list[Event], bool]:
+    async def retained_events(self) -> tuple[list[Event], bool]:
         try:
-            entries = await self.client.xrange(self._stream, min=f"{int(since * 1000)}-0")
-            newest = await self.client.xrevrange(self._stream, count=1)
+            entries = await self.client.xrange(self._stream)
+            if not entries:
+                return [], await self.client.exists(self._counter) == 1
         except RedisError as error:
             raise _unavailable(error) from None
-        if newest and (not entries or entries[0][0] != newest[0][0]):
-            entries = entries or newest  # everything expired but the newest marks the end
-        if not entries:
-            return [], await self.client.exists(self._counter) == 1
-        events = [_event(fields) for _, fields in entries]
         self._last_stream_id = entries[-1][0].decode()
         self._last_seq = int(entries[-1][1][b"seq"])
-        return events, int(entries[0][1][b"seq"]) > 1
+        return [_event(fields) for _, fields in entries], int(entries[0][1][b"seq"]) > 1
 
     async def trim_events(self, before: float) -> None:
-        try:  # exact MINID, never past the newest entry, which marks where the log ends
-            newest = await self.client.xrevrange(self._stream, count=1)
-            if newest:
-                bound = min(f"{int(before * 1000)}-0", newest[0][0].decode(), key=_stream_order)
-                await self.client.xtrim(self._stream, minid=bound)
+        try:  # as the write script does: up to the newest expired entry, which is kept
+            expired = await self.client.xrevrange(self._stream, max=f"({_stream_id(before)}", count=1)
+            if expired:
+                await self.client.xtrim(self._stream, minid=expired[0][0], approximate=False)
         except RedisError as error:
             raise _unavailable(error) from None
 
@@ -294,9 +296,9 @@ def _split_prefix(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(query=rest)), prefix
 
 
-def _stream_order(entry_id: str) -> tuple[int, int]:
-    milliseconds, _, sequence = entry_id.partition("-")
-    return int(milliseconds), int(sequence or 0)
+def _stream_id(seconds: float) -> str:
+    """The smallest stream entry id at `seconds` of wall-clock time."""
+    return f"{max(0, int(seconds * 1000))}-0"
 
 
 def _event(fields: dict[bytes, bytes]) -> Event:

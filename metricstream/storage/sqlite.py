@@ -6,9 +6,9 @@ caller hears of success: in WAL mode with `synchronous=NORMAL`, a committed tran
 process being killed (only a power cut may lose the last commits, which `synchronous=FULL` would prevent
 at some speed).
 
-The event log keeps its order in `events.seq`; the newest event is never trimmed, so its id still marks
-where the log ends after everything else expired, across restarts too. Schema versions are kept in
-`PRAGMA user_version` and applied in order by `_MIGRATIONS`.
+The event log keeps its order in `events.seq` and is trimmed by it, oldest first (see `Storage.trim_events`):
+the newest expired event is kept, so its id still marks where trimmed history ends, across restarts too.
+Schema versions are kept in `PRAGMA user_version` and applied in order by `_MIGRATIONS`.
 
 Limits are checked inside the write's transaction: `max_metrics` by counting metrics before the insert, the
 readings cap by deleting a metric's oldest rows (by ts, then id) beyond it. The number of readings per
@@ -251,28 +251,28 @@ class SQLiteStorage:
 
         return await self._run(work)
 
-    async def recent_events(self, since: float) -> tuple[list[Event], bool]:
+    async def retained_events(self) -> tuple[list[Event], bool]:
         def work(db: sqlite3.Connection) -> tuple[list[Event], bool]:
-            newest = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
-            if newest is None:
-                return [], False
             rows = db.execute(
-                "SELECT seq, id, type, metric_id, body, created FROM events"
-                " WHERE created >= ? OR seq = ? ORDER BY seq",
-                (since, newest),
+                "SELECT seq, id, type, metric_id, body, created FROM events ORDER BY seq"
             ).fetchall()
             events = [Event.restore(*row[1:]) for row in rows]
-            return events, rows[0][0] > 1  # seq 1 gone: older events expired
+            return events, bool(rows) and rows[0][0] > 1  # seq 1 gone: older events were trimmed
 
         return await self._run(work)
 
     async def trim_events(self, before: float) -> None:
         def work(db: sqlite3.Connection) -> None:
-            with db:  # the newest event stays: it marks where the log ends
-                db.execute(
-                    "DELETE FROM events WHERE created < ? AND seq < (SELECT MAX(seq) FROM events)",
-                    (before,),
-                )
+            # Scanned by seq from the oldest: stops at the first event within the TTL.
+            kept = db.execute(
+                "SELECT seq FROM events WHERE created >= ? ORDER BY seq LIMIT 1", (before,)
+            ).fetchone()
+            marker = db.execute(
+                "SELECT MAX(seq) FROM events WHERE seq < ?", (kept[0] if kept else 2**62,)
+            ).fetchone()[0]
+            if marker is not None:
+                with db:
+                    db.execute("DELETE FROM events WHERE seq < ?", (marker,))
 
         await self._run(work)
 

@@ -1,0 +1,116 @@
+"""Time, from one injectable place.
+
+Wall time (`time()`) stamps events and readings and decides what has outlived its TTL; monotonic time
+(`monotonic()`) paces heartbeats, sweeps and write timeouts, and `sleep()` waits in it. `SystemClock` is the
+real one and the default everywhere. `ManualClock` moves only when told: tests advance it by hours in
+milliseconds, and step its wall clock back or forward alone, as NTP or a suspended laptop does.
+
+Nothing reads `time.time()` or `time.monotonic()` for these purposes but through a clock: a quiet period, a
+restart or a clock step is then something a test can make happen, not wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import threading
+import time
+from typing import Protocol
+
+__all__ = ["Clock", "ManualClock", "SystemClock"]
+
+
+class Clock(Protocol):
+    def time(self) -> float:
+        """Wall-clock seconds since the Unix epoch; may step back or forward."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds that only ever grow, for durations."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of monotonic time."""
+        ...
+
+
+class SystemClock:
+    """The machine's clocks."""
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+class ManualClock:
+    """A clock that moves only when `advance()` or `step_wall()` is called, from any thread.
+
+    Its wall clock starts at the real time by default, so ids and stores that read their own clock (uuid6,
+    Redis) stay near it. A sleeper whose deadline `advance()` passes is woken on its own event loop.
+    """
+
+    def __init__(self, wall: float | None = None, monotonic: float = 1_000.0) -> None:
+        self._lock = threading.Lock()
+        self._wall = time.time() if wall is None else wall
+        self._monotonic = monotonic
+        self._order = itertools.count()  # ties in the heap never compare futures
+        self._sleepers: list[tuple[float, int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def __repr__(self) -> str:
+        return f"ManualClock(wall={self._wall!r}, monotonic={self._monotonic!r})"
+
+    def time(self) -> float:
+        return self._wall
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            heapq.heappush(self._sleepers, (self._monotonic + seconds, next(self._order), loop, future))
+        await future  # a cancelled sleeper stays in the heap until its deadline passes; then it is skipped
+
+    @property
+    def sleepers(self) -> int:
+        """Sleepers not yet due: how many tasks wait on this clock."""
+        with self._lock:
+            return sum(1 for *_, future in self._sleepers if not future.done())
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks forward by `seconds` and wake every sleeper now due."""
+        if seconds < 0:
+            raise ValueError("monotonic time cannot go back; use step_wall() for the wall clock")
+        with self._lock:
+            self._monotonic += seconds
+            self._wall += seconds
+            due = []
+            while self._sleepers and self._sleepers[0][0] <= self._monotonic:
+                _, _, loop, future = heapq.heappop(self._sleepers)
+                due.append((loop, future))
+        for loop, future in due:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_wake, future)
+
+    def step_wall(self, seconds: float) -> None:
+        """Step the wall clock alone, back (negative) or forward; monotonic time does not move."""
+        with self._lock:
+            self._wall += seconds
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
