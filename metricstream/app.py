@@ -26,6 +26,7 @@ import hashlib
 import importlib.resources
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -48,7 +49,16 @@ from .broadcast import Broadcaster
 from .clock import Clock, SystemClock
 from .errors import MetricStreamError, PayloadTooLargeError, ValidationError
 from .events import EventLog
-from .models import EVENT_TYPES, MetricIn, MetricsQuery, ReadingIn, ReadingsQuery, validate
+from .models import (
+    EVENT_TYPES,
+    Metric,
+    MetricIn,
+    MetricReading,
+    MetricsQuery,
+    ReadingIn,
+    ReadingsQuery,
+    validate,
+)
 from .service import AsyncMetricService
 from .settings import Settings
 from .storage import Storage, open_storage
@@ -62,8 +72,10 @@ from .stream import (
     Scope,
     Send,
     bearer,
+    header,
     preflight,
     refusal,
+    refuse_host,
     send_json,
     watch,
 )
@@ -257,12 +269,13 @@ class MetricStreamApp:
         self.started = asyncio.Event()  # set once startup is done and requests are served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == STREAM_PATH:
+        if scope["type"] == "http" and not self.access.host_allowed(header(scope, b"host")):
+            await refuse_host(scope, send)
+        elif scope["type"] == "http" and scope["path"] == STREAM_PATH:
             if scope["method"] == "GET":
                 await watch(self.broadcaster, scope, receive, send, self.access)
             elif not (scope["method"] == "OPTIONS" and await preflight(self.access, scope, send)):
-                origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
-                headers = [(b"allow", b"GET"), *self.access.cors_headers(origin)]
+                headers = [(b"allow", b"GET"), *self.access.cors_headers(header(scope, b"origin"))]
                 await send_json(send, 405, {"error": "the stream takes GET only"}, headers)
         else:
             await self.quart(scope, receive, send)  # type: ignore[arg-type]
@@ -337,6 +350,41 @@ def create_app(
     """The ASGI app for `settings` (keyword arguments over `METRICSTREAM_*` variables); `clock` is
     for tests (`ManualClock`), the real one by default."""
     return MetricStreamApp(Settings.build(**settings), storage, clock)
+
+
+# --- large answers, in slices: the loop serves streams and other requests between two of them ---------
+
+SLICE = 1000  # readings turned into JSON between two turns of the event loop (~3 ms)
+FLUSH = 256 * 1024  # bytes gathered before a piece of the answer is sent
+
+
+async def _readings_json(readings: list[MetricReading]) -> AsyncIterator[bytes]:
+    """`[reading, ...]` as JSON, a slice at a time."""
+    if not readings:
+        yield b"[]"
+        return
+    for start in range(0, len(readings), SLICE):
+        piece = orjson.dumps([reading.to_dict() for reading in readings[start : start + SLICE]])
+        yield (b"[" if start == 0 else b",") + piece[1:-1]
+        await asyncio.sleep(0)
+    yield b"]"
+
+
+async def _metrics_json(pairs: AsyncIterator[tuple[Metric, list[MetricReading]]]) -> AsyncIterator[bytes]:
+    """`[{...metric, "readings": [...]}, ...]` as JSON, sent in pieces of about FLUSH bytes."""
+    parts, size, separator = [b"["], 1, b""
+    async for metric, readings in pairs:
+        parts.append(separator + orjson.dumps(metric.to_dict())[:-1] + b',"readings":')
+        separator = b","
+        async for piece in _readings_json(readings):
+            parts.append(piece)
+            size += len(piece)
+            if size >= FLUSH:
+                yield b"".join(parts)
+                parts, size = [], 0
+        parts.append(b"}")
+    parts.append(b"]")
+    yield b"".join(parts)
 
 
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -439,11 +487,8 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
         query = _validate_query(MetricsQuery)
         if not query.with_readings:
             return _json([metric.to_dict() for metric in await service.list_metrics()], 200, headers)
-        body = [
-            {**metric.to_dict(), "readings": [reading.to_dict() for reading in readings]}
-            for metric, readings in await service.list_metrics_with_readings(query.readings_limit)
-        ]
-        return _json(body, 200, headers)
+        pairs = service.iter_metrics_with_readings(query.readings_limit)
+        return Response(_metrics_json(pairs), 200, headers, content_type="application/json")
 
     @app.get("/metrics/<metric_id>")
     @document_response(MetricOut, 200, LastEventHeader)
@@ -489,7 +534,9 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
         headers = last_event_header()
         query = _validate_query(ReadingsQuery)
         readings = await service.query_readings(metric_id, query)
-        return _json([reading.to_dict() for reading in readings], 200, headers)
+        if len(readings) <= SLICE:
+            return _json([reading.to_dict() for reading in readings], 200, headers)
+        return Response(_readings_json(readings), 200, headers, content_type="application/json")
 
     @app.get("/healthz")
     @document_response(HealthOut)
@@ -601,7 +648,14 @@ def _access(settings: Settings) -> Access:
     def secret(value: SecretStr | None) -> bytes | None:
         return None if value is None else value.get_secret_value().encode()
 
-    return Access(secret(settings.token), secret(settings.subscribe_token), frozenset(settings.cors_origins))
+    # Without a token, only loopback names and allowed_hosts: a DNS-rebinding page cannot pose as local.
+    hosts = frozenset(settings.allowed_hosts)
+    return Access(
+        secret(settings.token),
+        secret(settings.subscribe_token),
+        frozenset(settings.cors_origins),
+        hosts if settings.token is None or hosts else None,
+    )
 
 
 class _Unauthorized(MetricStreamError):

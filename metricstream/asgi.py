@@ -8,6 +8,8 @@ connection. Only then does the lifespan shutdown run.
 
 from __future__ import annotations
 
-from .app import create_app
+from .app import MetricStreamApp
+from .fdlimit import fit_settings
+from .settings import Settings
 
-app = create_app()
+app = MetricStreamApp(fit_settings(Settings.build()))

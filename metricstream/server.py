@@ -32,6 +32,7 @@ from hypercorn.config import Config
 from .app import MetricStreamApp
 from .clock import Clock
 from .errors import HubError
+from .fdlimit import fit_settings
 from .service import MetricService
 from .settings import Settings
 from .storage import Storage
@@ -280,7 +281,7 @@ class Hub:
             self._url = url_of(sock)
             if self.settings.token is None and not is_loopback(sock):
                 warnings.warn(exposure_warning(sock), RuntimeWarning, stacklevel=2)
-            self._app = MetricStreamApp(self.settings, self._storage, self._clock)
+            self._app = MetricStreamApp(fit_settings(self.settings), self._storage, self._clock)
             ready = threading.Event()
             failure: list[BaseException] = []
             self._thread = threading.Thread(
@@ -377,7 +378,7 @@ def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = Fal
     # objects, and with the default threshold (700) collections took ~30% of a 10,000-reading batch.
     # (A Hub leaves the GC alone: it lives in someone else's process.)
     gc.set_threshold(50_000, 20, 20)
-    app = MetricStreamApp(settings, storage)  # a bad store URL fails before the port is taken
+    app = MetricStreamApp(fit_settings(settings), storage)  # a bad store URL fails before the port is taken
     sock = bind_socket(settings.host, settings.port, settings.write_timeout)
     url = url_of(sock)
     exposed = not is_loopback(sock)

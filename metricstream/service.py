@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -228,10 +228,15 @@ class AsyncMetricService:
         self, readings_limit: int
     ) -> list[tuple[Metric, list[MetricReading]]]:
         """Every metric with its newest `readings_limit` readings, ascending."""
-        return [
-            (metric, await self.storage.list_readings(metric.id, limit=readings_limit, newest=True))
-            for metric in await self.storage.list_metrics()
-        ]
+        return [pair async for pair in self.iter_metrics_with_readings(readings_limit)]
+
+    async def iter_metrics_with_readings(
+        self, readings_limit: int
+    ) -> AsyncIterator[tuple[Metric, list[MetricReading]]]:
+        """As `list_metrics_with_readings`, a metric at a time, letting the loop run between two."""
+        for metric in await self.storage.list_metrics():
+            yield metric, await self.storage.list_readings(metric.id, limit=readings_limit, newest=True)
+            await asyncio.sleep(0)
 
     async def list_readings(
         self,

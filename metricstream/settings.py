@@ -30,6 +30,7 @@ MIN_TOKEN_LENGTH = 16
 # RFC 6750 b64token: what an Authorization: Bearer header can carry unquoted.
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s]+")
+_HOST = re.compile(r"\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\]")  # a name (or .suffix), or [IPv6]
 
 
 class Settings(BaseSettings):
@@ -107,6 +108,12 @@ class Settings(BaseSettings):
         "https://a.example,https://b.example (comma-separated as a flag or variable); `*` alone allows any; "
         "empty: no CORS headers at all.",
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Host names this server answers to besides localhost, 127.0.0.1 and [::1] while no "
+        "`token` is set (a guard against DNS rebinding), e.g. lab.example,.example.org (a leading dot "
+        "takes subdomains too; comma-separated as a flag or variable); `*` alone allows any.",
+    )
     demo: bool = Field(False, description="Post random-walk readings for a few demo metrics.")
     # Only `serve` installs a log handler; a library (Hub, create_app) must leave that to the program.
     log_level: str = Field(
@@ -154,6 +161,21 @@ class Settings(BaseSettings):
         if "*" in origins and len(origins) > 1:
             raise ValueError("`*` allows every origin: give it alone, or list the origins")
         return list(dict.fromkeys(origins))
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        """A comma-separated string (flag, variable) or a list (Python) of host names, or `*` alone."""
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple | set | frozenset):
+            return value  # pydantic reports the wrong type
+        hosts = [str(item).strip().lower().rstrip(".") for item in items if str(item).strip()]
+        for host in hosts:
+            if host != "*" and not _HOST.fullmatch(host):
+                raise ValueError(f"{host!r} is not a host name such as lab.example or .example.org")
+        if "*" in hosts and len(hosts) > 1:
+            raise ValueError("`*` allows every host: give it alone, or list the hosts")
+        return list(dict.fromkeys(hosts))
 
     @classmethod
     def build(cls, **overrides: Any) -> Settings:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -31,7 +32,7 @@ from .errors import MetricStreamError, ValidationError
 from .models import EVENT_TYPES
 from .telemetry import log_event
 
-__all__ = ["STREAM_PATH", "Access", "bearer", "preflight", "refusal", "watch"]
+__all__ = ["STREAM_PATH", "Access", "bearer", "header", "preflight", "refuse_host", "refusal", "watch"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -60,6 +61,23 @@ def _matches(presented: bytes | None, expected: bytes) -> bool:
     return presented is not None and hmac.compare_digest(presented, expected)
 
 
+def host_name(host: str) -> str:
+    """The name in a Host header value, lowercased, without its port: `example.org`, `[::1]`."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] or host
+    return host.partition(":")[0].rstrip(".")
+
+
+def is_loopback_name(name: str) -> bool:
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class Access:
     """Who may do what, and which web origins may call. None means "no token needed"."""
@@ -67,6 +85,18 @@ class Access:
     token: bytes | None = None  # writes; grants reads and the stream too
     subscribe_token: bytes | None = None  # reads and the stream
     cors_origins: frozenset[str] = frozenset()  # exact origins, or {"*"}; empty: no CORS at all
+    # Host names answered besides loopback ones (".x" takes subdomains, "*" any); None: any host at all.
+    allowed_hosts: frozenset[str] | None = None
+
+    def host_allowed(self, host: str | None) -> bool:
+        """Whether a request with this Host header is answered (the DNS-rebinding guard)."""
+        allowed = self.allowed_hosts
+        if allowed is None or host is None or "*" in allowed:
+            return True  # no Host at all (HTTP/1.0) cannot come from a browser
+        name = host_name(host)
+        if is_loopback_name(name) or name in allowed:
+            return True
+        return any(entry.startswith(".") and (name.endswith(entry) or name == entry[1:]) for entry in allowed)
 
     def may_write(self, presented: bytes | None) -> bool:
         return self.token is None or _matches(presented, self.token)
@@ -125,13 +155,24 @@ def refusal(
     return f"the bearer token is not valid for {what}", 'Bearer realm="metricstream", error="invalid_token"'
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+async def refuse_host(scope: Scope, send: Send) -> None:
+    """403 for a Host this server does not answer to; before any other work, on every route."""
+    host = header(scope, b"host") or ""
+    message = (
+        f"host {host[:100]!r} is not allowed: without a token this server answers only to localhost, "
+        "127.0.0.1 and [::1], and the hosts in allowed_hosts (see docs/security.md)"
+    )
+    log_event(log, logging.INFO, "host_refused", client=_peer(scope), status=403, host=host[:100])
+    await send_json(send, 403, {"error": message}, [(b"connection", b"close")])
+
+
+def header(scope: Scope, name: bytes) -> str | None:
     return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), None)
 
 
 def _stream_token(scope: Scope) -> bytes | None:
     """The stream's token: the Authorization header, else `?access_token=` (for EventSource)."""
-    presented = bearer(_header(scope, b"authorization"))
+    presented = bearer(header(scope, b"authorization"))
     if presented is None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if query.get("access_token"):
@@ -141,10 +182,10 @@ def _stream_token(scope: Scope) -> bytes | None:
 
 async def preflight(access: Access, scope: Scope, send: Send) -> bool:
     """Answer a CORS preflight for GET from an allowed origin; False (nothing sent) for anything else."""
-    allowed = access.allowed_origin(_header(scope, b"origin"))
-    if allowed is None or _header(scope, b"access-control-request-method") != "GET":
+    allowed = access.allowed_origin(header(scope, b"origin"))
+    if allowed is None or header(scope, b"access-control-request-method") != "GET":
         return False
-    asked = _header(scope, b"access-control-request-headers") or ""
+    asked = header(scope, b"access-control-request-headers") or ""
     requested = {name.strip().lower() for name in asked.split(",")}
     headers = [name for name in CORS_ALLOW_HEADERS if name.lower() in requested]
     await send(
@@ -210,7 +251,7 @@ async def watch(
     """Serve one SSE client until it leaves, is dropped, or the server shuts down."""
     peer = _peer(scope)
     access = access or Access()
-    cors = access.cors_headers(_header(scope, b"origin"))
+    cors = access.cors_headers(header(scope, b"origin"))
     presented = _stream_token(scope)
     if not access.may_read(presented):
         how = "Authorization: Bearer <token> or ?access_token=<token>"
