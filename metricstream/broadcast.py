@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final
 
 import orjson
@@ -34,12 +35,27 @@ from .errors import UnavailableError
 from .events import EventLog
 from .models import READING_CREATED, Event, new_id
 
-__all__ = ["Broadcaster", "Client"]
+__all__ = ["BroadcastStatistics", "Broadcaster", "Client"]
 
 Write = Callable[[bytes], Awaitable[None]]
 
 MAX_CHUNK_EVENTS: Final = 1024  # events joined into one write, so a long replay is sent in steps
 GOODBYE_TIMEOUT: Final = 1.0  # seconds to try telling a dropped client `disconnected`
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastStatistics:
+    """A snapshot of a `Broadcaster`, as anyio's `statistics()` gives: read it, never its fields."""
+
+    clients: int  # connected now
+    waiting: int  # of those, waiting idle for an event
+    senders: int  # streams still being served (a dropped one ends soon)
+    retained: int  # events in the log
+    published: int  # events, ever
+    accepted: int  # clients, ever
+    replayed: int  # events replayed on connect, ever
+    resets: int  # clients told `reset`, ever
+    dropped: dict[str, int]  # clients dropped, by reason
 
 
 class Client:
@@ -127,6 +143,19 @@ class Broadcaster:
         self._latest_publish_start = 0  # head before the latest publish: lag is counted up to here
         self._senders = 0  # serve() calls still running
         self._senders_done = asyncio.Event()
+
+    def statistics(self) -> BroadcastStatistics:
+        return BroadcastStatistics(
+            clients=len(self.clients),
+            waiting=len(self._idle),
+            senders=self._senders,
+            retained=len(self.log),
+            published=self.published,
+            accepted=self.accepted,
+            replayed=self.replayed,
+            resets=self.resets,
+            dropped=dict(self.dropped),
+        )
 
     # --- publishing -------------------------------------------------------------------------
 

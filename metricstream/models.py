@@ -5,7 +5,10 @@ Metrics, readings and events are frozen dataclasses. Input is validated by pydan
 becomes a `ValidationError` whose message names the field and the rule, identical for HTTP and Python callers.
 
 Deliberate deviations from the Go original: a reading's value must be a finite number > 0 (the original took
-any float), and metric names are trimmed and limited to 200 characters.
+any float), and metric names are trimmed and limited to 200 characters. From Python, a number is an int or
+a float (numpy's included), never a bool, `Decimal` or `Fraction`, as JSON can carry only the former. A
+leap second (`23:59:60` UTC, valid RFC 3339) is accepted and read as the next second, as POSIX time counts
+it; a `:60` anywhere else is refused.
 
 The name limit is a setting (`max_name_length`) that may only lower that ceiling: `MetricIn` keeps the hard
 200, so `/openapi.json` states a true maxLength whatever the server's setting, and `validate_metric` checks
@@ -15,12 +18,14 @@ with a subclass carrying the configured limit, its message naming the configured
 from __future__ import annotations
 
 import functools
+import numbers
 import re
 import secrets
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from fractions import Fraction
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, TypeVar
 
 import orjson
@@ -191,11 +196,18 @@ def _rfc3339(value: object) -> object:
         assert digits is not None
         fraction = digits.group()
         text = f"{head}.{fraction[:6].ljust(6, '0')}{tail[len(fraction) :]}"
+    leap = text[17:19] == "60"  # a leap second: read as the next second, as POSIX time counts it
+    if leap:
+        text = f"{text[:17]}59{text[19:]}"
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+        moment = _to_utc(datetime.fromisoformat(text))
+        if leap:
+            if (moment.hour, moment.minute) != (23, 59):  # leap seconds end a UTC day, nowhere else
+                raise ValueError("not a leap second")
+            moment += timedelta(seconds=1)
+    except (ValueError, OverflowError):
         raise ValueError("not a real date") from None
-    return _to_utc(moment)
+    return moment
 
 
 def _to_utc(moment: datetime) -> datetime:
@@ -222,6 +234,17 @@ def _uuid7_text(value: str) -> str:
     if parsed.version != 7:
         raise ValueError("not a UUIDv7")
     return str(parsed)
+
+
+def _real_number(value: object) -> object:
+    """An int or float (numpy's too), not a bool; not a Decimal or Fraction, which JSON cannot carry and
+    which a float can round to 0 or infinity after the check."""
+    if isinstance(value, bool | Fraction) or not isinstance(value, numbers.Real):
+        raise ValueError("not a number")
+    try:
+        return float(value)
+    except OverflowError:  # an int past a float's range
+        raise ValueError("out of range") from None
 
 
 def _whole_number(value: object) -> object:
@@ -261,6 +284,7 @@ class MetricIn(BaseModel):
     input_frequency: Annotated[
         float | None,
         Field(ge=0, allow_inf_nan=False, strict=True, description="Expected seconds between readings."),
+        BeforeValidator(lambda value: value if value is None else _real_number(value)),
     ] = None
 
 
@@ -270,7 +294,11 @@ class ReadingIn(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     metric_id: MetricId
-    value: Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True, description="A finite number > 0.")]
+    value: Annotated[
+        float,
+        Field(gt=0, allow_inf_nan=False, strict=True, description="A finite number > 0."),
+        BeforeValidator(_real_number),
+    ]
     timestamp: Timestamp = None
 
 

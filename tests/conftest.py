@@ -257,8 +257,11 @@ class RawStream:
         self.sock.close()
 
 
+OpenStream = Callable[..., RawStream]
+
+
 @pytest.fixture
-def open_stream() -> Iterator[Callable[..., RawStream]]:
+def open_stream() -> Iterator[OpenStream]:
     streams: list[RawStream] = []
 
     def open_(url: str, query: str = "", **kwargs: Any) -> RawStream:

@@ -235,3 +235,14 @@ def test_body_and_batch_limits(make_hub: MakeHub) -> None:
             "at most 3 readings per batch, got 4",
         )
         assert len(readings_of(http, metric)) == 3
+
+
+def test_max_batch_holds_for_the_python_api_too(make_hub: MakeHub) -> None:
+    hub = make_hub(max_batch=3)
+    metric = hub.service.create_metric("m")
+    items = [{"metric_id": metric.id, "value": v} for v in range(1, 6)]
+    with pytest.raises(ValidationError) as refused:
+        hub.service.create_readings(items)
+    assert str(refused.value) == "at most 3 readings per batch, got 5"  # the HTTP answer's words
+    assert hub.service.list_readings(metric.id) == []  # nothing stored
+    assert len(hub.service.create_readings(items[:3])) == 3

@@ -8,6 +8,8 @@ import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pydantic
@@ -508,3 +510,54 @@ def test_to_dict_is_plain_json() -> None:
     item = MetricReading(new_id(), METRIC_ID, 1e-300, datetime(2026, 1, 1, tzinfo=UTC))
     assert _json_roundtrip(metric.to_dict()) == metric.to_dict()
     assert _json_roundtrip(item.to_dict()) == item.to_dict()
+
+
+def test_a_retained_event_holds_about_its_own_size() -> None:
+    """orjson's output carries ~4 KB of spare allocation; the log keeps every body for the TTL."""
+    import tracemalloc
+
+    reading = MetricReading(new_id(), METRIC_ID, 42.5, datetime(2026, 1, 1, tzinfo=UTC))
+    Event.create(READING_CREATED, reading, 0.0)  # warm caches (timestamp formatting, ids)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [Event.create(READING_CREATED, reading, 0.0) for _ in range(1000)]
+        held = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    body, frame = len(kept[0].body), len(kept[0].frame)
+    # body and frame bytes, plus object headers, an id string and the dataclass: well under 1 KB
+    assert held < body + frame + 600, f"{held:.0f} B held per event ({body} B body, {frame} B frame)"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("2016-12-31T23:59:60Z", datetime(2017, 1, 1, tzinfo=UTC)),
+        ("2016-12-31T23:59:60.25Z", datetime(2017, 1, 1, 0, 0, 0, 250000, tzinfo=UTC)),
+        ("2016-12-31T18:59:60-05:00", datetime(2017, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_a_leap_second_is_read_as_the_next_second(given: str, expected: datetime) -> None:
+    fields = validate(ReadingIn, {"metric_id": METRIC_ID, "value": 1, "timestamp": given})
+    assert fields.timestamp == expected
+
+
+@pytest.mark.parametrize("given", ["2016-12-31T23:59:61Z", "9999-12-31T23:59:60Z"])
+def test_no_second_past_sixty_or_past_the_last_date(given: str) -> None:
+    with pytest.raises(ValidationError, match="timestamp must be an RFC 3339 date-time"):
+        validate(ReadingIn, {"metric_id": METRIC_ID, "value": 1, "timestamp": given})
+
+
+@pytest.mark.parametrize("value", [Decimal("1.5"), Fraction(1, 2), Decimal("1e-400"), 10**400, True])
+def test_python_numbers_json_cannot_carry_are_refused(value: object) -> None:
+    with pytest.raises(ValidationError, match="value must be a finite number greater than 0"):
+        validate(ReadingIn, {"metric_id": METRIC_ID, "value": value})
+    with pytest.raises(ValidationError, match="input_frequency must be a number >= 0"):
+        validate(MetricIn, {"name": "m", "input_frequency": value})
+
+
+def test_numpy_numbers_are_numbers() -> None:
+    numpy = pytest.importorskip("numpy")
+    assert validate(ReadingIn, {"metric_id": METRIC_ID, "value": numpy.float32(2.5)}).value == 2.5
+    assert validate(ReadingIn, {"metric_id": METRIC_ID, "value": numpy.int64(3)}).value == 3.0

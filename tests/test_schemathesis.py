@@ -56,7 +56,9 @@ FUZZ = settings(
     derandomize=True,  # the same cases every run
     database=None,  # nothing kept between runs
     deadline=None,
-    suppress_health_check=list(HealthCheck),  # slow generation and module-scoped hubs are intended
+    # Only `too_slow`: schemathesis builds whole bodies from the schema (a batch holds many readings), and
+    # how long that takes depends on the machine; every other health check stays on and passes.
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import signal
 from collections.abc import Callable, Iterator
@@ -568,3 +569,83 @@ def test_hub_on_a_public_interface_without_a_token_warns() -> None:
     with pytest.warns(RuntimeWarning, match=r"listening on 0\.0\.0\.0:\d+ without a token"):
         hub = Hub(host="0.0.0.0", port=0, **FAST).start()
     hub.stop()
+
+
+# --- the Host check (DNS rebinding) -------------------------------------------------------------------
+
+REBOUND = "rebind.attacker.example"  # a name the attacker points at 127.0.0.1
+
+
+def raw_request(hub: Hub, method: str, path: str, host: str, body: bytes = b"") -> bytes:
+    """One request with exactly this Host header, over a bare socket; the raw answer's head and body."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(hub.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        sock.sendall(head.encode() + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def status_and_json(answer: bytes) -> tuple[int, Any]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), (json.loads(body) if body else None)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/metrics", b'{"name": "planted"}'),
+        ("GET", "/metrics", b""),
+        ("GET", "/events/watch", b""),
+        ("GET", "/healthz", b""),
+        ("GET", "/", b""),
+    ],
+)
+def test_without_a_token_a_foreign_host_is_refused_before_any_work(
+    start_hub: StartHub, method: str, path: str, body: bytes
+) -> None:
+    hub = start_hub()
+    status, answer = status_and_json(raw_request(hub, method, path, f"{REBOUND}:{hub.url.rsplit(':', 1)[1]}"))
+    assert status == 403
+    assert answer["error"].startswith(f"host '{REBOUND}:")
+    assert "allowed_hosts" in answer["error"]
+    assert hub.service.list_metrics() == []  # nothing was created
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "LOCALHOST.", "127.0.0.2"])
+def test_loopback_hosts_with_any_port_are_answered(start_hub: StartHub, host: str) -> None:
+    hub = start_hub()
+    for value in (host, f"{host}:8089", f"{host}:1"):
+        assert status_and_json(raw_request(hub, "GET", "/metrics", value))[0] == 200
+
+
+def test_allowed_hosts_adds_names_and_subdomains(start_hub: StartHub) -> None:
+    hub = start_hub(allowed_hosts="lab.example,.example.org")
+    for host in ("lab.example:8089", "example.org", "a.b.example.org:1"):
+        assert status_and_json(raw_request(hub, "GET", "/metrics", host))[0] == 200
+    for host in ("evil.lab.example", "notexample.org", REBOUND):
+        assert status_and_json(raw_request(hub, "GET", "/metrics", host))[0] == 403
+    assert status_and_json(raw_request(start_hub(allowed_hosts=["*"]), "GET", "/metrics", REBOUND))[0] == 200
+
+
+def test_with_a_token_any_host_is_answered_unless_allowed_hosts_is_set(start_hub: StartHub) -> None:
+    open_hosts = start_hub(token=WRITE)
+    assert status_and_json(raw_request(open_hosts, "GET", "/metrics", "metrics.example.com"))[0] == 200
+    pinned = start_hub(token=WRITE, allowed_hosts="metrics.example.com")
+    assert status_and_json(raw_request(pinned, "GET", "/metrics", "metrics.example.com"))[0] == 200
+    assert status_and_json(raw_request(pinned, "GET", "/metrics", REBOUND))[0] == 403
+
+
+def test_allowed_hosts_must_be_host_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="is not a host name"):
+        Settings.build(allowed_hosts="http://x.example")
+    with pytest.raises(ValidationError, match="give it alone"):
+        Settings.build(allowed_hosts="*,a.example")
+    monkeypatch.setenv("METRICSTREAM_ALLOWED_HOSTS", "A.Example., b.example")
+    assert Settings.build().allowed_hosts == ["a.example", "b.example"]
