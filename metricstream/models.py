@@ -24,8 +24,8 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass
-from fractions import Fraction
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Annotated, Any, Final, TypeVar
 
 import orjson
