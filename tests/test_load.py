@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO
 
 import httpx
@@ -32,15 +32,18 @@ CONNECTING_AT_ONCE = 256  # connections opened but not yet `connected`: stays un
 STEP_TIMEOUT = 40.0  # seconds any one phase may take at most (the whole test runs in ~20 s)
 HOST = "127.0.0.1"
 
-# `metricstream serve` with the soft descriptor limit raised to the hard one first.
-SERVE = (
-    "import resource, sys\n"
-    "_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
-    "soft = hard if hard != resource.RLIM_INFINITY else 1 << 20\n"
-    "resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))\n"
-    "from metricstream.cli import main\n"
-    "sys.exit(main(sys.argv[1:]))\n"
-)
+USER_SOFT_LIMIT = 1024  # a login shell's usual `ulimit -Sn`: the server must raise its own
+
+
+def as_a_user_starts_it(soft: int = USER_SOFT_LIMIT, hard: int | None = None) -> Callable[[], None]:
+    """A preexec_fn: the child starts with these descriptor limits, as from a user's shell (`ulimit -n`)."""
+
+    def limit() -> None:
+        current_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, current_hard if hard is None else hard))
+
+    return limit
+
 
 CONNECTED = b"data: connected\n"
 DISCONNECTED = b"data: disconnected\n"
@@ -178,7 +181,8 @@ async def wait_clients(http: httpx.AsyncClient, count: int) -> None:
 
 @contextlib.contextmanager
 def descriptor_limit() -> Iterator[int]:
-    """Raise the soft RLIMIT_NOFILE to the hard one for the block; yields the hard limit."""
+    """Raise this process's soft RLIMIT_NOFILE to the hard one for the block, for the load generator's own
+    10,000 sockets (the server starts with a user's limit instead); yields the hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     raised = hard if hard != resource.RLIM_INFINITY else 1 << 20
     resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
@@ -205,15 +209,24 @@ def read_url(pipe: IO[bytes]) -> str:
 
 
 @contextlib.contextmanager
-def server(max_clients: int, log: IO[bytes]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`metricstream serve` on a free loopback port with `max_clients`; killed on the way out if alive."""
+def server(
+    max_clients: int, log: IO[bytes], limits: Callable[[], None] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`metricstream serve` on a free loopback port with `max_clients`, started with a user's descriptor
+    limits (`limits`, by default USER_SOFT_LIMIT); killed on the way out if alive."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("METRICSTREAM_")}
     env["METRICSTREAM_LOG_LEVEL"] = "warning"  # not a line per connect and disconnect: 20,000 of them
-    command = [sys.executable, "-c", SERVE, "serve", "--host", HOST, "--port", "0", "--store", "memory://"]
+    command = [sys.executable, "-m", "metricstream", "serve", "--host", HOST, "--port", "0"]
+    command += ["--store", "memory://"]
     command += ["--max-clients", str(max_clients), "--heartbeat", "3600"]  # no ping during the test
     command += ["--shutdown-timeout", "30"]  # telling 10,000 clients takes seconds on a busy machine
     with subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        env=env,
+        preexec_fn=limits or as_a_user_starts_it(),  # the server raises the limit itself, as for a user
     ) as process:
         try:
             assert process.stdout is not None
@@ -315,3 +328,67 @@ def test_ten_thousand_clients_are_held_evicted_in_order_and_all_get_an_event(
             f"graceful shutdown of {count} clients in {figures['shutdown_s']:.2f} s; test {elapsed:.1f} s"
         )
     assert figures["fanout_last_s"] < 10
+
+
+async def over_the_limit(url: str, held: int, count: int) -> None:
+    """`count` streams against a server that can hold `held`: each new one evicts the oldest, and REST
+    keeps answering while the streams fill what the server allows."""
+    port = int(url.rsplit(":", 1)[1])
+    tally = Tally()
+    streams: list[Stream] = []
+    async with httpx.AsyncClient(base_url=url, timeout=STEP_TIMEOUT) as http:
+        try:
+            streams = await open_streams(port, held, tally)  # at once: up to the limit, nobody is evicted
+            for _ in range(count - held):  # then one at a time, so the oldest is the one to go
+                streams.append(await open_stream(port, tally))
+                assert (await health(http))["clients"] == held
+            async with asyncio.timeout(STEP_TIMEOUT):
+                await asyncio.gather(*(stream.ended for stream in streams[: count - held]))
+            assert all(stream.disconnected for stream in streams[: count - held])  # told why
+            assert not any(stream.ended.done() for stream in streams[count - held :])
+            created = await http.post("/metrics", json={"name": "still answering"})
+            assert created.status_code == 201
+        finally:
+            for stream in streams:
+                stream.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_low_descriptor_limit_caps_max_clients_and_rest_keeps_answering() -> None:
+    """`ulimit -n 128` (soft and hard) and the default max_clients of 10,000: the server cannot raise its
+    limit, so it holds 64 streams (64 descriptors kept back) and says so; 150 streams then never starve
+    REST, `/healthz` or eviction."""
+    with tempfile.TemporaryFile() as log:
+        with server(10_000, log, as_a_user_starts_it(soft=128, hard=128)) as (process, url):
+            asyncio.run(over_the_limit(url, held=64, count=150))
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(STEP_TIMEOUT) == 0
+        log.seek(0)
+        said = log.read().decode(errors="replace")
+    assert "max_clients lowered from 10000 to 64: the open-file limit is 128 (hard 128)" in said
+
+
+@pytest.mark.timeout(60)
+def test_a_low_soft_limit_is_raised_at_start_up() -> None:
+    """`ulimit -Sn 128` under a higher hard limit: the server raises its own soft limit and holds 150."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 300:
+        pytest.skip(f"this machine's hard descriptor limit ({hard}) leaves no room to raise")
+
+    async def hold_all(url: str) -> None:
+        port = int(url.rsplit(":", 1)[1])
+        streams = await open_streams(port, 150, Tally())
+        try:
+            async with httpx.AsyncClient(base_url=url, timeout=STEP_TIMEOUT) as http:
+                assert (await health(http))["clients"] == 150
+        finally:
+            for stream in streams:
+                stream.close()
+
+    with tempfile.TemporaryFile() as log:
+        with server(10_000, log, as_a_user_starts_it(soft=128)) as (process, url):
+            asyncio.run(hold_all(url))
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(STEP_TIMEOUT) == 0
+        log.seek(0)
+        assert b"max_clients lowered" not in log.read()
