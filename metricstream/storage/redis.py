@@ -3,10 +3,10 @@
 - Metrics: a hash (id -> JSON) and a list of ids in creation order.
 - Readings: one sorted set per metric, scored by the timestamp in microseconds (exact in a double),
   members the reading's JSON, which starts with its id: ties sort by id, as in the other backends.
-- Events: a Redis stream, trimmed by age in stream order up to the newest expired entry, which is kept
-  (`XTRIM ... MINID ~ <it>`): it marks where trimmed history ends. Each entry also carries a global
-  sequence number from `INCR`, so a process that reads the stream can tell when entries it never saw
-  were trimmed (events lost), and only then make its clients reset.
+- Events: a Redis stream, trimmed by age (the `created` field, from the server's clock) in stream order
+  up to the newest expired entry, which is kept: it marks where trimmed history ends. Each entry also
+  carries a global sequence number from `INCR`, so a process that reads the stream can tell when entries
+  it never saw were trimmed (events lost), and only then make its clients reset.
 
 A write stores data and events in one Lua script: atomic, one round trip. The limits are checked in the
 same script: `max_metrics` (`LLEN` of the id list before anything is written; the script then writes
@@ -46,15 +46,46 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 _FOLLOW_BLOCK_MS: Final = 1000
 _FOLLOW_BATCH: Final = 2000
+_FOLLOW_MOST: Final = 50_000  # entries published at once at most, when far behind
+
+# Trims the stream (KEYS[1]) in stream order up to the newest entry created (by the server's clock, the
+# `created` field) before the cutoff, and keeps that one: it marks where trimmed history ends. Entry ids
+# carry Redis's own clock, which need not agree with the servers': comparing them with the cutoff could
+# trim entries not yet expired, even ones followers have not read. The scan stops at the first entry
+# within the TTL, so it reads a couple of entries when trimming keeps up.
+_TRIM_UP_TO = """
+local function trim_up_to(stream, cutoff)
+  local marker, start = nil, '-'
+  while true do
+    local entries = redis.call('XRANGE', stream, start, '+', 'COUNT', 16)
+    for _, entry in ipairs(entries) do
+      local fields, created = entry[2], nil
+      for f = 1, #fields, 2 do
+        if fields[f] == 'created' then created = tonumber(fields[f + 1]) end
+      end
+      if created >= cutoff then
+        if marker then redis.call('XTRIM', stream, 'MINID', marker) end
+        return
+      end
+      marker = entry[1]
+    end
+    if #entries < 16 then break end
+    start = '(' .. entries[#entries][1]
+  end
+  if marker then redis.call('XTRIM', stream, 'MINID', marker) end
+end
+"""
 
 # KEYS: 1 the stream, 2 the sequence counter, 3.. data keys.
-# ARGV: 1 MINID for trimming, 2 number of data operations, then 4 per operation
+# ARGV: 1 the trim cutoff (wall-clock seconds), 2 number of data operations, then 4 per operation
 # (kind, key index, a, b), then 5 per event (id, type, metric_id, body, created).
 # Kinds: zadd, hset, rpush; `below` (a list shorter than a, else write nothing and return 0; it comes
 # first); `cap` (a sorted set's lowest ranks beyond a removed; it comes after the zadds).
-_WRITE: Final = """
+_WRITE: Final = (
+    _TRIM_UP_TO
+    + """
 local stream, counter = KEYS[1], KEYS[2]
-local minid, operations = ARGV[1], tonumber(ARGV[2])
+local cutoff, operations = tonumber(ARGV[1]), tonumber(ARGV[2])
 local i = 3
 for _ = 1, operations do
   local kind, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
@@ -82,13 +113,13 @@ while i <= #ARGV do
     'metric_id', ARGV[i + 2], 'body', ARGV[i + 3], 'created', ARGV[i + 4], 'seq', seq)
   i = i + 5
 end
--- Trim by position, keeping the newest expired entry: it marks where trimmed history ends.
-local expired = redis.call('XREVRANGE', stream, '(' .. minid, '-', 'COUNT', 1)
-if expired[1] then
-  redis.call('XTRIM', stream, 'MINID', '~', expired[1][1])
-end
+trim_up_to(stream, cutoff)
 return 1
 """
+)
+
+# KEYS: 1 the stream. ARGV: 1 the trim cutoff.
+_TRIM: Final = _TRIM_UP_TO + "trim_up_to(KEYS[1], tonumber(ARGV[1]))\nreturn 1\n"
 
 
 def _micros(moment: datetime) -> int:
@@ -121,6 +152,7 @@ class RedisStorage:
         self._client: aioredis.Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._write: Any = None
+        self._trim: Any = None
         self._last_stream_id = "0-0"  # where following the stream resumes
         self._last_seq: int | None = None
 
@@ -150,6 +182,7 @@ class RedisStorage:
             retry=Retry(NoBackoff(), 0),
         )
         self._write = self._client.register_script(_WRITE)
+        self._trim = self._client.register_script(_TRIM)
         try:
             await self._client.ping()
         except RedisError as error:
@@ -167,7 +200,7 @@ class RedisStorage:
         """Run the write script; False if a `below` check refused it (nothing written)."""
         # The events were stamped by the server's clock: trim by it too, not by this machine's.
         cutoff = (events[-1].created if events else 0.0) - self.event_ttl
-        args: list[Any] = [_stream_id(cutoff), len(operations)]
+        args: list[Any] = [repr(cutoff), len(operations)]
         all_keys = [self._stream, self._counter, *keys]
         for kind, key, a, b in operations:
             args += [kind, all_keys.index(key) + 1, a, b]
@@ -250,10 +283,10 @@ class RedisStorage:
         return [_event(fields) for _, fields in entries], int(entries[0][1][b"seq"]) > 1
 
     async def trim_events(self, before: float) -> None:
-        try:  # as the write script does: up to the newest expired entry, which is kept
-            expired = await self.client.xrevrange(self._stream, max=f"({_stream_id(before)}", count=1)
-            if expired:
-                await self.client.xtrim(self._stream, minid=expired[0][0], approximate=False)
+        if self._trim is None:
+            raise UnavailableError("the store is closed")
+        try:
+            await self._trim(keys=[self._stream], args=[repr(before)])
         except RedisError as error:
             raise _unavailable(error) from None
 
@@ -263,9 +296,7 @@ class RedisStorage:
         delay = 0.1
         while True:
             try:
-                reply = await self.client.xread(
-                    {self._stream: self._last_stream_id}, count=_FOLLOW_BATCH, block=_FOLLOW_BLOCK_MS
-                )
+                entries = await self._read_new()
             except (RedisError, UnavailableError, OSError) as error:
                 log.warning("following the event stream failed (%s); retrying in %.1f s", error, delay)
                 await asyncio.sleep(delay)
@@ -275,16 +306,31 @@ class RedisStorage:
             task = asyncio.current_task()
             if task is not None and task.cancelling():  # redis-py may have swallowed it (3.11)
                 raise asyncio.CancelledError
-            for _, entries in reply:
-                if not entries:
-                    continue
-                first_seq = int(entries[0][1][b"seq"])
-                if self._last_seq is not None and first_seq != self._last_seq + 1:
-                    log.warning("events %d to %d expired unseen", self._last_seq + 1, first_seq - 1)
-                    lost()
-                self._last_stream_id = entries[-1][0].decode()
-                self._last_seq = int(entries[-1][1][b"seq"])
-                publish([_event(fields) for _, fields in entries])
+            if not entries:
+                continue
+            first_seq = int(entries[0][1][b"seq"])
+            if self._last_seq is not None and first_seq != self._last_seq + 1:
+                log.warning("events %d to %d expired unseen", self._last_seq + 1, first_seq - 1)
+                lost()
+            self._last_stream_id = entries[-1][0].decode()
+            self._last_seq = int(entries[-1][1][b"seq"])
+            publish([_event(fields) for _, fields in entries])
+
+    async def _read_new(self) -> list[Any]:
+        """The entries after the last one published: one blocking XREAD, then more at once while full
+        batches come, so that what is there (a whole batch write, say) is published in one piece, as on
+        the other stores; a write split over two publishes could make a reader look slow."""
+        entries: list[Any] = []
+        after: str | bytes = self._last_stream_id
+        block: int | None = _FOLLOW_BLOCK_MS
+        while len(entries) < _FOLLOW_MOST:
+            reply = await self.client.xread({self._stream: after}, count=_FOLLOW_BATCH, block=block)
+            batch = reply[0][1] if reply else []
+            entries += batch
+            if len(batch) < _FOLLOW_BATCH:
+                break
+            after, block = batch[-1][0], None
+        return entries
 
 
 def _split_prefix(url: str) -> tuple[str, str | None]:
@@ -294,11 +340,6 @@ def _split_prefix(url: str) -> tuple[str, str | None]:
     prefix = next((value for name, value in query if name == "prefix"), None)
     rest = urlencode([(name, value) for name, value in query if name != "prefix"])
     return urlunsplit(parts._replace(query=rest)), prefix
-
-
-def _stream_id(seconds: float) -> str:
-    """The smallest stream entry id at `seconds` of wall-clock time."""
-    return f"{max(0, int(seconds * 1000))}-0"
 
 
 def _event(fields: dict[bytes, bytes]) -> Event:

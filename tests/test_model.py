@@ -1,0 +1,440 @@
+"""A model-based test: seeded random sequences of operations against a real hub on each store, checked
+after every step against a reference model that is a plain list of every event.
+
+Operations: create metrics and post readings or batches (HTTP or Python); connect subscribers from the nil
+id, the head, a retained id, an expired id or an unknown id; cut connections and resume from the last id
+received; make readers slow for a few steps; let time pass (a little, past the TTL, or hours of quiet);
+step the wall clock back or forward; restart the hub (`stop()`/`start()`, or a new process on SQLite and
+Redis). Time is a `ManualClock`: nothing sleeps.
+
+Invariants, after every step:
+- every subscriber has received exactly the events after its position, in order, or a `reset`;
+- `reset` comes only when an event the subscriber needed may really be gone (it is older than the TTL at
+  some moment the clock showed, as are all before it) or its id was never an event;
+- a subscriber that keeps up is never dropped (only a restart ends its stream);
+- the broadcaster holds no more than its clients: waiting ones at most as many as connected ones, and
+  after a sweep, no more retained events than the TTL window holds.
+
+CI runs a fixed set of seeds in well under a minute. A long run: METRICSTREAM_MODEL_STEPS=20000
+METRICSTREAM_MODEL_SEEDS=1,2,3,4,5 (steps per seed and store).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from metricstream import Hub
+from metricstream.clock import ManualClock
+from metricstream.events import GENESIS_ID
+from metricstream.models import new_id
+
+from .conftest import Frame, RawStream, wait_for
+
+TTL = 60.0
+SETTINGS: dict[str, Any] = {
+    "event_ttl": TTL,
+    "heartbeat": 15.0,
+    "write_timeout": 10.0,
+    "client_buffer": 16,  # far under a batch: a large publish must not make a reader look slow
+    "max_batch": 2048,  # one outgrows the socket buffers: the server is still writing it when the next comes
+    "shutdown_timeout": 3.0,
+}
+STEPS = int(os.environ.get("METRICSTREAM_MODEL_STEPS", "100"))
+SEEDS = [int(seed) for seed in os.environ.get("METRICSTREAM_MODEL_SEEDS", "1,2,3").split(",")]
+MAX_SUBSCRIBERS = 6
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One event of the reference model."""
+
+    event_id: str
+    subject_id: str  # the id inside `data`: the metric's or the reading's
+    created: float  # the wall clock when it was written
+
+
+@dataclass
+class Subscriber:
+    """One test client: a raw stream, and where it stands in the model."""
+
+    number: int
+    stream: RawStream | None = None
+    position: int = -1  # index in the model of the last event received; -1: before the first
+    last_id: str | None = None  # what it sends as Last-Event-ID when it (re)connects
+    slow_for: int = 0  # steps left without reading
+    away: bool = False  # its connection dropped; it resumes at a later step, as a real client does
+    keeps_up: bool = True  # read after every step since it connected
+    received: int = 0
+
+
+@dataclass
+class Model:
+    events: list[Recorded] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)  # event id -> position
+    latest_wall: float = 0.0  # the latest the wall clock has shown
+
+    def add(self, event_id: str, subject_id: str, created: float) -> None:
+        self.index[event_id] = len(self.events)
+        self.events.append(Recorded(event_id, subject_id, created))
+
+    def trimmable(self, cutoff: float) -> int:
+        """How many events, from the oldest, a trim at `cutoff` may drop: they go by position."""
+        count = 0
+        for event in self.events:
+            if event.created >= cutoff:
+                break
+            count += 1
+        return count
+
+    def may_be_gone(self) -> int:
+        """Events at positions below this may have been trimmed (at the latest time the clock showed)."""
+        return self.trimmable(self.latest_wall - TTL)
+
+
+class Driver:
+    def __init__(self, seed: int, store: str, tmp_path: Path) -> None:
+        self.random = random.Random(seed)
+        self.store = store
+        self.clock = ManualClock()
+        self.model = Model(latest_wall=self.clock.time())
+        self.hub = self._new_hub()
+        self.http = httpx.Client(base_url=self.hub.url, timeout=10)
+        self.metrics: list[str] = []
+        self.subscribers: list[Subscriber] = []
+        self.numbers = iter(range(10**9))
+        self.log: list[str] = []  # the steps taken, for the failure message
+
+    def _new_hub(self) -> Hub:
+        return Hub(port=0, store=self.store, clock=self.clock, **SETTINGS).start()
+
+    def close(self) -> None:
+        for sub in self.subscribers:
+            if sub.stream is not None:
+                sub.stream.close()
+        self.http.close()
+        self.hub.stop()
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def step(self) -> None:
+        operations = [
+            (self.create_metric, 3),
+            (self.post_reading, 10),
+            (self.post_batch, 4),
+            (self.connect, 4),
+            (self.cut, 2),
+            (self.resume, 2),
+            (self.burst, 1),
+            (self.make_slow, 2),
+            (self.advance_a_little, 4),
+            (self.advance_past_ttl, 2),
+            (self.stay_quiet, 1),
+            (self.step_wall, 2),
+            (self.restart, 1),
+        ]
+        operation = self.random.choices([op for op, _ in operations], [w for _, w in operations])[0]
+        self.log.append(operation.__name__)
+        operation()
+        self.check()
+
+    def create_metric(self) -> None:
+        name = f"m{len(self.metrics)}"
+        if self.random.random() < 0.5:
+            metric_id = self.hub.service.create_metric(name).id
+        else:
+            answer = self.http.post("/metrics", json={"name": name})
+            assert answer.status_code == 201, answer.text
+            metric_id = answer.json()["id"]
+        self.metrics.append(metric_id)
+        self._recorded([metric_id])
+
+    def post_reading(self) -> None:
+        if not self.metrics:
+            return self.create_metric()
+        metric_id = self.random.choice(self.metrics)
+        value = self.random.uniform(0.1, 100)
+        if self.random.random() < 0.5:
+            reading_id = self.hub.service.create_reading(metric_id, value).id
+        else:
+            answer = self.http.post("/metrics/readings", json={"metric_id": metric_id, "value": value})
+            assert answer.status_code == 201, answer.text
+            reading_id = answer.json()["id"]
+        self._recorded([reading_id])
+        return None
+
+    def post_batch(self) -> None:
+        if not self.metrics:
+            return self.create_metric()
+        self._post_batch(self.random.choice([1, 2, 17, 64]))
+        return None
+
+    def burst(self) -> None:
+        """Two of the largest batches at once: a reader that keeps up is busy with the first when the
+        second comes, 2,048 events past where it woke, yet must not be dropped."""
+        if not self.metrics:
+            return self.create_metric()
+        self._post_batch(SETTINGS["max_batch"])
+        self._post_batch(SETTINGS["max_batch"])
+        return None
+
+    def _post_batch(self, size: int) -> None:
+        items = [
+            {"metric_id": self.random.choice(self.metrics), "value": self.random.uniform(0.1, 100)}
+            for _ in range(size)
+        ]
+        if self.random.random() < 0.5:
+            ids = [reading.id for reading in self.hub.service.create_readings(items)]
+        else:
+            answer = self.http.post("/metrics/readings/batch", json={"readings": items})
+            assert answer.status_code == 201, answer.text
+            ids = [reading["id"] for reading in answer.json()["readings"]]
+        self._recorded(ids)
+
+    def _recorded(self, subject_ids: list[str]) -> None:
+        """Add a write's events to the model, labelled with the ids the server's log gave them."""
+        log = self.hub.app.log
+        events = log.between(log.head - len(subject_ids), log.head)
+        assert [orjson_id(event.body) for event in events] == subject_ids, "the log holds another order"
+        for event in events:
+            self.model.add(event.id, orjson_id(event.body), self.clock.time())
+
+    def connect(self) -> None:
+        if sum(sub.stream is not None or sub.away for sub in self.subscribers) >= MAX_SUBSCRIBERS:
+            return self.resume()
+        sub = Subscriber(next(self.numbers))
+        start = self.random.choice(["nil", "head", "retained", "expired", "unknown"])
+        events, gone = self.model.events, self.model.may_be_gone()
+        if start == "nil":
+            sub.last_id, sub.position = GENESIS_ID, -1
+        elif start == "head" or not events:
+            sub.last_id, sub.position = None, len(events) - 1
+        elif start == "retained":  # often the marker (gone - 1): it resumes without loss
+            low = max(0, gone - 1)
+            sub.position = low if self.random.random() < 0.3 else self.random.randrange(low, len(events))
+            sub.last_id = events[sub.position].event_id
+        elif start == "expired" and gone >= 2:
+            sub.position = self.random.randrange(0, gone - 1)
+            sub.last_id = events[sub.position].event_id
+        else:
+            sub.last_id, sub.position = new_id(), -2  # -2: never an event
+        self.log[-1] += f"({start} #{sub.number})"
+        self.subscribers.append(sub)
+        self._open(sub)
+        return None
+
+    def _open(self, sub: Subscriber) -> None:
+        headers = {"Last-Event-ID": sub.last_id} if sub.last_id else {}
+        # A small receive buffer: two large batches outgrow what the kernel holds, so the server is still
+        # writing the first when the second comes (the case a lag count must not mistake for slowness).
+        sub.stream = RawStream(self.hub.url, headers=headers, receive_buffer=16 * 1024)
+        assert sub.stream.status == 200
+        sub.keeps_up, sub.slow_for = True, 0
+
+    def cut(self) -> None:
+        """A connection drops; the client resumes from the last id it received, now or at a later step."""
+        connected = [sub for sub in self.subscribers if sub.stream is not None and not sub.slow_for]
+        if not connected:
+            return
+        sub = self.random.choice(connected)
+        assert sub.stream is not None
+        sub.stream.close()
+        sub.stream = None
+        if self.random.random() < 0.3:
+            self._open(sub)
+        else:
+            sub.away = True
+
+    def resume(self) -> None:
+        away = [sub for sub in self.subscribers if sub.away]
+        if away:
+            sub = self.random.choice(away)
+            sub.away = False
+            self._open(sub)
+
+    def make_slow(self) -> None:
+        connected = [sub for sub in self.subscribers if sub.stream is not None and not sub.slow_for]
+        if connected:
+            sub = self.random.choice(connected)
+            sub.slow_for = self.random.randint(1, 4)
+            sub.keeps_up = False
+
+    def advance(self, seconds: float) -> None:
+        self._quiesce()
+        self.clock.advance(seconds)
+        self.model.latest_wall = max(self.model.latest_wall, self.clock.time())
+
+    def advance_a_little(self) -> None:
+        self.advance(self.random.uniform(0.1, 20))
+
+    def advance_past_ttl(self) -> None:
+        self.advance(TTL * self.random.uniform(1.01, 3))
+        self._swept()
+
+    def stay_quiet(self) -> None:
+        for _ in range(self.random.randint(1, 8)):  # hours, an hour at a time: heartbeats keep coming
+            self.advance(3600)
+        self._swept()
+
+    def step_wall(self) -> None:
+        self._quiesce()
+        self.clock.step_wall(self.random.choice([-120, -30, -5, 5, 30, 120]))
+        self.model.latest_wall = max(self.model.latest_wall, self.clock.time())
+
+    def restart(self) -> None:
+        """`stop()`/`start()` on memory; a new process's Hub on the durable stores."""
+        self.hub.stop()
+        for sub in self.subscribers:
+            if sub.stream is not None:
+                self._read(sub, until_end=True)  # to `disconnected` and the end of the stream
+        if self.store == "memory://":
+            self.hub.start()
+        else:
+            self.hub = self._new_hub()
+        self.http.close()
+        self.http = httpx.Client(base_url=self.hub.url, timeout=10)
+        for sub in self.subscribers:
+            if sub.stream is not None:
+                sub.stream.close()
+                self._open(sub)
+
+    def _quiesce(self) -> None:
+        """Before time jumps: every reader that keeps up has been sent all and waits idle, so no write of
+        theirs is under way when the watchdog looks (in real time a write cannot take 0 s and 60 s)."""
+        self.check()
+        keeping_up = sum(sub.stream is not None and not sub.slow_for for sub in self.subscribers)
+        broadcaster = self.hub.app.broadcaster
+        wait_for(lambda: broadcaster.statistics().waiting >= keeping_up, what="readers idle")
+
+    def _swept(self) -> None:
+        """Past a sweep, the log holds no more than the TTL window at the time the clock shows now."""
+        window = len(self.model.events) - self.model.trimmable(self.clock.time() - TTL)
+        broadcaster = self.hub.app.broadcaster
+        wait_for(lambda: broadcaster.statistics().retained <= window, what=f"a log of at most {window}")
+
+    # --- invariants ---------------------------------------------------------------------------
+
+    def check(self) -> None:
+        for sub in self.subscribers:
+            if sub.stream is None:
+                continue
+            if sub.slow_for:
+                sub.slow_for -= 1
+                continue
+            self._read(sub)
+        live = sum(sub.stream is not None for sub in self.subscribers)
+        broadcaster = self.hub.app.broadcaster
+
+        def settled() -> bool:  # a dropped client's sender ends soon after; then only live ones remain
+            stats = broadcaster.statistics()
+            return stats.clients == live and stats.senders == live
+
+        wait_for(settled, what=f"{live} clients on the server")
+        stats = broadcaster.statistics()
+        assert stats.waiting <= stats.clients, stats
+        assert stats.retained <= len(self.model.events), stats
+
+    def _read(self, sub: Subscriber, until_end: bool = False) -> None:
+        """Read what `sub` was sent, up to the model's head (or its stream's end), checking each frame."""
+        assert sub.stream is not None
+        head = len(self.model.events) - 1
+        while until_end or sub.position < head:
+            try:
+                frame = sub.stream.next_frame()
+            except (EOFError, ConnectionResetError):
+                frame = Frame([("data", "disconnected")])
+            if not self._apply(sub, frame):
+                continue
+            if until_end:
+                return
+            if sub.keeps_up:
+                raise AssertionError(f"#{sub.number} kept up and was dropped: {self._where()}")
+            sub.stream.close()  # a slow reader was dropped: it resumes as any client does
+            self._open(sub)
+
+    def _apply(self, sub: Subscriber, frame: Frame) -> bool:
+        """Check one frame against the model; True when the stream has ended."""
+        events = self.model.events
+        if frame.data == "disconnected":
+            return True
+        if frame.event == "reset":
+            legitimate = sub.position == -2 or sub.position < self.model.may_be_gone() - 1
+            assert legitimate, (
+                f"#{sub.number} was reset at {sub.position}, nothing it needed is gone: {self._where()}"
+            )
+            sub.position = -1 if frame.id == GENESIS_ID else self.model.index[frame.id or ""]
+            sub.last_id = frame.id
+            return False
+        if frame.event in ("metric_created", "metric_reading_created"):
+            assert sub.position != -2, f"#{sub.number} resumed from an unknown id without a reset"
+            expected = events[sub.position + 1] if sub.position + 1 < len(events) else None
+            got = orjson_id((frame.data or "").encode())
+            assert expected is not None, f"#{sub.number} got {got}, past the last event: {self._where()}"
+            assert got == expected.subject_id, (
+                f"#{sub.number} at {sub.position} got {got}, expected {expected.subject_id}: {self._where()}"
+            )
+            assert frame.id == expected.event_id
+            sub.position += 1
+            sub.last_id = frame.id
+            sub.received += 1
+        return False
+
+    def _where(self) -> str:
+        return f"after steps {self.log[-12:]} of {len(self.log)}"
+
+
+def orjson_id(body: bytes) -> str:
+    import orjson
+
+    value: Any = orjson.loads(body)
+    return str(value["id"])
+
+
+@pytest.fixture
+def driver(request: pytest.FixtureRequest, store_url: str, tmp_path: Path) -> Iterator[Driver]:
+    seed: int = request.param
+    driver = Driver(seed, store_url, tmp_path)
+    yield driver
+    driver.close()
+
+
+@pytest.mark.parametrize("driver", SEEDS, indirect=True, ids=[f"seed{seed}" for seed in SEEDS])
+@pytest.mark.timeout(max(120, STEPS // 10))
+def test_random_operations_keep_every_promise(driver: Driver, capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(STEPS):
+        driver.step()
+    driver.check()
+    received = sum(sub.received for sub in driver.subscribers)
+    assert len(driver.model.events) > 0
+    with capsys.disabled():
+        print(
+            f"\n[model] {driver.store.split(':')[0]} {STEPS} steps: {len(driver.model.events)} events, "
+            f"{len(driver.subscribers)} subscribers, {received} deliveries checked, "
+            f"resets {driver.hub.app.broadcaster.statistics().resets}",
+            end="",
+        )
+
+
+def test_the_model_catches_a_lost_event(tmp_path: Path) -> None:
+    """The checker itself: an event the model holds but the server never sent is a failure."""
+    driver = Driver(0, "memory://", tmp_path)
+    try:
+        driver.create_metric()
+        sub = Subscriber(0, position=0)  # live from the head: after the metric's event
+        driver.subscribers.append(sub)
+        driver._open(sub)
+        driver.check()
+        driver.model.add(str(uuid.uuid4()), "never-sent", driver.clock.time())
+        driver.post_reading()
+        with pytest.raises(AssertionError, match="expected never-sent"):
+            driver.check()
+    finally:
+        driver.close()
