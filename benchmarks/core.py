@@ -29,7 +29,7 @@ async def _read_streams(host: str, port: int, clients: int, expected: int, ready
 
     async def one() -> float:
         reader, writer = await asyncio.open_connection(host, port)
-        writer.write(b"GET /events/watch HTTP/1.1\r\nHost: bench\r\n\r\n")
+        writer.write(b"GET /events/watch HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         seen, tail, is_connected = 0, b"", False
         while seen < expected:
             data = await reader.read(1 << 18)

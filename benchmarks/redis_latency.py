@@ -39,7 +39,7 @@ async def measure(post_port: int, watch_port: int, events: int, rate: float) -> 
         reader, writer = connection[0]
         payload = json.dumps(body).encode()
         writer.write(
-            f"{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(payload)}\r\n\r\n".encode()
             + payload
         )
@@ -55,7 +55,7 @@ async def measure(post_port: int, watch_port: int, events: int, rate: float) -> 
 
     metric = await request("POST", "/metrics", {"name": "latency"})
     stream_reader, stream_writer = await asyncio.open_connection("127.0.0.1", watch_port)
-    stream_writer.write(b"GET /events/watch?types=metric_reading_created HTTP/1.1\r\nHost: bench\r\n\r\n")
+    stream_writer.write(b"GET /events/watch?types=metric_reading_created HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     await stream_reader.readuntil(b"data: connected")
     sent: dict[float, float] = {}
     latencies: list[float] = []

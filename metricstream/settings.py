@@ -110,9 +110,10 @@ class Settings(BaseSettings):
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         [],
-        description="Host names this server answers to besides localhost, 127.0.0.1 and [::1] while no "
-        "`token` is set (a guard against DNS rebinding), e.g. lab.example,.example.org (a leading dot "
-        "takes subdomains too; comma-separated as a flag or variable); `*` alone allows any.",
+        description="Host names this server answers to besides localhost, 127.0.0.1 and [::1], against DNS "
+        "rebinding: checked while no `token` is set, and whenever this is set. E.g. "
+        "lab.example,.example.org (a leading dot takes subdomains too; comma-separated as a flag or "
+        "variable); `*` alone allows any.",
     )
     demo: bool = Field(False, description="Post random-walk readings for a few demo metrics.")
     # Only `serve` installs a log handler; a library (Hub, create_app) must leave that to the program.

@@ -1325,3 +1325,29 @@ def test_the_largest_answer_does_not_stall_the_stream(open_stream: Callable[...,
         assert body[1]["readings"][0]["value"] == 1
         assert body[1]["readings"][-1]["value"] == 10_000
         assert max(latencies) < 0.3, f"a live event waited {max(latencies) * 1000:.0f} ms"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", 431),
+        (b"NOT HTTP AT ALL\r\n\r\n", 400),
+    ],
+    ids=["huge-head", "not-http"],
+)
+def test_hypercorns_own_refusals_are_as_documented(hub: Hub, request_bytes: bytes, status: int) -> None:
+    """docs/protocol.md: these two come from hypercorn, bodiless, before the request reaches the app."""
+    import socket
+
+    port = int(hub.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0].split()[1] == str(status)
+    assert "content-length: 0" in lines
+    assert "connection: close" in lines
+    assert body == b""

@@ -328,7 +328,8 @@ class Driver:
                 continue
             if sub.slow_for:
                 sub.slow_for -= 1
-                continue
+                if sub.slow_for:
+                    continue  # its last slow step ends here: it reads now
             self._read(sub)
         live = sum(sub.stream is not None for sub in self.subscribers)
         broadcaster = self.hub.app.broadcaster
