@@ -208,3 +208,20 @@ def test_architecture_diagram_matches_the_imports() -> None:
         "docs/architecture.md: the diagram differs from the imports; "
         f"add {sorted(actual - drawn)}, remove {sorted(drawn - actual)}"
     )
+
+
+def test_the_error_tree_in_the_python_docs_names_every_error() -> None:
+    import metricstream
+    from metricstream.errors import MetricStreamError
+
+    exported = {
+        name
+        for name in metricstream.__all__
+        if isinstance(getattr(metricstream, name), type)
+        and issubclass(getattr(metricstream, name), MetricStreamError)
+    }
+    text = (DOCS / "python-api.md").read_text(encoding="utf-8")
+    tree = text[text.index("MetricStreamError\n├──") :].split("```")[0]
+    assert {line.split()[1] for line in tree.splitlines() if line[:1] in "├└"} == exported - {
+        "MetricStreamError"
+    }
