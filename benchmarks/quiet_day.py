@@ -122,9 +122,8 @@ def main() -> int:
             traced = tracemalloc.get_traced_memory()[0]
             rss = rss_mb()
             per_client = (rss - baseline) * 1024 / args.clients
-            print(
-                f"{hour:>5} {rss:>8.1f} {per_client:>14.1f} {traced / 1024:>20.1f} KB {beat * args.clients:>9}"
-            )
+            pings = beat * args.clients
+            print(f"{hour:>5} {rss:>8.1f} {per_client:>14.1f} {traced / 1024:>20.1f} KB {pings:>9}")
             if hour == int(args.hours):
                 break
             for _ in range(beats_per_hour):
@@ -140,9 +139,8 @@ def main() -> int:
         print(
             f"broadcaster at the end: {stats.clients} clients, {stats.waiting} waiting, {stats.retained} events"
         )
-        print(
-            f"RSS growth over the day: {rss_mb() - settled_rss:+.1f} MB; {time.perf_counter() - started:.0f} s"
-        )
+        elapsed = time.perf_counter() - started
+        print(f"RSS growth over the day: {rss_mb() - settled_rss:+.1f} MB; {elapsed:.0f} s")
         here.send("done")
         reader.join(60)
     return 0 if stats.waiting <= stats.clients else 1
