@@ -136,9 +136,8 @@ def main() -> int:
                 if here.recv() != beat:
                     raise RuntimeError("pings arrived out of step")
         stats = broadcaster.statistics()
-        print(
-            f"broadcaster at the end: {stats.clients} clients, {stats.waiting} waiting, {stats.retained} events"
-        )
+        end = f"{stats.clients} clients, {stats.waiting} waiting, {stats.retained} events"
+        print(f"broadcaster at the end: {end}")
         elapsed = time.perf_counter() - started
         print(f"RSS growth over the day: {rss_mb() - settled_rss:+.1f} MB; {elapsed:.0f} s")
         here.send("done")
