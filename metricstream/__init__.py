@@ -22,6 +22,7 @@ from .errors import (
     MetricStreamError,
     NotFoundError,
     PayloadTooLargeError,
+    SubscriptionError,
     UnavailableError,
     ValidationError,
 )
@@ -34,7 +35,7 @@ logging.getLogger("metricstream").addHandler(logging.NullHandler())
 if TYPE_CHECKING:
     from .app import MetricStreamApp, create_app
     from .frames import to_dataframe
-    from .models import Metric, MetricReading
+    from .models import Metric, MetricReading, Snapshot
     from .server import Hub
     from .service import AsyncMetricService, MetricService
     from .settings import Settings
@@ -44,6 +45,7 @@ _LAZY = {
     "Hub": ".server",
     "Metric": ".models",
     "MetricReading": ".models",
+    "Snapshot": ".models",
     "MetricService": ".service",
     "MetricStreamApp": ".app",
     "Settings": ".settings",
@@ -65,8 +67,10 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "Settings",
+    "Snapshot",
     "StreamEvent",
     "Subscriber",
+    "SubscriptionError",
     "UnavailableError",
     "ValidationError",
     "__version__",

@@ -216,13 +216,20 @@ _STREAM_OPENAPI = {
                 "schema": {"type": "string", "format": "uuid"},
                 "description": "Only this metric's readings (replay included).",
             },
+            {
+                "name": "start",
+                "in": "query",
+                "schema": {"enum": ["now", "earliest"], "default": "now"},
+                "description": "Without Last-Event-ID: live events only (now), or every retained event "
+                "first (earliest), never a reset.",
+            },
         ],
         "responses": {
             "200": {
                 "description": "An endless text/event-stream.",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             },
-            "400": {"description": "Bad filter.", **_ERROR_RESPONSE},
+            "400": {"description": "Bad filter or start.", **_ERROR_RESPONSE},
             "503": {"description": "Shutting down.", **_ERROR_RESPONSE},
         },
     }

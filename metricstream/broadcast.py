@@ -187,8 +187,10 @@ class Broadcaster:
         last_event_id: str | None = None,
         types: frozenset[str] | None = None,
         metric_id: str | None = None,
+        earliest: bool = False,
     ) -> Client:
-        """Register a client positioned just after `last_event_id` (or at the head)."""
+        """Register a client positioned just after `last_event_id`; without one, at the head, or with
+        `earliest` at the oldest retained event."""
         if self.closing:
             raise UnavailableError("the server is shutting down")
         while len(self.clients) >= self.max_clients:
@@ -196,7 +198,10 @@ class Broadcaster:
             self._drop(oldest, "limit")
         head = self.log.head
         cursor, position_id, reset = head, self.log.position_id, b""
-        if last_event_id:
+        if earliest and not last_event_id:
+            cursor, position_id = self.log.base, self.log.earliest_id
+            self.replayed += head - cursor
+        elif last_event_id:
             position = self.log.position_after(last_event_id)
             if position is None:
                 reset = self._reset_frame(last_event_id)

@@ -1,50 +1,68 @@
 """Subscribe to a metricstream server's event stream: `Subscriber` and `AsyncSubscriber`.
 
-Both read `GET {base_url}/events/watch` (Server-Sent Events) through httpx and yield each metric event
-once, in order, reconnecting by themselves with `Last-Event-ID`. The body's bytes are decoded by
-`sse.SSEDecoder`, which follows the WHATWG rules where httpx-sse 0.4.3's decoder does not (see `sse`); the
-rest of httpx-sse (`connect_sse` headers, its content-type check) is what `headers()` and `classify()` do
-already, so it is not used here.
-As in httpx, `BaseSubscriber` holds every decision that needs no I/O (request building, event
-processing, response classification, backoff); the two subclasses only write the loops.
+Both read `GET {base_url}/events/watch` (Server-Sent Events) and yield each metric event once, in order,
+reconnecting by themselves with `Last-Event-ID`. Transport and parsing are httpx-sse's: `connect_sse` /
+`aconnect_sse` open the stream over an httpx client (yours, with its proxies, auth, TLS and transports, or
+one of their own), and `EventSource.iter_sse()` / `aiter_sse()` decode it. This module is the layer above:
+where to start, reconnecting with the last id and jittered backoff that honours `retry:`, the idle
+watchdog, `connected` / `disconnected` / `reset`, exactly-once delivery, filters and tokens. As in httpx,
+`BaseSubscriber` holds every decision that needs no I/O; the two subclasses only write the loops.
 
-Deliberate deviations from the WHATWG EventSource rules:
+Where to start (`start=`): ``"now"`` (the default) yields what is published from the moment of subscribing;
+``"earliest"`` first replays every event the server retains; an event id yields what came after it. The
+position is fixed when you subscribe: entering ``with`` / ``async with`` (or calling `connect()`) opens the
+stream and waits for the server's `connected`, which carries the position, so an event published after
+that and before the first ``next()`` is not lost. `Hub.subscribe()` takes the position in-process at once.
+
+Where httpx-sse 0.4.3 departs from the WHATWG rules, and why it cannot matter here:
+
+* It dispatches blocks that carry no data (an `id:` or `retry:` alone). They are not yielded; their id and
+  retry are kept, as WHATWG keeps them from blocks it does not dispatch.
+* It reads `retry:` with `int()`, so `retry: +5` or `retry: 5_0` count, and a `retry:` applies only to the
+  block it is in. A metricstream server sends `retry: <digits>` once, in a block of its own, first.
+* It keeps a leading byte-order mark and decodes with the charset the header names; it holds back a block
+  that ends in a lone CR until more bytes come. A metricstream server sends UTF-8, says so, sends no BOM
+  and ends every line with LF.
+
+Other deliberate deviations from an EventSource:
 
 * The last event id is taken from metric events, `reset`, and the `connected` message (whose id is
   the position the server placed this connection at); never from `disconnected`.
-* An HTTP 5xx, 408 or 429 answer is retried (the server answers 503 while shutting down); any
-  other non-200 answer, or a 200 that is not `text/event-stream`, raises `ValueError`.
-* A `retry:` below 100 ms is raised to 100 ms so a failing server cannot cause a busy loop. A new
-  `retry:` is taken with the next event dispatched; the server sends one just before `connected`.
+* An HTTP 5xx, 408 or 429 answer is retried (the server answers 503 while shutting down); any other
+  non-200 answer (400, 401, 404, 204 "stop"), or a 200 that is not `text/event-stream`, raises
+  `SubscriptionError` (a `ValueError`).
+* A `retry:` below 100 ms is raised to 100 ms so a failing server cannot cause a busy loop.
 * Event data that is not JSON is yielded as the raw string instead of failing the stream.
-* `AsyncSubscriber` needs asyncio (not trio).
 
-A server with a `subscribe_token` wants it: pass `token=`; it is sent as `Authorization: Bearer <token>`
-on every connection (never in the URL, so it stays out of access logs), and a wrong one raises `ValueError`
-(HTTP 401) instead of being retried.
+`AsyncSubscriber` runs on anyio, so it works under asyncio and trio alike. A server with a
+`subscribe_token` wants it: pass `token=`; it is sent as `Authorization: Bearer <token>` on every
+connection (never in the URL, so it stays out of access logs).
 
 `Subscriber.on_event(callback)` consumes the stream in a daemon thread, so a notebook cell does not block.
-It has no async twin: on a loop, `asyncio.create_task` over an ``async for`` already does that.
+Its async twin is a task: ``task_group.start_soon(consume, subscriber)`` over an ``async for``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import random
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Final, Literal, Protocol, Self, TypeVar
 
+import anyio
 import httpx
 import orjson
+from httpx_sse import aconnect_sse, connect_sse
 
-from .sse import aiter_messages, iter_messages
+from .errors import SubscriptionError
 
-__all__ = ["AsyncSubscriber", "BaseSubscriber", "Dispatched", "StreamEvent", "Subscriber"]
+__all__ = ["EARLIEST", "NOW", "AsyncSubscriber", "BaseSubscriber", "Dispatched", "StreamEvent", "Subscriber"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("metricstream.client")
 
@@ -53,6 +71,8 @@ DEFAULT_RETRY_MS = 1000  # until the server sends `retry:`
 MIN_RETRY_MS = 100
 CONNECT_TIMEOUT = 10.0
 CONSUMER_JOIN_TIMEOUT = 10.0  # seconds close() waits for an on_event callback that is still running
+NOW: Final = "now"  # start: what is published from the moment of subscribing
+EARLIEST: Final = "earliest"  # start: every event the server retains, then live ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +85,7 @@ class StreamEvent:
 
 
 class Dispatched(Protocol):
-    """What `process` reads from a dispatched event: an `sse.Message`."""
+    """What `process` reads from a dispatched event: an `httpx_sse.ServerSentEvent`."""
 
     @property
     def event(self) -> str: ...
@@ -91,6 +111,7 @@ class BaseSubscriber:
         self,
         url: str,
         *,
+        start: str = NOW,
         last_event_id: str | None = None,
         types: Iterable[str] | None = None,
         metric_id: str | None = None,
@@ -99,6 +120,8 @@ class BaseSubscriber:
         token: str | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
+        if not isinstance(start, str) or not start:
+            raise ValueError('start must be "now", "earliest" or an event id')
         if idle_timeout <= 0:
             raise ValueError("idle_timeout must be positive")
         if max_backoff <= 0:
@@ -118,7 +141,10 @@ class BaseSubscriber:
         self.retry_ms = DEFAULT_RETRY_MS
         self.failures = 0  # consecutive connections that did not deliver `connected`
         self.stream_ended = False  # the server said `disconnected` on this connection
-        self._last_event_id = last_event_id or None
+        self.connected = False  # the server said `connected` on this connection
+        # An id given either way is where to resume; "now" and "earliest" say where to begin without one.
+        self._last_event_id = last_event_id or (None if start in (NOW, EARLIEST) else start)
+        self._earliest = start == EARLIEST
         self._rand = rand
 
     @property
@@ -134,10 +160,12 @@ class BaseSubscriber:
             params["types"] = ",".join(self.types)
         if self.metric_id is not None:
             params["metric_id"] = self.metric_id
+        if self._earliest and not self._last_event_id:  # once `connected`, the position says it all
+            params["start"] = EARLIEST
         return params
 
     def headers(self) -> dict[str, str]:
-        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        headers: dict[str, str] = {}  # connect_sse adds Accept and Cache-Control
         if self._last_event_id:
             headers["Last-Event-ID"] = self._last_event_id
         if self._token:
@@ -152,6 +180,7 @@ class BaseSubscriber:
     def new_connection(self) -> None:
         """Forget per-connection state before connecting again."""
         self.stream_ended = False
+        self.connected = False
 
     # -- reading the answer
 
@@ -165,18 +194,22 @@ class BaseSubscriber:
             return "retry"
         return "fatal"
 
-    def rejection(self, response: httpx.Response) -> ValueError:
+    def rejection(self, response: httpx.Response) -> SubscriptionError:
         """The error for a "fatal" answer; its body must have been read."""
         if response.status_code == 200:
             content_type = response.headers.get("content-type", "")
             message = f"expected text/event-stream, got {content_type!r}"
+        elif response.status_code == 204:
+            message = "the server asks not to reconnect"
         else:
             message = response.text[:200]
             with contextlib.suppress(orjson.JSONDecodeError):
                 body = orjson.loads(response.content)
                 if isinstance(body, dict) and isinstance(body.get("error"), str):
                     message = body["error"]
-        return ValueError(f"{self.url} answered HTTP {response.status_code}: {message}")
+        return SubscriptionError(
+            f"{self.url} answered HTTP {response.status_code}: {message}", response.status_code
+        )
 
     def is_transient(self, exc: Exception) -> bool:
         """True if reconnecting after `exc` (a network failure or timeout) may succeed."""
@@ -189,11 +222,14 @@ class BaseSubscriber:
         if sse.retry is not None and sse.retry >= 0:
             self.retry_ms = sse.retry
         if not sse.data:
-            # Every event we yield carries JSON. (httpx-sse 0.4.3 even dispatches blocks with no data.)
+            # httpx-sse dispatches blocks with no data, which WHATWG does not; their id still counts.
+            if sse.id:
+                self._last_event_id = sse.id
             return None
         if sse.event == "message":  # unnamed messages are control messages only
             if sse.data == "connected":
                 self.failures = 0
+                self.connected = True
                 if sse.id:  # where the server placed us: resuming from here loses nothing
                     self._last_event_id = sse.id
             elif sse.data == "disconnected":
@@ -227,18 +263,26 @@ def _shutdown(stream: Any) -> bool:
     return True
 
 
+# Yielded by the streams' generators when the server says `connected` (the position is fixed), so that
+# `connect()` can wait for it; iteration skips it.
+_CONNECTED: Final = None
+
+
 class Subscriber(BaseSubscriber):
     """Iterate over a server's events, reconnecting and resuming by itself.
 
-    ``url`` is the server's base URL (or the full ``.../events/watch`` URL). Iteration ends only
-    through `close()` (from any thread) or an exception: `ValueError` when the server rejects
-    the subscription (bad filter, wrong URL). One consumer at a time: an iteration, or `on_event`.
+    ``url`` is the server's base URL (or the full ``.../events/watch`` URL); ``start`` is ``"now"``,
+    ``"earliest"`` or an event id (see the module). ``with Subscriber(url) as events:`` connects before
+    its body runs, so nothing published from then on is missed. Iteration ends only through `close()`
+    (from any thread) or an exception: `SubscriptionError` when the server refuses the subscription (bad
+    filter, wrong token, wrong URL). One consumer at a time: an iteration, or `on_event`.
     """
 
     def __init__(
         self,
         url: str,
         *,
+        start: str = NOW,
         last_event_id: str | None = None,
         types: Iterable[str] | None = None,
         metric_id: str | None = None,
@@ -249,6 +293,7 @@ class Subscriber(BaseSubscriber):
     ) -> None:
         super().__init__(
             url,
+            start=start,
             last_event_id=last_event_id,
             types=types,
             metric_id=metric_id,
@@ -263,10 +308,26 @@ class Subscriber(BaseSubscriber):
         self._response: httpx.Response | None = None
         self._network_stream: Any = None  # the connection in use, known before its response is
         self._claim = threading.Lock()
+        self._stream: Generator[StreamEvent | None, None, None] | None = None  # opened by connect()
         self._iterating = False
         self._consumer: threading.Thread | None = None
         self.error: Exception | None = None
         """What stopped the `on_event` consumer: the callback's exception, or the server's refusal."""
+
+    def connect(self) -> Self:
+        """Open the stream and wait for the server's `connected`: from here on, nothing published is
+        missed, however late iteration starts. Entering ``with`` calls it; iterating does it itself.
+        A subscriber already consumed (by `on_event`, or an iteration) is connected already."""
+        with self._claim:
+            if self._consumer is not None or self._iterating:
+                return self
+            self._check_free()
+            if self._stream is None:
+                self._stream = self._events()
+        for item in self._stream:
+            if item is _CONNECTED:
+                break
+        return self
 
     def __iter__(self) -> Iterator[StreamEvent]:
         with self._claim:
@@ -283,17 +344,25 @@ class Subscriber(BaseSubscriber):
         if self._iterating:
             raise RuntimeError("this Subscriber is already being iterated; one consumer at a time")
 
+    def _take_stream(self) -> Generator[StreamEvent | None, None, None]:
+        stream, self._stream = self._stream, None
+        return stream if stream is not None else self._events()
+
     def _iterate(self) -> Iterator[StreamEvent]:
         with self._claim:
             self._check_free()
             self._iterating = True
+            stream = self._take_stream()
         try:
-            yield from self._events()
+            for item in stream:
+                if item is not _CONNECTED:
+                    yield item
         finally:
             self._iterating = False
 
     def on_event(self, callback: Callable[[StreamEvent], object]) -> Self:
-        """Call ``callback(event)`` for each event from a background daemon thread; returns at once.
+        """Call ``callback(event)`` for each event from a background daemon thread; returns once the
+        stream is connected, so nothing published after this call is missed.
 
         For a notebook cell that must not block: ``sub = hub.subscribe().on_event(print)``, then
         ``sub.close()`` from another cell (or from the callback) stops it and joins the thread. An
@@ -301,21 +370,32 @@ class Subscriber(BaseSubscriber):
         and closes the subscriber; it is logged on the ``metricstream.client`` logger and kept on
         `error`. Calling `on_event` again, or iterating, raises `RuntimeError`.
         """
+        connected = threading.Event()
         with self._claim:
             self._check_free()
+            if self._stream is not None:  # connect() opened it: connected already
+                connected.set()
             self._consumer = threading.Thread(
                 target=self._consume,
-                args=(callback,),
+                args=(callback, self._take_stream(), connected),
                 name=f"metricstream-subscriber-{self.url}",
                 daemon=True,  # never keeps the interpreter (or a Jupyter kernel) from exiting
             )
         self._consumer.start()
+        connected.wait()
         return self
 
-    def _consume(self, callback: Callable[[StreamEvent], object]) -> None:
-        events = self._events()
+    def _consume(
+        self,
+        callback: Callable[[StreamEvent], object],
+        stream: Generator[StreamEvent | None, None, None],
+        connected: threading.Event,
+    ) -> None:
         try:
-            for event in events:
+            for event in stream:
+                if event is _CONNECTED:
+                    connected.set()
+                    continue
                 try:
                     callback(event)
                 except Exception as exc:
@@ -324,25 +404,28 @@ class Subscriber(BaseSubscriber):
         except Exception as exc:  # the server refused the subscription
             self._stop_consuming(exc, "the subscription failed")
         finally:
-            events.close()
+            connected.set()
+            stream.close()
 
     def _stop_consuming(self, exc: Exception, what: str) -> None:
         self.error = exc
         log.error("%s; the subscriber to %s stopped", what, self.url, exc_info=exc)
         self.close()
 
-    def _events(self) -> Generator[StreamEvent, None, None]:
+    def _events(self) -> Generator[StreamEvent | None, None, None]:
         while not self._closed:
             self.new_connection()
             try:
-                with self._client.stream(
+                with connect_sse(
+                    self._client,
                     "GET",
-                    self.url,
+                    str(self.url),
                     params=self.params(),
                     headers=self.headers(),
                     timeout=self.timeout(),
                     extensions={"trace": self._trace},
-                ) as response:
+                ) as source:
+                    response = source.response
                     # close() reads _response after setting _closed: one of us sees the other.
                     self._response = response
                     if self._closed:
@@ -352,10 +435,12 @@ class Subscriber(BaseSubscriber):
                         response.read()
                         raise self.rejection(response)
                     if answer == "stream":
-                        for sse in iter_messages(response.iter_bytes()):
+                        for sse in source.iter_sse():
                             event = self.process(sse)
                             if event is not None:
                                 yield event
+                            elif self.connected and sse.data == "connected":
+                                yield _CONNECTED
                             if self.stream_ended or self._closed:
                                 break
             except Exception as exc:
@@ -390,6 +475,10 @@ class Subscriber(BaseSubscriber):
             # made is the one in use (an idle one the pool hands back is one we made before); in a
             # caller's client it may be serving someone else by now, so it is left alone.
             _shutdown(self._network_stream)
+        stream, self._stream = self._stream, None
+        if stream is not None and not self._iterating:
+            with contextlib.suppress(Exception):
+                stream.close()
         if self._owns_client:
             self._client.close()
         consumer = self._consumer
@@ -399,19 +488,35 @@ class Subscriber(BaseSubscriber):
                 log.warning("an on_event callback on %s is still running; its thread ends after it", self.url)
 
     def __enter__(self) -> Self:
-        return self
+        try:
+            return self.connect()
+        except BaseException:  # no __exit__ follows a failed __enter__
+            self.close()
+            raise
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
+async def _finish(response: httpx.Response, messages: AsyncGenerator[Any, None]) -> None:
+    """End an event stream so that every async generator under `aiter_sse()` finishes: closing the
+    response makes their next read end. (Closing `messages` alone leaves httpx's own generators beneath
+    it suspended for the garbage collector, which trio warns of.)"""
+    await response.aclose()
+    with contextlib.suppress(Exception):
+        async for _ in messages:
+            pass
+
+
 class AsyncSubscriber(BaseSubscriber):
-    """The asyncio twin of `Subscriber`: ``async for``, `aclose()`, ``async with``."""
+    """The async twin of `Subscriber`, on anyio (asyncio or trio): ``async with`` connects, ``async for``
+    iterates, `aclose()` stops."""
 
     def __init__(
         self,
         url: str,
         *,
+        start: str = NOW,
         last_event_id: str | None = None,
         types: Iterable[str] | None = None,
         metric_id: str | None = None,
@@ -422,6 +527,7 @@ class AsyncSubscriber(BaseSubscriber):
     ) -> None:
         super().__init__(
             url,
+            start=start,
             last_event_id=last_event_id,
             types=types,
             metric_id=metric_id,
@@ -432,62 +538,122 @@ class AsyncSubscriber(BaseSubscriber):
         self._owns_client = client is None
         self._client = httpx.AsyncClient() if client is None else client
         self._closed = False
-        self._wake = asyncio.Event()
-        self._response: httpx.Response | None = None
+        self._wake: anyio.Event | None = None  # made on first use: an anyio Event needs a running loop
+        self._scope: anyio.CancelScope | None = None  # around the read under way, so aclose() can end it
+        self._stream: AsyncGenerator[StreamEvent | None, None] | None = None  # opened by connect()
+        self._iteration: AsyncGenerator[StreamEvent, None] | None = None  # the `async for` under way
+
+    async def connect(self) -> Self:
+        """Open the stream and wait for the server's `connected` (see `Subscriber.connect`)."""
+        if self._closed:
+            raise RuntimeError("AsyncSubscriber is closed")
+        if self._stream is None:
+            self._stream = self._events()
+        async for item in self._stream:
+            if item is _CONNECTED:
+                break
+        return self
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         if self._closed:
             raise RuntimeError("AsyncSubscriber is closed")
-        return self._events()
+        stream, self._stream = self._stream, None
+        self._iteration = self._iterate(stream if stream is not None else self._events())
+        return self._iteration
 
-    async def _events(self) -> AsyncIterator[StreamEvent]:
+    async def _iterate(
+        self, stream: AsyncGenerator[StreamEvent | None, None]
+    ) -> AsyncGenerator[StreamEvent, None]:
+        async with contextlib.aclosing(stream):
+            async for item in stream:
+                if item is not _CONNECTED:
+                    yield item
+
+    async def _unless_closed(self, step: Awaitable[T]) -> tuple[bool, T | None]:
+        """Await `step` in a cancel scope that `aclose()` cancels; (False, None) if it did. No scope is
+        held across a yield: a generator must not leave one open in its consumer's task."""
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            if self._closed:
+                scope.cancel()
+            try:
+                return True, await step
+            finally:
+                self._scope = None
+        return False, None
+
+    async def _events(self) -> AsyncGenerator[StreamEvent | None, None]:
         while not self._closed:
             self.new_connection()
             try:
-                async with self._client.stream(
-                    "GET",
-                    self.url,
-                    params=self.params(),
-                    headers=self.headers(),
-                    timeout=self.timeout(),
-                ) as response:
-                    self._response = response
-                    if self._closed:
+                async with contextlib.AsyncExitStack() as stack:
+                    opened, source = await self._unless_closed(
+                        stack.enter_async_context(
+                            aconnect_sse(
+                                self._client,
+                                "GET",
+                                str(self.url),
+                                params=self.params(),
+                                headers=self.headers(),
+                                timeout=self.timeout(),
+                            )
+                        )
+                    )
+                    if not opened or source is None:
                         return
+                    response = source.response
                     answer = self.classify(response)
                     if answer == "fatal":
                         await response.aread()
                         raise self.rejection(response)
                     if answer == "stream":
-                        async with contextlib.aclosing(aiter_messages(response.aiter_bytes())) as messages:
-                            async for sse in messages:
-                                event = self.process(sse)
-                                if event is not None:
-                                    yield event
-                                if self.stream_ended or self._closed:
-                                    break
+                        messages = source.aiter_sse()
+                        stack.push_async_callback(_finish, response, messages)
+                        while True:
+                            read, sse = await self._unless_closed(anext(messages, None))
+                            if not read or sse is None:
+                                break
+                            event = self.process(sse)
+                            if event is not None:
+                                yield event
+                            elif self.connected and sse.data == "connected":
+                                yield _CONNECTED
+                            if self.stream_ended or self._closed:
+                                break
             except Exception as exc:
                 if self._closed:
                     return  # the error is aclose() tearing the stream down
                 if not self.is_transient(exc):
                     raise
-            finally:
-                self._response = None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.next_delay())
+            if self._closed:
+                return
+            if self._wake is None:
+                self._wake = anyio.Event()
+            with anyio.move_on_after(self.next_delay()):
+                await self._wake.wait()
 
     async def aclose(self) -> None:
         """Stop iterating and release the connection; call it from another task or the loop."""
         self._closed = True
-        self._wake.set()
-        response = self._response
-        if response is not None:
-            await response.aclose()  # wakes a task blocked reading it
+        if self._wake is not None:
+            self._wake.set()
+        if self._scope is not None:
+            self._scope.cancel()  # ends a read or connect under way in the iterating task
+        # Close what a `break` left suspended here, rather than leave it to the garbage collector
+        # (trio warns of every async generator collected unfinished, httpx's own ones included).
+        for generator in (self._stream, self._iteration):
+            if generator is not None and not getattr(generator, "ag_running", True):
+                await generator.aclose()
+        self._stream = self._iteration = None
         if self._owns_client:
             await self._client.aclose()
 
     async def __aenter__(self) -> Self:
-        return self
+        try:
+            return await self.connect()
+        except BaseException:  # no __aexit__ follows a failed __aenter__
+            await self.aclose()
+            raise
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()

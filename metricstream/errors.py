@@ -6,7 +6,8 @@
     ├── LimitExceededError                         a configured limit reached → HTTP 409
     ├── PayloadTooLargeError (also a ValueError)   body over the limit → HTTP 413
     ├── UnavailableError                           shutting down, store down → HTTP 503
-    └── HubError             (also a RuntimeError) a Hub could not start or was misused
+    ├── HubError             (also a RuntimeError) a Hub could not start or was misused
+    └── SubscriptionError    (also a ValueError)   a server refused a subscription (client side)
 
 The HTTP layer maps them to status codes in one place (`app.py`); the message is what a client reads in
 `{"error": ...}` and what a Python caller reads in `str(exc)`.
@@ -20,6 +21,7 @@ __all__ = [
     "MetricStreamError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "SubscriptionError",
     "UnavailableError",
     "ValidationError",
 ]
@@ -66,3 +68,13 @@ class UnavailableError(MetricStreamError):
 
 class HubError(MetricStreamError, RuntimeError):
     pass
+
+
+class SubscriptionError(MetricStreamError, ValueError):
+    """A server refused a subscription for good: a bad filter (400), a missing or wrong token (401), no
+    stream at that URL (404), an answer that is not an event stream, or HTTP 204 ("stop reconnecting").
+    `status` is the HTTP status it answered."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status

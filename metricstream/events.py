@@ -59,6 +59,11 @@ class EventLog:
             return self._events[-1].id
         return self._trimmed_id or GENESIS_ID
 
+    @property
+    def earliest_id(self) -> str:
+        """An id that resumes at the oldest retained event: the last one trimmed, or GENESIS_ID."""
+        return self._trimmed_id or GENESIS_ID
+
     def append(self, event: Event) -> None:
         self._seq_by_id[event.id] = self.head
         self._events.append(event)

@@ -53,6 +53,7 @@ __all__ = [
     "MetricsQuery",
     "ReadingIn",
     "ReadingsQuery",
+    "Snapshot",
     "format_timestamp",
     "ensure_ids_after",
     "new_id",
@@ -141,6 +142,16 @@ class MetricReading:
             "value": self.value,
             "timestamp": format_timestamp(self.timestamp),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The state and the stream position it is current at, read in one step (`service.snapshot()`):
+    follow the stream from `last_event_id` and every later change arrives, none already in here."""
+
+    metrics: list[Metric]
+    readings: dict[str, list[MetricReading]]  # metric id -> its newest readings, ascending
+    last_event_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -255,18 +255,23 @@ class Hub:
             raise HubError("the hub is not running; call start() first")
         return self._service
 
-    def subscribe(self, **filters: Any) -> Subscriber:
-        """A `Subscriber` to this hub's stream (`last_event_id`, `types`, `metric_id`).
+    def subscribe(self, start: str = "now", **filters: Any) -> Subscriber:
+        """A `Subscriber` to this hub's stream (`start`, `last_event_id`, `types`, `metric_id`).
 
-        Iterate it, or hand it a callback that runs on a background thread (as a notebook cell that must
-        not block would): ``sub = hub.subscribe().on_event(print)`` ... ``sub.close()``.
+        ``start="now"`` (the default) takes this hub's position at once, in-process: every event
+        published after this call is delivered, however late iteration begins. ``start="earliest"``
+        replays what is retained first; an event id (or ``last_event_id=``, e.g. a snapshot's) resumes
+        after it. Iterate it, or hand it a callback that runs on a background thread (as a notebook cell
+        that must not block would): ``sub = hub.subscribe().on_event(print)`` ... ``sub.close()``.
         """
         from .client import Subscriber
 
+        if start == "now" and not filters.get("last_event_id"):
+            start = self.service.last_event_id
         token = self.settings.subscribe_token or self.settings.token  # token grants the stream too
         if token is not None:
             filters.setdefault("token", token.get_secret_value())
-        return Subscriber(self.url, **filters)
+        return Subscriber(self.url, start=start, **filters)
 
     def start(self) -> Hub:
         """Start serving; returns once connections are accepted. A running hub is left as is."""

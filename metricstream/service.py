@@ -26,14 +26,17 @@ from .broadcast import Broadcaster
 from .clock import Clock, SystemClock
 from .errors import HubError, LimitExceededError, NotFoundError, ValidationError
 from .models import (
+    DEFAULT_READINGS_LIMIT,
     MAX_NAME_LENGTH,
     METRIC_CREATED,
     READING_CREATED,
     Event,
     Metric,
     MetricReading,
+    MetricsQuery,
     ReadingIn,
     ReadingsQuery,
+    Snapshot,
     new_id,
     new_ids,
     validate,
@@ -103,11 +106,16 @@ class AsyncMetricService:
         # even when a store's writes could overtake each other (several Redis connections).
         self._writing = asyncio.Lock()
 
-    async def _announce(self, events: list[Event]) -> None:
-        """Publish a write's events; with a shared store, wait until they come back from its log, so
-        that once a write returns, this process's stream position includes it."""
+    def _published(self, events: list[Event]) -> None:
+        """Publish a just-stored write's events, still under `_writing`, so that a snapshot (read under it
+        too) sees data and stream position together. A shared store publishes from its own log instead."""
         if not self.storage.shared:
             self.broadcaster.publish(events)
+
+    async def _announce(self, events: list[Event]) -> None:
+        """With a shared store, wait until a write's events come back from its log, so that once a write
+        returns, this process's stream position includes it."""
+        if not self.storage.shared:
             return
         last = events[-1].id
         if self.broadcaster.log.position_after(last) is not None:
@@ -150,6 +158,7 @@ class AsyncMetricService:
                     f"metric limit reached: this server holds at most {self.max_metrics} metrics "
                     "(the max_metrics setting)"
                 )
+            self._published([event])
         await self._announce([event])
         return metric
 
@@ -207,6 +216,7 @@ class AsyncMetricService:
                 for i, reading in enumerate(readings)
             ]
             await self.storage.add_readings(readings, events, self.max_readings_per_metric)
+            self._published(events)
         await self._announce(events)
         return readings, events
 
@@ -229,6 +239,17 @@ class AsyncMetricService:
     ) -> list[tuple[Metric, list[MetricReading]]]:
         """Every metric with its newest `readings_limit` readings, ascending."""
         return [pair async for pair in self.iter_metrics_with_readings(readings_limit)]
+
+    async def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
+        """Every metric with its newest `readings_limit` readings, and the stream position they are
+        current at, read in one step: this process makes no write in between. Follow the stream from
+        `last_event_id` and every later change arrives, none already in the snapshot. (With a store
+        shared by several processes, another process's write can land in both: apply events by id.)"""
+        limit = validate(MetricsQuery, {"readings_limit": readings_limit}).readings_limit
+        async with self._writing:
+            position = self.last_event_id
+            pairs = [pair async for pair in self.iter_metrics_with_readings(limit)]
+        return Snapshot([metric for metric, _ in pairs], {m.id: r for m, r in pairs}, position)
 
     async def iter_metrics_with_readings(
         self, readings_limit: int
@@ -296,6 +317,11 @@ class MetricService:
     def list_metrics(self) -> list[Metric]:
         """Every metric, in creation order."""
         return self._run(self._service.list_metrics())
+
+    def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
+        """The state and its stream position in one step: load it, then follow
+        ``hub.subscribe(last_event_id=snapshot.last_event_id)`` with no duplicate and no gap."""
+        return self._run(self._service.snapshot(readings_limit))
 
     def create_reading(
         self, metric_id: str, value: float, timestamp: datetime | str | None = None

@@ -208,8 +208,8 @@ async def preflight(access: Access, scope: Scope, send: Send) -> bool:
 # --- the stream ------------------------------------------------------------------------------------
 
 
-def parse_request(scope: Scope) -> tuple[str | None, frozenset[str] | None, str | None]:
-    """(last_event_id, types, metric_id) from the header and query; bad filters raise."""
+def parse_request(scope: Scope) -> tuple[str | None, frozenset[str] | None, str | None, bool]:
+    """(last_event_id, types, metric_id, earliest) from the header and query; bad filters raise."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     last_event_id = next(
         (value.decode("latin-1") for name, value in scope["headers"] if name == b"last-event-id"),
@@ -229,7 +229,10 @@ def parse_request(scope: Scope) -> tuple[str | None, frozenset[str] | None, str 
             metric_id = str(uuid.UUID(query["metric_id"][-1]))
         except ValueError:
             raise ValidationError("metric_id must be a UUID") from None
-    return last_event_id or None, types, metric_id
+    start = query.get("start", ["now"])[-1]
+    if start not in ("now", "earliest"):
+        raise ValidationError("start must be now or earliest")
+    return last_event_id or None, types, metric_id, start == "earliest"
 
 
 async def send_json(
@@ -260,9 +263,9 @@ async def watch(
         await send_json(send, 401, {"error": message}, [(b"www-authenticate", challenge.encode()), *cors])
         return
     try:
-        last_event_id, types, metric_id = parse_request(scope)
+        last_event_id, types, metric_id, earliest = parse_request(scope)
         resets = broadcaster.resets
-        client = broadcaster.connect(last_event_id, types, metric_id)
+        client = broadcaster.connect(last_event_id, types, metric_id, earliest)
     except MetricStreamError as error:
         log_event(
             log, logging.INFO, "stream_refused", client=peer, status=error.status_code, error=error.message

@@ -4,7 +4,6 @@ the server evicts them."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import socket
@@ -19,7 +18,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from metricstream import AsyncSubscriber, Hub, StreamEvent, Subscriber
+from metricstream import Hub, StreamEvent, Subscriber, SubscriptionError
 
 from .conftest import RawStream, wait_for
 from .proxy import FaultProxy
@@ -161,8 +160,14 @@ def test_metric_id_filter_applies_to_replay_and_live(hub: Hub, consume: Consume)
 
 
 def test_a_rejected_filter_raises_value_error(hub: Hub) -> None:
-    with Subscriber(hub.url, types=["nope"]) as sub, pytest.raises(ValueError, match=r"400.*types"):
+    # Entering `with` connects, so the refusal comes from there; it is a ValueError still.
+    with pytest.raises(ValueError, match=r"400.*types"), Subscriber(hub.url, types=["nope"]):
+        pass
+    sub = Subscriber(hub.url, types=["nope"])
+    with pytest.raises(SubscriptionError, match=r"400.*types") as refused:
         next(iter(sub))
+    assert refused.value.status == 400
+    sub.close()
 
 
 # -- resuming
@@ -539,169 +544,6 @@ def test_one_consumer_at_a_time(hub: Hub) -> None:
         sub.on_event(collect)
 
 
-# -- AsyncSubscriber
-
-
-class AsyncConsumer:
-    """Iterates an `AsyncSubscriber` in a task; `take` awaits what it yields."""
-
-    def __init__(self, sub: AsyncSubscriber) -> None:
-        self.sub = sub
-        self._items: asyncio.Queue[StreamEvent | Exception | None] = asyncio.Queue()
-        self.task = asyncio.ensure_future(self._run())
-
-    async def _run(self) -> None:
-        try:
-            async for event in self.sub:
-                self._items.put_nowait(event)
-        except Exception as exc:
-            self._items.put_nowait(exc)
-        finally:
-            self._items.put_nowait(None)
-
-    async def take(self, count: int) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        try:
-            async with asyncio.timeout(TAKE_TIMEOUT):
-                while len(events) < count:
-                    item = await self._items.get()
-                    if item is None:
-                        raise AssertionError(f"iteration ended after {len(events)} of {count} events")
-                    if isinstance(item, Exception):
-                        raise item
-                    events.append(item)
-        except TimeoutError:
-            raise AssertionError(f"got {len(events)} of {count} events; last: {events[-1:]}") from None
-        return events
-
-    async def close(self) -> None:
-        await self.sub.aclose()
-        async with asyncio.timeout(5):
-            await self.task
-
-
-async def connected(hub: Hub, count: int = 1) -> None:
-    await asyncio.to_thread(wait_for, lambda: clients(hub) == count, what=f"{count} client(s)")
-
-
-def test_async_receives_both_event_types_as_the_post_bodies(hub: Hub) -> None:
-    async def main() -> None:
-        async with httpx.AsyncClient(base_url=hub.url) as http:
-            consumer = AsyncConsumer(AsyncSubscriber(hub.url))
-            await connected(hub)
-            metric = await http.post("/metrics", json={"name": "CPU Temperature"})
-            reading = await http.post(
-                "/metrics/readings", json={"metric_id": metric.json()["id"], "value": 3}
-            )
-            created, recorded = await consumer.take(2)
-            assert (created.type, created.data) == (METRIC_CREATED, metric.json())
-            assert (recorded.type, recorded.data) == (READING_CREATED, reading.json())
-            await consumer.close()
-        await connected(hub, 0)
-
-    asyncio.run(main())
-
-
-def test_async_filters_resume_and_reset(hub: Hub) -> None:
-    start = position(hub)
-    kept, other = hub.service.create_metric("kept"), hub.service.create_metric("other")
-    for value in (1, 2):
-        hub.service.create_reading(other.id, value * 10)
-        hub.service.create_reading(kept.id, value)
-
-    async def main() -> None:
-        filtered = AsyncConsumer(AsyncSubscriber(hub.url, last_event_id=start, metric_id=kept.id))
-        assert values(await filtered.take(2)) == [1, 2]
-        unknown = str(uuid.uuid4())
-        reset = AsyncConsumer(AsyncSubscriber(hub.url, last_event_id=unknown))
-        [event] = await reset.take(1)
-        assert (event.type, event.data["last_event_id"]) == ("reset", unknown)
-        await asyncio.to_thread(hub.service.create_reading, other.id, 30)
-        await asyncio.to_thread(hub.service.create_reading, kept.id, 3)
-        assert values(await filtered.take(1)) == [3]
-        assert values(await reset.take(2)) == [30, 3]
-        await filtered.close()
-        await reset.close()
-
-    asyncio.run(main())
-
-
-def test_async_aclose_from_another_task_ends_a_blocked_iteration_promptly(
-    make_hub: Callable[..., Hub],
-) -> None:
-    hub = make_hub(heartbeat=60)
-
-    async def main() -> None:
-        async with AsyncSubscriber(hub.url) as sub:
-            consumer = AsyncConsumer(sub)
-            await connected(hub)
-            closed_at = time.monotonic()
-            await consumer.close()
-            assert time.monotonic() - closed_at < 1.0
-        with pytest.raises(RuntimeError, match="closed"):
-            aiter(sub)
-        await connected(hub, 0)
-
-    asyncio.run(main())
-
-
-def test_async_aclose_ends_an_iteration_waiting_for_a_stalled_servers_answer() -> None:
-    with socket.create_server(("127.0.0.1", 0)) as server:  # accepts, reads, never answers
-        host, port = server.getsockname()[:2]
-        server.settimeout(10)
-
-        def read_request() -> socket.socket:
-            connection, _ = server.accept()
-            request = b""
-            while b"\r\n\r\n" not in request:
-                chunk = connection.recv(4096)
-                assert chunk, "the subscriber hung up"
-                request += chunk
-            return connection
-
-        async def main() -> None:
-            consumer = AsyncConsumer(AsyncSubscriber(f"http://{host}:{port}"))
-            connection = await asyncio.to_thread(read_request)
-            with connection:
-                await asyncio.sleep(0.3)  # no signal that it is now awaiting the headers: let it
-                closed_at = time.monotonic()
-                await consumer.close()
-                assert time.monotonic() - closed_at < 1.0
-
-        asyncio.run(main())
-
-
-def test_async_reconnects_without_loss_when_the_connection_is_cut(make_hub: Callable[..., Hub]) -> None:
-    hub = make_hub(retry=50)
-    metric = hub.service.create_metric("m")
-    start = position(hub)
-    total, cuts = 300, 5
-
-    def publish() -> None:  # on another thread, as a sensor feeding the hub would
-        for value in range(1, total + 1):
-            hub.service.create_reading(metric.id, value)
-
-    async def main(proxy: FaultProxy) -> list[StreamEvent]:
-        async with AsyncSubscriber(proxy.url, last_event_id=start) as sub:
-            consumer = AsyncConsumer(sub)
-            publisher = asyncio.ensure_future(asyncio.to_thread(publish))
-            received: list[StreamEvent] = []
-            for cut in range(cuts):
-                await asyncio.to_thread(proxy.wait_for_accepted, cut + 1)
-                received += await consumer.take(total // (cuts + 1))
-                assert proxy.cut() == 1, f"cut {cut}"
-            await publisher
-            await asyncio.to_thread(proxy.wait_for_accepted, cuts + 1)
-            received += await consumer.take(total - len(received))
-            await consumer.close()
-            return received
-
-    with FaultProxy(hub.url) as proxy:
-        received = asyncio.run(main(proxy))
-        assert proxy.accepted >= cuts + 1
-    assert_each_once_in_order(received, list(range(1, total + 1)))
-
-
 # -- packaging
 
 
@@ -737,3 +579,84 @@ def test_client_imports_without_the_server_dependencies() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# -- where a subscription starts
+
+
+def test_what_comes_after_hub_subscribe_and_before_iteration_is_delivered(hub: Hub) -> None:
+    cpu = hub.service.create_metric("cpu")
+    with hub.subscribe() as events:
+        reading = hub.service.create_reading(cpu.id, 1)  # before iteration starts
+        first = next(iter(events))
+    assert (first.type, first.data["id"]) == (READING_CREATED, reading.id)
+
+
+def test_hub_subscribe_fixes_the_position_even_without_with(hub: Hub) -> None:
+    cpu = hub.service.create_metric("cpu")
+    events = hub.subscribe()  # in-process: the position is taken here, no connection yet
+    reading = hub.service.create_reading(cpu.id, 1)
+    try:
+        assert next(iter(events)).data["id"] == reading.id
+    finally:
+        events.close()
+
+
+def test_what_comes_after_entering_a_remote_subscriber_is_delivered(hub: Hub) -> None:
+    cpu = hub.service.create_metric("cpu")
+    with Subscriber(hub.url) as events:  # connects before the block runs
+        reading = hub.service.create_reading(cpu.id, 1)
+        first = next(iter(events))
+    assert first.data["id"] == reading.id
+
+
+def test_connect_fixes_the_position_and_on_event_returns_connected(hub: Hub) -> None:
+    cpu = hub.service.create_metric("cpu")
+    sub = Subscriber(hub.url).connect()
+    reading = hub.service.create_reading(cpu.id, 1)
+    collect = Collect()
+    sub.on_event(collect)  # it takes over the connection that connect() opened
+    try:
+        assert [event.data["id"] for event in collect.take(1)] == [reading.id]
+    finally:
+        sub.close()
+    late = Collect()
+    other = Subscriber(hub.url).on_event(late)  # returns once connected: the next reading arrives
+    try:
+        second = hub.service.create_reading(cpu.id, 2)
+        assert [event.data["id"] for event in late.take(1)] == [second.id]
+    finally:
+        other.close()
+
+
+def test_start_earliest_replays_what_is_retained_even_after_trimming(make_hub: Callable[..., Hub]) -> None:
+    from metricstream.clock import ManualClock
+
+    clock = ManualClock()
+    hub = make_hub(clock=clock, event_ttl=60)
+    cpu = hub.service.create_metric("cpu")
+    clock.advance(120)  # a sweep trims the metric's event: GENESIS_ID now means "lost history"
+    wait_for(lambda: len(hub.app.log) == 0, what="the sweep")
+    kept = hub.service.create_reading(cpu.id, 1)
+    with hub.subscribe(start="earliest") as events:
+        first = next(iter(events))
+    assert (first.type, first.data["id"]) == (
+        READING_CREATED,
+        kept.id,
+    )  # no reset: nothing it asked for is gone
+    with Subscriber(hub.url, start="earliest") as remote:
+        assert next(iter(remote)).data["id"] == kept.id
+
+
+def test_a_snapshot_and_its_position_need_no_dedupe(hub: Hub) -> None:
+    cpu = hub.service.create_metric("cpu")
+    before = hub.service.create_reading(cpu.id, 1)
+    snapshot = hub.service.snapshot(readings_limit=10)
+    assert snapshot.metrics == [cpu]
+    assert snapshot.readings == {cpu.id: [before]}
+    after = hub.service.create_reading(cpu.id, 2)
+    with hub.subscribe(last_event_id=snapshot.last_event_id) as events:
+        first = next(iter(events))
+    assert first.data["id"] == after.id  # not `before`, which the snapshot holds already
+    with pytest.raises(ValueError, match="readings_limit must be an integer"):
+        hub.service.snapshot(readings_limit=0)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from httpx_sse import EventSource, ServerSentEvent
 
 from metricstream.client import (
     AsyncSubscriber,
@@ -15,7 +16,6 @@ from metricstream.client import (
     StreamEvent,
     Subscriber,
 )
-from metricstream.sse import Message, iter_messages
 
 BASE = "http://127.0.0.1:8089"
 SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8"}
@@ -24,7 +24,8 @@ SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8"}
 def feed(sub: BaseSubscriber, text: str) -> list[StreamEvent]:
     """Decode `text` as the subscriber does and run every block through `sub.process`."""
     events = []
-    for sse in iter_messages([text.encode()]):
+    response = httpx.Response(200, headers=SSE_HEADERS, content=text.encode())
+    for sse in EventSource(response).iter_sse():
         event = sub.process(sse)
         if event is not None:
             events.append(event)
@@ -64,8 +65,47 @@ def test_params_empty_without_filters_and_a_lone_type_string_is_one_type() -> No
 def test_resume_position_goes_in_the_header_not_the_query() -> None:
     sub = BaseSubscriber(BASE, last_event_id="abc")
     assert sub.headers()["Last-Event-ID"] == "abc"
-    assert sub.headers()["Accept"] == "text/event-stream"
     assert "last_event_id" not in sub.params()
+
+
+def test_the_request_is_httpx_sses_with_our_headers() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(400, json={"error": "stop here"})
+
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    sub = Subscriber(BASE, start="abc", token="t" * 16, types=["metric_created"], client=client)
+    with pytest.raises(ValueError, match="stop here"):
+        sub.connect()
+    [request] = seen
+    assert request.headers["Accept"] == "text/event-stream"  # connect_sse's
+    assert request.headers["Cache-Control"] == "no-store"
+    assert request.headers["Last-Event-ID"] == "abc"
+    assert request.headers["Authorization"] == "Bearer " + "t" * 16
+    assert request.url.params["types"] == "metric_created"
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("start", "params", "header"), [("now", {}, None), ("earliest", {"start": "earliest"}, None)]
+)
+def test_named_starting_points(start: str, params: dict[str, str], header: str | None) -> None:
+    sub = BaseSubscriber(BASE, start=start)
+    assert sub.params() == params
+    assert sub.headers().get("Last-Event-ID") == header
+    feed(sub, "data: connected\nid: position\n\n")
+    assert sub.params() == {}  # once placed, the position says where to resume
+    assert sub.headers()["Last-Event-ID"] == "position"
+
+
+def test_a_start_that_is_not_a_name_is_an_id() -> None:
+    assert BaseSubscriber(BASE, start="0193e5a2-1234-7abc-8def-0123456789ab").last_event_id == (
+        "0193e5a2-1234-7abc-8def-0123456789ab"
+    )
+    with pytest.raises(ValueError, match="start must be"):
+        BaseSubscriber(BASE, start="")
 
 
 @pytest.mark.parametrize("last_event_id", [None, ""])
@@ -101,10 +141,13 @@ def test_control_messages_and_comments_are_not_yielded() -> None:
     assert sub.stream_ended
 
 
-def test_empty_data_is_never_dispatched() -> None:
+def test_empty_data_is_never_yielded_but_its_id_is_kept() -> None:
+    """httpx-sse dispatches a block without data, which WHATWG does not; WHATWG keeps its id all the same."""
     sub = BaseSubscriber(BASE)
-    assert sub.process(Message("", event="metric_created", id="x")) is None
-    assert sub.last_event_id is None
+    assert sub.process(ServerSentEvent(event="metric_created", data="", id="x")) is None
+    assert sub.last_event_id == "x"
+    assert feed(sub, "id: y\n\n") == []
+    assert sub.last_event_id == "y"
 
 
 def test_events_update_the_last_id_in_order() -> None:

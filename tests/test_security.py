@@ -308,10 +308,10 @@ def test_subscriber_sends_its_token(secured: Hub) -> None:
     with hub_subscription(secured) as subscriber:  # Hub.subscribe passes the hub's own token
         assert next(iter(subscriber)).data["id"] == metric.id
     with (
-        Subscriber(secured.url, last_event_id=GENESIS_ID) as anonymous,
         pytest.raises(ValueError, match="HTTP 401: a bearer token is required for the stream"),
+        Subscriber(secured.url, last_event_id=GENESIS_ID),  # refused as it connects, on entering
     ):
-        next(iter(anonymous))
+        pass
 
 
 def hub_subscription(hub: Hub) -> Subscriber:
