@@ -465,7 +465,7 @@ BAD_TIMESTAMPS: list[object] = [
     "2026-00-10T00:00:00Z",
     "2026-01-01T24:00:00Z",
     "2026-01-01T12:60:00Z",
-    "2026-01-01T23:59:60Z",
+    "2026-01-01T23:58:60Z",  # second 60 where no leap second can be (23:59:60 UTC is one: accepted)
     "2026-01-01T12:00:00+24:00",
     "2026-01-01T12:00:00+23:60",
     "0000-01-01T00:00:00Z",
@@ -482,6 +482,13 @@ BAD_TIMESTAMPS: list[object] = [
     {},
     ["2026-01-01T12:00:00Z"],
 ]
+
+
+def test_a_leap_second_is_accepted_as_the_next_second(http: httpx.Client, metric_id: str) -> None:
+    payload = {"metric_id": metric_id, "value": 1, "timestamp": "2016-12-31T23:59:60Z"}
+    answer = http.post("/metrics/readings", json=payload)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["timestamp"] == "2017-01-01T00:00:00.000000Z"  # as POSIX time counts it
 
 
 @pytest.mark.parametrize("bad", BAD_TIMESTAMPS)
