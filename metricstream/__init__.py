@@ -34,7 +34,7 @@ logging.getLogger("metricstream").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from .app import MetricStreamApp, create_app
-    from .frames import to_dataframe
+    from .dataframe import to_dataframe
     from .models import Metric, MetricReading, Snapshot
     from .server import Hub
     from .service import AsyncMetricService, MetricService
@@ -50,7 +50,7 @@ _LAZY = {
     "MetricStreamApp": ".app",
     "Settings": ".settings",
     "create_app": ".app",
-    "to_dataframe": ".frames",
+    "to_dataframe": ".dataframe",
 }
 
 __all__ = [

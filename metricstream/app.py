@@ -47,7 +47,13 @@ from werkzeug.exceptions import HTTPException
 from . import __version__
 from .broadcast import Broadcaster
 from .clock import Clock, SystemClock
-from .errors import MetricStreamError, PayloadTooLargeError, ValidationError
+from .errors import (
+    MetricStreamError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
 from .events import EventLog
 from .models import (
     EVENT_TYPES,
@@ -406,15 +412,11 @@ async def _json_body(limit: int) -> Any:
     if len(data) > limit:
         raise PayloadTooLargeError(f"request body is larger than {limit} bytes")
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
-        raise _UnsupportedMediaType("Content-Type must be application/json")
+        raise UnsupportedMediaTypeError("Content-Type must be application/json")
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as error:
         raise ValidationError(f"request body is not valid JSON: {error}") from None
-
-
-class _UnsupportedMediaType(MetricStreamError):
-    status_code = 415
 
 
 def _build_quart(owner: MetricStreamApp) -> Quart:
@@ -445,7 +447,7 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
         body: dict[str, object] = {"error": error.message}
         if error.errors:
             body["errors"] = error.errors
-        return _json(body, error.status_code, getattr(error, "headers", None))
+        return _json(body, error.status_code, error.headers or None)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
@@ -665,14 +667,6 @@ def _access(settings: Settings) -> Access:
     )
 
 
-class _Unauthorized(MetricStreamError):
-    status_code = 401
-
-    def __init__(self, message: str, headers: dict[str, str]) -> None:
-        super().__init__(message)
-        self.headers = headers
-
-
 def _security(app: Quart, owner: MetricStreamApp) -> None:
     access = owner.access
     if access.cors_origins:
@@ -709,7 +703,7 @@ def _security(app: Quart, owner: MetricStreamApp) -> None:
             await request.get_data()  # see _json_body: a body left unread ends the connection
         elif size or "transfer-encoding" in request.headers:
             headers["Connection"] = "close"
-        raise _Unauthorized(message, headers)
+        raise UnauthorizedError(message, headers=headers)
 
 
 def _validate_query(model: type[QueryT]) -> QueryT:

@@ -32,8 +32,8 @@ import orjson
 from . import sse
 from .clock import Clock, SystemClock
 from .errors import UnavailableError
-from .events import EventLog
-from .models import READING_CREATED, Event, new_id
+from .events import Event, EventLog
+from .models import READING_CREATED, new_id
 
 __all__ = ["BroadcastStatistics", "Broadcaster", "Client"]
 

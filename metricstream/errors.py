@@ -2,15 +2,20 @@
 
     MetricStreamError
     ├── ValidationError      (also a ValueError)   bad input           → HTTP 400
+    ├── UnauthorizedError                          no or a wrong token → HTTP 401 (HTTP only)
     ├── NotFoundError        (also a LookupError)  no such metric      → HTTP 404
     ├── LimitExceededError                         a configured limit reached → HTTP 409
     ├── PayloadTooLargeError (also a ValueError)   body over the limit → HTTP 413
+    ├── UnsupportedMediaTypeError                  a body not JSON     → HTTP 415 (HTTP only)
     ├── UnavailableError                           shutting down, store down → HTTP 503
     ├── HubError             (also a RuntimeError) a Hub could not start or was misused
     └── SubscriptionError    (also a ValueError)   a server refused a subscription (client side)
 
-The HTTP layer maps them to status codes in one place (`app.py`); the message is what a client reads in
-`{"error": ...}` and what a Python caller reads in `str(exc)`.
+Each class carries its HTTP status (`status_code`), and an error may carry response headers (`headers`,
+e.g. `WWW-Authenticate`), as Starlette's `HTTPException` does; the Quart app turns any of them into
+`{"error": message}` with that status and those headers in one handler (`app.py`), and the stream does the
+same in `stream.py`. The message is what a client reads in `{"error": ...}` and what a Python caller reads
+in `str(exc)`. The two HTTP-only ones are not exported: no Python API call raises them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "SubscriptionError",
+    "UnauthorizedError",
     "UnavailableError",
+    "UnsupportedMediaTypeError",
     "ValidationError",
 ]
 
@@ -35,9 +42,16 @@ class MetricStreamError(Exception):
 
     status_code = 500
 
-    def __init__(self, message: str, errors: list[dict[str, object]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        errors: list[dict[str, object]] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.errors = errors or []
+        self.headers = headers or {}  # response headers the HTTP answer carries
 
     @property
     def message(self) -> str:
@@ -46,6 +60,16 @@ class MetricStreamError(Exception):
 
 class ValidationError(MetricStreamError, ValueError):
     status_code = 400
+
+
+class UnauthorizedError(MetricStreamError):
+    """A request without the token it needs (HTTP 401, with `WWW-Authenticate` in `headers`)."""
+
+    status_code = 401
+
+
+class UnsupportedMediaTypeError(MetricStreamError):
+    status_code = 415
 
 
 class NotFoundError(MetricStreamError, LookupError):

@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Annotated, Any, Final, TypeVar
 
-import orjson
 import uuid6
 from pydantic import (
     BaseModel,
@@ -40,13 +39,11 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
-from . import sse
 from .errors import ValidationError
 
 __all__ = [
     "METRIC_CREATED",
     "READING_CREATED",
-    "Event",
     "Metric",
     "MetricIn",
     "MetricReading",
@@ -152,35 +149,6 @@ class Snapshot:
     metrics: list[Metric]
     readings: dict[str, list[MetricReading]]  # metric id -> its newest readings, ascending
     last_event_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One retained event. `body` is the JSON the POST returned; `frame` its SSE bytes, encoded once."""
-
-    id: str
-    type: str
-    metric_id: str
-    body: bytes
-    frame: bytes
-    created: float  # wall-clock seconds, for the TTL; never derived from the id
-
-    @classmethod
-    def create(
-        cls, type: str, subject: Metric | MetricReading, created: float, event_id: str | None = None
-    ) -> Event:
-        """A new event announcing `subject`, created at `created` (wall-clock seconds, from the clock)."""
-        metric_id = subject.id if isinstance(subject, Metric) else subject.metric_id
-        # A copy: the object orjson returns keeps ~4 KB of spare allocation whatever its length, and
-        # the log retains every body for the TTL (a copy holds ~200 B for a reading's 151).
-        body = bytes(memoryview(orjson.dumps(subject.to_dict())))
-        return cls.restore(event_id or new_id(), type, metric_id, body, created)
-
-    @classmethod
-    def restore(cls, id: str, type: str, metric_id: str, body: bytes, created: float) -> Event:
-        """An event from its stored parts (its frame is derived again)."""
-        frame = sse.encode_event(body.decode(), event=type, id=id)
-        return cls(id, type, metric_id, body, frame, created)
 
 
 # --- input validation -------------------------------------------------------------------------

@@ -25,12 +25,12 @@ from typing import Any, TypeVar
 from .broadcast import Broadcaster
 from .clock import Clock, SystemClock
 from .errors import HubError, LimitExceededError, NotFoundError, ValidationError
+from .events import Event
 from .models import (
     DEFAULT_READINGS_LIMIT,
     MAX_NAME_LENGTH,
     METRIC_CREATED,
     READING_CREATED,
-    Event,
     Metric,
     MetricReading,
     MetricsQuery,

@@ -10,8 +10,8 @@ from typing import Any
 
 from metricstream.broadcast import Broadcaster, Client
 from metricstream.clock import ManualClock
-from metricstream.events import EventLog
-from metricstream.models import READING_CREATED, Event, MetricReading, new_id, new_ids
+from metricstream.events import Event, EventLog
+from metricstream.models import READING_CREATED, MetricReading, new_id, new_ids
 from metricstream.sse import PING
 
 METRIC = new_id()

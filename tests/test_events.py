@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from metricstream.events import GENESIS_ID, EventLog
-from metricstream.models import METRIC_CREATED, Event, Metric, new_id
+from metricstream.events import GENESIS_ID, Event, EventLog
+from metricstream.models import METRIC_CREATED, Metric, new_id
 
 
 def event(created: float) -> Event:

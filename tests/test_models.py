@@ -16,10 +16,10 @@ import pydantic
 import pytest
 
 from metricstream import Metric, MetricReading, MetricStreamError, ValidationError
+from metricstream.events import Event
 from metricstream.models import (
     METRIC_CREATED,
     READING_CREATED,
-    Event,
     MetricIn,
     ReadingIn,
     ReadingsQuery,

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from metricstream import Hub, StreamEvent, Subscriber
 from metricstream.client import AsyncSubscriber
-from metricstream.models import METRIC_CREATED, Event, Metric, new_id
+from metricstream.events import Event
+from metricstream.models import METRIC_CREATED, Metric, new_id
 from metricstream.sse import encode_event
 
 from .conftest import RawStream

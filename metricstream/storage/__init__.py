@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Protocol
 
 from ..errors import ValidationError
-from ..models import Event, Metric, MetricReading
+from ..events import Event
+from ..models import Metric, MetricReading
 
 __all__ = ["Storage", "open_storage"]
 

@@ -7,7 +7,8 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from ..models import Event, Metric, MetricReading
+from ..events import Event
+from ..models import Metric, MetricReading
 
 __all__ = ["MemoryStorage"]
 

@@ -36,7 +36,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ..errors import UnavailableError
-from ..models import Event, Metric, MetricReading
+from ..events import Event
+from ..models import Metric, MetricReading
 
 __all__ = ["RedisStorage"]
 

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from ..errors import UnavailableError
-from ..models import Event, Metric, MetricReading, ensure_ids_after
+from ..events import Event
+from ..models import Metric, MetricReading, ensure_ids_after
 
 __all__ = ["SQLiteStorage"]
 

@@ -1,4 +1,5 @@
-"""Tests of metricstream.frames: readings of every kind into one DataFrame, and the missing-pandas message."""
+"""Tests of metricstream.dataframe: readings of every kind into one DataFrame, and the missing-pandas
+message."""
 
 from __future__ import annotations
 
