@@ -85,6 +85,7 @@ from .stream import (
     send_json,
     watch,
 )
+from .tasks import cancel_and_wait
 from .telemetry import METRICS_PATH, Telemetry, log_event
 
 __all__ = ["MetricStreamApp", "create_app"]
@@ -340,21 +341,6 @@ class MetricStreamApp:
             await cancel_and_wait(self._maintenance)
             self._maintenance = None
             await self.storage.close()
-
-
-async def cancel_and_wait(task: asyncio.Task[Any], within: float = 5.0) -> None:
-    """Cancel `task` and wait for it to end, cancelling again if it swallowed the cancellation
-    (Python 3.11's `asyncio.wait_for`, which redis-py uses, can drop one that arrives as the awaited
-    operation completes); give up, logged, after `within` seconds rather than hang a shutdown."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not task.done():
-        task.cancel()
-        await asyncio.wait([task], timeout=0.1)
-        if asyncio.get_running_loop().time() > deadline:
-            log.warning("task %s did not end after cancellation", task.get_name())
-            return
-    if not task.cancelled() and task.exception() is not None:
-        log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
 
 def create_app(

@@ -14,7 +14,7 @@ Choices worth knowing:
 * A metric is fed at most every `MIN_INTERVAL` seconds, so a tiny `input_frequency` cannot flood the hub.
 * A feed that falls behind skips the missed readings rather than posting them in a burst.
 * A feed ends once cancelled even when an await it was cancelled in returned normally (see
-  `_raise_if_cancelled`), so shutdown never waits for it.
+  `tasks.raise_if_cancelled`), so shutdown never waits for it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from .errors import MetricStreamError
 from .models import Metric
 from .service import AsyncMetricService
+from .tasks import raise_if_cancelled
 
 __all__ = ["DEMO_METRICS", "DemoMetric", "Walk", "demo_metrics", "run_demo", "step"]
 
@@ -112,7 +113,7 @@ async def run_demo(
     for metric in metrics:
         newest = await service.storage.list_readings(metric.id, limit=1, newest=True)
         walks.append(walk_for(metric, newest[0].value if newest else None))
-    _raise_if_cancelled()
+    raise_if_cancelled()
     async with asyncio.TaskGroup() as group:  # cancelling run_demo cancels and awaits every feed
         for metric, walk in zip(metrics, walks, strict=True):
             group.create_task(_feed(service, metric, walk, rng), name=f"metricstream-demo {metric.name}")
@@ -133,21 +134,9 @@ async def _feed(service: AsyncMetricService, metric: Metric, walk: Walk, rng: ra
         except Exception:  # a bug must not end the other feeds (a TaskGroup would cancel them)
             log.exception("demo readings for %r stopped", metric.name)
             return
-        _raise_if_cancelled()
+        raise_if_cancelled()
         due += interval
         delay = due - loop.time()
         if delay < 0:  # fell behind (a slow store): carry on from now instead of catching up
             due, delay = loop.time(), 0.0
         await asyncio.sleep(delay)
-
-
-def _raise_if_cancelled() -> None:
-    """Raise `CancelledError` if this task was cancelled although the await that was cancelled returned.
-
-    On Python 3.11, `asyncio.wait_for` drops a cancellation that arrives as the awaited operation
-    completes (fixed in 3.12), and redis-py sends every command through it: a feed that carried on
-    would keep the server's shutdown waiting for it forever.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

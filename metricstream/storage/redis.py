@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 from ..errors import UnavailableError
 from ..events import Event
 from ..models import Metric, MetricReading
+from ..tasks import raise_if_cancelled
 
 __all__ = ["RedisStorage"]
 
@@ -304,9 +305,7 @@ class RedisStorage:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.1
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():  # redis-py may have swallowed it (3.11)
-                raise asyncio.CancelledError
+            raise_if_cancelled()  # redis-py may have swallowed it (3.11)
             if not entries:
                 continue
             first_seq = int(entries[0][1][b"seq"])
