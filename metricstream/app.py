@@ -45,6 +45,18 @@ from quart_schema.openapi import OpenAPIProvider
 from werkzeug.exceptions import HTTPException
 
 from . import __version__
+from .access import (
+    CORS_ALLOW_HEADERS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE,
+    Access,
+    bearer,
+    header,
+    preflight,
+    refusal,
+    refuse_host,
+    send_json,
+)
 from .broadcast import Broadcaster
 from .clock import Clock, SystemClock
 from .errors import (
@@ -68,25 +80,10 @@ from .models import (
 from .service import AsyncMetricService
 from .settings import Settings
 from .storage import Storage, open_storage
-from .stream import (
-    CORS_ALLOW_HEADERS,
-    CORS_EXPOSE_HEADERS,
-    CORS_MAX_AGE,
-    STREAM_PATH,
-    Access,
-    Receive,
-    Scope,
-    Send,
-    bearer,
-    header,
-    preflight,
-    refusal,
-    refuse_host,
-    send_json,
-    watch,
-)
+from .stream import watch
 from .tasks import cancel_and_wait
 from .telemetry import METRICS_PATH, Telemetry, log_event
+from .types import STREAM_PATH, Receive, Scope, Send
 
 __all__ = ["MetricStreamApp", "create_app"]
 

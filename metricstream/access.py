@@ -1,0 +1,214 @@
+"""Who may do what: tokens, CORS origins and the Host check, for the stream and (through `app.py`) the
+Quart routes alike; and the plain ASGI answers that refuse a request before any other work.
+
+Rules (docs/security.md): with `subscribe_token` set, reads and the stream need it (or `token`, which grants
+everything), the stream also as `?access_token=<token>`, since a browser's EventSource cannot send headers.
+Tokens are compared with `hmac.compare_digest` and never logged (log lines carry parsed fields, never the
+query string). The stream bypasses quart-cors, so the same CORS headers are added here: on every answer for
+an allowed origin, and for a preflight (OPTIONS) asking for GET. Without a `token`, only loopback `Host`
+names and `allowed_hosts` are answered (DNS rebinding).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import parse_qs
+
+import orjson
+
+from .telemetry import log_event
+from .types import Scope, Send
+
+__all__ = [
+    "CORS_ALLOW_HEADERS",
+    "CORS_EXPOSE_HEADERS",
+    "CORS_MAX_AGE",
+    "Access",
+    "bearer",
+    "header",
+    "peer",
+    "preflight",
+    "refuse_host",
+    "refusal",
+    "send_json",
+    "stream_token",
+]
+
+log = logging.getLogger("metricstream.stream")
+
+
+CORS_ALLOW_HEADERS: Final = ("Authorization", "Content-Type", "Last-Event-ID", "Cache-Control")
+CORS_EXPOSE_HEADERS: Final = ("Last-Event-ID", "X-Last-Event-ID")
+CORS_MAX_AGE: Final = 600  # seconds a browser may reuse a preflight's answer
+
+
+def _matches(presented: bytes | None, expected: bytes) -> bool:
+    # hmac.compare_digest through the module (not imported by name): constant time, and tests can watch it
+    return presented is not None and hmac.compare_digest(presented, expected)
+
+
+def host_name(host: str) -> str:
+    """The name in a Host header value, lowercased, without its port: `example.org`, `[::1]`."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] or host
+    return host.partition(":")[0].rstrip(".")
+
+
+def is_loopback_name(name: str) -> bool:
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who may do what, and which web origins may call. None means "no token needed"."""
+
+    token: bytes | None = None  # writes; grants reads and the stream too
+    subscribe_token: bytes | None = None  # reads and the stream
+    cors_origins: frozenset[str] = frozenset()  # exact origins, or {"*"}; empty: no CORS at all
+    # Host names answered besides loopback ones (".x" takes subdomains, "*" any); None: any host at all.
+    allowed_hosts: frozenset[str] | None = None
+
+    def host_allowed(self, host: str | None) -> bool:
+        """Whether a request with this Host header is answered (the DNS-rebinding guard)."""
+        allowed = self.allowed_hosts
+        if allowed is None or host is None or "*" in allowed:
+            return True  # no Host at all (HTTP/1.0) cannot come from a browser
+        name = host_name(host)
+        if is_loopback_name(name) or name in allowed:
+            return True
+        return any(entry.startswith(".") and (name.endswith(entry) or name == entry[1:]) for entry in allowed)
+
+    def may_write(self, presented: bytes | None) -> bool:
+        return self.token is None or _matches(presented, self.token)
+
+    def may_read(self, presented: bytes | None) -> bool:
+        if self.subscribe_token is None:
+            return True
+        return _matches(presented, self.subscribe_token) or (
+            self.token is not None and _matches(presented, self.token)
+        )
+
+    def may_scrape(self, presented: bytes | None) -> bool:
+        """`/-/metrics`: open when no token is set, else either token."""
+        tokens = [token for token in (self.token, self.subscribe_token) if token is not None]
+        return not tokens or any([_matches(presented, token) for token in tokens])
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        """The Access-Control-Allow-Origin value for `origin`, or None when it gets no CORS headers."""
+        if not origin or not self.cors_origins:
+            return None
+        if "*" in self.cors_origins:
+            return "*"
+        return origin if origin.lower() in self.cors_origins else None
+
+    def cors_headers(self, origin: str | None) -> list[tuple[bytes, bytes]]:
+        """CORS headers of an actual (not preflight) answer; none at all when CORS is off."""
+        if not self.cors_origins:
+            return []
+        allowed = self.allowed_origin(origin)
+        if allowed is None:
+            return [(b"vary", b"origin")]
+        return [
+            (b"access-control-allow-origin", allowed.encode("latin-1")),
+            (b"access-control-expose-headers", ", ".join(CORS_EXPOSE_HEADERS).encode()),
+            (b"vary", b"origin"),
+        ]
+
+
+def bearer(authorization: str | bytes | None) -> bytes | None:
+    """The token of an `Authorization: Bearer <token>` header value, or None."""
+    if authorization is None:
+        return None
+    raw = authorization.encode("latin-1", "replace") if isinstance(authorization, str) else authorization
+    scheme, _, token = raw.strip().partition(b" ")
+    if scheme.lower() != b"bearer":
+        return None
+    return token.strip() or None
+
+
+def refusal(
+    presented: bytes | None, what: str, how: str = "Authorization: Bearer <token>"
+) -> tuple[str, str]:
+    """(error message, WWW-Authenticate value) for a request to `what` without a valid token."""
+    if presented is None:
+        return f"a bearer token is required for {what}: send {how}", 'Bearer realm="metricstream"'
+    return f"the bearer token is not valid for {what}", 'Bearer realm="metricstream", error="invalid_token"'
+
+
+async def refuse_host(scope: Scope, send: Send) -> None:
+    """403 for a Host this server does not answer to; before any other work, on every route."""
+    host = header(scope, b"host") or ""
+    message = (
+        f"host {host[:100]!r} is not allowed: without a token this server answers only to localhost, "
+        "127.0.0.1 and [::1], and the hosts in allowed_hosts (see docs/security.md)"
+    )
+    log_event(log, logging.INFO, "host_refused", client=peer(scope), status=403, host=host[:100])
+    await send_json(send, 403, {"error": message}, [(b"connection", b"close")])
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), None)
+
+
+def stream_token(scope: Scope) -> bytes | None:
+    """The stream's token: the Authorization header, else `?access_token=` (for EventSource)."""
+    presented = bearer(header(scope, b"authorization"))
+    if presented is None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if query.get("access_token"):
+            presented = query["access_token"][-1].encode("utf-8", "replace") or None
+    return presented
+
+
+async def preflight(access: Access, scope: Scope, send: Send) -> bool:
+    """Answer a CORS preflight for GET from an allowed origin; False (nothing sent) for anything else."""
+    allowed = access.allowed_origin(header(scope, b"origin"))
+    if allowed is None or header(scope, b"access-control-request-method") != "GET":
+        return False
+    asked = header(scope, b"access-control-request-headers") or ""
+    requested = {name.strip().lower() for name in asked.split(",")}
+    headers = [name for name in CORS_ALLOW_HEADERS if name.lower() in requested]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 204,
+            "headers": [
+                (b"access-control-allow-origin", allowed.encode("latin-1")),
+                (b"access-control-allow-methods", b"GET"),
+                (b"access-control-allow-headers", ", ".join(headers).encode()),
+                (b"access-control-max-age", b"%d" % CORS_MAX_AGE),
+                (b"vary", b"origin"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
+    return True
+
+
+async def send_json(
+    send: Send, status: int, body: object, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    payload = orjson.dumps(body)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(payload)),
+        *(headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def peer(scope: Scope) -> str | None:
+    """`host:port` of the client, for the log lines."""
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else None
