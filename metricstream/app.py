@@ -21,17 +21,13 @@ Security (docs/security.md), decided by `stream.Access` from the settings:
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
-import importlib.resources
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, Field, RootModel, SecretStr
+from pydantic import SecretStr
 from quart import Quart, Response, g, request
 from quart_cors import cors
 from quart_schema import (
@@ -59,6 +55,8 @@ from .access import (
 )
 from .broadcast import Broadcaster
 from .clock import Clock, SystemClock
+from .dashboard import HEADERS as DASHBOARD_HEADERS
+from .dashboard import DashboardFile, dashboard_files
 from .errors import (
     MetricStreamError,
     PayloadTooLargeError,
@@ -68,7 +66,6 @@ from .errors import (
 )
 from .events import EventLog
 from .models import (
-    EVENT_TYPES,
     Metric,
     MetricIn,
     MetricReading,
@@ -76,6 +73,22 @@ from .models import (
     ReadingIn,
     ReadingsQuery,
     validate,
+)
+from .schemas import (
+    BODY_ERRORS,
+    ERROR_RESPONSE,
+    STORE_ERRORS,
+    STREAM_OPERATION,
+    BatchErrorOut,
+    ErrorOut,
+    HealthOut,
+    LastEventHeader,
+    MetricList,
+    MetricOut,
+    ReadingBatchIn,
+    ReadingBatchOut,
+    ReadingList,
+    ReadingOut,
 )
 from .service import AsyncMetricService
 from .settings import Settings
@@ -92,70 +105,7 @@ log = logging.getLogger("metricstream")
 QueryT = TypeVar("QueryT", MetricsQuery, ReadingsQuery)
 
 
-# --- response shapes, for the OpenAPI document ----------------------------------------------------
-
-
-class MetricOut(BaseModel):
-    id: str = Field(json_schema_extra={"format": "uuid"})
-    name: str
-    input_frequency: float | None
-
-
-class ReadingOut(BaseModel):
-    id: str = Field(json_schema_extra={"format": "uuid"})
-    metric_id: str = Field(json_schema_extra={"format": "uuid"})
-    value: float
-    timestamp: str = Field(json_schema_extra={"format": "date-time"})
-
-
-class MetricWithReadingsOut(MetricOut):
-    readings: list[ReadingOut] | None = None
-
-
-class MetricList(RootModel[list[MetricWithReadingsOut]]):
-    pass
-
-
-class ReadingList(RootModel[list[ReadingOut]]):
-    pass
-
-
-class HealthOut(BaseModel):
-    status: str
-    clients: int = Field(description="Connected SSE clients.")
-    events: int = Field(description="Events retained for replay.")
-
-
-class ErrorOut(BaseModel):
-    error: str
-
-
-class ItemError(BaseModel):
-    index: int
-    error: str
-
-
-class BatchErrorOut(BaseModel):
-    error: str
-    errors: list[ItemError] = Field(default_factory=list, description="One entry per rejected item.")
-
-
-class ReadingBatchIn(BaseModel):
-    readings: list[ReadingIn] = Field(description="Up to max_batch (10,000 by default) readings.")
-
-
-class ReadingBatchOut(BaseModel):
-    readings: list[ReadingOut]
-
-
 BATCH_BODY_FACTOR = 16  # a batch body may be this many times max_body
-
-
-class LastEventHeader(BaseModel):
-    x_last_event_id: str = Field(
-        description="Newest event id when this was read: resume the stream from it "
-        "(the nil UUID when no event exists yet)."
-    )
 
 
 class _Provider(OpenAPIProvider):
@@ -170,12 +120,12 @@ class _Provider(OpenAPIProvider):
                 if "requestBody" in operation:  # no body at all is refused like any non-JSON one
                     operation["requestBody"]["required"] = True
                 errors = {
-                    **(_BODY_ERRORS if "requestBody" in operation else {}),
-                    **(_STORE_ERRORS if path.startswith("/metrics") else {}),
+                    **(BODY_ERRORS if "requestBody" in operation else {}),
+                    **(STORE_ERRORS if path.startswith("/metrics") else {}),
                 }
                 for status, description in errors.items():
-                    operation["responses"].setdefault(status, {"description": description, **_ERROR_RESPONSE})
-        document["paths"][STREAM_PATH] = _STREAM_OPENAPI
+                    operation["responses"].setdefault(status, {"description": description, **ERROR_RESPONSE})
+        document["paths"][STREAM_PATH] = STREAM_OPERATION
         return document
 
     def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
@@ -192,52 +142,6 @@ class _Provider(OpenAPIProvider):
         if headers is not None:
             response["headers"] = headers
         return response, definitions
-
-
-_ERROR_RESPONSE = {"content": {"application/json": {"schema": ErrorOut.model_json_schema()}}}
-_BODY_ERRORS = {  # from _json_body, and from Quart for a body over the largest limit
-    413: "The body is larger than the limit (max_body; a batch may be 16 times as large).",
-    415: "The body is not JSON: Content-Type must be application/json (or a +json type).",
-}
-_STORE_ERRORS = {503: "The store is unavailable (e.g. Redis is down), or the server is shutting down."}
-_STREAM_OPENAPI = {
-    "get": {
-        "summary": "Live events as Server-Sent Events, with replay after Last-Event-ID.",
-        "parameters": [
-            {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
-            {"name": "last_event_id", "in": "query", "schema": {"type": "string"}},
-            {
-                "name": "types",
-                "in": "query",
-                "style": "form",
-                "explode": False,  # one comma-separated value: types=metric_created,metric_reading_created
-                "schema": {"type": "array", "items": {"enum": sorted(EVENT_TYPES)}, "minItems": 1},
-                "description": "Only these event types (replay included).",
-            },
-            {
-                "name": "metric_id",
-                "in": "query",
-                "schema": {"type": "string", "format": "uuid"},
-                "description": "Only this metric's readings (replay included).",
-            },
-            {
-                "name": "start",
-                "in": "query",
-                "schema": {"enum": ["now", "earliest"], "default": "now"},
-                "description": "Without Last-Event-ID: live events only (now), or every retained event "
-                "first (earliest), never a reset.",
-            },
-        ],
-        "responses": {
-            "200": {
-                "description": "An endless text/event-stream.",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
-            },
-            "400": {"description": "Bad filter or start.", **_ERROR_RESPONSE},
-            "503": {"description": "Shutting down.", **_ERROR_RESPONSE},
-        },
-    }
-}
 
 
 # --- the application ----------------------------------------------------------------------------
@@ -539,50 +443,11 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     return app
 
 
-# --- the dashboard: static files shipped as package data (metricstream/dashboard/) ----------------------
-
-_DASHBOARD_TYPES = {
-    "html": "text/html; charset=utf-8",
-    "css": "text/css; charset=utf-8",
-    "js": "text/javascript; charset=utf-8",
-}
-_DASHBOARD_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    # The page talks to its own origin only; the policy makes the browser hold it to that.
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-}
+# --- the dashboard's files (loading and ETags: dashboard/__init__.py) -----------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _File:
-    body: bytes
-    content_type: str
-    etag: str
-
-
-@functools.cache
-def _dashboard_files() -> dict[str, _File]:
-    """The dashboard's files, read once. index.html links each asset with `?v=<its hash>`: an asset asked
-    for by its current hash may be cached for good, and a new version is fetched with the new page."""
-    folder = importlib.resources.files("metricstream") / "dashboard"
-    files: dict[str, _File] = {}
-    for name in ("dashboard.css", "dashboard.js"):
-        body = folder.joinpath(name).read_bytes()
-        files[name] = _File(
-            body, _DASHBOARD_TYPES[name.rpartition(".")[2]], hashlib.sha256(body).hexdigest()[:20]
-        )
-    page = folder.joinpath("index.html").read_text(encoding="utf-8")
-    for name, file in files.items():
-        page = page.replace(f'"dashboard/{name}"', f'"dashboard/{name}?v={file.etag}"')
-    body = page.encode()
-    files["index.html"] = _File(body, _DASHBOARD_TYPES["html"], hashlib.sha256(body).hexdigest()[:20])
-    return files
-
-
-def _dashboard_response(file: _File, cache_control: str) -> Response:
-    headers = {**_DASHBOARD_HEADERS, "Cache-Control": cache_control, "ETag": f'"{file.etag}"'}
+def _dashboard_response(file: DashboardFile, cache_control: str) -> Response:
+    headers = {**DASHBOARD_HEADERS, "Cache-Control": cache_control, "ETag": f'"{file.etag}"'}
     if request.if_none_match.contains(file.etag):
         return Response(b"", 304, headers)
     return Response(file.body, 200, headers, content_type=file.content_type)
@@ -593,12 +458,12 @@ def _dashboard_routes(app: Quart) -> None:
     @hide
     async def dashboard() -> Response:
         """The live dashboard (not part of the API document)."""
-        return _dashboard_response(_dashboard_files()["index.html"], "no-cache")
+        return _dashboard_response(dashboard_files()["index.html"], "no-cache")
 
     @app.get("/dashboard/<name>")
     @hide
     async def dashboard_asset(name: str) -> Response:
-        file = _dashboard_files().get(name)
+        file = dashboard_files().get(name)
         if file is None or name == "index.html":
             return _json({"error": f"no dashboard file {name!r}"}, 404)
         versioned = request.args.get("v") == file.etag
