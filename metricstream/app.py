@@ -319,7 +319,15 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     )
     _observability(app, owner)  # first: its before_request hook must see every request
     _security(app, owner)
-    service = owner.service
+    _lifecycle_and_errors(app, owner)
+    _metric_routes(app, owner)
+    _reading_routes(app, owner)
+    _dashboard_routes(app)
+    return app
+
+
+def _lifecycle_and_errors(app: Quart, owner: MetricStreamApp) -> None:
+    """Start-up and shutdown, and every error mapped to its status and `{"error": ...}`, in one place."""
 
     @app.before_serving
     async def startup() -> None:
@@ -360,8 +368,9 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
         )
         return _json({"error": "internal server error"}, 500)
 
-    def last_event_header() -> dict[str, str]:
-        return {"X-Last-Event-ID": service.last_event_id}
+
+def _metric_routes(app: Quart, owner: MetricStreamApp) -> None:
+    service = owner.service
 
     @app.post("/metrics")
     @document_request(MetricIn)
@@ -379,7 +388,7 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     @document_response(ErrorOut, 400)
     async def list_metrics() -> Response:
         """Every metric in creation order, optionally with its newest readings."""
-        headers = last_event_header()  # read before the data: resuming from it never misses
+        headers = _last_event_header(owner)  # read before the data: resuming from it never misses
         query = _validate_query(MetricsQuery)
         if not query.with_readings:
             return _json([metric.to_dict() for metric in await service.list_metrics()], 200, headers)
@@ -391,9 +400,18 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     @document_response(ErrorOut, 400)
     @document_response(ErrorOut, 404)
     async def get_metric(metric_id: str) -> Response:
-        headers = last_event_header()
+        headers = _last_event_header(owner)
         metric = await service.get_metric(metric_id)
         return _json(metric.to_dict(), 200, headers)
+
+    @app.get("/healthz")
+    @document_response(HealthOut)
+    async def healthz() -> Response:
+        return _json({"status": "ok", "clients": len(owner.broadcaster.clients), "events": len(owner.log)})
+
+
+def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
+    service = owner.service
 
     @app.post("/metrics/readings")
     @document_request(ReadingIn)
@@ -427,20 +445,16 @@ def _build_quart(owner: MetricStreamApp) -> Quart:
     @document_response(ErrorOut, 404)
     async def list_readings(metric_id: str) -> Response:
         """A metric's readings ascending by timestamp; since/until inclusive."""
-        headers = last_event_header()
+        headers = _last_event_header(owner)
         query = _validate_query(ReadingsQuery)
         readings = await service.query_readings(metric_id, query)
         if len(readings) <= SLICE:
             return _json([reading.to_dict() for reading in readings], 200, headers)
         return Response(_readings_json(readings), 200, headers, content_type="application/json")
 
-    @app.get("/healthz")
-    @document_response(HealthOut)
-    async def healthz() -> Response:
-        return _json({"status": "ok", "clients": len(owner.broadcaster.clients), "events": len(owner.log)})
 
-    _dashboard_routes(app)
-    return app
+def _last_event_header(owner: MetricStreamApp) -> dict[str, str]:
+    return {"X-Last-Event-ID": owner.service.last_event_id}
 
 
 # --- the dashboard's files (loading and ETags: dashboard/__init__.py) -----------------------------------
