@@ -14,6 +14,7 @@ Keyword arguments and flags win over the environment, which wins over the defaul
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
@@ -149,34 +150,26 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origin_list(cls, value: object) -> object:
-        """A comma-separated string (flag, variable) or a list (Python) of exact origins, or `*` alone."""
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list | tuple | set | frozenset):
-            return value  # pydantic reports the wrong type
-        origins = [str(item).strip().lower() for item in items if str(item).strip()]
-        for origin in origins:
-            if origin != "*" and not _ORIGIN.fullmatch(origin):
-                raise ValueError(
-                    f"{origin!r} is not an origin such as https://example.org or http://host:8080"
-                )
-        if "*" in origins and len(origins) > 1:
-            raise ValueError("`*` allows every origin: give it alone, or list the origins")
-        return list(dict.fromkeys(origins))
+        """Exact origins, compared lower-cased, or `*` alone."""
+        return _listed(
+            value,
+            lambda item: item.strip().lower(),
+            _ORIGIN,
+            "origin",
+            lambda origin: f"{origin!r} is not an origin such as https://example.org or http://host:8080",
+        )
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _host_list(cls, value: object) -> object:
-        """A comma-separated string (flag, variable) or a list (Python) of host names, or `*` alone."""
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list | tuple | set | frozenset):
-            return value  # pydantic reports the wrong type
-        hosts = [str(item).strip().lower().rstrip(".") for item in items if str(item).strip()]
-        for host in hosts:
-            if host != "*" and not _HOST.fullmatch(host):
-                raise ValueError(f"{host!r} is not a host name such as lab.example or .example.org")
-        if "*" in hosts and len(hosts) > 1:
-            raise ValueError("`*` allows every host: give it alone, or list the hosts")
-        return list(dict.fromkeys(hosts))
+        """Host names (a leading dot takes subdomains too), lower-cased, no final dot; or `*` alone."""
+        return _listed(
+            value,
+            lambda item: item.strip().lower().rstrip("."),
+            _HOST,
+            "host",
+            lambda host: f"{host!r} is not a host name such as lab.example or .example.org",
+        )
 
     @classmethod
     def build(cls, **overrides: Any) -> Settings:
@@ -189,6 +182,27 @@ class Settings(BaseSettings):
             return cls(**given)
         except Exception as exc:  # pydantic's ValidationError, reworded for people
             raise ValidationError(f"invalid settings: {_describe(exc)}") from None
+
+
+def _listed(
+    value: object,
+    clean: Callable[[str], str],
+    valid: re.Pattern[str],
+    noun: str,
+    invalid: Callable[[str], str],
+) -> object:
+    """A comma-separated string (flag, variable) or a list (Python) of entries, each cleaned and checked
+    against `valid`, duplicates dropped; or `*` alone."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple | set | frozenset):
+        return value  # pydantic reports the wrong type
+    entries = [clean(str(item)) for item in items if str(item).strip()]
+    for entry in entries:
+        if entry != "*" and not valid.fullmatch(entry):
+            raise ValueError(invalid(entry))
+    if "*" in entries and len(entries) > 1:
+        raise ValueError(f"`*` allows every {noun}: give it alone, or list the {noun}s")
+    return list(dict.fromkeys(entries))
 
 
 def _describe(exc: Exception) -> str:
