@@ -234,10 +234,15 @@ class MetricStreamApp:
                 except MetricStreamError as error:  # the store is down: try again next time
                     log.warning("trimming stored events failed: %s", error)
 
-    async def shutdown(self) -> None:
-        """End every stream (clients are told `disconnected`), then release the store."""
+    async def drain(self, within: float) -> None:
+        """Stop the demo feed, then end every stream (clients are told `disconnected`) within `within`
+        seconds: no reading is posted once the streams are ending. Idempotent."""
         await self.stop_demo()
-        await self.broadcaster.close(self.settings.shutdown_timeout)
+        await self.broadcaster.close(within)
+
+    async def shutdown(self) -> None:
+        """End every stream, then release the store."""
+        await self.drain(self.settings.shutdown_timeout)
         if self._maintenance is not None:
             await cancel_and_wait(self._maintenance)
             self._maintenance = None
@@ -407,7 +412,8 @@ def _metric_routes(app: Quart, owner: MetricStreamApp) -> None:
     @app.get("/healthz")
     @document_response(HealthOut)
     async def healthz() -> Response:
-        return _json({"status": "ok", "clients": len(owner.broadcaster.clients), "events": len(owner.log)})
+        stats = owner.broadcaster.statistics()
+        return _json({"status": "ok", "clients": stats.clients, "events": stats.retained})
 
 
 def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:

@@ -72,6 +72,7 @@ class Client:
         "ping_due",
         "preamble",
         "reason",
+        "reset",
         "types",
         "write_started",
     )
@@ -86,6 +87,7 @@ class Client:
         self.reason: str | None = None  # set when the stream must end
         self.ping_due = False
         self.preamble = b""
+        self.reset = False  # told `reset` on connecting: its Last-Event-ID could not be resumed
         self.connected_at = now  # monotonic, as the others
         self.last_write = now
         self.write_started: float | None = None  # while a write is under way
@@ -214,6 +216,7 @@ class Broadcaster:
         preamble = sse.encode_retry(self.retry) + sse.encode_event("connected", id=position_id) + reset
         client = Client(cursor, head, types, metric_id, self.clock.monotonic())
         client.preamble = preamble
+        client.reset = bool(reset)
         self.clients[client] = None
         self.accepted += 1
         return client

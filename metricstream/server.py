@@ -127,8 +127,7 @@ async def serve_app(
 
     async def shutdown_trigger() -> None:
         await stop.wait()
-        await app.stop_demo()  # no reading is posted once the streams are ending
-        await app.broadcaster.close(app.settings.shutdown_timeout / 2)
+        await app.drain(app.settings.shutdown_timeout / 2)  # the other half is hypercorn's
 
     asyncio.get_running_loop().set_exception_handler(_quiet_connection_errors)
     announcer = asyncio.create_task(announce())
@@ -230,7 +229,8 @@ class Hub:
         app = self._app
         if not self.running or app is None:
             return None
-        return len(app.broadcaster.clients), len(app.log)
+        stats = app.broadcaster.statistics()
+        return stats.clients, stats.retained
 
     @property
     def running(self) -> bool:

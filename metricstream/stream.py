@@ -78,14 +78,14 @@ async def watch(
         return
     try:
         last_event_id, types, metric_id, earliest = parse_request(scope)
-        resets = broadcaster.resets
         client = broadcaster.connect(last_event_id, types, metric_id, earliest)
     except MetricStreamError as error:
         status, message = error.status_code, error.message
         log_event(log, logging.INFO, "stream_refused", client=client_address, status=status, error=message)
         await send_json(send, status, {"error": message}, cors)
         return
-    number = broadcaster.accepted  # pairs this connect line with its disconnect line
+    stats = broadcaster.statistics()
+    number = stats.accepted  # pairs this connect line with its disconnect line
     log_event(
         log,
         logging.INFO,
@@ -96,8 +96,8 @@ async def watch(
         types=",".join(sorted(types)) if types is not None else None,
         metric_id=metric_id,
         replay=client.mark - client.cursor,
-        reset=broadcaster.resets != resets,
-        clients=len(broadcaster.clients),
+        reset=client.reset,
+        clients=stats.clients,
     )
 
     async def watch_for_disconnect() -> None:
@@ -126,5 +126,5 @@ async def watch(
             client=client_address,
             reason=client.reason,
             duration=broadcaster.clock.monotonic() - client.connected_at,
-            clients=len(broadcaster.clients),
+            clients=broadcaster.statistics().clients,
         )

@@ -55,6 +55,7 @@ import datetime
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
@@ -111,10 +112,8 @@ class _StreamCollector:
         self._broadcaster = broadcaster
 
     def collect(self) -> Iterable[Metric]:
-        b = self._broadcaster
-        yield GaugeMetricFamily(
-            "metricstream_clients_connected", "SSE clients connected now.", len(b.clients)
-        )
+        b = self._broadcaster.statistics()
+        yield GaugeMetricFamily("metricstream_clients_connected", "SSE clients connected now.", b.clients)
         yield CounterMetricFamily("metricstream_clients_accepted", "SSE connections accepted.", b.accepted)
         dropped = CounterMetricFamily(
             "metricstream_clients_dropped",
@@ -122,7 +121,7 @@ class _StreamCollector:
             "lost.",
             labels=["reason"],
         )
-        counts = b.dropped.copy()
+        counts = Counter(b.dropped)
         for reason in (*DROP_REASONS, *sorted(set(counts) - set(DROP_REASONS))):
             dropped.add_metric([reason], counts[reason])
         yield dropped
@@ -139,7 +138,7 @@ class _StreamCollector:
             "Retained events queued for replay after Last-Event-ID.",
             b.replayed,
         )
-        yield GaugeMetricFamily("metricstream_events_retained", "Events retained for replay now.", len(b.log))
+        yield GaugeMetricFamily("metricstream_events_retained", "Events retained for replay now.", b.retained)
 
 
 # --- structured logs -----------------------------------------------------------------------------------

@@ -173,3 +173,14 @@ def test_a_client_is_a_cursor_not_a_queue() -> None:
     hub.log.extend(events(3))
     assert client.cursor == 0
     assert hub.statistics().retained == 3
+
+
+def test_connect_says_whether_it_sent_reset() -> None:
+    hub = broadcaster(ManualClock())
+    hub.log.extend(events(2))
+    known = hub.connect(hub.log.position_id)
+    unknown = hub.connect(new_id())
+    assert (known.reset, unknown.reset) == (False, True)
+    assert b"event: reset" in unknown.preamble
+    assert b"event: reset" not in known.preamble
+    assert hub.statistics().resets == 1
