@@ -92,7 +92,7 @@ from .schemas import (
 )
 from .service import AsyncMetricService
 from .settings import Settings
-from .storage import Storage, open_storage
+from .storage import SharedStorage, Storage, open_storage
 from .stream import watch
 from .tasks import cancel_and_wait
 from .telemetry import METRICS_PATH, Telemetry, log_event
@@ -225,7 +225,7 @@ class MetricStreamApp:
         """The broadcaster's heartbeats and sweeps, and the store's own event trimming."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self.broadcaster.run_maintenance())
-            if self.storage.shared:
+            if isinstance(self.storage, SharedStorage):
                 group.create_task(self.storage.follow(self.service.receive, self.service.lost))
             while True:
                 await self.clock.sleep(self.settings.event_ttl / 2)

@@ -42,7 +42,7 @@ from .models import (
     validate,
     validate_metric,
 )
-from .storage import Storage
+from .storage import SharedStorage, Storage
 
 __all__ = ["AsyncMetricService", "MetricService"]
 
@@ -95,6 +95,7 @@ class AsyncMetricService:
         max_readings_per_metric: int | None = None,
     ) -> None:
         self.storage = storage
+        self._shared = isinstance(storage, SharedStorage)  # its own log publishes its writes
         self.broadcaster = broadcaster
         self.clock = clock or SystemClock()
         self.max_batch = max_batch  # None: no limit
@@ -109,13 +110,13 @@ class AsyncMetricService:
     def _published(self, events: list[Event]) -> None:
         """Publish a just-stored write's events, still under `_writing`, so that a snapshot (read under it
         too) sees data and stream position together. A shared store publishes from its own log instead."""
-        if not self.storage.shared:
+        if not self._shared:
             self.broadcaster.publish(events)
 
     async def _announce(self, events: list[Event]) -> None:
         """With a shared store, wait until a write's events come back from its log, so that once a write
         returns, this process's stream position includes it."""
-        if not self.storage.shared:
+        if not self._shared:
             return
         last = events[-1].id
         if self.broadcaster.log.position_after(last) is not None:

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..errors import ValidationError
 from ..events import Event
 from ..models import Metric, MetricReading
 
-__all__ = ["Storage", "open_storage"]
+__all__ = ["SharedStorage", "Storage", "open_storage"]
 
 
 class Storage(Protocol):
-    # False: the service publishes each write's events itself. True: the store is shared with other
-    # processes, and every process publishes what `follow()` reads from the store's log, in its order.
-    shared: bool
+    """A store this process alone writes: the service publishes each write's events itself."""
 
     async def open(self) -> None: ...
 
@@ -69,9 +67,15 @@ class Storage(Protocol):
         the time alone: a wall clock that stepped back must not open a gap in the middle."""
         ...
 
+
+@runtime_checkable
+class SharedStorage(Storage, Protocol):
+    """A store shared with other processes, with a log of its own: every process, the writer included,
+    publishes what `follow()` reads from that log, in its order, so every client sees one order."""
+
     async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:
-        """Shared stores only: publish new events from the log in order until cancelled; call `lost`
-        when some expired before this process read them."""
+        """Publish new events from the store's log in order until cancelled; call `lost` when some
+        expired before this process read them."""
         ...
 
 

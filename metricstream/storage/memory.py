@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from ..events import Event
@@ -52,8 +52,6 @@ class MemoryStorage:
     Events are kept too (references to the server's own, so no bytes are copied): a Hub stopped and
     started again on the same store replays what was retained, as the durable stores do.
     """
-
-    shared = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -128,9 +126,6 @@ class MemoryStorage:
             if expired > 1:  # keep the newest expired one: it marks where trimmed history ends
                 del events[: expired - 1]
                 self._trimmed = True
-
-    async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:
-        raise NotImplementedError("memory storage is not shared")
 
 
 def _timestamp(reading: MetricReading) -> datetime:

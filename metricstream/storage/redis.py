@@ -23,9 +23,10 @@ retrying with backoff, and open SSE streams stay up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -39,13 +40,12 @@ from ..errors import UnavailableError
 from ..events import Event
 from ..models import Metric, MetricReading
 from ..tasks import raise_if_cancelled
+from .rows import micros, reading_from_dict
 
 __all__ = ["RedisStorage"]
 
 log = logging.getLogger("metricstream.redis")
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND: Final = timedelta(microseconds=1)
 _FOLLOW_BLOCK_MS: Final = 1000
 _FOLLOW_BATCH: Final = 2000
 _FOLLOW_MOST: Final = 50_000  # entries published at once at most, when far behind
@@ -124,12 +124,13 @@ return 1
 _TRIM: Final = _TRIM_UP_TO + "trim_up_to(KEYS[1], tonumber(ARGV[1]))\nreturn 1\n"
 
 
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def _unavailable(error: Exception) -> UnavailableError:
-    return UnavailableError(f"the store (Redis) is unavailable: {error}")
+@contextlib.contextmanager
+def _unavailable_on_error() -> Iterator[None]:
+    """A Redis failure inside becomes `UnavailableError` (HTTP 503), its message saying why."""
+    try:
+        yield
+    except RedisError as error:
+        raise UnavailableError(f"the store (Redis) is unavailable: {error}") from None
 
 
 class RedisStorage:
@@ -138,8 +139,6 @@ class RedisStorage:
     The prefix (default `metricstream:`) can be given in the URL, `redis://host:6379/0?prefix=lab:`,
     so several independent deployments can share one Redis.
     """
-
-    shared = True  # events reach this process by following the stream, its own writes included
 
     def __init__(self, url: str, event_ttl: float = 60.0, prefix: str | None = None) -> None:
         url, prefix_in_url = _split_prefix(url)
@@ -186,10 +185,11 @@ class RedisStorage:
         self._write = self._client.register_script(_WRITE)
         self._trim = self._client.register_script(_TRIM)
         try:
-            await self._client.ping()
-        except RedisError as error:
+            with _unavailable_on_error():
+                await self._client.ping()
+        except UnavailableError:
             await self.close()
-            raise _unavailable(error) from None
+            raise
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -208,10 +208,8 @@ class RedisStorage:
             args += [kind, all_keys.index(key) + 1, a, b]
         for event in events:
             args += [event.id, event.type, event.metric_id, event.body, repr(event.created)]
-        try:
+        with _unavailable_on_error():
             return int(await self._write(keys=all_keys, args=args)) == 1
-        except RedisError as error:
-            raise _unavailable(error) from None
 
     async def add_metric(self, metric: Metric, event: Event, max_metrics: int | None = None) -> bool:
         body = orjson.dumps(metric.to_dict())
@@ -225,18 +223,14 @@ class RedisStorage:
         return await self._run_write([self._metrics, self._metric_ids], operations, [event])
 
     async def get_metric(self, metric_id: str) -> Metric | None:
-        try:
+        with _unavailable_on_error():
             body = await self.client.hget(self._metrics, metric_id)
-        except RedisError as error:
-            raise _unavailable(error) from None
         return None if body is None else Metric(**orjson.loads(body))
 
     async def list_metrics(self) -> list[Metric]:
-        try:
+        with _unavailable_on_error():
             ids = await self.client.lrange(self._metric_ids, 0, -1)
             bodies = await self.client.hmget(self._metrics, ids) if ids else []
-        except RedisError as error:
-            raise _unavailable(error) from None
         return [Metric(**orjson.loads(body)) for body in bodies if body is not None]
 
     async def add_readings(
@@ -244,7 +238,7 @@ class RedisStorage:
     ) -> None:
         keys = sorted({self._readings_key(reading.metric_id) for reading in readings})
         operations: list[tuple[str, str, Any, Any]] = [
-            ("zadd", self._readings_key(r.metric_id), _micros(r.timestamp), orjson.dumps(r.to_dict()))
+            ("zadd", self._readings_key(r.metric_id), micros(r.timestamp), orjson.dumps(r.to_dict()))
             for r in readings
         ]
         if keep is not None:  # rank 0 is the oldest: lowest score (time), ties by member (id first)
@@ -259,27 +253,23 @@ class RedisStorage:
         limit: int | None = None,
         newest: bool = False,
     ) -> list[MetricReading]:
-        low = _micros(since) if since else "-inf"
-        high = _micros(until) if until else "+inf"
+        low = micros(since) if since else "-inf"
+        high = micros(until) if until else "+inf"
         key = self._readings_key(metric_id)
         count = {} if limit is None else {"start": 0, "num": limit}
-        try:
+        with _unavailable_on_error():
             if newest:
                 members = await self.client.zrevrangebyscore(key, high, low, **count)
                 members.reverse()
             else:
                 members = await self.client.zrangebyscore(key, low, high, **count)
-        except RedisError as error:
-            raise _unavailable(error) from None
-        return [_reading(orjson.loads(member)) for member in members]
+        return [reading_from_dict(orjson.loads(member)) for member in members]
 
     async def retained_events(self) -> tuple[list[Event], bool]:
-        try:
+        with _unavailable_on_error():
             entries = await self.client.xrange(self._stream)
             if not entries:
                 return [], await self.client.exists(self._counter) == 1
-        except RedisError as error:
-            raise _unavailable(error) from None
         self._last_stream_id = entries[-1][0].decode()
         self._last_seq = int(entries[-1][1][b"seq"])
         return [_event(fields) for _, fields in entries], int(entries[0][1][b"seq"]) > 1
@@ -287,10 +277,8 @@ class RedisStorage:
     async def trim_events(self, before: float) -> None:
         if self._trim is None:
             raise UnavailableError("the store is closed")
-        try:
+        with _unavailable_on_error():
             await self._trim(keys=[self._stream], args=[repr(before)])
-        except RedisError as error:
-            raise _unavailable(error) from None
 
     async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:
         """Publish every new stream entry in order, until cancelled; call `lost` when entries were
@@ -350,8 +338,3 @@ def _event(fields: dict[bytes, bytes]) -> Event:
         fields[b"body"],
         float(fields[b"created"]),
     )
-
-
-def _reading(data: dict[str, Any]) -> MetricReading:
-    timestamp = datetime.fromisoformat(data["timestamp"].replace("Z", "+00:00"))
-    return MetricReading(data["id"], data["metric_id"], data["value"], timestamp)

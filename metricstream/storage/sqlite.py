@@ -22,20 +22,19 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from ..errors import UnavailableError
 from ..events import Event
 from ..models import Metric, MetricReading, ensure_ids_after
+from .rows import micros, moment
 
 __all__ = ["SQLiteStorage"]
 
 T = TypeVar("T")
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND: Final = timedelta(microseconds=1)
 
 _MIGRATIONS: Final = [
     # version 1
@@ -66,17 +65,7 @@ _MIGRATIONS: Final = [
 ]
 
 
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def _moment(micros: int) -> datetime:
-    return _EPOCH + micros * _MICROSECOND
-
-
 class SQLiteStorage:
-    shared = False
-
     def __init__(self, path: str) -> None:
         self.path = path
         self._executor: ThreadPoolExecutor | None = None
@@ -185,7 +174,7 @@ class SQLiteStorage:
                 with db:
                     db.executemany(
                         "INSERT INTO readings (id, metric_id, value, ts) VALUES (?, ?, ?, ?)",
-                        [(r.id, r.metric_id, r.value, _micros(r.timestamp)) for r in readings],
+                        [(r.id, r.metric_id, r.value, micros(r.timestamp)) for r in readings],
                     )
                     self._insert_events(db, events)
                     if keep is not None:
@@ -240,14 +229,14 @@ class SQLiteStorage:
         )
         params: tuple[Any, ...] = (
             metric_id,
-            _micros(since) if since else -(2**62),
-            _micros(until) if until else 2**62,
+            micros(since) if since else -(2**62),
+            micros(until) if until else 2**62,
             -1 if limit is None else limit,
         )
 
         def work(db: sqlite3.Connection) -> list[MetricReading]:
             rows = db.execute(query, params).fetchall()
-            readings = [MetricReading(rid, metric_id, value, _moment(ts)) for rid, value, ts in rows]
+            readings = [MetricReading(rid, metric_id, value, moment(ts)) for rid, value, ts in rows]
             return readings[::-1] if newest else readings
 
         return await self._run(work)
@@ -276,6 +265,3 @@ class SQLiteStorage:
                     db.execute("DELETE FROM events WHERE seq < ?", (marker,))
 
         await self._run(work)
-
-    async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:
-        raise NotImplementedError("SQLite storage is not shared")
