@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 logging.getLogger("metricstream").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
-    from .app import MetricStreamApp, create_app
+    from .application import MetricStreamApp, create_app
     from .dataframe import to_dataframe
     from .models import Metric, MetricReading, Snapshot
     from .server import Hub
@@ -47,9 +47,9 @@ _LAZY = {
     "MetricReading": ".models",
     "Snapshot": ".models",
     "MetricService": ".service",
-    "MetricStreamApp": ".app",
+    "MetricStreamApp": ".application",
     "Settings": ".settings",
-    "create_app": ".app",
+    "create_app": ".application",
     "to_dataframe": ".dataframe",
 }
 

@@ -1,10 +1,11 @@
-"""The HTTP API: `create_app()` builds the ASGI application. The only module that imports Quart.
+"""The HTTP API's routes on Quart, for a `MetricStreamApp` (`application.py`). The only module that imports
+Quart.
 
 Routes validate through the service (one set of pydantic models, also the source of `/openapi.json`), and
 every error leaves as `{"error": "..."}` with a 4xx status, mapped here in one place. `GET /events/watch`
 is handed to the framework-free handler in `stream.py`.
 
-Security (docs/security.md), decided by `stream.Access` from the settings:
+Security (docs/security.md), decided by `access.Access` from the settings:
 
 - `token` set: every write (any method but GET, HEAD, OPTIONS) needs `Authorization: Bearer <token>`, else
   401 with `WWW-Authenticate: Bearer`. A refused body up to `max_body` is read first (so the keep-alive
@@ -24,10 +25,9 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
-from pydantic import SecretStr
 from quart import Quart, Response, g, request
 from quart_cors import cors
 from quart_schema import (
@@ -45,16 +45,9 @@ from .access import (
     CORS_ALLOW_HEADERS,
     CORS_EXPOSE_HEADERS,
     CORS_MAX_AGE,
-    Access,
     bearer,
-    header,
-    preflight,
     refusal,
-    refuse_host,
-    send_json,
 )
-from .broadcast import Broadcaster
-from .clock import Clock, SystemClock
 from .dashboard import HEADERS as DASHBOARD_HEADERS
 from .dashboard import DashboardFile, dashboard_files
 from .errors import (
@@ -64,7 +57,6 @@ from .errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
-from .events import EventLog
 from .models import (
     Metric,
     MetricIn,
@@ -90,15 +82,13 @@ from .schemas import (
     ReadingList,
     ReadingOut,
 )
-from .service import AsyncMetricService
-from .settings import Settings
-from .storage import SharedStorage, Storage, open_storage
-from .stream import watch
-from .tasks import cancel_and_wait
-from .telemetry import METRICS_PATH, Telemetry, log_event
-from .types import STREAM_PATH, Receive, Scope, Send
+from .telemetry import METRICS_PATH, log_event
+from .types import STREAM_PATH
 
-__all__ = ["MetricStreamApp", "create_app"]
+if TYPE_CHECKING:
+    from .application import MetricStreamApp
+
+__all__ = ["build_quart"]
 
 log = logging.getLogger("metricstream")
 
@@ -142,119 +132,6 @@ class _Provider(OpenAPIProvider):
         if headers is not None:
             response["headers"] = headers
         return response, definitions
-
-
-# --- the application ----------------------------------------------------------------------------
-
-
-class MetricStreamApp:
-    """The ASGI application: the stream path, then everything else through Quart."""
-
-    def __init__(
-        self, settings: Settings, storage: Storage | None = None, clock: Clock | None = None
-    ) -> None:
-        self.settings = settings
-        self.clock = clock or SystemClock()
-        self.storage = storage if storage is not None else open_storage(settings.store, settings.event_ttl)
-        self.log = EventLog(settings.event_ttl)
-        self.broadcaster = Broadcaster(
-            self.log,
-            max_clients=settings.max_clients,
-            client_buffer=settings.client_buffer,
-            write_timeout=settings.write_timeout,
-            heartbeat=settings.heartbeat,
-            retry=settings.retry,
-            flush_interval=settings.flush_interval,
-            clock=self.clock,
-        )
-        self.service = AsyncMetricService(
-            self.storage,
-            self.broadcaster,
-            clock=self.clock,
-            max_batch=settings.max_batch,
-            max_name_length=settings.max_name_length,
-            max_metrics=settings.max_metrics,
-            max_readings_per_metric=settings.max_readings_per_metric,
-        )
-        self.access = _access(settings)
-        self.telemetry = Telemetry(self.broadcaster)  # this app's own Prometheus registry
-        self.quart = _build_quart(self)
-        self._maintenance: asyncio.Task[None] | None = None
-        self._demo: asyncio.Task[None] | None = None
-        self.started = asyncio.Event()  # set once startup is done and requests are served
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self.access.host_allowed(header(scope, b"host")):
-            await refuse_host(scope, send)
-        elif scope["type"] == "http" and scope["path"] == STREAM_PATH:
-            if scope["method"] == "GET":
-                await watch(self.broadcaster, scope, receive, send, self.access)
-            elif not (scope["method"] == "OPTIONS" and await preflight(self.access, scope, send)):
-                headers = [(b"allow", b"GET"), *self.access.cors_headers(header(scope, b"origin"))]
-                await send_json(send, 405, {"error": "the stream takes GET only"}, headers)
-        else:
-            await self.quart(scope, receive, send)  # type: ignore[arg-type]
-
-    async def startup(self) -> None:
-        """Open the store and start the background work; a second call does nothing."""
-        if self._maintenance is not None:
-            return
-        await self.storage.open()
-        events, truncated = await self.storage.retained_events()
-        self.log.restore(events, truncated)
-        self.log.trim(self.clock.time())  # what expired while no server ran
-        self._maintenance = asyncio.create_task(self._maintain())
-        if self.settings.demo:
-            await self.start_demo()
-        self.started.set()
-
-    async def start_demo(self) -> None:
-        """Create the demo metrics if none exist (before serving), then feed them in a task."""
-        from .demo import demo_metrics, run_demo
-
-        metrics = await demo_metrics(self.service)
-        self._demo = asyncio.create_task(run_demo(self.service, metrics), name="metricstream-demo")
-
-    async def stop_demo(self) -> None:
-        """Cancel the demo feed, if it runs, and wait until it has ended; idempotent."""
-        demo, self._demo = self._demo, None
-        if demo is not None:
-            await cancel_and_wait(demo)
-
-    async def _maintain(self) -> None:
-        """The broadcaster's heartbeats and sweeps, and the store's own event trimming."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self.broadcaster.run_maintenance())
-            if isinstance(self.storage, SharedStorage):
-                group.create_task(self.storage.follow(self.service.receive, self.service.lost))
-            while True:
-                await self.clock.sleep(self.settings.event_ttl / 2)
-                try:
-                    await self.storage.trim_events(self.clock.time() - self.settings.event_ttl)
-                except MetricStreamError as error:  # the store is down: try again next time
-                    log.warning("trimming stored events failed: %s", error)
-
-    async def drain(self, within: float) -> None:
-        """Stop the demo feed, then end every stream (clients are told `disconnected`) within `within`
-        seconds: no reading is posted once the streams are ending. Idempotent."""
-        await self.stop_demo()
-        await self.broadcaster.close(within)
-
-    async def shutdown(self) -> None:
-        """End every stream, then release the store."""
-        await self.drain(self.settings.shutdown_timeout)
-        if self._maintenance is not None:
-            await cancel_and_wait(self._maintenance)
-            self._maintenance = None
-            await self.storage.close()
-
-
-def create_app(
-    *, storage: Storage | None = None, clock: Clock | None = None, **settings: Any
-) -> MetricStreamApp:
-    """The ASGI app for `settings` (keyword arguments over `METRICSTREAM_*` variables); `clock` is
-    for tests (`ManualClock`), the real one by default."""
-    return MetricStreamApp(Settings.build(**settings), storage, clock)
 
 
 # --- large answers, in slices: the loop serves streams and other requests between two of them ---------
@@ -311,7 +188,8 @@ async def _json_body(limit: int) -> Any:
         raise ValidationError(f"request body is not valid JSON: {error}") from None
 
 
-def _build_quart(owner: MetricStreamApp) -> Quart:
+def build_quart(owner: MetricStreamApp) -> Quart:
+    """The Quart app of every route but the stream, for `owner` (a `MetricStreamApp`)."""
     app = Quart("metricstream")
     app.config["MAX_CONTENT_LENGTH"] = owner.settings.max_body * BATCH_BODY_FACTOR
     QuartSchema(
@@ -519,20 +397,6 @@ def _observability(app: Quart, owner: MetricStreamApp) -> None:
 # --- security: bearer tokens and CORS (the rules: the module docstring and docs/security.md) -------------
 
 _PUBLIC_ENDPOINTS = frozenset({"healthz", "openapi", "dashboard", "dashboard_asset"})
-
-
-def _access(settings: Settings) -> Access:
-    def secret(value: SecretStr | None) -> bytes | None:
-        return None if value is None else value.get_secret_value().encode()
-
-    # Without a token, only loopback names and allowed_hosts: a DNS-rebinding page cannot pose as local.
-    hosts = frozenset(settings.allowed_hosts)
-    return Access(
-        secret(settings.token),
-        secret(settings.subscribe_token),
-        frozenset(settings.cors_origins),
-        hosts if settings.token is None or hosts else None,
-    )
 
 
 def _security(app: Quart, owner: MetricStreamApp) -> None:

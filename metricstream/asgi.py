@@ -8,7 +8,7 @@ connection. Only then does the lifespan shutdown run.
 
 from __future__ import annotations
 
-from .app import MetricStreamApp
+from .application import MetricStreamApp
 from .fdlimit import fit_settings
 from .settings import Settings
 

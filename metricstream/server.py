@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from .app import MetricStreamApp
+from .application import MetricStreamApp
 from .clock import Clock
 from .errors import HubError
 from .fdlimit import fit_settings

@@ -27,7 +27,7 @@ from hypercorn.config import Config
 
 import metricstream
 from metricstream import Settings, ValidationError
-from metricstream.app import MetricStreamApp
+from metricstream.application import MetricStreamApp
 from metricstream.cli import build_parser
 from metricstream.demo import DEMO_METRICS
 from metricstream.events import GENESIS_ID
