@@ -262,7 +262,7 @@ def _metric_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(ErrorOut, 409)  # max_metrics reached
     async def create_metric() -> Response:
         """Create a metric; announced as a `metric_created` event."""
-        metric = await service.add_metric(await _json_body(owner.settings.max_body))
+        metric = await service.write_metric(await _json_body(owner.settings.max_body))
         return _json(metric.to_dict(), 201)
 
     @app.get("/metrics")

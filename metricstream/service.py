@@ -148,7 +148,9 @@ class AsyncMetricService:
         before reading data, then resume a stream from it: nothing is missed."""
         return self.broadcaster.log.position_id
 
-    async def add_metric(self, data: Mapping[str, Any]) -> Metric:
+    # --- the HTTP layer's entry points: request bodies in, the answers' parts out ---------------------
+
+    async def write_metric(self, data: Mapping[str, Any]) -> Metric:
         """Create a metric from a `POST /metrics` body."""
         fields = validate_metric(data, self.max_name_length)
         async with self._writing:
@@ -162,14 +164,6 @@ class AsyncMetricService:
             self._published([event])
         await self._announce([event])
         return metric
-
-    async def add_reading(self, data: Mapping[str, Any]) -> MetricReading:
-        """Create a reading from a `POST /metrics/readings` body."""
-        return (await self.write_readings([data], single=True))[0][0]
-
-    async def add_readings(self, items: Sequence[Mapping[str, Any]]) -> list[MetricReading]:
-        """Create readings all or nothing: every item is checked before any is stored."""
-        return (await self.write_readings(items))[0]
 
     async def write_readings(
         self, items: Sequence[Mapping[str, Any]], single: bool = False
@@ -221,13 +215,20 @@ class AsyncMetricService:
         await self._announce(events)
         return readings, events
 
+    # --- the Python API: the same names and signatures as `MetricService`, as coroutines --------------
+
     async def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
-        return await self.add_metric({"name": name, **_given(input_frequency=input_frequency)})
+        return await self.write_metric({"name": name, **_given(input_frequency=input_frequency)})
 
     async def create_reading(
         self, metric_id: str, value: float, timestamp: datetime | str | None = None
     ) -> MetricReading:
-        return await self.add_reading({"metric_id": metric_id, "value": value, **_given(timestamp=timestamp)})
+        item = {"metric_id": metric_id, "value": value, **_given(timestamp=timestamp)}
+        return (await self.write_readings([item], single=True))[0][0]
+
+    async def create_readings(self, items: Sequence[Mapping[str, Any]]) -> list[MetricReading]:
+        """Create readings all or nothing: every item is checked before any is stored."""
+        return (await self.write_readings(items))[0]
 
     async def get_metric(self, metric_id: str) -> Metric:
         return await self._require(_parse_id(metric_id))
@@ -332,7 +333,7 @@ class MetricService:
 
     def create_readings(self, items: Sequence[Mapping[str, Any]]) -> list[MetricReading]:
         """Record many readings at once, all or nothing; items are dicts like the HTTP body."""
-        return self._run(self._service.add_readings(items))
+        return self._run(self._service.create_readings(items))
 
     def list_readings(
         self,

@@ -17,10 +17,10 @@ import httpx
 import orjson
 
 from .errors import SubscriptionError
+from .types import STREAM_PATH  # typing only: importing it pulls in nothing of the server
 
 __all__ = ["EARLIEST", "NOW", "BaseSubscriber", "Dispatched", "StreamEvent"]
 
-WATCH_PATH = "/events/watch"
 DEFAULT_RETRY_MS = 1000  # until the server sends `retry:`
 MIN_RETRY_MS = 100
 CONNECT_TIMEOUT = 10.0
@@ -81,8 +81,8 @@ class BaseSubscriber:
             raise ValueError("max_backoff must be positive")
         base = httpx.URL(url)
         path = base.path.rstrip("/")
-        if not path.endswith(WATCH_PATH):
-            path += WATCH_PATH
+        if not path.endswith(STREAM_PATH):
+            path += STREAM_PATH
         self.url = base.copy_with(path=path)
         if isinstance(types, str):  # a lone name would otherwise be split into characters
             types = [types]

@@ -225,3 +225,15 @@ def test_the_error_tree_in_the_python_docs_names_every_error() -> None:
     assert {line.split()[1] for line in tree.splitlines() if line[:1] in "├└"} == exported - {
         "MetricStreamError"
     }
+
+
+def test_the_public_surface_is_one_sorted_all_that_resolves() -> None:
+    """As httpx's test_exported_members: every public name is in `__all__`, sorted, and importable."""
+    import metricstream
+
+    assert metricstream.__all__ == sorted(metricstream.__all__)
+    assert dir(metricstream) == sorted(metricstream.__all__)
+    for name in metricstream.__all__:
+        value = getattr(metricstream, name)
+        module = getattr(value, "__module__", "metricstream")
+        assert module.startswith("metricstream"), f"{name} comes from {module}"
