@@ -15,7 +15,7 @@ import uuid
 from urllib.parse import parse_qs
 
 from .access import Access, header, peer, refusal, send_json, stream_token
-from .broadcast import GOODBYE_TIMEOUT, Broadcaster
+from .broadcast import GOODBYE_TIMEOUT, Broadcaster, Client
 from .errors import MetricStreamError, ValidationError
 from .models import EVENT_TYPES
 from .telemetry import log_event
@@ -99,6 +99,25 @@ async def watch(
         reset=client.reset,
         clients=stats.clients,
     )
+    try:
+        await _stream(broadcaster, client, receive, send, cors)
+    finally:
+        log_event(
+            log,
+            logging.INFO,
+            "stream_disconnect",
+            stream=number,
+            client=client_address,
+            reason=client.reason,
+            duration=broadcaster.clock.monotonic() - client.connected_at,
+            clients=broadcaster.statistics().clients,
+        )
+
+
+async def _stream(
+    broadcaster: Broadcaster, client: Client, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]
+) -> None:
+    """The 200 answer: the client's stream until it ends, noticing a peer that leaves meanwhile."""
 
     async def watch_for_disconnect() -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -118,13 +137,3 @@ async def watch(
     finally:
         broadcaster.disconnect(client)
         listener.cancel()
-        log_event(
-            log,
-            logging.INFO,
-            "stream_disconnect",
-            stream=number,
-            client=client_address,
-            reason=client.reason,
-            duration=broadcaster.clock.monotonic() - client.connected_at,
-            clients=broadcaster.statistics().clients,
-        )
