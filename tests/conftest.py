@@ -125,6 +125,15 @@ def http(hub: Hub) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture
+def metric_id(http: httpx.Client) -> str:
+    """A metric that exists on the `http` hub."""
+    from .apitools import post_metric
+
+    metric: str = post_metric(http)["id"]
+    return metric
+
+
 @dataclass
 class Frame:
     """One SSE block as sent: its fields in order, comments apart."""

@@ -1,0 +1,147 @@
+"""GET /openapi.json: a valid document that states what the routes really do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from metricstream.models import MetricIn, ReadingIn, ReadingsQuery
+
+# --- GET /openapi.json --------------------------------------------------------------------------
+
+API_PATHS = {
+    "/metrics": {"get", "post"},
+    "/metrics/{metric_id}": {"get"},
+    "/metrics/readings": {"post"},
+    "/metrics/readings/batch": {"post"},
+    "/metrics/{metric_id}/readings": {"get"},
+    "/healthz": {"get"},
+    "/events/watch": {"get"},
+}
+
+
+@pytest.fixture
+def openapi(http: httpx.Client) -> dict[str, Any]:
+    response = http.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def request_schema(document: dict[str, Any], path: str) -> dict[str, Any]:
+    schema: dict[str, Any] = document["paths"][path]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
+    return schema
+
+
+def test_openapi_is_a_valid_openapi_3_document(openapi: dict[str, Any]) -> None:
+    from openapi_spec_validator import validate  # dev extra
+
+    assert openapi["openapi"].startswith("3.")
+    assert openapi["info"]["title"] == "metricstream"
+    validate(openapi)
+
+
+def refs(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from refs(item)
+
+
+def test_openapi_refs_resolve(openapi: dict[str, Any]) -> None:
+    schemas = openapi.get("components", {}).get("schemas", {})
+    found = list(refs(openapi))
+    assert found  # the document does use references
+    for ref in found:
+        assert ref.startswith("#/components/schemas/")
+        assert ref.removeprefix("#/components/schemas/") in schemas
+
+
+def test_openapi_has_every_path_and_method(openapi: dict[str, Any]) -> None:
+    methods = {"get", "post", "put", "patch", "delete"}
+    documented = {path: set(item) & methods for path, item in openapi["paths"].items()}
+    assert documented == API_PATHS
+
+
+def test_openapi_request_schemas_come_from_the_validating_models(openapi: dict[str, Any]) -> None:
+    reading = request_schema(openapi, "/metrics/readings")
+    assert reading["properties"] == ReadingIn.model_json_schema()["properties"]
+    assert reading["properties"]["value"]["exclusiveMinimum"] == 0
+    assert reading["properties"]["value"]["type"] == "number"
+    assert reading["properties"]["metric_id"]["format"] == "uuid"
+    assert sorted(reading["required"]) == ["metric_id", "value"]
+
+    metric = request_schema(openapi, "/metrics")
+    assert metric["properties"] == MetricIn.model_json_schema()["properties"]
+    assert metric["properties"]["name"]["minLength"] == 1
+    assert metric["properties"]["name"]["maxLength"] == 200
+    assert metric["properties"]["input_frequency"]["anyOf"][0]["minimum"] == 0
+    assert metric["required"] == ["name"]
+
+
+def test_openapi_query_parameters(openapi: dict[str, Any]) -> None:
+    operation = openapi["paths"]["/metrics/{metric_id}/readings"]["get"]
+    parameters = {parameter["name"]: parameter for parameter in operation["parameters"]}
+    assert set(parameters) == {"metric_id", *ReadingsQuery.model_fields}
+    assert parameters["metric_id"]["in"] == "path"
+    assert parameters["limit"]["schema"]["maximum"] == 10000
+    assert parameters["limit"]["schema"]["minimum"] == 1
+    assert parameters["limit"]["schema"]["default"] == 1000
+    listing = openapi["paths"]["/metrics"]["get"]
+    assert {parameter["name"] for parameter in listing["parameters"]} >= {"with_readings"}
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "statuses"),
+    [
+        ("/metrics", "post", {"201", "400", "409", "413", "415", "503"}),
+        ("/metrics", "get", {"200", "400", "503"}),
+        ("/metrics/{metric_id}", "get", {"200", "400", "404", "503"}),
+        ("/metrics/readings", "post", {"201", "400", "404", "413", "415", "503"}),
+        ("/metrics/readings/batch", "post", {"201", "400", "404", "413", "415", "503"}),
+        ("/metrics/{metric_id}/readings", "get", {"200", "400", "404", "503"}),
+        ("/healthz", "get", {"200"}),
+        ("/events/watch", "get", {"200", "400", "503"}),
+    ],
+)
+def test_openapi_documents_statuses(
+    openapi: dict[str, Any], path: str, method: str, statuses: set[str]
+) -> None:
+    assert set(openapi["paths"][path][method]["responses"]) >= statuses
+
+
+def test_openapi_request_bodies_are_required(openapi: dict[str, Any]) -> None:
+    operations = [operation for item in openapi["paths"].values() for operation in item.values()]
+    bodies = [operation["requestBody"] for operation in operations if "requestBody" in operation]
+    assert len(bodies) == 3
+    assert all(body["required"] is True for body in bodies)
+
+
+@pytest.mark.parametrize("path", ["/metrics/{metric_id}", "/metrics/{metric_id}/readings"])
+def test_openapi_metric_id_path_parameter_is_a_uuid(openapi: dict[str, Any], path: str) -> None:
+    (parameter,) = [p for p in openapi["paths"][path]["get"]["parameters"] if p["in"] == "path"]
+    assert parameter["schema"] == {"type": "string", "format": "uuid"}
+
+
+def test_openapi_stream_types_is_a_comma_separated_list(openapi: dict[str, Any]) -> None:
+    (types,) = [p for p in openapi["paths"]["/events/watch"]["get"]["parameters"] if p["name"] == "types"]
+    assert (types["style"], types["explode"]) == ("form", False)
+    assert types["schema"]["items"]["enum"] == ["metric_created", "metric_reading_created"]
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/metrics/{metric_id}/readings"])
+def test_openapi_lists_are_arrays_with_last_event_header(openapi: dict[str, Any], path: str) -> None:
+    response = openapi["paths"][path]["get"]["responses"]["200"]
+    assert response["content"]["application/json"]["schema"]["type"] == "array"
+    assert {name.lower() for name in response["headers"]} == {"x-last-event-id"}
