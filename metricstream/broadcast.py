@@ -265,8 +265,6 @@ class Broadcaster:
                         await write(sse.DISCONNECTED)
         finally:
             self._drop(client, "gone")
-            self._idle.pop(client, None)
-            client._waiter = None
             self._senders -= 1
             if not self._senders:
                 self._senders_done.set()

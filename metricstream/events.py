@@ -16,7 +16,7 @@ import orjson
 from . import sse
 from .models import Metric, MetricReading, new_id
 
-__all__ = ["GENESIS_ID", "Event", "EventLog"]
+__all__ = ["GENESIS_ID", "Event", "EventLog", "expired_prefix"]
 
 # Stands for "before the first event": what a REST read reports while no event exists yet, so a client
 # can still resume from that state. Valid while no event has been trimmed from this log.
@@ -50,6 +50,17 @@ class Event:
         """An event from its stored parts (its frame is derived again)."""
         frame = sse.encode_event(body.decode(), event=type, id=id)
         return cls(id, type, metric_id, body, frame, created)
+
+
+def expired_prefix(events: Iterable[Event], cutoff: float) -> int:
+    """How many events, oldest first, come before the first one created at or after `cutoff`: what a
+    trim by position may drop (a later event with an earlier time, after a clock step, stays)."""
+    count = 0
+    for event in events:
+        if event.created >= cutoff:
+            break
+        count += 1
+    return count
 
 
 class EventLog:
@@ -141,12 +152,7 @@ class EventLog:
     def trim(self, now: float) -> int:
         """Drop events older than the TTL, oldest first, up to the first one still within it; returns
         how many were dropped."""
-        cutoff = now - self.ttl
-        count = 0
-        for event in self._events:
-            if event.created >= cutoff:
-                break
-            count += 1
+        count = expired_prefix(self._events, now - self.ttl)
         if count:
             for event in self._events[:count]:
                 del self._seq_by_id[event.id]

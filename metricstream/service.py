@@ -236,12 +236,6 @@ class AsyncMetricService:
     async def list_metrics(self) -> list[Metric]:
         return await self.storage.list_metrics()
 
-    async def list_metrics_with_readings(
-        self, readings_limit: int
-    ) -> list[tuple[Metric, list[MetricReading]]]:
-        """Every metric with its newest `readings_limit` readings, ascending."""
-        return [pair async for pair in self.iter_metrics_with_readings(readings_limit)]
-
     async def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
         """Every metric with its newest `readings_limit` readings, and the stream position they are
         current at, read in one step: this process makes no write in between. Follow the stream from
@@ -256,7 +250,8 @@ class AsyncMetricService:
     async def iter_metrics_with_readings(
         self, readings_limit: int
     ) -> AsyncIterator[tuple[Metric, list[MetricReading]]]:
-        """As `list_metrics_with_readings`, a metric at a time, letting the loop run between two."""
+        """Every metric with its newest `readings_limit` readings, ascending, a metric at a time, letting
+        the loop run between two."""
         for metric in await self.storage.list_metrics():
             yield metric, await self.storage.list_readings(metric.id, limit=readings_limit, newest=True)
             await asyncio.sleep(0)

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 
-from ..events import Event
+from ..events import Event, expired_prefix
 from ..models import Metric, MetricReading
 
 __all__ = ["MemoryStorage"]
@@ -121,10 +121,9 @@ class MemoryStorage:
 
     async def trim_events(self, before: float) -> None:
         with self._lock:
-            events = self._events
-            expired = next((i for i, event in enumerate(events) if event.created >= before), len(events))
+            expired = expired_prefix(self._events, before)
             if expired > 1:  # keep the newest expired one: it marks where trimmed history ends
-                del events[: expired - 1]
+                del self._events[: expired - 1]
                 self._trimmed = True
 
 
