@@ -5,26 +5,15 @@ Routes validate through the service (one set of pydantic models, also the source
 every error leaves as `{"error": "..."}` with a 4xx status, mapped here in one place. `GET /events/watch`
 is handed to the framework-free handler in `stream.py`.
 
-Security (docs/security.md), decided by `access.Access` from the settings:
-
-- `token` set: every write (any method but GET, HEAD, OPTIONS) needs `Authorization: Bearer <token>`, else
-  401 with `WWW-Authenticate: Bearer`. A refused body up to `max_body` is read first (so the keep-alive
-  connection survives); a larger or unsized one is left unread and the answer says `Connection: close`.
-- `subscribe_token` set: reads (every GET route but the public ones) and the stream need it or `token`.
-- `/-/metrics` needs either token as soon as one is set: it tells how busy the server is.
-- Always open: `/healthz` (probes), `/openapi.json` (no data), the dashboard's files, and CORS preflights.
-- The Python API (`hub.service`) runs in-process and needs no token.
-- `cors_origins` set: quart-cors adds CORS headers for those origins (never Allow-Credentials: tokens travel
-  in a header the page sets, not as cookies), allowing Authorization, Content-Type and Last-Event-ID, and
-  exposing X-Last-Event-ID. Empty (the default): no CORS header at all.
+Security: `access.Access` decides who may do what (the rules: docs/security.md); the hook in `_security`
+applies it to every route, reading a refused body up to `max_body` first so a keep-alive connection
+survives, and quart-cors adds the CORS headers for `cors_origins`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -58,19 +47,13 @@ from .errors import (
     ValidationError,
 )
 from .models import (
-    Metric,
     MetricIn,
-    MetricReading,
     MetricsQuery,
     ReadingIn,
     ReadingsQuery,
     validate,
 )
 from .schemas import (
-    BODY_ERRORS,
-    ERROR_RESPONSE,
-    STORE_ERRORS,
-    STREAM_OPERATION,
     BatchErrorOut,
     ErrorOut,
     HealthOut,
@@ -81,7 +64,11 @@ from .schemas import (
     ReadingBatchOut,
     ReadingList,
     ReadingOut,
+    complete_document,
+    move_response_headers,
+    uuid_path_parameter,
 )
+from .slices import SLICE, metrics_json, readings_json
 from .telemetry import METRICS_PATH, log_event
 from .types import STREAM_PATH
 
@@ -99,74 +86,18 @@ BATCH_BODY_FACTOR = 16  # a batch body may be this many times max_body
 
 
 class _Provider(OpenAPIProvider):
-    """Adds the SSE endpoint, which bypasses the framework, to the generated document."""
+    """quart-schema's document, completed by `schemas.py` (shared errors, the stream, header placement)."""
 
     def schema(self) -> dict[str, Any]:
-        document = super().schema()
-        # Errors any route of a kind can answer, documented here by the same rule that raises them.
-        # (Status codes are ints here, as quart-schema keys them, until the document is serialized.)
-        for path, item in document["paths"].items():
-            for operation in item.values():
-                if "requestBody" in operation:  # no body at all is refused like any non-JSON one
-                    operation["requestBody"]["required"] = True
-                errors = {
-                    **(BODY_ERRORS if "requestBody" in operation else {}),
-                    **(STORE_ERRORS if path.startswith("/metrics") else {}),
-                }
-                for status, description in errors.items():
-                    operation["responses"].setdefault(status, {"description": description, **ERROR_RESPONSE})
-        document["paths"][STREAM_PATH] = STREAM_OPERATION
-        return document
+        return complete_document(super().schema(), STREAM_PATH)
 
     def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
         parameter = super().build_path_parameter(name, converter)
-        if name == "metric_id":  # a plain string route part, so that a bad id gets our 400, not a 404
-            parameter["schema"] = {"type": "string", "format": "uuid"}
-            parameter["description"] = "The metric's id (a UUID; anything else is answered with 400)."
-        return parameter
+        return uuid_path_parameter(parameter) if name == "metric_id" else parameter
 
     def build_response_object(self, model: Any, headers_model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         response, definitions = super().build_response_object(model, headers_model)
-        # quart-schema files response headers under "content", where OpenAPI expects media types
-        headers = response["content"].pop("headers", None)
-        if headers is not None:
-            response["headers"] = headers
-        return response, definitions
-
-
-# --- large answers, in slices: the loop serves streams and other requests between two of them ---------
-
-SLICE = 1000  # readings turned into JSON between two turns of the event loop (~3 ms)
-FLUSH = 256 * 1024  # bytes gathered before a piece of the answer is sent
-
-
-async def _readings_json(readings: list[MetricReading]) -> AsyncIterator[bytes]:
-    """`[reading, ...]` as JSON, a slice at a time."""
-    if not readings:
-        yield b"[]"
-        return
-    for start in range(0, len(readings), SLICE):
-        piece = orjson.dumps([reading.to_dict() for reading in readings[start : start + SLICE]])
-        yield (b"[" if start == 0 else b",") + piece[1:-1]
-        await asyncio.sleep(0)
-    yield b"]"
-
-
-async def _metrics_json(pairs: AsyncIterator[tuple[Metric, list[MetricReading]]]) -> AsyncIterator[bytes]:
-    """`[{...metric, "readings": [...]}, ...]` as JSON, sent in pieces of about FLUSH bytes."""
-    parts, size, separator = [b"["], 1, b""
-    async for metric, readings in pairs:
-        parts.append(separator + orjson.dumps(metric.to_dict())[:-1] + b',"readings":')
-        separator = b","
-        async for piece in _readings_json(readings):
-            parts.append(piece)
-            size += len(piece)
-            if size >= FLUSH:
-                yield b"".join(parts)
-                parts, size = [], 0
-        parts.append(b"}")
-    parts.append(b"]")
-    yield b"".join(parts)
+        return move_response_headers(response), definitions
 
 
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -276,7 +207,7 @@ def _metric_routes(app: Quart, owner: MetricStreamApp) -> None:
         if not query.with_readings:
             return _json([metric.to_dict() for metric in await service.list_metrics()], 200, headers)
         pairs = service.iter_metrics_with_readings(query.readings_limit)
-        return Response(_metrics_json(pairs), 200, headers, content_type="application/json")
+        return Response(metrics_json(pairs), 200, headers, content_type="application/json")
 
     @app.get("/metrics/<metric_id>")
     @document_response(MetricOut, 200, LastEventHeader)
@@ -334,7 +265,7 @@ def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
         readings = await service.query_readings(metric_id, query)
         if len(readings) <= SLICE:
             return _json([reading.to_dict() for reading in readings], 200, headers)
-        return Response(_readings_json(readings), 200, headers, content_type="application/json")
+        return Response(readings_json(readings), 200, headers, content_type="application/json")
 
 
 def _last_event_header(owner: MetricStreamApp) -> dict[str, str]:

@@ -18,6 +18,9 @@ __all__ = [
     "ERROR_RESPONSE",
     "STORE_ERRORS",
     "STREAM_OPERATION",
+    "complete_document",
+    "move_response_headers",
+    "uuid_path_parameter",
     "BatchErrorOut",
     "ErrorOut",
     "HealthOut",
@@ -89,6 +92,39 @@ class LastEventHeader(BaseModel):
         description="Newest event id when this was read: resume the stream from it "
         "(the nil UUID when no event exists yet)."
     )
+
+
+def complete_document(document: dict[str, Any], stream_path: str) -> dict[str, Any]:
+    """The generated document with what the routes cannot declare: the errors any route of a kind can
+    answer (documented here by the same rule that raises them), and the stream, which bypasses the
+    framework. Status codes are ints here, as quart-schema keys them, until the document is serialized."""
+    for path, item in document["paths"].items():
+        for operation in item.values():
+            if "requestBody" in operation:  # no body at all is refused like any non-JSON one
+                operation["requestBody"]["required"] = True
+            errors = {
+                **(BODY_ERRORS if "requestBody" in operation else {}),
+                **(STORE_ERRORS if path.startswith("/metrics") else {}),
+            }
+            for status, description in errors.items():
+                operation["responses"].setdefault(status, {"description": description, **ERROR_RESPONSE})
+    document["paths"][stream_path] = STREAM_OPERATION
+    return document
+
+
+def uuid_path_parameter(parameter: dict[str, Any]) -> dict[str, Any]:
+    """A `metric_id` path part: a plain string route part, so that a bad id gets our 400, not a 404."""
+    parameter["schema"] = {"type": "string", "format": "uuid"}
+    parameter["description"] = "The metric's id (a UUID; anything else is answered with 400)."
+    return parameter
+
+
+def move_response_headers(response: dict[str, Any]) -> dict[str, Any]:
+    """quart-schema files response headers under "content", where OpenAPI expects media types."""
+    headers = response["content"].pop("headers", None)
+    if headers is not None:
+        response["headers"] = headers
+    return response
 
 
 ERROR_RESPONSE = {"content": {"application/json": {"schema": ErrorOut.model_json_schema()}}}
