@@ -76,8 +76,8 @@ def _shutdown(stream: Any) -> bool:
     return True
 
 
-# Yielded by the streams' generators when the server says `connected` (the position is fixed), so that
-# `connect()` can wait for it; iteration skips it.
+# Yielded by the streams' generators when the server says `connected` (`BaseSubscriber.dispatch`), so
+# that `connect()` can wait for it; iteration skips it.
 _CONNECTED: Final = None
 
 
@@ -249,11 +249,7 @@ class Subscriber(BaseSubscriber):
                         raise self.rejection(response)
                     if answer == "stream":
                         for sse in source.iter_sse():
-                            event = self.process(sse)
-                            if event is not None:
-                                yield event
-                            elif self.connected and sse.data == "connected":
-                                yield _CONNECTED
+                            yield from self.dispatch(sse)
                             if self.stream_ended or self._closed:
                                 break
             except Exception as exc:
@@ -426,11 +422,8 @@ class AsyncSubscriber(BaseSubscriber):
                             read, sse = await self._unless_closed(anext(messages, None))
                             if not read or sse is None:
                                 break
-                            event = self.process(sse)
-                            if event is not None:
-                                yield event
-                            elif self.connected and sse.data == "connected":
-                                yield _CONNECTED
+                            for item in self.dispatch(sse):
+                                yield item
                             if self.stream_ended or self._closed:
                                 break
             except Exception as exc:

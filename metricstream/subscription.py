@@ -57,6 +57,9 @@ def _decode(data: str) -> Any:
         return data
 
 
+_POSITION_FIXED: tuple[None] = (None,)
+
+
 class BaseSubscriber:
     """State and decisions shared by `Subscriber` and `AsyncSubscriber`; performs no I/O."""
 
@@ -196,6 +199,14 @@ class BaseSubscriber:
                 return None  # already delivered; the server should never resend it
             self._last_event_id = sse.id
         return StreamEvent(sse.id, sse.event, _decode(sse.data))
+
+    def dispatch(self, sse: Dispatched) -> tuple[StreamEvent | None, ...]:
+        """What a stream loop yields for one dispatched event: the event, or None when the server says
+        `connected` (the position is fixed, so `connect()` may return), or nothing."""
+        event = self.process(sse)
+        if event is not None:
+            return (event,)
+        return _POSITION_FIXED if self.connected and sse.data == "connected" else ()
 
     def next_delay(self) -> float:
         """Seconds to wait before reconnecting; each call counts one more failure."""

@@ -407,3 +407,14 @@ def test_async_aclose_inside_the_loop_ends_iteration() -> None:
 
     assert asyncio.run(run()) == ["a"]
     assert len(seen) == 1
+
+
+def test_dispatch_yields_the_event_a_marker_for_connected_or_nothing() -> None:
+    sub = BaseSubscriber(BASE)
+    reading = ServerSentEvent(event="metric_reading_created", data='{"value": 2}', id="e1")
+    assert sub.dispatch(ServerSentEvent(data="connected", id="e0")) == (None,)
+    assert sub.dispatch(reading) == (StreamEvent("e1", "metric_reading_created", {"value": 2}),)
+    assert sub.dispatch(reading) == ()  # the same id again: already delivered
+    assert sub.dispatch(ServerSentEvent(event="metric_created", data="", id="e2")) == ()
+    assert sub.dispatch(ServerSentEvent(data="disconnected")) == ()
+    assert sub.stream_ended and sub.last_event_id == "e2"
