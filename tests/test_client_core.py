@@ -417,4 +417,5 @@ def test_dispatch_yields_the_event_a_marker_for_connected_or_nothing() -> None:
     assert sub.dispatch(reading) == ()  # the same id again: already delivered
     assert sub.dispatch(ServerSentEvent(event="metric_created", data="", id="e2")) == ()
     assert sub.dispatch(ServerSentEvent(data="disconnected")) == ()
-    assert sub.stream_ended and sub.last_event_id == "e2"
+    assert sub.stream_ended
+    assert sub.last_event_id == "e2"
