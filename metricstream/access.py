@@ -117,11 +117,11 @@ class Access:
             return []
         allowed = self.allowed_origin(origin)
         if allowed is None:
-            return [(b"vary", b"origin")]
+            return [(b"vary", b"Origin")]
         return [
             (b"access-control-allow-origin", allowed.encode("latin-1")),
             (b"access-control-expose-headers", ", ".join(CORS_EXPOSE_HEADERS).encode()),
-            (b"vary", b"origin"),
+            (b"vary", b"Origin"),
         ]
 
 
@@ -187,7 +187,7 @@ async def preflight(access: Access, scope: Scope, send: Send) -> bool:
                 (b"access-control-allow-methods", b"GET"),
                 (b"access-control-allow-headers", ", ".join(headers).encode()),
                 (b"access-control-max-age", b"%d" % CORS_MAX_AGE),
-                (b"vary", b"origin"),
+                (b"vary", b"Origin"),
             ],
         }
     )

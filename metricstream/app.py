@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import orjson
 from quart import Quart, Response, g, request
@@ -41,11 +41,9 @@ from .dashboard import HEADERS as DASHBOARD_HEADERS
 from .dashboard import DashboardFile, dashboard_files
 from .errors import (
     MetricStreamError,
-    PayloadTooLargeError,
     UnauthorizedError,
-    UnsupportedMediaTypeError,
-    ValidationError,
 )
+from .ingest import BATCH_BODY_FACTOR, batch_items, error_body, json_body
 from .models import (
     MetricIn,
     MetricsQuery,
@@ -82,9 +80,6 @@ log = logging.getLogger("metricstream")
 QueryT = TypeVar("QueryT", MetricsQuery, ReadingsQuery)
 
 
-BATCH_BODY_FACTOR = 16  # a batch body may be this many times max_body
-
-
 class _Provider(OpenAPIProvider):
     """quart-schema's document, completed by `schemas.py` (shared errors, the stream, header placement)."""
 
@@ -108,15 +103,8 @@ async def _json_body(limit: int) -> Any:
     # Read the body even when it will be refused: answering before it has arrived makes hypercorn
     # drop the keep-alive connection without saying so, and the client's next request fails.
     # (Quart itself refuses, unread, bodies over the largest limit of any route: a batch's.)
-    data = await request.get_data(as_text=False)
-    if len(data) > limit:
-        raise PayloadTooLargeError(f"request body is larger than {limit} bytes")
-    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
-        raise UnsupportedMediaTypeError("Content-Type must be application/json")
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as error:
-        raise ValidationError(f"request body is not valid JSON: {error}") from None
+    data = cast(bytes, await request.get_data(as_text=False))
+    return json_body(data, request.mimetype, limit)
 
 
 def build_quart(owner: MetricStreamApp) -> Quart:
@@ -153,10 +141,7 @@ def _lifecycle_and_errors(app: Quart, owner: MetricStreamApp) -> None:
 
     @app.errorhandler(MetricStreamError)
     async def domain_error(error: MetricStreamError) -> Response:
-        body: dict[str, object] = {"error": error.message}
-        if error.errors:
-            body["errors"] = error.errors
-        return _json(body, error.status_code, error.headers or None)
+        return _json(error_body(error), error.status_code, error.headers or None)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
@@ -245,10 +230,7 @@ def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(BatchErrorOut, 404)
     async def create_readings() -> Response:
         """Record up to `max_batch` readings at once, all or nothing; one event per reading."""
-        body = await _json_body(owner.settings.max_body * BATCH_BODY_FACTOR)
-        items = body.get("readings") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise ValidationError('the body must be {"readings": [...]}')
+        items = batch_items(await _json_body(owner.settings.max_body * BATCH_BODY_FACTOR))
         _, events = await service.write_readings(items)
         payload = b'{"readings":[' + b",".join(event.body for event in events) + b"]}"
         return Response(payload, 201, content_type="application/json")

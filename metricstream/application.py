@@ -19,6 +19,7 @@ from .broadcast import Broadcaster
 from .clock import Clock, SystemClock
 from .errors import MetricStreamError
 from .events import EventLog
+from .ingest import INGEST_PATHS, Ingest
 from .service import AsyncMetricService
 from .settings import Settings
 from .storage import SharedStorage, Storage, open_storage
@@ -64,6 +65,7 @@ class MetricStreamApp:
         self.access = _access(settings)
         self.telemetry = Telemetry(self.broadcaster)  # this app's own Prometheus registry
         self.quart = build_quart(self)
+        self.ingest = Ingest(self.service, self.access, self.telemetry, settings.max_body, self.clock)
         self._maintenance: asyncio.Task[None] | None = None
         self._demo: asyncio.Task[None] | None = None
         self.started = asyncio.Event()  # set once startup is done and requests are served
@@ -77,6 +79,8 @@ class MetricStreamApp:
             elif not (scope["method"] == "OPTIONS" and await preflight(self.access, scope, send)):
                 headers = [(b"allow", b"GET"), *self.access.cors_headers(header(scope, b"origin"))]
                 await send_json(send, 405, {"error": "the stream takes GET only"}, headers)
+        elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in INGEST_PATHS:
+            await self.ingest(scope, receive, send)
         else:
             await self.quart(scope, receive, send)  # type: ignore[arg-type]
 

@@ -18,6 +18,7 @@ with a subclass carrying the configured limit, its message naming the configured
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 import re
 import secrets
@@ -26,7 +27,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar, cast
 
 import uuid6
 from pydantic import (
@@ -48,6 +49,7 @@ __all__ = [
     "MetricIn",
     "MetricReading",
     "MetricsQuery",
+    "ReadingFields",
     "ReadingIn",
     "ReadingsQuery",
     "Snapshot",
@@ -321,6 +323,36 @@ class MetricsQuery(BaseModel):
         ),
         BeforeValidator(_whole_number),
     ] = DEFAULT_READINGS_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingFields:
+    """A reading's validated fields: what `ReadingIn` holds, without a pydantic model per reading."""
+
+    metric_id: str
+    value: float
+    timestamp: datetime | None
+
+
+def validate_reading(data: object) -> ReadingFields:
+    """A reading's fields from `data`, as `validate(ReadingIn, data)` gives them. The common shape (an id
+    string, a plain int or float, no timestamp or a string one) is checked here; anything else, errors
+    included, goes through the model, so every message is the model's."""
+    if type(data) is dict:
+        metric_id, value, timestamp = data.get("metric_id"), data.get("value"), data.get("timestamp")
+        try:
+            if (
+                type(metric_id) is str
+                and (type(value) is float or type(value) is int)
+                and (timestamp is None or type(timestamp) is str)
+            ):
+                value, metric_id = float(value), _uuid7_text(metric_id)
+                if value > 0 and math.isfinite(value):
+                    return ReadingFields(metric_id, value, cast("datetime | None", _rfc3339(timestamp)))
+        except (ValueError, OverflowError):
+            pass  # the model says what is wrong
+    fields = validate(ReadingIn, data)
+    return ReadingFields(fields.metric_id, fields.value, fields.timestamp)
 
 
 def name_message(max_length: int = MAX_NAME_LENGTH) -> str:

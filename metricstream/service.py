@@ -34,13 +34,13 @@ from .models import (
     Metric,
     MetricReading,
     MetricsQuery,
-    ReadingIn,
     ReadingsQuery,
     Snapshot,
     new_id,
     new_ids,
     validate,
     validate_metric,
+    validate_reading,
 )
 from .storage import SharedStorage, Storage
 
@@ -178,7 +178,7 @@ class AsyncMetricService:
         checked, errors = [], []
         for index, item in enumerate(items):
             try:
-                checked.append(validate(ReadingIn, item))
+                checked.append(validate_reading(item))
             except ValidationError as error:
                 errors.append({"index": index, "error": error.message})
         if errors:

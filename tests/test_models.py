@@ -7,6 +7,7 @@ import itertools
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
@@ -14,6 +15,8 @@ from typing import Any
 
 import pydantic
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metricstream import Metric, MetricReading, MetricStreamError, ValidationError
 from metricstream.events import Event
@@ -21,11 +24,13 @@ from metricstream.models import (
     METRIC_CREATED,
     READING_CREATED,
     MetricIn,
+    ReadingFields,
     ReadingIn,
     ReadingsQuery,
     format_timestamp,
     new_id,
     validate,
+    validate_reading,
 )
 
 NAME_MESSAGE = "name must be a string of 1 to 200 characters (after trimming spaces)"
@@ -561,3 +566,75 @@ def test_numpy_numbers_are_numbers() -> None:
     numpy = pytest.importorskip("numpy")
     assert validate(ReadingIn, {"metric_id": METRIC_ID, "value": numpy.float32(2.5)}).value == 2.5
     assert validate(ReadingIn, {"metric_id": METRIC_ID, "value": numpy.int64(3)}).value == 3.0
+
+
+# --- validate_reading: the precompiled check gives the model's answers -----------------------------
+
+_ID = str(new_id())
+_reading_values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.sampled_from([0, 0.0, -0.0, 1, True, False, None, "1", 5e-324, 1.7976931348623157e308, 10**309]),
+    st.builds(Decimal, st.integers()),
+    st.builds(Fraction, st.integers(), st.integers(min_value=1)),
+)
+_reading_ids = st.one_of(
+    st.just(_ID),
+    st.just(_ID.upper()),
+    st.just("{" + _ID + "}"),
+    st.just(_ID.replace("-", "")),
+    st.just(str(uuid.uuid4())),
+    st.just(uuid.UUID(_ID)),
+    st.text(max_size=40),
+    st.none(),
+    st.integers(),
+)
+_reading_timestamps = st.one_of(
+    st.none(),
+    st.datetimes(timezones=st.just(UTC)).map(lambda moment: moment.isoformat()),
+    st.datetimes().map(lambda moment: moment.isoformat()),  # naive: refused
+    st.sampled_from(["2026-01-01T12:00:00Z", "2016-12-31T23:59:60Z", "2026-02-30T00:00:00Z", "", "now"]),
+    st.datetimes(timezones=st.just(UTC)),
+    st.integers(),
+)
+
+
+@given(
+    item=st.fixed_dictionaries(
+        {},
+        optional={
+            "metric_id": _reading_ids,
+            "value": _reading_values,
+            "timestamp": _reading_timestamps,
+            "extra": st.integers(),
+        },
+    )
+)
+@settings(max_examples=2000, deadline=None)
+def test_validate_reading_answers_as_the_model_does(item: dict[str, Any]) -> None:
+    expected = _outcome(lambda: validate(ReadingIn, item))
+    fields = _outcome(lambda: validate_reading(item))
+    if isinstance(expected, str):
+        assert fields == expected  # the same refusal, word for word
+        return
+    assert isinstance(fields, ReadingFields)
+    assert (fields.metric_id, fields.value, fields.timestamp) == (
+        expected.metric_id,
+        expected.value,
+        expected.timestamp,
+    )
+    assert type(fields.value) is float
+
+
+def _outcome(check: Callable[[], Any]) -> Any:
+    """What `check` returns, or the message of the ValidationError it raises."""
+    try:
+        return check()
+    except ValidationError as error:
+        return error.message
+
+
+@pytest.mark.parametrize("body", [[], "x", 1, None])
+def test_validate_reading_refuses_what_is_not_an_object(body: object) -> None:
+    with pytest.raises(ValidationError, match="request body must be a JSON object"):
+        validate_reading(body)
