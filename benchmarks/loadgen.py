@@ -3,9 +3,11 @@
     .venv/bin/python benchmarks/loadgen.py saturate --port P --clients 1000 [--seconds 5] [--server-pid PID]
     .venv/bin/python benchmarks/loadgen.py rate     --port P --clients 1000 --rate 20 [--seconds 10]
     .venv/bin/python benchmarks/loadgen.py idle     --port P --clients 10000
+    .venv/bin/python benchmarks/loadgen.py sustain  --port P --clients 1000 [--rate 20] [--seconds 3]
     .venv/bin/python benchmarks/loadgen.py ingest   --port P --mode single|batch [--seconds 3]
     .venv/bin/python benchmarks/loadgen.py service  [--seconds 3]     # metricstream's Hub in this process
     .venv/bin/python benchmarks/loadgen.py probe    --port P          # does the server offer the batch route?
+    .venv/bin/python benchmarks/loadgen.py event-memory [--events 100000]  # bytes the log holds per event
 
 Raw asyncio, no HTTP library: SSE clients are `asyncio.Protocol`s that count a marker in each chunk (a
 C-speed `bytes.count`, with the bytes either side of a read boundary checked so a split marker counts
@@ -509,6 +511,78 @@ async def fixed_rate(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+SUSTAIN_P99_MS = 100.0  # sustain: the latency a step must stay within
+SUSTAIN_KEPT = 0.95  # sustain: share of the asked rate the publisher must achieve
+
+
+async def sustain(args: argparse.Namespace) -> dict[str, Any]:
+    """The highest event rate to `--clients` at which every client gets every event, in order, with a
+    p99 within SUSTAIN_P99_MS: the rate doubles from `--rate` until a step fails, then is bisected
+    `--bisect` times. The same streams serve every step; each step is checked on its own."""
+    fanout = Fanout()
+    http = Http(args.port)
+    metric_id = await create_metric(http, "sustain")
+    streams = await open_streams(args.port, args.clients, args.probes, fanout)
+    publisher = Publisher(args.port, metric_id, fanout)
+    steps: list[dict[str, Any]] = []
+
+    async def step(rate: float) -> bool:
+        counts = [stream.count for stream in streams]
+        orders = [len(stream.order) for stream in streams]
+        fanout.latencies = array("d")
+        first, total = publisher.published, int(args.seconds * rate)
+        started = time.perf_counter()
+        fanout.window = (started, float("inf"))
+        for number in range(total):
+            delay = started + number / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await publisher.post_single(http)
+        achieved = total / (time.perf_counter() - started)
+        fanout.window = (started, time.perf_counter())
+        await drain(streams, publisher.published)
+        short = sum(1 for s, c in zip(streams, counts, strict=True) if s.count - c != total)
+        order = all(
+            list(s.order[n:]) == list(range(first + 1, first + total + 1))
+            for s, n in zip(streams, orders, strict=True)
+            if s.probe
+        )
+        result = {"rate": rate, "achieved": achieved, **percentiles(fanout.latencies), "short": short}
+        ok = (
+            not short
+            and order
+            and not fanout.dropped
+            and not any(s.closed for s in streams)
+            and achieved >= SUSTAIN_KEPT * rate
+            and result["p99_ms"] <= SUSTAIN_P99_MS
+        )
+        steps.append({**result, "ok": ok})
+        log(
+            f"{rate:,.0f}/s asked, {achieved:,.0f}/s posted, p99 {result['p99_ms']:.1f} ms, "
+            f"{short} short: {ok}"
+        )
+        return ok
+
+    passed, failed, rate = 0.0, 0.0, args.rate
+    while rate <= args.max_rate and not failed:
+        if await step(rate):
+            passed, rate = rate, rate * 2
+        else:
+            failed = rate
+    for _ in range(args.bisect if failed else 0):
+        rate = (passed + failed) / 2
+        if await step(rate):
+            passed = rate
+        else:
+            failed = rate
+        if fanout.dropped or any(s.closed for s in streams):
+            break  # a step that lost clients leaves none to measure the next one with
+    http.close()
+    for stream in streams:
+        stream.close()
+    return {"sustained_rate": passed, "steps": steps, "problems": []}
+
+
 async def idle(args: argparse.Namespace) -> dict[str, Any]:
     assert args.server_pid, "idle needs --server-pid"
     fanout = Fanout()
@@ -598,6 +672,39 @@ def service(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def event_memory(args: argparse.Namespace) -> dict[str, Any]:
+    """Python memory the retained log holds per reading event, as the service builds them (tracemalloc):
+    the event, its frame and id, and the log's index entry. The reading itself is the store's data."""
+    import gc
+    import tracemalloc
+    from datetime import UTC, datetime
+
+    from metricstream.events import Event, EventLog
+    from metricstream.models import READING_CREATED, MetricReading, new_id, new_ids
+
+    count, metric_id, created = args.events, new_id(), time.time()
+    moment = datetime.now(UTC)
+    reading_ids, event_ids = new_ids(count), new_ids(count)
+    readings = [MetricReading(reading_ids[i], metric_id, float(i + 1), moment) for i in range(count)]
+    log_ = EventLog(3600)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for start in range(0, count, INGEST_BATCH):  # as write_readings publishes: a batch at a time
+        batch = range(start, min(start + INGEST_BATCH, count))
+        log_.extend([Event.create(READING_CREATED, readings[i], created, event_ids[i]) for i in batch])
+    del event_ids  # the log holds each id through its event
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    body = statistics.fmean(len(event.body) for event in log_.between(log_.base, log_.head))
+    per_event = held / count
+    log(
+        f"{count} events: {per_event:.0f} B each, body {body:.0f} B, beyond the body {per_event - body:.0f} B"
+    )
+    return {"bytes_per_event": per_event, "body_bytes": body, "beyond_body": per_event - body, "problems": []}
+
+
 async def probe(args: argparse.Namespace) -> dict[str, Any]:
     http = Http(args.port)
     try:
@@ -610,8 +717,15 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str
     "saturate": saturate,
     "rate": fixed_rate,
     "idle": idle,
+    "sustain": sustain,
     "ingest": ingest,
     "probe": probe,
+}
+
+
+IN_PROCESS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "service": service,
+    "event-memory": event_memory,
 }
 
 
@@ -619,7 +733,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("scenario", choices=[*SCENARIOS, "service"])
+    parser.add_argument("scenario", choices=[*SCENARIOS, "service", "event-memory"])
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--server-pid", type=int, default=None, help="measure this process's CPU and RSS")
     parser.add_argument("--clients", type=int, default=100)
@@ -627,6 +741,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the measured window")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before the window opens")
     parser.add_argument("--settle", type=float, default=2.0, help="idle: seconds before reading RSS")
+    parser.add_argument("--bisect", type=int, default=3, help="sustain: halvings after the first failure")
+    parser.add_argument("--max-rate", type=float, default=20_000, help="sustain: the highest rate tried")
+    parser.add_argument("--events", type=int, default=100_000, help="event-memory: events retained")
     parser.add_argument("--rate", type=float, default=20.0, help="rate: events per second")
     parser.add_argument("--mode", choices=["single", "batch"], default="single", help="ingest")
     parser.add_argument("--window", type=int, default=WINDOW, help="saturate: most events ahead of a client")
@@ -634,7 +751,10 @@ def main() -> None:
     parser.add_argument("--publish", choices=["auto", "single", "batch"], default="auto", help="saturate")
     args = parser.parse_args()
     raise_fd_limit()
-    result = service(args) if args.scenario == "service" else asyncio.run(SCENARIOS[args.scenario](args))
+    if args.scenario in IN_PROCESS:
+        result = IN_PROCESS[args.scenario](args)
+    else:
+        result = asyncio.run(SCENARIOS[args.scenario](args))
     print(json.dumps(result), flush=True)
     if result["problems"]:
         log("PROBLEMS: " + "; ".join(result["problems"]))

@@ -102,6 +102,9 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+KEEP_ALIVE_TIMEOUT = 75.0  # seconds an idle keep-alive connection is held (nginx's default)
+
+
 async def serve_app(
     app: MetricStreamApp,
     sock: socket.socket,
@@ -119,6 +122,9 @@ async def serve_app(
     config.graceful_timeout = app.settings.shutdown_timeout / 2
     config.errorlog = log
     config.accesslog = None
+    # Longer than clients keep an idle connection (httpx: 5 s, hypercorn's default too), so the client
+    # ends it: a server closing it just as the client reuses it fails that request.
+    config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT
 
     async def announce() -> None:
         await app.started.wait()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DISCONNECTED", "PING", "encode_comment", "encode_event", "encode_retry"]
+__all__ = ["DISCONNECTED", "PING", "encode_comment", "encode_event", "encode_retry", "plain"]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -24,7 +24,7 @@ def _field(name: str, value: str) -> str:
 
 def encode_event(data: str, *, event: str | None = None, id: str | None = None) -> bytes:
     """One event block. `data` may hold any text, line breaks included."""
-    if id and event and "\n" not in data and "\r" not in data and _plain(id) and _plain(event):
+    if id and event and "\n" not in data and "\r" not in data and plain(id) and plain(event):
         return f"id: {id}\nevent: {event}\ndata: {data}\n\n".encode()  # the usual case, made quick
     head = ""
     if id is not None:
@@ -35,7 +35,8 @@ def encode_event(data: str, *, event: str | None = None, id: str | None = None) 
     return (head + lines + "\n").encode()
 
 
-def _plain(value: str) -> bool:
+def plain(value: str) -> bool:
+    """Whether `value` may stand on one field line as it is."""
     return "\n" not in value and "\r" not in value and "\0" not in value
 
 

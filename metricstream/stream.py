@@ -30,6 +30,7 @@ _STREAM_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+_CLOSE = (b"connection", b"close")
 
 
 # --- the stream ------------------------------------------------------------------------------------
@@ -100,7 +101,10 @@ async def watch(
         clients=stats.clients,
     )
     try:
-        await _stream(broadcaster, client, receive, send, cors)
+        # An ended stream's HTTP/1.1 connection is closed, not kept alive: a client reconnects on a new
+        # one anyway, and an evicted one would otherwise hold a descriptor for the keep-alive timeout.
+        close = [_CLOSE] if scope.get("http_version", "1.1").startswith("1") else []
+        await _stream(broadcaster, client, receive, send, [*close, *cors])
     finally:
         log_event(
             log,

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from metricstream import sse
 from metricstream.events import GENESIS_ID, Event, EventLog
-from metricstream.models import METRIC_CREATED, Metric, new_id
+from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading, new_id
 
 
 def event(created: float) -> Event:
@@ -83,3 +89,23 @@ def test_forget_resets_every_known_id_and_the_new_position_resumes() -> None:
     after = event(3)
     log.append(after)
     assert log.position_after(marker) == log.base  # a client told `reset` resumes from its new id
+
+
+@pytest.mark.parametrize("name", ["cpu", 'quote " and \\ and\nnewline', "ünïcödé ✓", "\u2028 \r\n"])
+def test_an_event_holds_its_frame_once_and_reads_its_body_back(name: str) -> None:
+    metric = Metric(new_id(), name, None)
+    reading = MetricReading(new_id(), metric.id, 2.5, datetime(2026, 1, 1, tzinfo=UTC))
+    for type, subject in ((METRIC_CREATED, metric), (READING_CREATED, reading)):
+        event = Event.create(type, subject, 5.0)
+        assert event.body == orjson.dumps(subject.to_dict())
+        assert event.frame == sse.encode_event(event.body.decode(), event=type, id=event.id)
+        restored = Event.restore(event.id, type, event.metric_id, event.body, 5.0)
+        assert restored == event
+        assert restored.frame == event.frame
+
+
+def test_an_event_that_cannot_be_one_data_line_is_refused() -> None:
+    with pytest.raises(ValueError, match="one SSE data line"):
+        Event.restore(new_id(), READING_CREATED, new_id(), b'{"a":\n1}', 0.0)
+    with pytest.raises(ValueError, match="one SSE data line"):
+        Event.restore("id\nevent: forged", READING_CREATED, new_id(), b"{}", 0.0)

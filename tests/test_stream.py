@@ -28,6 +28,7 @@ def test_headers_and_opening_frames(hub: Hub, open_stream: OpenStream) -> None:
     assert stream.headers["content-type"].startswith("text/event-stream")
     assert stream.headers["cache-control"] == "no-cache"
     assert stream.headers["x-accel-buffering"] == "no"
+    assert stream.headers["connection"] == "close"  # an ended stream frees its connection
     assert "content-encoding" not in stream.headers
     assert stream.next_frame().get("retry") == "2000"
     connected = stream.next_frame()
@@ -240,6 +241,7 @@ def test_client_limit_evicts_the_oldest(make_hub: Callable[..., Hub], open_strea
     newest = open_stream(hub.url)
     newest.expect_open()
     assert [frame.data for frame in oldest.read_to_end()] == ["disconnected"]
+    assert oldest.sock.recv(1) == b""  # and the server closed the connection: no descriptor held
     assert clients(hub) == 2
     metric = hub.service.create_metric("m")
     assert middle.next_event().json()["id"] == newest.next_event().json()["id"] == metric.id
