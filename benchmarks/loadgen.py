@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import resource
@@ -513,44 +514,70 @@ async def fixed_rate(args: argparse.Namespace) -> dict[str, Any]:
 
 SUSTAIN_P99_MS = 100.0  # sustain: the latency a step must stay within
 SUSTAIN_KEPT = 0.95  # sustain: share of the asked rate the publisher must achieve
+SUSTAIN_CONNECTIONS = 16  # sustain: posting connections, each with one request in flight at most
 
 
 async def sustain(args: argparse.Namespace) -> dict[str, Any]:
-    """The highest event rate to `--clients` at which every client gets every event, in order, with a
-    p99 within SUSTAIN_P99_MS: the rate doubles from `--rate` until a step fails, then is bisected
-    `--bisect` times. The same streams serve every step; each step is checked on its own."""
+    """The highest event rate to `--clients` at which every client gets every event, all in one order,
+    with a p99 within SUSTAIN_P99_MS: the rate doubles from `--rate` until a step fails, then is bisected
+    `--bisect` times. Posts go out on schedule (open loop, on up to SUSTAIN_CONNECTIONS connections), as
+    many sensors would post, not each after the last one's answer. The same streams serve every step;
+    each step is checked on its own."""
     fanout = Fanout()
-    http = Http(args.port)
-    metric_id = await create_metric(http, "sustain")
+    setup = Http(args.port)
+    metric_id = await create_metric(setup, "sustain")
+    setup.close()
     streams = await open_streams(args.port, args.clients, args.probes, fanout)
     publisher = Publisher(args.port, metric_id, fanout)
+    free: asyncio.Queue[Http] = asyncio.Queue()
+    for _ in range(SUSTAIN_CONNECTIONS):
+        free.put_nowait(Http(args.port))
     steps: list[dict[str, Any]] = []
+
+    async def post() -> None:
+        http = await free.get()
+        try:
+            await publisher.post_single(http)
+        finally:
+            free.put_nowait(http)
 
     async def step(rate: float) -> bool:
         counts = [stream.count for stream in streams]
         orders = [len(stream.order) for stream in streams]
         fanout.latencies = array("d")
         first, total = publisher.published, int(args.seconds * rate)
+        meter = Meter(args.server_pid)
         started = time.perf_counter()
         fanout.window = (started, float("inf"))
+        posts = []
         for number in range(total):
             delay = started + number / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await publisher.post_single(http)
+            if free.empty():  # every connection waits for an answer: the server is behind
+                await asyncio.sleep(0)
+            posts.append(asyncio.ensure_future(post()))
+        await asyncio.gather(*posts)
         achieved = total / (time.perf_counter() - started)
+        usage = meter.read()
         fanout.window = (started, time.perf_counter())
         await drain(streams, publisher.published)
         short = sum(1 for s, c in zip(streams, counts, strict=True) if s.count - c != total)
-        order = all(
-            list(s.order[n:]) == list(range(first + 1, first + total + 1))
-            for s, n in zip(streams, orders, strict=True)
-            if s.probe
+        seen = [list(s.order[n:]) for s, n in zip(streams, orders, strict=True) if s.probe]
+        expected = set(range(first + 1, first + total + 1))
+        one_order = all(order == seen[0] for order in seen) and set(seen[0]) == expected == set(
+            seen[0][:total]
         )
-        result = {"rate": rate, "achieved": achieved, **percentiles(fanout.latencies), "short": short}
+        result = {
+            "rate": rate,
+            "achieved": achieved,
+            **percentiles(fanout.latencies),
+            "short": short,
+            **usage,
+        }
         ok = (
             not short
-            and order
+            and one_order
             and not fanout.dropped
             and not any(s.closed for s in streams)
             and achieved >= SUSTAIN_KEPT * rate
@@ -559,7 +586,8 @@ async def sustain(args: argparse.Namespace) -> dict[str, Any]:
         steps.append({**result, "ok": ok})
         log(
             f"{rate:,.0f}/s asked, {achieved:,.0f}/s posted, p99 {result['p99_ms']:.1f} ms, "
-            f"{short} short: {ok}"
+            f"{short} short, one order: {one_order}, CPU server {usage.get('server_cpu', math.nan):.0f}% "
+            f"loadgen {usage['loadgen_cpu']:.0f}%: {'pass' if ok else 'fail'}"
         )
         return ok
 
@@ -570,14 +598,15 @@ async def sustain(args: argparse.Namespace) -> dict[str, Any]:
         else:
             failed = rate
     for _ in range(args.bisect if failed else 0):
+        if fanout.dropped or any(s.closed for s in streams):
+            break  # a step that lost clients leaves none to measure the next one with
         rate = (passed + failed) / 2
         if await step(rate):
             passed = rate
         else:
             failed = rate
-        if fanout.dropped or any(s.closed for s in streams):
-            break  # a step that lost clients leaves none to measure the next one with
-    http.close()
+    while not free.empty():
+        free.get_nowait().close()
     for stream in streams:
         stream.close()
     return {"sustained_rate": passed, "steps": steps, "problems": []}

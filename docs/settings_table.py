@@ -52,7 +52,10 @@ def _bounds(field: FieldInfo) -> str:
 
 
 def _type_name(annotation: Any) -> str:
-    """`int`, `list`; a union such as `SecretStr | None` as "SecretStr or None" (a `|` splits the cell)."""
+    """`int`, `list`; a union such as `SecretStr | None` as "SecretStr or None" (a `|` splits the cell);
+    a choice such as `Literal["a", "b"]` as "a or b"."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return " or ".join(str(choice) for choice in typing.get_args(annotation))
     members = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
     names = [getattr(member, "__name__", str(member)) for member in members]
     return " or ".join("None" if name == "NoneType" else name for name in names)

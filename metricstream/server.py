@@ -31,7 +31,7 @@ from hypercorn.config import Config
 
 from .application import MetricStreamApp
 from .clock import Clock
-from .errors import HubError
+from .errors import HubError, ValidationError
 from .fdlimit import fit_settings
 from .service import MetricService
 from .settings import Settings
@@ -100,6 +100,19 @@ def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """What makes the server's event loop: asyncio's own (None), or uvloop's for `loop="uvloop"`."""
+    if settings.loop == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        raise ValidationError(
+            'loop="uvloop" needs uvloop: pip install "metricstream[uvloop]" (not on Windows)'
+        ) from None
+    return uvloop.new_event_loop
 
 
 KEEP_ALIVE_TIMEOUT = 75.0  # seconds an idle keep-alive connection is held (nginx's default)
@@ -188,6 +201,7 @@ class Hub:
         **settings: Any,
     ) -> None:
         self.settings = Settings.build(host=host, port=port, **settings)
+        self._new_loop = loop_factory(self.settings)  # a loop that is not installed fails here
         self._storage = storage
         self._clock = clock
         self._state = _State.NEW
@@ -335,7 +349,7 @@ class Hub:
             await serve_app(app, sock, self._stop_event, ready.set)
 
         try:
-            with asyncio.Runner() as runner:
+            with asyncio.Runner(loop_factory=self._new_loop) as runner:
                 runner.run(main())
         except BaseException as error:  # reported to start(), or logged if it came later
             if not ready.is_set():
@@ -390,6 +404,7 @@ def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = Fal
     # (A Hub leaves the GC alone: it lives in someone else's process.)
     gc.set_threshold(50_000, 20, 20)
     app = MetricStreamApp(fit_settings(settings), storage)  # a bad store URL fails before the port is taken
+    new_loop = loop_factory(settings)  # as does a loop that is not installed
     sock = bind_socket(settings.host, settings.port, settings.write_timeout)
     url = url_of(sock)
     exposed = not is_loopback(sock)
@@ -410,7 +425,8 @@ def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = Fal
 
         await serve_app(app, sock, stop, started)
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        runner.run(main())
 
 
 def _start_notes(settings: Settings, exposed: bool) -> list[str]:

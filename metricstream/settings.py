@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         le=1,
         description="Seconds to gather events before writing them to clients in one write each "
         "(more throughput under load, that much more latency); 0 writes at once.",
+    )
+    loop: Literal["asyncio", "uvloop"] = Field(
+        "asyncio",
+        description="Event loop of `metricstream serve` and `Hub`: asyncio, or uvloop (the `uvloop` "
+        "extra), whose cheaper socket writes carry more events to many clients (docs/performance.md).",
     )
     event_ttl: float = Field(
         60.0, gt=0, description="Seconds events are retained for replay after Last-Event-ID."

@@ -143,8 +143,9 @@ def test_serve_prints_url_serves_and_stops_gracefully_on_signal(entry: str, sign
     assert "Traceback" not in stderr
 
 
-def test_serve_flags_configure_the_server() -> None:
-    flags = ["--port", "0", "--heartbeat", "1", "--retry", "1234"]
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_serve_flags_configure_the_server(loop: str) -> None:
+    flags = ["--port", "0", "--heartbeat", "1", "--retry", "1234", "--loop", loop]
     command = [*ENTRY_POINTS["console-script"](), "serve", *flags]
     with child(command) as process:
         url = serve_url(process)
@@ -205,8 +206,17 @@ def test_serve_is_configured_by_environment_and_flags_win() -> None:
         (["--port", "99999"], {}, "port"),
         (["--no-such-flag"], {}, "--no-such-flag"),
         ([], {"METRICSTREAM_MAX_CLIENTS": "lots", "METRICSTREAM_PORT": "0"}, "max_clients"),
+        (["--loop", "tokio"], {}, "loop"),
     ],
-    ids=["not-a-number", "max-clients-0", "negative-heartbeat", "port-too-big", "unknown-flag", "bad-env"],
+    ids=[
+        "not-a-number",
+        "max-clients-0",
+        "negative-heartbeat",
+        "port-too-big",
+        "unknown-flag",
+        "bad-env",
+        "unknown-loop",
+    ],
 )
 def test_bad_configuration_exits_non_zero_with_a_message(
     arguments: list[str], env: dict[str, str], message: str

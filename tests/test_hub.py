@@ -759,3 +759,20 @@ def test_public_names() -> None:
     for name in ("Hub", "MetricService", "Subscriber", "ValidationError", "NotFoundError", "HubError"):
         assert name in metricstream.__all__
         assert getattr(metricstream, name) is not None
+
+
+def test_uvloop_that_is_not_installed_is_refused_plainly() -> None:
+    """Where uvloop cannot be imported (Windows, or the extra left out), `Hub(loop="uvloop")` says how
+    to get it, before any thread or port is taken."""
+    script = (
+        "import sys; sys.modules['uvloop'] = None\n"  # as if it were not installed
+        "from metricstream import Hub, ValidationError\n"
+        "try:\n"
+        "    Hub(port=0, loop='uvloop')\n"
+        "except ValidationError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=True)
+    assert done.stdout.decode().strip() == (
+        'loop="uvloop" needs uvloop: pip install "metricstream[uvloop]" (not on Windows)'
+    )

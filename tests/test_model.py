@@ -101,9 +101,10 @@ class Model:
 
 
 class Driver:
-    def __init__(self, seed: int, store: str, tmp_path: Path) -> None:
+    def __init__(self, seed: int, store: str, tmp_path: Path, loop: str = "asyncio") -> None:
         self.random = random.Random(seed)
         self.store = store
+        self.loop = loop
         self.clock = ManualClock()
         self.model = Model(latest_wall=self.clock.time())
         self.hub = self._new_hub()
@@ -116,7 +117,7 @@ class Driver:
         self.drops = 0  # slow readers dropped (allowed) and resumed
 
     def _new_hub(self) -> Hub:
-        return Hub(port=0, store=self.store, clock=self.clock, **SETTINGS).start()
+        return Hub(port=0, store=self.store, clock=self.clock, loop=self.loop, **SETTINGS).start()
 
     def close(self) -> None:
         for sub in self.subscribers:
@@ -405,8 +406,8 @@ def orjson_id(body: bytes) -> str:
 
 @pytest.fixture
 def driver(request: pytest.FixtureRequest, store_url: str, tmp_path: Path) -> Iterator[Driver]:
-    seed: int = request.param
-    driver = Driver(seed, store_url, tmp_path)
+    seed, loop = request.param if isinstance(request.param, tuple) else (request.param, "asyncio")
+    driver = Driver(seed, store_url, tmp_path, loop)
     yield driver
     driver.close()
 
@@ -414,6 +415,19 @@ def driver(request: pytest.FixtureRequest, store_url: str, tmp_path: Path) -> It
 @pytest.mark.parametrize("driver", SEEDS, indirect=True, ids=[f"seed{seed}" for seed in SEEDS])
 @pytest.mark.timeout(max(120, STEPS // 10))
 def test_random_operations_keep_every_promise(driver: Driver, capsys: pytest.CaptureFixture[str]) -> None:
+    run_the_model(driver, capsys)
+
+
+@pytest.mark.parametrize("driver", [(SEEDS[0], "uvloop")], indirect=True, ids=[f"seed{SEEDS[0]}"])
+@pytest.mark.timeout(max(120, STEPS // 10))
+def test_random_operations_keep_every_promise_on_uvloop(
+    driver: Driver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """loop="uvloop": the same promises on the other event loop a user may choose."""
+    run_the_model(driver, capsys)
+
+
+def run_the_model(driver: Driver, capsys: pytest.CaptureFixture[str]) -> None:
     for _ in range(STEPS):
         driver.step()
     driver.check()
@@ -421,7 +435,8 @@ def test_random_operations_keep_every_promise(driver: Driver, capsys: pytest.Cap
     assert len(driver.model.events) > 0
     with capsys.disabled():
         print(
-            f"\n[model] {driver.store.split(':')[0]} {STEPS} steps: {len(driver.model.events)} events, "
+            f"\n[model] {driver.store.split(':')[0]} on {driver.loop} {STEPS} steps: "
+            f"{len(driver.model.events)} events, "
             f"{len(driver.subscribers)} subscribers, {received} deliveries checked, "
             f"{driver.resets} resets checked, {driver.drops} slow readers dropped and resumed",
             end="",

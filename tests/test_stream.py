@@ -248,10 +248,11 @@ def test_client_limit_evicts_the_oldest(make_hub: Callable[..., Hub], open_strea
     assert hub.app.broadcaster.dropped["limit"] == 1
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_slow_client_is_dropped_without_delaying_others(
-    make_hub: Callable[..., Hub], open_stream: OpenStream
+    make_hub: Callable[..., Hub], open_stream: OpenStream, loop: str
 ) -> None:
-    hub = make_hub(client_buffer=100, write_timeout=1.0)
+    hub = make_hub(client_buffer=100, write_timeout=1.0, loop=loop)
     slow = open_stream(hub.url, receive_buffer=4096)
     slow.expect_open()
     fast = open_stream(hub.url)
@@ -282,10 +283,11 @@ def test_slow_client_is_dropped_without_delaying_others(
     assert len(set(rest)) == len(rest)
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_lagging_client_is_told_disconnected_and_resumes_without_loss(
-    make_hub: Callable[..., Hub], open_stream: OpenStream
+    make_hub: Callable[..., Hub], open_stream: OpenStream, loop: str
 ) -> None:
-    hub = make_hub(client_buffer=10, write_timeout=30)
+    hub = make_hub(client_buffer=10, write_timeout=30, loop=loop)
     metric = hub.service.create_metric("m")
     lagging = open_stream(hub.url, receive_buffer=4096)
     lagging.expect_open()
