@@ -11,6 +11,7 @@ names and `allowed_hosts` are answered (DNS rebinding).
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import logging
@@ -59,6 +60,7 @@ def host_name(host: str) -> str:
     return host.partition(":")[0].rstrip(".")
 
 
+@functools.lru_cache(maxsize=256)  # every request asks, with the same few names
 def is_loopback_name(name: str) -> bool:
     if name == "localhost":
         return True

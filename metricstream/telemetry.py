@@ -92,11 +92,18 @@ class Telemetry:
             ["method", "route", "status"],
             registry=self.registry,
         )
+        # Each label set's child, found once: labels() costs more than the observation itself.
+        self._children: dict[tuple[str, str | None, int], Histogram] = {}
 
     def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
         """Count one REST request; `route` is the matched rule, None when none matched."""
-        method = method if method in _METHODS else "other"
-        self._requests.labels(method, route or UNMATCHED_ROUTE, str(status)).observe(seconds)
+        child = self._children.get((method, route, status))
+        if child is None:
+            known = method if method in _METHODS else "other"
+            child = self._requests.labels(known, route or UNMATCHED_ROUTE, str(status))
+            if len(self._children) < 1024:  # routes are rules, methods and statuses few: bounded anyway
+                self._children[method, route, status] = child
+        child.observe(seconds)
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """(body, content type) of a scrape: OpenMetrics if `accept` asks for it, else the text format."""
