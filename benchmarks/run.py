@@ -57,11 +57,15 @@ class Stack:
 
 
 BASELINES = ("sse-starlette", "aiohttp-sse")
+UVLOOP = "metricstream (loop=uvloop)"  # with --uvloop: the same server on uvloop, a column of its own
+UVLOOP_SCENARIOS = ("saturate-1000", "rate-1000", "sustain-1000", "ingest-single", "saturate-300", "rate-300")
 
 
 def stacks(metricstream_args: Sequence[str]) -> tuple[Stack, ...]:
+    serve = (PYTHON, "-m", "metricstream", "serve", "--port", "0", *metricstream_args)
     return (
-        Stack("metricstream", (PYTHON, "-m", "metricstream", "serve", "--port", "0", *metricstream_args)),
+        Stack("metricstream", serve),
+        Stack(UVLOOP, (*serve, "--loop", "uvloop")),
         Stack("sse-starlette", (PYTHON, str(BENCH / "baseline_sse_starlette.py"), "--port", "0")),
         Stack("aiohttp-sse", (PYTHON, str(BENCH / "baseline_aiohttp.py"), "--port", "0")),
     )
@@ -579,7 +583,8 @@ def machine() -> dict[str, str]:
 
 def table(plan: Plan, results: dict[str, dict[str, list[dict[str, Any]]]]) -> tuple[str, list[str]]:
     """The Markdown table, and the list of targets missed."""
-    names = ["metricstream", *BASELINES]
+    uvloop = any(UVLOOP in by_stack for by_stack in results.values())
+    names = ["metricstream", *([UVLOOP] if uvloop else []), *BASELINES]
     rows = [
         "| Figure | " + " | ".join(names) + " | metricstream ÷ best baseline | Target |",
         "|---|" + "---:|" * len(names) + "---:|---|",
@@ -788,6 +793,14 @@ def document(
         "  `benchmarks/baseline_aiohttp.py`, aiohttp's own server on asyncio. The baselines are minimal,",
         "  idiomatic servers for the same API: the same JSON in and out, the same `id:`/`event:`/`data:`",
         "  frames, one unbounded `asyncio.Queue` per client, every event put into every queue.",
+        *(
+            [
+                f"- **{UVLOOP}**: the same `metricstream serve` with `--loop uvloop`, in the scenarios",
+                f"  {', '.join(UVLOOP_SCENARIOS)} only; the ratio column is the default loop's.",
+            ]
+            if any(UVLOOP in by_stack for by_stack in results.values())
+            else []
+        ),
         "- **Load generator** (`benchmarks/loadgen.py`): its own process, raw asyncio sockets; the SSE",
         "  clients count a marker in each read. A reading's `value` is its sequence number and the",
         "  publisher, in the same process, keeps each one's send time: latency is the time a client read",
@@ -869,6 +882,14 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=None, help="runs of each figure (default 3; --quick 1)")
     parser.add_argument("--metricstream-args", default="", help="extra flags for `metricstream serve`")
     parser.add_argument(
+        "--uvloop",
+        action="store_true",
+        help=f"also run metricstream with --loop uvloop ({', '.join(UVLOOP_SCENARIOS)})",
+    )
+    parser.add_argument(
+        "--workers", action="store_true", help="also run benchmarks/workers.py (hypercorn -w 2 on Redis)"
+    )
+    parser.add_argument(
         "--snapshot",
         nargs="?",
         const="HEAD",
@@ -902,7 +923,11 @@ def main() -> None:
     os.environ.update(environment)  # every stack with its defaults, whatever this shell has set
     code = use_snapshot(args.snapshot) if args.snapshot else work_tree_version()
     all_stacks = stacks(shlex.split(args.metricstream_args))
-    chosen = [s for s in all_stacks if args.stacks is None or s.name in args.stacks.split(",")]
+    chosen = [
+        s
+        for s in all_stacks
+        if (args.stacks is None or s.name in args.stacks.split(",")) and (s.name != UVLOOP or args.uvloop)
+    ]
     metricstream = next(s for s in all_stacks if s.name == "metricstream")
     batch = offers_batch(metricstream, logs)
     plan.publish = "batch" if batch else "single"
@@ -917,7 +942,8 @@ def main() -> None:
         for rep in range(plan.reps)
         for scenario in scenarios
         for stack in (chosen[rep % len(chosen) :] + chosen[: rep % len(chosen)])
-        if scenario.only is None or scenario.only == stack.name
+        if (scenario.only is None or scenario.only == stack.name)
+        and (stack.name != UVLOOP or scenario.key in UVLOOP_SCENARIOS)
     ]
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for index, (rep, scenario, stack) in enumerate(todo, 1):
@@ -926,12 +952,26 @@ def main() -> None:
         result = run_one(scenario, stack, logs)
         results.setdefault(scenario.key, {}).setdefault(stack.name, []).append(result)
         say(f"        {summary(result)}  ({time.monotonic() - began:.1f} s)")
+    workers = ""
+    if args.workers:
+        say("benchmarks/workers.py: hypercorn -w 2 on Redis against one process")
+        reps = ["--reps", str(plan.reps)] + (["--clients", "300", "--seconds", "2"] if args.quick else [])
+        done = subprocess.run(
+            [PYTHON, str(BENCH / "workers.py"), *reps],
+            capture_output=True,
+            text=True,
+            cwd=WORKDIR[0],
+            check=False,
+        )
+        workers = done.stdout if done.returncode == 0 else f"workers.py failed: {done.stderr[-2000:]}"
     minutes = (time.monotonic() - started) / 60
     command = " ".join(
         [".venv/bin/python benchmarks/run.py"]
         + (["--quick"] if args.quick else [])
         + ([f"--snapshot {args.snapshot}"] if args.snapshot else [])
         + ([f"--metricstream-args {shlex.quote(args.metricstream_args)}"] if args.metricstream_args else [])
+        + (["--uvloop"] if args.uvloop else [])
+        + (["--workers"] if args.workers else [])
     )
     report = {
         "plan": {name: getattr(plan, name) for name in PLAN_FIELDS},
@@ -939,6 +979,7 @@ def main() -> None:
         "minutes": minutes,
         "command": command,
         "results": results,
+        "workers": workers,
     }
     raw = logs / "performance.json"
     raw.write_text(json.dumps(report, indent=1))
@@ -946,6 +987,14 @@ def main() -> None:
     say(f"done in {minutes:.1f} minutes: {out / 'performance.md'}, {out / 'performance.png'}; raw: {raw}")
     print(table(plan, results)[0])
 
+
+WORKERS_SECTION = """## Past one core: two workers on Redis
+
+`benchmarks/workers.py` (run with `--workers`): a fresh server per run, its own redis-server on
+127.0.0.1; saturation (batches of 100, 4 publishers) and 20 events/s (single POSTs), to the same
+number of clients. Two workers share the machine's two cores with the load generator, so this shows
+what the shared log costs more than what a second core gives.
+"""
 
 PLAN_FIELDS = (
     "reps",
@@ -956,6 +1005,8 @@ PLAN_FIELDS = (
     "rate_seconds",
     "idle_clients",
     "ingest_seconds",
+    "sustain_seconds",
+    "sustain_bisect",
     "publish",
 )
 
@@ -967,6 +1018,11 @@ def render(report: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     chart(plan, report["results"], out / "performance.png")
     document_text = document(plan, report["results"], report["info"], report["command"], report["minutes"])
+    if report.get("workers"):
+        document_text += "\n" + WORKERS_SECTION + "\n" + report["workers"]
+    analysis = BENCH / "analysis.md"  # hand-written: profiles and causes, kept beside the generated part
+    if analysis.exists():
+        document_text += "\n" + analysis.read_text()
     (out / "performance.md").write_text(document_text)
 
 
