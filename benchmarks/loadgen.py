@@ -194,6 +194,17 @@ async def create_metric(http: Http, name: str) -> str:
     return str(json.loads(answer)["id"])
 
 
+async def retained_events(port: int) -> int | None:
+    """The events the server says it retains (metricstream's /healthz), or None if it does not say."""
+    http = Http(port)
+    try:
+        status, body = await http.request("GET", "/healthz")
+    finally:
+        http.close()
+    events = json.loads(body).get("events") if status == 200 else None
+    return int(events) if isinstance(events, int) else None
+
+
 async def connected_clients(http: Http) -> int:
     status, body = await http.request("GET", "/healthz")
     return int(json.loads(body)["clients"]) if status == 200 else -1
@@ -457,6 +468,7 @@ async def saturate(args: argparse.Namespace) -> dict[str, Any]:
     for stream in streams:
         stream.close()
     deliveries = (total1 - total0) / (end - start)
+    retained = await retained_events(args.port)
     log(
         f"{PUBLISHERS} publishers of {f'batches of {args.batch}' if batch else 'single readings'}: "
         f"{publisher.published} events in {publisher.requests} requests, {deliveries:,.0f} deliveries/s, "
@@ -465,6 +477,7 @@ async def saturate(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "deliveries_per_s": deliveries,
         "events_per_s": deliveries / args.clients,
+        "retained_events": retained,
         "publish": "batch" if batch else "single",
         **percentiles(fanout.latencies),
         **usage,

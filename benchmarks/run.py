@@ -57,8 +57,14 @@ class Stack:
 
 
 BASELINES = ("sse-starlette", "aiohttp-sse")
-UVLOOP = "metricstream (loop=uvloop)"  # with --uvloop: the same server on uvloop, a column of its own
-UVLOOP_SCENARIOS = ("saturate-1000", "rate-1000", "sustain-1000", "ingest-single", "saturate-300", "rate-300")
+# Optional columns, in the scenarios below only; ratios and targets stay metricstream's against the baselines.
+UVLOOP = "metricstream (loop=uvloop)"  # --uvloop: the same server on uvloop
+FLOOR = "bare ASGI on hypercorn"  # --floor: benchmarks/floor_hypercorn.py, what hypercorn alone costs
+EXTRAS = (UVLOOP, FLOOR)
+EXTRA_SCENARIOS = (
+    *(f"{kind}-{n}" for kind in ("saturate", "rate", "sustain") for n in (300, 1000)),
+    "ingest-single",
+)
 
 
 def stacks(metricstream_args: Sequence[str]) -> tuple[Stack, ...]:
@@ -66,6 +72,7 @@ def stacks(metricstream_args: Sequence[str]) -> tuple[Stack, ...]:
     return (
         Stack("metricstream", serve),
         Stack(UVLOOP, (*serve, "--loop", "uvloop")),
+        Stack(FLOOR, (PYTHON, str(BENCH / "floor_hypercorn.py"), "--port", "0")),
         Stack("sse-starlette", (PYTHON, str(BENCH / "baseline_sse_starlette.py"), "--port", "0")),
         Stack("aiohttp-sse", (PYTHON, str(BENCH / "baseline_aiohttp.py"), "--port", "0")),
     )
@@ -222,6 +229,14 @@ class Plan:
                     False,
                     0,
                     (Target(f"≤ 4{TIMES} best", "vs", 4.0),) if n == 100 else (),
+                ),
+                Figure(
+                    key,
+                    "retained_events",
+                    f"Saturation, {n:,} clients: events retained at the end (in that RSS)",
+                    False,
+                    0,
+                    diagnostic=True,
                 ),
                 Figure(
                     key,
@@ -583,8 +598,8 @@ def machine() -> dict[str, str]:
 
 def table(plan: Plan, results: dict[str, dict[str, list[dict[str, Any]]]]) -> tuple[str, list[str]]:
     """The Markdown table, and the list of targets missed."""
-    uvloop = any(UVLOOP in by_stack for by_stack in results.values())
-    names = ["metricstream", *([UVLOOP] if uvloop else []), *BASELINES]
+    extras = [name for name in EXTRAS if any(name in by_stack for by_stack in results.values())]
+    names = ["metricstream", *extras, *BASELINES]
     rows = [
         "| Figure | " + " | ".join(names) + " | metricstream ÷ best baseline | Target |",
         "|---|" + "---:|" * len(names) + "---:|---|",
@@ -795,10 +810,12 @@ def document(
         "  frames, one unbounded `asyncio.Queue` per client, every event put into every queue.",
         *(
             [
-                f"- **{UVLOOP}**: the same `metricstream serve` with `--loop uvloop`, in the scenarios",
-                f"  {', '.join(UVLOOP_SCENARIOS)} only; the ratio column is the default loop's.",
+                f"- **{UVLOOP}** and **{FLOOR}** (`benchmarks/floor_hypercorn.py`: the same API on a",
+                "  bare ASGI app, one shared list of frames, no limits or replay: what hypercorn itself",
+                "  costs) run in the saturation, fixed-rate, sustainable-rate and single-POST scenarios",
+                "  only. They are measures, not baselines: the ratio column is metricstream's, default loop.",
             ]
-            if any(UVLOOP in by_stack for by_stack in results.values())
+            if any(name in by_stack for by_stack in results.values() for name in EXTRAS)
             else []
         ),
         "- **Load generator** (`benchmarks/loadgen.py`): its own process, raw asyncio sockets; the SSE",
@@ -882,10 +899,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=None, help="runs of each figure (default 3; --quick 1)")
     parser.add_argument("--metricstream-args", default="", help="extra flags for `metricstream serve`")
     parser.add_argument(
-        "--uvloop",
-        action="store_true",
-        help=f"also run metricstream with --loop uvloop ({', '.join(UVLOOP_SCENARIOS)})",
+        "--uvloop", action="store_true", help="also metricstream with --loop uvloop (a column)"
     )
+    parser.add_argument("--floor", action="store_true", help="also a bare ASGI app on hypercorn (a column)")
     parser.add_argument(
         "--workers", action="store_true", help="also run benchmarks/workers.py (hypercorn -w 2 on Redis)"
     )
@@ -926,7 +942,8 @@ def main() -> None:
     chosen = [
         s
         for s in all_stacks
-        if (args.stacks is None or s.name in args.stacks.split(",")) and (s.name != UVLOOP or args.uvloop)
+        if (args.stacks is None or s.name in args.stacks.split(","))
+        and (s.name not in EXTRAS or {UVLOOP: args.uvloop, FLOOR: args.floor}[s.name])
     ]
     metricstream = next(s for s in all_stacks if s.name == "metricstream")
     batch = offers_batch(metricstream, logs)
@@ -943,7 +960,7 @@ def main() -> None:
         for scenario in scenarios
         for stack in (chosen[rep % len(chosen) :] + chosen[: rep % len(chosen)])
         if (scenario.only is None or scenario.only == stack.name)
-        and (stack.name != UVLOOP or scenario.key in UVLOOP_SCENARIOS)
+        and (stack.name not in EXTRAS or scenario.key in EXTRA_SCENARIOS)
     ]
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for index, (rep, scenario, stack) in enumerate(todo, 1):
@@ -971,6 +988,7 @@ def main() -> None:
         + ([f"--snapshot {args.snapshot}"] if args.snapshot else [])
         + ([f"--metricstream-args {shlex.quote(args.metricstream_args)}"] if args.metricstream_args else [])
         + (["--uvloop"] if args.uvloop else [])
+        + (["--floor"] if args.floor else [])
         + (["--workers"] if args.workers else [])
     )
     report = {
