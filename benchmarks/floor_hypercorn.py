@@ -63,7 +63,8 @@ async def stream(receive: Any, send: Any) -> None:
         {"type": "http.response.body", "body": b"retry: 2000\n\ndata: connected\n\n", "more_body": True}
     )
     clients += 1
-    gone = asyncio.ensure_future(receive())  # http.disconnect
+    await receive()  # the (empty) request body; the next message is http.disconnect
+    gone = asyncio.ensure_future(receive())
     cursor = len(frames)
     try:
         while not gone.done():
