@@ -244,14 +244,37 @@ class Broadcaster:
         self._drop(client, "gone")
 
     async def serve(self, client: Client, write: Write) -> None:
-        """Send the client its stream until it ends; `write` sends one chunk to the peer."""
+        """Send the client its stream until it ends; `write` sends one chunk to the peer. The loop is
+        here, not in a coroutine of its own: every frame a connection holds costs memory."""
         self._senders += 1
         self._senders_done.clear()
+        loop = asyncio.get_running_loop()
+        clock = self.clock
         try:
             try:
                 async with asyncio.timeout(None) as guard:
                     client._guard = guard
-                    await self._send(client, write)
+                    chunk: bytes | None = client.preamble
+                    while client.reason is None:
+                        chunk = chunk or self._next_to_send(client)
+                        if chunk is None:  # nothing to send: wait here (a helper would hold a frame)
+                            if client.reason is not None:
+                                break
+                            client._waiter = loop.create_future()
+                            self._idle[client] = None
+                            try:
+                                await client._waiter
+                            finally:
+                                self._idle.pop(client, None)
+                                client._waiter = None
+                            client.mark = self.log.head
+                            continue
+                        client.write_started = clock.monotonic()
+                        await write(chunk)
+                        client.last_write = clock.monotonic()
+                        client.write_started = None
+                        chunk = None
+                        client.ping_due = False
             except TimeoutError:  # the watchdog (or shutdown) cut a write short
                 self._drop(client, "write_timeout")
                 return
@@ -269,33 +292,15 @@ class Broadcaster:
             if not self._senders:
                 self._senders_done.set()
 
-    async def _send(self, client: Client, write: Write) -> None:
-        loop = asyncio.get_running_loop()
-        clock = self.clock
-        chunk: bytes | None = client.preamble
+    def _next_to_send(self, client: Client) -> bytes | None:
+        """The client's next chunk: its next events, else a heartbeat when one is due, else None."""
         while client.reason is None:
-            if chunk is None:
-                chunk = self._next_chunk(client)
-            if chunk is None:
-                if client.cursor < self.log.head:
-                    continue  # a batch with nothing this client wants
-                if not client.ping_due:
-                    client._waiter = loop.create_future()
-                    self._idle[client] = None
-                    try:
-                        await client._waiter
-                    finally:
-                        self._idle.pop(client, None)
-                        client._waiter = None
-                    client.mark = self.log.head
-                    continue
-                chunk = sse.PING
-            client.write_started = clock.monotonic()
-            await write(chunk)
-            client.last_write = clock.monotonic()
-            client.write_started = None
-            chunk = None
-            client.ping_due = False
+            chunk = self._next_chunk(client)
+            if chunk is not None:
+                return chunk
+            if client.cursor >= self.log.head:  # else a batch held nothing this client wants
+                return sse.PING if client.ping_due else None
+        return None
 
     def _next_chunk(self, client: Client) -> bytes | None:
         log = self.log

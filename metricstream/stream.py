@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from typing import NamedTuple
 from urllib.parse import parse_qs
 
 from .access import Access, header, peer, refusal, send_json, stream_token
@@ -31,12 +32,14 @@ _STREAM_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 _CLOSE = (b"connection", b"close")
+# What parse_request reads: (last_event_id, types, metric_id, earliest).
+Request = tuple[str | None, frozenset[str] | None, str | None, bool]
 
 
 # --- the stream ------------------------------------------------------------------------------------
 
 
-def parse_request(scope: Scope) -> tuple[str | None, frozenset[str] | None, str | None, bool]:
+def parse_request(scope: Scope) -> Request:
     """(last_event_id, types, metric_id, earliest) from the header and query; bad filters raise."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     last_event_id = next(
@@ -66,62 +69,18 @@ def parse_request(scope: Scope) -> tuple[str | None, frozenset[str] | None, str 
 async def watch(
     broadcaster: Broadcaster, scope: Scope, receive: Receive, send: Send, access: Access | None = None
 ) -> None:
-    """Serve one SSE client until it leaves, is dropped, or the server shuts down."""
-    client_address = peer(scope)
+    """Serve one SSE client until it leaves, is dropped, or the server shuts down. One coroutine for
+    the whole stream (the helpers below are plain functions): each frame held per connection counts."""
     access = access or Access()
     cors = access.cors_headers(header(scope, b"origin"))
-    presented = stream_token(scope)
-    if not access.may_read(presented):
-        how = "Authorization: Bearer <token> or ?access_token=<token>"
-        message, challenge = refusal(presented, "the stream", how)
-        log_event(log, logging.INFO, "stream_refused", client=client_address, status=401, error=message)
-        await send_json(send, 401, {"error": message}, [(b"www-authenticate", challenge.encode()), *cors])
+    admitted = _admit(broadcaster, scope, access)
+    if isinstance(admitted, _Refused):
+        status, message, headers = admitted
+        log_event(log, logging.INFO, "stream_refused", client=peer(scope), status=status, error=message)
+        await send_json(send, status, {"error": message}, [*headers, *cors])
         return
-    try:
-        last_event_id, types, metric_id, earliest = parse_request(scope)
-        client = broadcaster.connect(last_event_id, types, metric_id, earliest)
-    except MetricStreamError as error:
-        status, message = error.status_code, error.message
-        log_event(log, logging.INFO, "stream_refused", client=client_address, status=status, error=message)
-        await send_json(send, status, {"error": message}, cors)
-        return
-    stats = broadcaster.statistics()
-    number = stats.accepted  # pairs this connect line with its disconnect line
-    log_event(
-        log,
-        logging.INFO,
-        "stream_connect",
-        stream=number,
-        client=client_address,
-        last_event_id=last_event_id,
-        types=",".join(sorted(types)) if types is not None else None,
-        metric_id=metric_id,
-        replay=client.mark - client.cursor,
-        reset=client.reset,
-        clients=stats.clients,
-    )
-    try:
-        # An ended stream's HTTP/1.1 connection is closed, not kept alive: a client reconnects on a new
-        # one anyway, and an evicted one would otherwise hold a descriptor for the keep-alive timeout.
-        close = [_CLOSE] if scope.get("http_version", "1.1").startswith("1") else []
-        await _stream(broadcaster, client, receive, send, [*close, *cors])
-    finally:
-        log_event(
-            log,
-            logging.INFO,
-            "stream_disconnect",
-            stream=number,
-            client=client_address,
-            reason=client.reason,
-            duration=broadcaster.clock.monotonic() - client.connected_at,
-            clients=broadcaster.statistics().clients,
-        )
-
-
-async def _stream(
-    broadcaster: Broadcaster, client: Client, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]
-) -> None:
-    """The 200 answer: the client's stream until it ends, noticing a peer that leaves meanwhile."""
+    client, request = admitted
+    number = _log_connect(broadcaster, client, scope, request)
 
     async def watch_for_disconnect() -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -131,9 +90,13 @@ async def _stream(
     async def write(chunk: bytes) -> None:
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
+    # An ended stream's HTTP/1.1 connection is closed, not kept alive: a client reconnects on a new
+    # one anyway, and an evicted one would otherwise hold a descriptor for the keep-alive timeout.
+    close = [_CLOSE] if scope.get("http_version", "1.1").startswith("1") else []
     listener = asyncio.ensure_future(watch_for_disconnect())
     try:
-        await send({"type": "http.response.start", "status": 200, "headers": [*_STREAM_HEADERS, *cors]})
+        start = [*_STREAM_HEADERS, *close, *cors]
+        await send({"type": "http.response.start", "status": 200, "headers": start})
         await broadcaster.serve(client, write)
         with contextlib.suppress(TimeoutError):  # a peer that stopped reading can't take it
             async with asyncio.timeout(GOODBYE_TIMEOUT):
@@ -141,3 +104,53 @@ async def _stream(
     finally:
         broadcaster.disconnect(client)
         listener.cancel()
+        log_event(
+            log,
+            logging.INFO,
+            "stream_disconnect",
+            stream=number,
+            client=peer(scope),
+            reason=client.reason,
+            duration=broadcaster.clock.monotonic() - client.connected_at,
+            clients=broadcaster.statistics().clients,
+        )
+
+
+class _Refused(NamedTuple):
+    status: int
+    message: str
+    headers: list[tuple[bytes, bytes]]
+
+
+def _admit(broadcaster: Broadcaster, scope: Scope, access: Access) -> tuple[Client, Request] | _Refused:
+    """The connected client and its request, or the answer that refuses it."""
+    presented = stream_token(scope)
+    if not access.may_read(presented):
+        how = "Authorization: Bearer <token> or ?access_token=<token>"
+        message, challenge = refusal(presented, "the stream", how)
+        return _Refused(401, message, [(b"www-authenticate", challenge.encode())])
+    try:
+        request = parse_request(scope)
+        return broadcaster.connect(*request), request
+    except MetricStreamError as error:
+        return _Refused(error.status_code, error.message, [])
+
+
+def _log_connect(broadcaster: Broadcaster, client: Client, scope: Scope, request: Request) -> int:
+    """The `stream_connect` line; returns the stream's number, which pairs it with its disconnect line."""
+    stats = broadcaster.statistics()
+    last_event_id, types, metric_id, _ = request
+    log_event(
+        log,
+        logging.INFO,
+        "stream_connect",
+        stream=stats.accepted,
+        client=peer(scope),
+        last_event_id=last_event_id,
+        types=",".join(sorted(types)) if types is not None else None,
+        metric_id=metric_id,
+        replay=client.mark - client.cursor,
+        reset=client.reset,
+        clients=stats.clients,
+    )
+    return stats.accepted
