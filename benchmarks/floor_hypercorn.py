@@ -56,6 +56,7 @@ async def read_body(receive: Any) -> object:
 
 
 async def stream(receive: Any, send: Any) -> None:
+    """One client: a cursor into `frames`, one future to wait on; a listener task notices it leave."""
     global clients
     headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -64,21 +65,32 @@ async def stream(receive: Any, send: Any) -> None:
     )
     clients += 1
     await receive()  # the (empty) request body; the next message is http.disconnect
-    gone = asyncio.ensure_future(receive())
+    loop = asyncio.get_running_loop()
+    gone = False
+    future: asyncio.Future[None] | None = None
+
+    async def listen() -> None:
+        nonlocal gone
+        await receive()
+        gone = True
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    listener = asyncio.ensure_future(listen())
     cursor = len(frames)
     try:
-        while not gone.done():
+        while not gone:
             if cursor < len(frames):
-                chunk = b"".join(frames[cursor:])
+                chunk = frames[cursor] if cursor + 1 == len(frames) else b"".join(frames[cursor:])
                 cursor = len(frames)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 continue
-            future = asyncio.get_running_loop().create_future()
+            future = loop.create_future()
             waiting.add(future)
-            await asyncio.wait((future, gone), return_when=asyncio.FIRST_COMPLETED)
+            await future
     finally:
         clients -= 1
-        gone.cancel()
+        listener.cancel()
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
