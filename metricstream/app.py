@@ -47,8 +47,8 @@ from .ingest import BATCH_BODY_FACTOR, batch_items, error_body, json_body
 from .models import (
     MetricIn,
     MetricsQuery,
-    ReadingIn,
     ReadingsQuery,
+    reading_model,
     validate,
 )
 from .schemas import (
@@ -58,12 +58,12 @@ from .schemas import (
     LastEventHeader,
     MetricList,
     MetricOut,
-    ReadingBatchIn,
     ReadingBatchOut,
     ReadingList,
     ReadingOut,
     complete_document,
     move_response_headers,
+    reading_batch_model,
     uuid_path_parameter,
 )
 from .slices import SLICE, metrics_json, readings_json
@@ -214,7 +214,7 @@ def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
     service = owner.service
 
     @app.post("/metrics/readings")
-    @document_request(ReadingIn)
+    @document_request(reading_model(owner.settings.positive_only))
     @document_response(ReadingOut, 201)
     @document_response(ErrorOut, 400)
     @document_response(ErrorOut, 404)
@@ -224,7 +224,7 @@ def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
         return Response(events[0].body, 201, content_type="application/json")
 
     @app.post("/metrics/readings/batch")
-    @document_request(ReadingBatchIn)
+    @document_request(reading_batch_model(owner.settings.positive_only))
     @document_response(ReadingBatchOut, 201)
     @document_response(BatchErrorOut, 400)
     @document_response(BatchErrorOut, 404)

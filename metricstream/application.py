@@ -61,6 +61,7 @@ class MetricStreamApp:
             max_name_length=settings.max_name_length,
             max_metrics=settings.max_metrics,
             max_readings_per_metric=settings.max_readings_per_metric,
+            positive_only=settings.positive_only,
         )
         self.access = _access(settings)
         self.telemetry = Telemetry(self.broadcaster)  # this app's own Prometheus registry

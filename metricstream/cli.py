@@ -32,9 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, field in Settings.model_fields.items():
         help_text = f"{field.description} (default: {field.default}; env {ENV_PREFIX}{name.upper()})"
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %
         if field.annotation is bool:
-            # A switch: given means True; left out (None) leaves the environment or the default in charge.
-            serve.add_argument(flag_name(name), dest=name, action="store_true", default=None, help=help_text)
+            # --name / --no-name; left out (None) leaves the environment or the default in charge.
+            serve.add_argument(
+                flag_name(name),
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
             continue
         kind: Any = field.annotation if field.annotation in (int, float) else str
         serve.add_argument(

@@ -49,6 +49,7 @@ __all__ = [
     "MetricIn",
     "MetricReading",
     "MetricsQuery",
+    "AnyReadingIn",
     "ReadingFields",
     "ReadingIn",
     "ReadingsQuery",
@@ -59,6 +60,8 @@ __all__ = [
     "new_ids",
     "validate",
     "validate_metric",
+    "validate_reading",
+    "reading_model",
 ]
 
 METRIC_CREATED: Final = "metric_created"
@@ -283,6 +286,21 @@ class ReadingIn(BaseModel):
     timestamp: Timestamp = None
 
 
+class AnyReadingIn(ReadingIn):
+    """Body of `POST /metrics/readings` with `positive_only=False`: any finite value, 0 and below too."""
+
+    value: Annotated[  # the same type, without the bound
+        float,
+        Field(allow_inf_nan=False, strict=True, description="A finite number."),
+        BeforeValidator(_real_number),
+    ]
+
+
+def reading_model(positive_only: bool = True) -> type[ReadingIn]:
+    """The model a reading is validated and documented with, for the `positive_only` setting."""
+    return ReadingIn if positive_only else AnyReadingIn
+
+
 class ReadingsQuery(BaseModel):
     """Query of `GET /metrics/{id}/readings`: an inclusive time range and a count limit."""
 
@@ -334,10 +352,10 @@ class ReadingFields:
     timestamp: datetime | None
 
 
-def validate_reading(data: object) -> ReadingFields:
-    """A reading's fields from `data`, as `validate(ReadingIn, data)` gives them. The common shape (an id
-    string, a plain int or float, no timestamp or a string one) is checked here; anything else, errors
-    included, goes through the model, so every message is the model's."""
+def validate_reading(data: object, positive_only: bool = True) -> ReadingFields:
+    """A reading's fields from `data`, as `validate(reading_model(positive_only), data)` gives them. The
+    common shape (an id string, a plain int or float, no timestamp or a string one) is checked here;
+    anything else, errors included, goes through the model, so every message is the model's."""
     if type(data) is dict:
         metric_id, value, timestamp = data.get("metric_id"), data.get("value"), data.get("timestamp")
         try:
@@ -347,11 +365,11 @@ def validate_reading(data: object) -> ReadingFields:
                 and (timestamp is None or type(timestamp) is str)
             ):
                 value, metric_id = float(value), _uuid7_text(metric_id)
-                if value > 0 and math.isfinite(value):
+                if (value > 0 or not positive_only) and math.isfinite(value):
                     return ReadingFields(metric_id, value, cast("datetime | None", _rfc3339(timestamp)))
         except (ValueError, OverflowError):
             pass  # the model says what is wrong
-    fields = validate(ReadingIn, data)
+    fields = validate(reading_model(positive_only), data)
     return ReadingFields(fields.metric_id, fields.value, fields.timestamp)
 
 
@@ -364,6 +382,7 @@ _MESSAGES: Final = {
     "input_frequency": "input_frequency must be a number >= 0 (seconds between readings)",
     "metric_id": "metric_id must be a UUIDv7 string",
     "value": "value must be a finite number greater than 0",
+    "AnyReadingIn.value": "value must be a finite number",  # a model's own message for a field
     "timestamp": "timestamp must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
     "since": "since must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
     "until": "until must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
@@ -382,17 +401,17 @@ def validate(model: type[ModelT], data: object) -> ModelT:
     try:
         return model.model_validate(data)
     except PydanticValidationError as exc:
-        raise ValidationError(_describe(exc)) from None
+        raise ValidationError(_describe(exc, model.__name__)) from None
 
 
-def _describe(exc: PydanticValidationError) -> str:
+def _describe(exc: PydanticValidationError, model: str = "") -> str:
     messages: list[str] = []
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else ""
         if error["type"] == "missing":
             message = f"{field} is required"
         else:
-            message = _MESSAGES.get(field, f"{field}: {error['msg']}")
+            message = _MESSAGES.get(f"{model}.{field}") or _MESSAGES.get(field, f"{field}: {error['msg']}")
         if message not in messages:
             messages.append(message)
     return "; ".join(messages)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, RootModel
 
-from .models import EVENT_TYPES, ReadingIn
+from .models import EVENT_TYPES, AnyReadingIn, ReadingIn
 
 __all__ = [
     "BODY_ERRORS",
@@ -20,6 +20,7 @@ __all__ = [
     "STREAM_OPERATION",
     "complete_document",
     "move_response_headers",
+    "reading_batch_model",
     "uuid_path_parameter",
     "BatchErrorOut",
     "ErrorOut",
@@ -27,6 +28,7 @@ __all__ = [
     "LastEventHeader",
     "MetricList",
     "MetricOut",
+    "AnyReadingBatchIn",
     "ReadingBatchIn",
     "ReadingBatchOut",
     "ReadingList",
@@ -81,6 +83,15 @@ class BatchErrorOut(BaseModel):
 
 class ReadingBatchIn(BaseModel):
     readings: list[ReadingIn] = Field(description="Up to max_batch (10,000 by default) readings.")
+
+
+class AnyReadingBatchIn(BaseModel):
+    readings: list[AnyReadingIn] = Field(description="Up to max_batch (10,000 by default) readings.")
+
+
+def reading_batch_model(positive_only: bool = True) -> type[BaseModel]:
+    """The batch body as documented for the `positive_only` setting."""
+    return ReadingBatchIn if positive_only else AnyReadingBatchIn
 
 
 class ReadingBatchOut(BaseModel):

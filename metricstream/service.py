@@ -93,6 +93,7 @@ class AsyncMetricService:
         max_name_length: int = MAX_NAME_LENGTH,
         max_metrics: int | None = None,
         max_readings_per_metric: int | None = None,
+        positive_only: bool = True,
     ) -> None:
         self.storage = storage
         self._shared = isinstance(storage, SharedStorage)  # its own log publishes its writes
@@ -102,6 +103,7 @@ class AsyncMetricService:
         self.max_name_length = max_name_length
         self.max_metrics = max_metrics  # None: no limit
         self.max_readings_per_metric = max_readings_per_metric  # None: keep every reading
+        self.positive_only = positive_only  # False: any finite value, 0 and below too
         self._arrivals: dict[str, asyncio.Future[None]] = {}  # shared store: writes awaiting their event
         # Ids are made and stored under one lock, so this process's events reach the log in id order
         # even when a store's writes could overtake each other (several Redis connections).
@@ -178,7 +180,7 @@ class AsyncMetricService:
         checked, errors = [], []
         for index, item in enumerate(items):
             try:
-                checked.append(validate_reading(item))
+                checked.append(validate_reading(item, self.positive_only))
             except ValidationError as error:
                 errors.append({"index": index, "error": error.message})
         if errors:

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         "lab.example,.example.org (a leading dot takes subdomains too; comma-separated as a flag or "
         "variable); `*` alone allows any.",
     )
+    positive_only: bool = Field(
+        True,
+        description="Accept only reading values > 0, as the original service did; false accepts any "
+        "finite number (0 % CPU, -5 °C, deltas).",
+    )
     demo: bool = Field(False, description="Post random-walk readings for a few demo metrics.")
     # Only `serve` installs a log handler; a library (Hub, create_app) must leave that to the program.
     log_level: str = Field(

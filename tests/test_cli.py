@@ -296,6 +296,7 @@ def test_bool_settings_are_switches() -> None:
     parser = build_parser()
     for name in switches:
         assert vars(parser.parse_args(["serve", "--" + name.replace("_", "-")]))[name] is True
+        assert vars(parser.parse_args(["serve", "--no-" + name.replace("_", "-")]))[name] is False
         assert vars(parser.parse_args(["serve"]))[name] is None  # left to METRICSTREAM_* or the default
 
 
