@@ -186,12 +186,13 @@ def _metric_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(MetricList, 200, LastEventHeader)
     @document_response(ErrorOut, 400)
     async def list_metrics() -> Response:
-        """Every metric in creation order, optionally with its newest readings."""
+        """Every metric in creation order (or those with one name), optionally with its newest readings."""
         headers = _last_event_header(owner)  # read before the data: resuming from it never misses
         query = _validate_query(MetricsQuery)
         if not query.with_readings:
-            return _json([metric.to_dict() for metric in await service.list_metrics()], 200, headers)
-        pairs = service.iter_metrics_with_readings(query.readings_limit)
+            metrics = await service.list_metrics(query.name)
+            return _json([metric.to_dict() for metric in metrics], 200, headers)
+        pairs = service.iter_metrics_with_readings(query.readings_limit, query.name)
         return Response(metrics_json(pairs), 200, headers, content_type="application/json")
 
     @app.get("/metrics/<metric_id>")

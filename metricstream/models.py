@@ -341,6 +341,11 @@ class MetricsQuery(BaseModel):
         ),
         BeforeValidator(_whole_number),
     ] = DEFAULT_READINGS_LIMIT
+    name: Annotated[
+        str | None,
+        Field(description="Only the metrics with exactly this name (outer spaces ignored, as in names)."),
+        BeforeValidator(lambda value: value.strip() if isinstance(value, str) else value),
+    ] = None
 
 
 @dataclass(frozen=True, slots=True)

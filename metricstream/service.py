@@ -235,8 +235,13 @@ class AsyncMetricService:
     async def get_metric(self, metric_id: str) -> Metric:
         return await self._require(_parse_id(metric_id))
 
-    async def list_metrics(self) -> list[Metric]:
-        return await self.storage.list_metrics()
+    async def list_metrics(self, name: str | None = None) -> list[Metric]:
+        """Every metric in creation order; with `name`, those with exactly that name."""
+        metrics = await self.storage.list_metrics()
+        if name is None:
+            return metrics
+        wanted = validate(MetricsQuery, {"name": name}).name
+        return [metric for metric in metrics if metric.name == wanted]
 
     async def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
         """Every metric with its newest `readings_limit` readings, and the stream position they are
@@ -250,11 +255,11 @@ class AsyncMetricService:
         return Snapshot([metric for metric, _ in pairs], {m.id: r for m, r in pairs}, position)
 
     async def iter_metrics_with_readings(
-        self, readings_limit: int
+        self, readings_limit: int, name: str | None = None
     ) -> AsyncIterator[tuple[Metric, list[MetricReading]]]:
-        """Every metric with its newest `readings_limit` readings, ascending, a metric at a time, letting
-        the loop run between two."""
-        for metric in await self.storage.list_metrics():
+        """Every metric (with `name`, those so named) with its newest `readings_limit` readings, ascending,
+        a metric at a time, letting the loop run between two."""
+        for metric in await self.list_metrics(name):
             yield metric, await self.storage.list_readings(metric.id, limit=readings_limit, newest=True)
             await asyncio.sleep(0)
 
@@ -313,9 +318,9 @@ class MetricService:
     def get_metric(self, metric_id: str) -> Metric:
         return self._run(self._service.get_metric(metric_id))
 
-    def list_metrics(self) -> list[Metric]:
-        """Every metric, in creation order."""
-        return self._run(self._service.list_metrics())
+    def list_metrics(self, name: str | None = None) -> list[Metric]:
+        """Every metric, in creation order; with `name`, those with exactly that name."""
+        return self._run(self._service.list_metrics(name))
 
     def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
         """The state and its stream position in one step: load it, then follow

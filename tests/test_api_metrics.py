@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from metricstream import Hub
 from metricstream.models import new_id
 
 from .apitools import (
@@ -219,3 +220,23 @@ def test_get_metric_non_uuid_400(http: httpx.Client, bad_id: str) -> None:
 def test_get_metric_unknown_404(http: httpx.Client, unknown: str) -> None:
     post_metric(http)
     assert_error(http.get(f"/metrics/{unknown}"), 404, f"metric {unknown} not found")
+
+
+# --- GET /metrics?name= ---------------------------------------------------------------------------
+
+
+def test_metrics_are_found_by_exact_name(hub: Hub, http: httpx.Client) -> None:
+    first, other, second = (post_metric(http, name) for name in ("cpu", "CPU", "cpu"))
+    hub.service.create_reading(second["id"], 2.5)
+    answer = http.get("/metrics", params={"name": "cpu"})
+    assert answer.status_code == 200
+    assert [metric["id"] for metric in answer.json()] == [first["id"], second["id"]]  # creation order
+    assert "x-last-event-id" in answer.headers
+    assert [m["id"] for m in http.get("/metrics", params={"name": " CPU "}).json()] == [other["id"]]
+    assert http.get("/metrics", params={"name": "cp"}).json() == []
+    embedded = http.get("/metrics", params={"name": "cpu", "with_readings": "true"}).json()
+    assert [[r["value"] for r in metric["readings"]] for metric in embedded] == [[], [2.5]]
+    # the same in Python
+    assert [metric.id for metric in hub.service.list_metrics(name="cpu")] == [first["id"], second["id"]]
+    assert hub.service.list_metrics(name="nothing") == []
+    assert len(hub.service.list_metrics()) == 3
