@@ -204,6 +204,16 @@ def _metric_routes(app: Quart, owner: MetricStreamApp) -> None:
         metric = await service.get_metric(metric_id)
         return _json(metric.to_dict(), 200, headers)
 
+    @app.delete("/metrics/<metric_id>")
+    @document_response(ErrorOut, 400)
+    @document_response(ErrorOut, 404)
+    async def delete_metric(metric_id: str) -> Response:
+        """Delete a metric and its readings; announced as `metric_deleted` with `{"id": ...}`."""
+        await service.delete_metric(metric_id)
+        answer = Response(b"", 204)
+        del answer.headers["Content-Type"]  # no body, so no type
+        return answer
+
     @app.get("/healthz")
     @document_response(HealthOut)
     async def healthz() -> Response:
@@ -321,7 +331,7 @@ def _security(app: Quart, owner: MetricStreamApp) -> None:
             allow_origin=sorted(access.cors_origins),
             allow_credentials=False,
             allow_headers=CORS_ALLOW_HEADERS,
-            allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
             expose_headers=CORS_EXPOSE_HEADERS,
             max_age=CORS_MAX_AGE,
         )

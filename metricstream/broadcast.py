@@ -33,7 +33,7 @@ from . import sse
 from .clock import Clock, SystemClock
 from .errors import UnavailableError
 from .events import Event, EventLog
-from .models import READING_CREATED, new_id
+from .models import METRIC_CREATED, new_id
 
 __all__ = ["BroadcastStatistics", "Broadcaster", "Client"]
 
@@ -97,8 +97,8 @@ class Client:
     def wants(self, event: Event) -> bool:
         if self.types is not None and event.type not in self.types:
             return False
-        if self.metric_id is not None:
-            return event.type == READING_CREATED and event.metric_id == self.metric_id
+        if self.metric_id is not None:  # this metric's readings, and its deletion
+            return event.type != METRIC_CREATED and event.metric_id == self.metric_id
         return True
 
     def wake(self) -> None:

@@ -44,6 +44,7 @@ from .errors import ValidationError
 
 __all__ = [
     "METRIC_CREATED",
+    "METRIC_DELETED",
     "READING_CREATED",
     "Metric",
     "MetricIn",
@@ -66,7 +67,8 @@ __all__ = [
 
 METRIC_CREATED: Final = "metric_created"
 READING_CREATED: Final = "metric_reading_created"
-EVENT_TYPES: Final = frozenset({METRIC_CREATED, READING_CREATED})
+METRIC_DELETED: Final = "metric_deleted"
+EVENT_TYPES: Final = frozenset({METRIC_CREATED, READING_CREATED, METRIC_DELETED})
 MAX_NAME_LENGTH: Final = 200
 DEFAULT_READINGS_LIMIT: Final = 1000
 MAX_READINGS_LIMIT: Final = 10_000

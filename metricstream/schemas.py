@@ -119,6 +119,10 @@ def complete_document(document: dict[str, Any], stream_path: str) -> dict[str, A
             }
             for status, description in errors.items():
                 operation["responses"].setdefault(status, {"description": description, **ERROR_RESPONSE})
+    deletion = document["paths"].get("/metrics/{metric_id}", {}).get("delete")
+    if deletion is not None:  # answered with no body, which quart-schema cannot declare
+        deletion["responses"].pop(200, None)
+        deletion["responses"][204] = {"description": "Deleted; announced as `metric_deleted`."}
     document["paths"][stream_path] = STREAM_OPERATION
     return document
 
@@ -162,7 +166,7 @@ STREAM_OPERATION: dict[str, Any] = {
                 "name": "metric_id",
                 "in": "query",
                 "schema": {"type": "string", "format": "uuid"},
-                "description": "Only this metric's readings (replay included).",
+                "description": "Only this metric's readings and its deletion (replay included).",
             },
             {
                 "name": "start",

@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
+
 from .broadcast import Broadcaster
 from .clock import Clock, SystemClock
 from .errors import HubError, LimitExceededError, NotFoundError, ValidationError
@@ -30,6 +32,7 @@ from .models import (
     DEFAULT_READINGS_LIMIT,
     MAX_NAME_LENGTH,
     METRIC_CREATED,
+    METRIC_DELETED,
     READING_CREATED,
     Metric,
     MetricReading,
@@ -187,22 +190,22 @@ class AsyncMetricService:
             if single:
                 raise ValidationError(str(errors[0]["error"]))
             raise ValidationError(_batch_message(errors, len(items)), errors)
-        missing = []
-        for metric_id in dict.fromkeys(fields.metric_id for fields in checked):
-            if await self.storage.get_metric(metric_id) is None:
-                missing.append(metric_id)
-        if missing:
-            if single:
-                raise NotFoundError(f"metric {missing[0]} not found")
-            errors = [
-                {"index": index, "error": f"metric {fields.metric_id} not found"}
-                for index, fields in enumerate(checked)
-                if fields.metric_id in missing
-            ]
-            raise NotFoundError(_batch_message(errors, len(items)), errors)
-        if not checked:
-            return [], []
-        async with self._writing:
+        async with self._writing:  # checked under the lock: a metric deleted meanwhile is not written
+            missing = []
+            for metric_id in dict.fromkeys(fields.metric_id for fields in checked):
+                if await self.storage.get_metric(metric_id) is None:
+                    missing.append(metric_id)
+            if missing:
+                if single:
+                    raise NotFoundError(f"metric {missing[0]} not found")
+                errors = [
+                    {"index": index, "error": f"metric {fields.metric_id} not found"}
+                    for index, fields in enumerate(checked)
+                    if fields.metric_id in missing
+                ]
+                raise NotFoundError(_batch_message(errors, len(items)), errors)
+            if not checked:
+                return [], []
             ids = new_ids(2 * len(checked))
             readings = [
                 MetricReading(ids[2 * i], fields.metric_id, fields.value, fields.timestamp or now)
@@ -234,6 +237,18 @@ class AsyncMetricService:
 
     async def get_metric(self, metric_id: str) -> Metric:
         return await self._require(_parse_id(metric_id))
+
+    async def delete_metric(self, metric_id: str) -> None:
+        """Remove a metric and its readings; announced as `metric_deleted` with `{"id": ...}`. Events
+        published before stay in the retained log and replay as they were."""
+        metric_id = _parse_id(metric_id)
+        body = orjson.dumps({"id": metric_id})
+        async with self._writing:
+            event = Event.restore(new_id(), METRIC_DELETED, metric_id, body, self.clock.time())
+            if not await self.storage.delete_metric(metric_id, event):
+                raise NotFoundError(f"metric {metric_id} not found")
+            self._published([event])
+        await self._announce([event])
 
     async def list_metrics(self, name: str | None = None) -> list[Metric]:
         """Every metric in creation order; with `name`, those with exactly that name."""
@@ -317,6 +332,10 @@ class MetricService:
 
     def get_metric(self, metric_id: str) -> Metric:
         return self._run(self._service.get_metric(metric_id))
+
+    def delete_metric(self, metric_id: str) -> None:
+        """Remove a metric and its readings, and announce it (`metric_deleted`)."""
+        self._run(self._service.delete_metric(metric_id))
 
     def list_metrics(self, name: str | None = None) -> list[Metric]:
         """Every metric, in creation order; with `name`, those with exactly that name."""

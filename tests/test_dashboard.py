@@ -189,6 +189,22 @@ def test_a_metric_created_over_http_appears_without_reload(tab: Tab, server: Hub
     assert tab.errors == []
 
 
+def test_a_deleted_metric_leaves_the_board_without_reload(tab: Tab, server: Hub) -> None:
+    kept, doomed = server.service.create_metric("kept"), server.service.create_metric("doomed")
+    server.service.create_reading(doomed.id, 3.0)
+    page = open_dashboard(tab, server)
+    expect(page.locator(card(doomed.id))).to_have_attribute("data-points", "1")
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        assert http.delete(f"/metrics/{doomed.id}").status_code == 204
+    expect(page.locator(card(doomed.id))).to_have_count(0)
+    expect(page.locator(card(kept.id))).to_be_visible()
+    server.service.delete_metric(kept.id)  # the last one: the board says how to start again
+    expect(page.locator(card(kept.id))).to_have_count(0)
+    expect(page.locator("#empty")).to_be_visible()
+    assert page.evaluate("() => performance.getEntriesByType('navigation').length") == 1  # never reloaded
+    assert tab.errors == []
+
+
 def test_new_readings_change_the_value_and_the_chart(tab: Tab, server: Hub) -> None:
     metric = server.service.create_metric("Memory Usage")
     for value in (40.0, 42.5, 41.0):

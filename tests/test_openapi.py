@@ -14,7 +14,7 @@ from metricstream.models import MetricIn, ReadingIn, ReadingsQuery
 
 API_PATHS = {
     "/metrics": {"get", "post"},
-    "/metrics/{metric_id}": {"get"},
+    "/metrics/{metric_id}": {"get", "delete"},
     "/metrics/readings": {"post"},
     "/metrics/readings/batch": {"post"},
     "/metrics/{metric_id}/readings": {"get"},
@@ -137,7 +137,7 @@ def test_openapi_metric_id_path_parameter_is_a_uuid(openapi: dict[str, Any], pat
 def test_openapi_stream_types_is_a_comma_separated_list(openapi: dict[str, Any]) -> None:
     (types,) = [p for p in openapi["paths"]["/events/watch"]["get"]["parameters"] if p["name"] == "types"]
     assert (types["style"], types["explode"]) == ("form", False)
-    assert types["schema"]["items"]["enum"] == ["metric_created", "metric_reading_created"]
+    assert types["schema"]["items"]["enum"] == ["metric_created", "metric_deleted", "metric_reading_created"]
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/metrics/{metric_id}/readings"])

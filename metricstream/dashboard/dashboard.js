@@ -432,13 +432,23 @@
     queue = [];
     const touched = new Set();
     let unknown = false;
-    let added = false;
+    let reshaped = false; // a card came or went
     for (let i = 0; i < batch.length; i += 2) {
       const data = JSON.parse(batch[i + 1]);
       if (batch[i] === "metric_created") {
         if (!cards.has(data.id)) {
           addCard(data);
-          added = true;
+          reshaped = true;
+        }
+        continue;
+      }
+      if (batch[i] === "metric_deleted") {
+        const gone = cards.get(data.id);
+        if (gone !== undefined) {
+          gone.remove();
+          cards.delete(data.id);
+          touched.delete(gone);
+          reshaped = true;
         }
         continue;
       }
@@ -451,7 +461,7 @@
       }
     }
     for (const card of touched) card.trim();
-    if (added) {
+    if (reshaped) {
       showEmpty();
       showSummary();
     }
@@ -525,6 +535,7 @@
     };
     stream.addEventListener("metric_created", receive);
     stream.addEventListener("metric_reading_created", receive);
+    stream.addEventListener("metric_deleted", receive);
     stream.addEventListener("reset", () => live() && reload());
     stream.onopen = () => live() && connected();
     stream.onmessage = (event) => {

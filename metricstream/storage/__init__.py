@@ -32,6 +32,11 @@ class Storage(Protocol):
         stored (checked in the same atomic step as the insert)."""
         ...
 
+    async def delete_metric(self, metric_id: str, event: Event) -> bool:
+        """Remove a metric and its readings and store `event`, in one step; False (nothing done) if there
+        is no such metric."""
+        ...
+
     async def get_metric(self, metric_id: str) -> Metric | None: ...
 
     async def list_metrics(self) -> list[Metric]: ...
@@ -40,7 +45,8 @@ class Storage(Protocol):
         self, readings: Sequence[MetricReading], events: Sequence[Event], keep: int | None = None
     ) -> None:
         """Store readings of existing metrics with their events, all or nothing; then, in the same step,
-        drop each written metric's oldest readings (by timestamp, then id) beyond the newest `keep`."""
+        drop each written metric's oldest readings (by timestamp, then id) beyond the newest `keep`. A
+        metric deleted meanwhile (by another process sharing the store) raises `NotFoundError`."""
         ...
 
     async def list_readings(

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 
+from ..errors import NotFoundError
 from ..events import Event, expired_prefix
 from ..models import Metric, MetricReading
 
@@ -75,6 +76,14 @@ class MemoryStorage:
             self._events.append(event)
             return True
 
+    async def delete_metric(self, metric_id: str, event: Event) -> bool:
+        with self._lock:
+            if self._metrics.pop(metric_id, None) is None:
+                return False
+            del self._readings[metric_id]
+            self._events.append(event)
+            return True
+
     async def get_metric(self, metric_id: str) -> Metric | None:
         return self._metrics.get(metric_id)
 
@@ -86,6 +95,9 @@ class MemoryStorage:
         self, readings: Sequence[MetricReading], events: Sequence[Event], keep: int | None = None
     ) -> None:
         with self._lock:
+            missing = sorted({reading.metric_id for reading in readings} - self._readings.keys())
+            if missing:  # deleted since the service checked
+                raise NotFoundError(f"metric {' or '.join(missing)} not found (deleted meanwhile)")
             for reading in readings:
                 self._readings[reading.metric_id].add(reading)
             self._events.extend(events)

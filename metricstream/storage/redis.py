@@ -36,7 +36,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from ..errors import UnavailableError
+from ..errors import NotFoundError, UnavailableError
 from ..events import Event
 from ..models import Metric, MetricReading
 from ..tasks import raise_if_cancelled
@@ -102,8 +102,18 @@ for _ = 1, operations do
     if excess > 0 then
       redis.call('ZREMRANGEBYRANK', key, 0, excess - 1)
     end
+  elseif kind == 'present' then
+    if redis.call('HEXISTS', key, ARGV[i + 2]) == 0 then
+      return 0
+    end
   elseif kind == 'hset' then
     redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3])
+  elseif kind == 'hdel' then
+    redis.call('HDEL', key, ARGV[i + 2])
+  elseif kind == 'lrem' then
+    redis.call('LREM', key, 0, ARGV[i + 2])
+  elseif kind == 'del' then
+    redis.call('DEL', key)
   else
     redis.call('RPUSH', key, ARGV[i + 2])
   end
@@ -222,6 +232,16 @@ class RedisStorage:
         ]
         return await self._run_write([self._metrics, self._metric_ids], operations, [event])
 
+    async def delete_metric(self, metric_id: str, event: Event) -> bool:
+        readings = self._readings_key(metric_id)
+        operations: list[tuple[str, str, Any, Any]] = [
+            ("present", self._metrics, metric_id, ""),
+            ("hdel", self._metrics, metric_id, ""),
+            ("lrem", self._metric_ids, metric_id, ""),
+            ("del", readings, "", ""),
+        ]
+        return await self._run_write([self._metrics, self._metric_ids, readings], operations, [event])
+
     async def get_metric(self, metric_id: str) -> Metric | None:
         with _unavailable_on_error():
             body = await self.client.hget(self._metrics, metric_id)
@@ -236,14 +256,18 @@ class RedisStorage:
     async def add_readings(
         self, readings: Sequence[MetricReading], events: Sequence[Event], keep: int | None = None
     ) -> None:
-        keys = sorted({self._readings_key(reading.metric_id) for reading in readings})
-        operations: list[tuple[str, str, Any, Any]] = [
+        metric_ids = sorted({reading.metric_id for reading in readings})
+        keys = [self._readings_key(metric_id) for metric_id in metric_ids]
+        # each metric still there, checked in the same step: another process may have deleted it
+        operations: list[tuple[str, str, Any, Any]] = [("present", self._metrics, m, "") for m in metric_ids]
+        operations += [
             ("zadd", self._readings_key(r.metric_id), micros(r.timestamp), orjson.dumps(r.to_dict()))
             for r in readings
         ]
         if keep is not None:  # rank 0 is the oldest: lowest score (time), ties by member (id first)
             operations += [("cap", key, keep, "") for key in keys]
-        await self._run_write(keys, operations, events)
+        if not await self._run_write([self._metrics, *keys], operations, events):
+            raise NotFoundError(f"metric {' or '.join(metric_ids)} not found (deleted meanwhile)")
 
     async def list_readings(
         self,

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from ..errors import UnavailableError
+from ..errors import NotFoundError, UnavailableError
 from ..events import Event
 from ..models import Metric, MetricReading, ensure_ids_after
 from .rows import micros, moment
@@ -149,6 +149,18 @@ class SQLiteStorage:
 
         return await self._run(work)
 
+    async def delete_metric(self, metric_id: str, event: Event) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            with db:
+                db.execute("DELETE FROM readings WHERE metric_id = ?", (metric_id,))
+                if db.execute("DELETE FROM metrics WHERE id = ?", (metric_id,)).rowcount == 0:
+                    return False  # no such metric, so no readings were deleted either
+                self._insert_events(db, [event])
+            self._counts.pop(metric_id, None)
+            return True
+
+        return await self._run(work)
+
     async def get_metric(self, metric_id: str) -> Metric | None:
         def work(db: sqlite3.Connection) -> Metric | None:
             row = db.execute(
@@ -181,8 +193,11 @@ class SQLiteStorage:
                         counts = self._trim_readings(db, readings, keep)
                     else:
                         self._counts.clear()  # uncapped writes are not counted
-            except BaseException:
+            except BaseException as error:
                 self._counts.clear()  # not worth reasoning about what a failed transaction left
+                if isinstance(error, sqlite3.IntegrityError) and "FOREIGN KEY" in str(error):
+                    metric_ids = " or ".join(sorted({r.metric_id for r in readings}))
+                    raise NotFoundError(f"metric {metric_ids} not found (deleted meanwhile)") from None
                 raise
             self._counts.update(counts)  # committed: the counts are true now
 
