@@ -118,10 +118,8 @@ class Ingest:
             body = orjson.dumps(error_body(error))
             return await _send(send, error.status_code, body, [*extra, *answer_headers])
         except Exception as error:
-            path, method = scope["path"], "POST"
-            log_event(
-                log, logging.ERROR, "request_error", method=method, path=path, status=500, exc_info=error
-            )
+            fields = {"method": "POST", "path": scope["path"], "status": 500}
+            log_event(log, logging.ERROR, "request_error", **fields, exc_info=error)
             body = b'{"error":"internal server error"}'
             return await _send(send, 500, body, answer_headers)
 

@@ -190,22 +190,23 @@ class AsyncMetricService:
             if single:
                 raise ValidationError(str(errors[0]["error"]))
             raise ValidationError(_batch_message(errors, len(items)), errors)
-        async with self._writing:  # checked under the lock: a metric deleted meanwhile is not written
-            missing = []
-            for metric_id in dict.fromkeys(fields.metric_id for fields in checked):
-                if await self.storage.get_metric(metric_id) is None:
-                    missing.append(metric_id)
-            if missing:
-                if single:
-                    raise NotFoundError(f"metric {missing[0]} not found")
-                errors = [
-                    {"index": index, "error": f"metric {fields.metric_id} not found"}
-                    for index, fields in enumerate(checked)
-                    if fields.metric_id in missing
-                ]
-                raise NotFoundError(_batch_message(errors, len(items)), errors)
-            if not checked:
-                return [], []
+        missing = []
+        for metric_id in dict.fromkeys(fields.metric_id for fields in checked):
+            if await self.storage.get_metric(metric_id) is None:
+                missing.append(metric_id)
+        if missing:
+            if single:
+                raise NotFoundError(f"metric {missing[0]} not found")
+            errors = [
+                {"index": index, "error": f"metric {fields.metric_id} not found"}
+                for index, fields in enumerate(checked)
+                if fields.metric_id in missing
+            ]
+            raise NotFoundError(_batch_message(errors, len(items)), errors)
+        if not checked:
+            return [], []
+        # A metric deleted between this check and the write is refused by the store itself.
+        async with self._writing:
             ids = new_ids(2 * len(checked))
             readings = [
                 MetricReading(ids[2 * i], fields.metric_id, fields.value, fields.timestamp or now)

@@ -74,7 +74,7 @@ async def watch(
     access = access or Access()
     cors = access.cors_headers(header(scope, b"origin"))
     admitted = _admit(broadcaster, scope, access)
-    if isinstance(admitted, _Refused):
+    if isinstance(admitted, _Refusal):
         status, message, headers = admitted
         log_event(log, logging.INFO, "stream_refused", client=peer(scope), status=status, error=message)
         await send_json(send, status, {"error": message}, [*headers, *cors])
@@ -116,24 +116,24 @@ async def watch(
         )
 
 
-class _Refused(NamedTuple):
+class _Refusal(NamedTuple):
     status: int
     message: str
     headers: list[tuple[bytes, bytes]]
 
 
-def _admit(broadcaster: Broadcaster, scope: Scope, access: Access) -> tuple[Client, Request] | _Refused:
+def _admit(broadcaster: Broadcaster, scope: Scope, access: Access) -> tuple[Client, Request] | _Refusal:
     """The connected client and its request, or the answer that refuses it."""
     presented = stream_token(scope)
     if not access.may_read(presented):
         how = "Authorization: Bearer <token> or ?access_token=<token>"
         message, challenge = refusal(presented, "the stream", how)
-        return _Refused(401, message, [(b"www-authenticate", challenge.encode())])
+        return _Refusal(401, message, [(b"www-authenticate", challenge.encode())])
     try:
         request = parse_request(scope)
         return broadcaster.connect(*request), request
     except MetricStreamError as error:
-        return _Refused(error.status_code, error.message, [])
+        return _Refusal(error.status_code, error.message, [])
 
 
 def _log_connect(broadcaster: Broadcaster, client: Client, scope: Scope, request: Request) -> int:
