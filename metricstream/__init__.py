@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .client import AsyncSubscriber, StreamEvent, Subscriber
 from .errors import (
+    ConflictError,
     HubError,
     LimitExceededError,
     MetricStreamError,
@@ -57,6 +58,7 @@ __all__ = [
     "AsyncMetricService",
     "AsyncSubscriber",
     "Hub",
+    "ConflictError",
     "HubError",
     "LimitExceededError",
     "Metric",

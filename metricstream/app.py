@@ -229,8 +229,10 @@ def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(ReadingOut, 201)
     @document_response(ErrorOut, 400)
     @document_response(ErrorOut, 404)
+    @document_response(ErrorOut, 409)  # a name several metrics have, or max_metrics reached
     async def create_reading() -> Response:
-        """Record a reading; announced as a `metric_reading_created` event."""
+        """Record a reading of a metric given by id, or by name (`metric`: created first, and announced,
+        if no metric has that name); announced as a `metric_reading_created` event."""
         _, events = await service.write_readings([await _json_body(owner.settings.max_body)], single=True)
         return Response(events[0].body, 201, content_type="application/json")
 
@@ -239,8 +241,10 @@ def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(ReadingBatchOut, 201)
     @document_response(BatchErrorOut, 400)
     @document_response(BatchErrorOut, 404)
+    @document_response(ErrorOut, 409)
     async def create_readings() -> Response:
-        """Record up to `max_batch` readings at once, all or nothing; one event per reading."""
+        """Record up to `max_batch` readings at once, all or nothing, their metrics given by id or name
+        (each new name creating a metric first); one event per reading."""
         items = batch_items(await _json_body(owner.settings.max_body * BATCH_BODY_FACTOR))
         _, events = await service.write_readings(items)
         payload = b'{"readings":[' + b",".join(event.body for event in events) + b"]}"

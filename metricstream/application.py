@@ -22,7 +22,7 @@ from .events import EventLog
 from .ingest import INGEST_PATHS, Ingest
 from .service import AsyncMetricService
 from .settings import Settings
-from .storage import SharedStorage, Storage, open_storage
+from .storage import Storage, is_shared, open_storage
 from .stream import watch
 from .tasks import cancel_and_wait
 from .telemetry import Telemetry
@@ -115,7 +115,7 @@ class MetricStreamApp:
         """The broadcaster's heartbeats and sweeps, and the store's own event trimming."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self.broadcaster.run_maintenance())
-            if isinstance(self.storage, SharedStorage):
+            if is_shared(self.storage):
                 group.create_task(self.storage.follow(self.service.receive, self.service.lost))
             while True:
                 await self.clock.sleep(self.settings.event_ttl / 2)

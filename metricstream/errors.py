@@ -5,6 +5,7 @@
     ├── UnauthorizedError                          no or a wrong token → HTTP 401 (HTTP only)
     ├── NotFoundError        (also a LookupError)  no such metric      → HTTP 404
     ├── LimitExceededError                         a configured limit reached → HTTP 409
+    ├── ConflictError                              a name several metrics share → HTTP 409
     ├── PayloadTooLargeError (also a ValueError)   body over the limit → HTTP 413
     ├── UnsupportedMediaTypeError                  a body not JSON     → HTTP 415 (HTTP only)
     ├── UnavailableError                           shutting down, store down → HTTP 503
@@ -21,6 +22,7 @@ in `str(exc)`. The two HTTP-only ones are not exported: no Python API call raise
 from __future__ import annotations
 
 __all__ = [
+    "ConflictError",
     "HubError",
     "LimitExceededError",
     "MetricStreamError",
@@ -78,6 +80,12 @@ class NotFoundError(MetricStreamError, LookupError):
 
 class LimitExceededError(MetricStreamError):
     """A valid request the server refuses because a configured limit is reached (HTTP 409)."""
+
+    status_code = 409
+
+
+class ConflictError(MetricStreamError):
+    """A valid request the stored state makes ambiguous: a write by a name several metrics have (HTTP 409)."""
 
     status_code = 409
 

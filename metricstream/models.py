@@ -37,8 +37,10 @@ from pydantic import (
     Field,
     StringConstraints,
     create_model,
+    model_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
 
 from .errors import ValidationError
 
@@ -250,10 +252,10 @@ Timestamp = Annotated[
         json_schema_extra={"format": "date-time"},
     ),
 ]
-MetricId = Annotated[
+MetricName = Annotated[
     str,
-    BeforeValidator(_uuid7),
-    Field(description="The id of an existing metric (a UUIDv7).", json_schema_extra={"format": "uuid"}),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH, strict=True),
+    Field(description="Display name; trimmed, 1 to 200 characters (a server may allow fewer)."),
 ]
 
 
@@ -262,11 +264,7 @@ class MetricIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    name: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH, strict=True),
-        Field(description="Display name; trimmed, 1 to 200 characters (a server may allow fewer)."),
-    ]
+    name: MetricName
     input_frequency: Annotated[
         float | None,
         Field(ge=0, allow_inf_nan=False, strict=True, description="Expected seconds between readings."),
@@ -274,18 +272,55 @@ class MetricIn(BaseModel):
     ] = None
 
 
+METRIC_MISSING: Final = "metric_id or metric (a metric's name) is required"
+METRIC_TWICE: Final = "give metric_id or metric (a metric's name), not both"
+
+
+def metric_choice(data: object) -> str | None:
+    """What is wrong with how a reading names its metric: neither or both of `metric_id` and `metric`."""
+    if not isinstance(data, dict):
+        return None
+    given = (data.get("metric_id") is not None) + (data.get("metric") is not None)
+    return None if given == 1 else METRIC_TWICE if given else METRIC_MISSING
+
+
 class ReadingIn(BaseModel):
-    """Body of `POST /metrics/readings`."""
+    """Body of `POST /metrics/readings`: the metric by id or by name, exactly one of the two."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        json_schema_extra={"oneOf": [{"required": ["metric_id"]}, {"required": ["metric"]}]},
+    )
 
-    metric_id: MetricId
+    metric_id: Annotated[
+        str | None,
+        BeforeValidator(lambda value: value if value is None else _uuid7(value)),
+        Field(
+            description="The id of an existing metric (a UUIDv7); or give `metric` instead.",
+            json_schema_extra={"format": "uuid"},
+        ),
+    ] = None
+    metric: Annotated[
+        MetricName | None,
+        Field(
+            description="A metric's name, in place of `metric_id`: the metric with that name, created "
+            "first (with its `metric_created` event) if there is none; 409 if several have it."
+        ),
+    ] = None
     value: Annotated[
         float,
         Field(gt=0, allow_inf_nan=False, strict=True, description="A finite number > 0."),
         BeforeValidator(_real_number),
     ]
     timestamp: Timestamp = None
+
+    @model_validator(mode="after")
+    def _one_metric(self) -> ReadingIn:
+        if (self.metric_id is None) == (self.metric is None):
+            message = METRIC_MISSING if self.metric is None else METRIC_TWICE
+            raise PydanticCustomError("metric_choice", message)
+        return self
 
 
 class AnyReadingIn(ReadingIn):
@@ -352,40 +387,53 @@ class MetricsQuery(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ReadingFields:
-    """A reading's validated fields: what `ReadingIn` holds, without a pydantic model per reading."""
+    """A reading's validated fields: what `ReadingIn` holds, without a pydantic model per reading. Exactly
+    one of `metric_id` and `metric` (a name) is set."""
 
-    metric_id: str
+    metric_id: str | None
     value: float
     timestamp: datetime | None
+    metric: str | None = None
 
 
-def validate_reading(data: object, positive_only: bool = True) -> ReadingFields:
-    """A reading's fields from `data`, as `validate(reading_model(positive_only), data)` gives them. The
-    common shape (an id string, a plain int or float, no timestamp or a string one) is checked here;
-    anything else, errors included, goes through the model, so every message is the model's."""
+def validate_reading(
+    data: object, positive_only: bool = True, max_name_length: int = MAX_NAME_LENGTH
+) -> ReadingFields:
+    """A reading's fields from `data`, as `validate(reading_model(positive_only), data)` gives them, its
+    metric's name (if given by name) also limited to `max_name_length`. The common shapes (an id or a
+    name string, a plain int or float, no timestamp or a string one) are checked here; anything else,
+    errors included, goes through the model, so every message is the model's."""
     if type(data) is dict:
-        metric_id, value, timestamp = data.get("metric_id"), data.get("value"), data.get("timestamp")
+        metric_id, name = data.get("metric_id"), data.get("metric")
+        value, timestamp = data.get("value"), data.get("timestamp")
         try:
-            if (
-                type(metric_id) is str
-                and (type(value) is float or type(value) is int)
-                and (timestamp is None or type(timestamp) is str)
-            ):
-                value, metric_id = float(value), _uuid7_text(metric_id)
+            if (type(value) is float or type(value) is int) and (timestamp is None or type(timestamp) is str):
+                value = float(value)
                 if (value > 0 or not positive_only) and math.isfinite(value):
-                    return ReadingFields(metric_id, value, cast("datetime | None", _rfc3339(timestamp)))
+                    moment = cast("datetime | None", _rfc3339(timestamp))
+                    if type(metric_id) is str and name is None:
+                        return ReadingFields(_uuid7_text(metric_id), value, moment)
+                    if type(name) is str and metric_id is None and 0 < len(name.strip()) <= max_name_length:
+                        return ReadingFields(None, value, moment, name.strip())
         except (ValueError, OverflowError):
             pass  # the model says what is wrong
-    fields = validate(reading_model(positive_only), data)
-    return ReadingFields(fields.metric_id, fields.value, fields.timestamp)
+    try:
+        fields = validate(reading_model(positive_only), data)
+    except ValidationError as error:  # say the configured name limit, not the model's ceiling
+        message = error.message.replace(_MESSAGES["metric"], name_message(max_name_length, "metric"))
+        raise ValidationError(message) from None
+    if fields.metric is not None and len(fields.metric) > max_name_length:
+        raise ValidationError(name_message(max_name_length, "metric"))
+    return ReadingFields(fields.metric_id, fields.value, fields.timestamp, fields.metric)
 
 
-def name_message(max_length: int = MAX_NAME_LENGTH) -> str:
-    return f"name must be a string of 1 to {max_length} characters (after trimming spaces)"
+def name_message(max_length: int = MAX_NAME_LENGTH, field: str = "name") -> str:
+    return f"{field} must be a string of 1 to {max_length} characters (after trimming spaces)"
 
 
 _MESSAGES: Final = {
     "name": name_message(),
+    "metric": name_message(field="metric"),
     "input_frequency": "input_frequency must be a number >= 0 (seconds between readings)",
     "metric_id": "metric_id must be a UUIDv7 string",
     "value": "value must be a finite number greater than 0",
@@ -408,14 +456,19 @@ def validate(model: type[ModelT], data: object) -> ModelT:
     try:
         return model.model_validate(data)
     except PydanticValidationError as exc:
-        raise ValidationError(_describe(exc, model.__name__)) from None
+        # a reading's metric, by id or by name, is checked after its fields: say it among them
+        choice = metric_choice(data) if issubclass(model, ReadingIn) else None
+        raise ValidationError(_describe(exc, model.__name__, [choice] if choice else [])) from None
 
 
-def _describe(exc: PydanticValidationError, model: str = "") -> str:
-    messages: list[str] = []
+def _describe(exc: PydanticValidationError, model: str = "", messages: list[str] | None = None) -> str:
+    """The errors as one message, after any already found (`messages`), each said once."""
+    messages = list(messages or [])
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else ""
-        if error["type"] == "missing":
+        if not field:  # the model's own check, already worded for people
+            message = error["msg"]
+        elif error["type"] == "missing":
             message = f"{field} is required"
         else:
             message = _MESSAGES.get(f"{model}.{field}") or _MESSAGES.get(field, f"{field}: {error['msg']}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -26,7 +26,7 @@ import orjson
 
 from .broadcast import Broadcaster
 from .clock import Clock, SystemClock
-from .errors import HubError, LimitExceededError, NotFoundError, ValidationError
+from .errors import ConflictError, HubError, LimitExceededError, NotFoundError, ValidationError
 from .events import Event
 from .models import (
     DEFAULT_READINGS_LIMIT,
@@ -37,6 +37,7 @@ from .models import (
     Metric,
     MetricReading,
     MetricsQuery,
+    ReadingFields,
     ReadingsQuery,
     Snapshot,
     new_id,
@@ -45,7 +46,7 @@ from .models import (
     validate_metric,
     validate_reading,
 )
-from .storage import SharedStorage, Storage
+from .storage import MetricLimitReached, NameTaken, Storage, is_shared
 
 __all__ = ["AsyncMetricService", "MetricService"]
 
@@ -54,6 +55,7 @@ T = TypeVar("T")
 log = logging.getLogger("metricstream")
 
 ARRIVAL_TIMEOUT = 5.0  # seconds a write waits for its event to come back from a shared store
+_NAME_ATTEMPTS = 3  # tries of a write by name racing writes that create or delete metrics of its names
 
 
 def _parse_id(metric_id: object, field: str = "id") -> str:
@@ -70,6 +72,16 @@ def _batch_message(errors: list[dict[str, object]], total: int) -> str:
     shown = "; ".join(f"readings[{e['index']}]: {e['error']}" for e in errors[:3])
     more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
     return f"{len(errors)} of {total} readings rejected, none stored: {shown}{more}"
+
+
+def _metric_limit_message(max_metrics: int | None) -> str:
+    return f"metric limit reached: this server holds at most {max_metrics} metrics (the max_metrics setting)"
+
+
+def _metric_of(fields: ReadingFields, ids_by_name: Mapping[str, str | None]) -> str:
+    metric_id = fields.metric_id or ids_by_name[fields.metric or ""]
+    assert metric_id is not None, "every name was resolved or created"
+    return metric_id
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -99,7 +111,7 @@ class AsyncMetricService:
         positive_only: bool = True,
     ) -> None:
         self.storage = storage
-        self._shared = isinstance(storage, SharedStorage)  # its own log publishes its writes
+        self._shared = is_shared(storage)  # its own log publishes its writes
         self.broadcaster = broadcaster
         self.clock = clock or SystemClock()
         self.max_batch = max_batch  # None: no limit
@@ -111,12 +123,26 @@ class AsyncMetricService:
         # Ids are made and stored under one lock, so this process's events reach the log in id order
         # even when a store's writes could overtake each other (several Redis connections).
         self._writing = asyncio.Lock()
+        # name -> id of the one metric so named, for writes by name; forgotten when any metric of that
+        # name is created or deleted (as events say, from every process on a shared store)
+        self._names_seen: dict[str, str] = {}
 
     def _published(self, events: list[Event]) -> None:
         """Publish a just-stored write's events, still under `_writing`, so that a snapshot (read under it
         too) sees data and stream position together. A shared store publishes from its own log instead."""
         if not self._shared:
+            self._forget_names(events)
             self.broadcaster.publish(events)
+
+    def _forget_names(self, events: list[Event]) -> None:
+        if not self._names_seen:
+            return
+        for event in events:
+            if event.type == METRIC_CREATED:
+                self._names_seen.pop(orjson.loads(event.body)["name"], None)
+            elif event.type == METRIC_DELETED:
+                for name in [n for n, metric_id in self._names_seen.items() if metric_id == event.metric_id]:
+                    del self._names_seen[name]
 
     async def _announce(self, events: list[Event]) -> None:
         """With a shared store, wait until a write's events come back from its log, so that once a write
@@ -137,6 +163,7 @@ class AsyncMetricService:
 
     def receive(self, events: list[Event]) -> None:
         """Events read from a shared store's log, in its order: publish them here."""
+        self._forget_names(events)
         self.broadcaster.publish(events)
         for event in events:
             arrival = self._arrivals.get(event.id)
@@ -162,10 +189,7 @@ class AsyncMetricService:
             metric = Metric(new_id(), fields.name, fields.input_frequency)
             event = Event.create(METRIC_CREATED, metric, self.clock.time())
             if not await self.storage.add_metric(metric, event, self.max_metrics):
-                raise LimitExceededError(
-                    f"metric limit reached: this server holds at most {self.max_metrics} metrics "
-                    "(the max_metrics setting)"
-                )
+                raise LimitExceededError(_metric_limit_message(self.max_metrics))
             self._published([event])
         await self._announce([event])
         return metric
@@ -175,51 +199,104 @@ class AsyncMetricService:
     ) -> tuple[list[MetricReading], list[Event]]:
         """Create readings all or nothing and return them with their events (whose `body` is each
         reading's JSON). A rejected batch raises with one error per bad item in `errors`; with
-        `single`, the one item's own message (as `POST /metrics/readings` answers)."""
+        `single`, the one item's own message (as `POST /metrics/readings` answers). An item may name its
+        metric (`metric`) in place of its id: a name no metric has creates one, announced first."""
         if not single and self.max_batch is not None and len(items) > self.max_batch:
             raise ValidationError(f"at most {self.max_batch} readings per batch, got {len(items)}")
-        created = self.clock.time()
-        now = datetime.fromtimestamp(created, UTC)
         checked, errors = [], []
         for index, item in enumerate(items):
             try:
-                checked.append(validate_reading(item, self.positive_only))
+                checked.append(validate_reading(item, self.positive_only, self.max_name_length))
             except ValidationError as error:
                 errors.append({"index": index, "error": error.message})
         if errors:
             if single:
                 raise ValidationError(str(errors[0]["error"]))
             raise ValidationError(_batch_message(errors, len(items)), errors)
-        missing = []
-        for metric_id in dict.fromkeys(fields.metric_id for fields in checked):
-            if await self.storage.get_metric(metric_id) is None:
-                missing.append(metric_id)
-        if missing:
-            if single:
-                raise NotFoundError(f"metric {missing[0]} not found")
-            errors = [
-                {"index": index, "error": f"metric {fields.metric_id} not found"}
-                for index, fields in enumerate(checked)
-                if fields.metric_id in missing
-            ]
-            raise NotFoundError(_batch_message(errors, len(items)), errors)
         if not checked:
             return [], []
-        # A metric deleted between this check and the write is refused by the store itself.
+        for attempt in range(_NAME_ATTEMPTS):
+            await self._require_all(checked, single)
+            names = dict.fromkeys(f.metric for f in checked if f.metric is not None)  # in order of use
+            ids_by_name = await self._resolve_names(names)
+            try:
+                _, readings, events = await self._store_readings(checked, ids_by_name)
+                return readings, events
+            except (NameTaken, NotFoundError):
+                # another write created a name, or deleted a metric found by name, since we looked
+                if attempt == _NAME_ATTEMPTS - 1 or not ids_by_name:
+                    raise
+                self._names_seen.clear()
+        raise AssertionError("unreachable")
+
+    async def _require_all(self, checked: Sequence[ReadingFields], single: bool) -> None:
+        """Refuse, as one error per item, readings of metrics given by an id no metric has."""
+        missing = []
+        for metric_id in dict.fromkeys(f.metric_id for f in checked if f.metric_id is not None):
+            if await self.storage.get_metric(metric_id) is None:
+                missing.append(metric_id)
+        if not missing:
+            return
+        if single:
+            raise NotFoundError(f"metric {missing[0]} not found")
+        errors: list[dict[str, object]] = [
+            {"index": index, "error": f"metric {fields.metric_id} not found"}
+            for index, fields in enumerate(checked)
+            if fields.metric_id in missing
+        ]
+        raise NotFoundError(_batch_message(errors, len(checked)), errors)
+
+    async def _resolve_names(self, names: Iterable[str]) -> dict[str, str | None]:
+        """Each name's metric id, None for a name no metric has; `ConflictError` for a name several have."""
+        ids: dict[str, str | None] = {}
+        for name in names:
+            if name in self._names_seen:
+                ids[name] = self._names_seen[name]
+                continue
+            metrics = await self.storage.find_metrics(name)
+            if len(metrics) > 1:
+                raise ConflictError(
+                    f"{len(metrics)} metrics are named {name!r}: write to one by its metric_id "
+                    "(GET /metrics?name=... lists them)"
+                )
+            ids[name] = metrics[0].id if metrics else None
+            if metrics:
+                self._names_seen[name] = metrics[0].id
+        return ids
+
+    async def _store_readings(
+        self, checked: Sequence[ReadingFields], ids_by_name: Mapping[str, str | None]
+    ) -> tuple[list[Metric], list[MetricReading], list[Event]]:
+        """Store the readings, and before them the metrics of names no metric has, with their events;
+        the metrics created, the readings, and the readings' events."""
         async with self._writing:
-            ids = new_ids(2 * len(checked))
+            created = self.clock.time()
+            now = datetime.fromtimestamp(created, UTC)
+            unknown = [name for name, metric_id in ids_by_name.items() if metric_id is None]
+            ids = new_ids(2 * len(unknown) + 2 * len(checked))
+            metrics = [Metric(ids[2 * i], name) for i, name in enumerate(unknown)]
+            events = [Event.create(METRIC_CREATED, m, created, ids[2 * i + 1]) for i, m in enumerate(metrics)]
+            metric_ids = {**ids_by_name, **{metric.name: metric.id for metric in metrics}}
+            ids = ids[2 * len(unknown) :]
             readings = [
-                MetricReading(ids[2 * i], fields.metric_id, fields.value, fields.timestamp or now)
+                MetricReading(
+                    ids[2 * i], _metric_of(fields, metric_ids), fields.value, fields.timestamp or now
+                )
                 for i, fields in enumerate(checked)
             ]
-            events = [
+            events += [
                 Event.create(READING_CREATED, reading, created, ids[2 * i + 1])
                 for i, reading in enumerate(readings)
             ]
-            await self.storage.add_readings(readings, events, self.max_readings_per_metric)
+            try:
+                await self.storage.add_readings(
+                    readings, events, self.max_readings_per_metric, metrics, self.max_metrics
+                )
+            except MetricLimitReached:
+                raise LimitExceededError(_metric_limit_message(self.max_metrics)) from None
             self._published(events)
         await self._announce(events)
-        return readings, events
+        return metrics, readings, events[len(metrics) :]
 
     # --- the Python API: the same names and signatures as `MetricService`, as coroutines --------------
 
@@ -235,6 +312,27 @@ class AsyncMetricService:
     async def create_readings(self, items: Sequence[Mapping[str, Any]]) -> list[MetricReading]:
         """Create readings all or nothing: every item is checked before any is stored."""
         return (await self.write_readings(items))[0]
+
+    async def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading:
+        """Record a reading of the metric named `name`, created first if no metric has that name."""
+        item = {"metric": name, "value": value, **_given(timestamp=timestamp)}
+        return (await self.write_readings([item], single=True))[0][0]
+
+    async def metric(self, name: str) -> Metric:
+        """The metric named `name`, created (and announced) if no metric has that name; `ConflictError`
+        if several have it."""
+        wanted = validate_metric({"name": name}, self.max_name_length).name
+        for attempt in range(_NAME_ATTEMPTS):
+            metric_id = (await self._resolve_names([wanted]))[wanted]
+            try:
+                if metric_id is not None:
+                    return await self._require(metric_id)
+                return (await self._store_readings([], {wanted: None}))[0][0]
+            except (NameTaken, NotFoundError):  # created or deleted meanwhile: look again
+                self._names_seen.pop(wanted, None)
+                if attempt == _NAME_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def get_metric(self, metric_id: str) -> Metric:
         return await self._require(_parse_id(metric_id))
@@ -253,11 +351,10 @@ class AsyncMetricService:
 
     async def list_metrics(self, name: str | None = None) -> list[Metric]:
         """Every metric in creation order; with `name`, those with exactly that name."""
-        metrics = await self.storage.list_metrics()
         if name is None:
-            return metrics
+            return await self.storage.list_metrics()
         wanted = validate(MetricsQuery, {"name": name}).name
-        return [metric for metric in metrics if metric.name == wanted]
+        return await self.storage.find_metrics(wanted or "")
 
     async def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
         """Every metric with its newest `readings_limit` readings, and the stream position they are
@@ -330,6 +427,15 @@ class MetricService:
     def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
         """Create a metric and announce it with a `metric_created` event."""
         return self._run(self._service.create_metric(name, input_frequency))
+
+    def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading:
+        """Record a reading of the metric named `name` (timestamp defaults to now), creating the metric
+        first if no metric has that name; both announced, the metric first."""
+        return self._run(self._service.log(name, value, timestamp))
+
+    def metric(self, name: str) -> Metric:
+        """The metric named `name`, created and announced if no metric has that name."""
+        return self._run(self._service.metric(name))
 
     def get_metric(self, metric_id: str) -> Metric:
         return self._run(self._service.get_metric(metric_id))

@@ -109,7 +109,6 @@ BAD_METRIC_IDS: list[object] = [
     123,
     1.5,
     True,
-    None,
     [],
     {},
     UUID4,
@@ -119,6 +118,14 @@ BAD_METRIC_IDS: list[object] = [
     UUID7[:-1],
     UUID7 + "0",
 ]
+
+
+def test_a_null_metric_id_is_no_metric(http: httpx.Client) -> None:
+    post_metric(http)
+    before = state(http)
+    response = http.post("/metrics/readings", json={"metric_id": None, "value": 1})
+    assert_error(response, 400, "metric_id or metric (a metric's name) is required")
+    assert state(http) == before
 
 
 @pytest.mark.parametrize("bad", BAD_METRIC_IDS)
@@ -132,7 +139,7 @@ def test_create_reading_bad_metric_id_400(http: httpx.Client, bad: object) -> No
 
 def test_create_reading_missing_metric_id_400(http: httpx.Client) -> None:
     response = http.post("/metrics/readings", json={"value": 1})
-    assert_error(response, 400, "metric_id is required")
+    assert_error(response, 400, "metric_id or metric (a metric's name) is required")
 
 
 BAD_VALUES: list[object] = [0, 0.0, -0.0, -1, -1e-9, -1e308, "1", "abc", "NaN", True, False, None]
@@ -216,8 +223,8 @@ def test_create_reading_bad_timestamp_400(http: httpx.Client, metric_id: str, ba
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        ({}, "metric_id is required; value is required"),
-        ({"value": 0}, f"metric_id is required; {VALUE_MESSAGE}"),
+        ({}, "metric_id or metric (a metric's name) is required; value is required"),
+        ({"value": 0}, f"metric_id or metric (a metric's name) is required; {VALUE_MESSAGE}"),
         (
             {"metric_id": "x", "value": "x", "timestamp": "x"},
             f"{METRIC_ID_MESSAGE}; {VALUE_MESSAGE}; {TIMESTAMP_MESSAGE}",

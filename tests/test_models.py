@@ -23,6 +23,7 @@ from metricstream.events import Event
 from metricstream.models import (
     METRIC_CREATED,
     READING_CREATED,
+    METRIC_MISSING,
     MetricIn,
     ReadingFields,
     ReadingIn,
@@ -87,8 +88,8 @@ def test_validate_returns_the_model_instance() -> None:
     ("model", "data", "message"),
     [
         (MetricIn, {}, "name is required"),
-        (ReadingIn, {}, "metric_id is required; value is required"),
-        (ReadingIn, {"value": 1}, "metric_id is required"),
+        (ReadingIn, {}, f"{METRIC_MISSING}; value is required"),
+        (ReadingIn, {"value": 1}, METRIC_MISSING),
         (ReadingIn, {"metric_id": METRIC_ID}, "value is required"),
         (MetricIn, {"name": "", "input_frequency": -1}, f"{NAME_MESSAGE}; {FREQUENCY_MESSAGE}"),
         (
@@ -206,13 +207,16 @@ def test_metric_id_normalized(given: object) -> None:
         "not a uuid",
         int(uuid.UUID(METRIC_ID)),
         uuid.UUID(METRIC_ID).bytes,
-        None,
         True,
         [METRIC_ID],
     ],
 )
 def test_metric_id_rejected(given: object) -> None:
     assert rejects(ReadingIn, reading(metric_id=given)) == METRIC_ID_MESSAGE
+
+
+def test_a_null_metric_id_is_no_metric_id() -> None:
+    assert rejects(ReadingIn, reading(metric_id=None)) == METRIC_MISSING
 
 
 @pytest.mark.parametrize("value", [1e-300, 5e-324, 0.5, 1, 42, 1e308, 10**30])

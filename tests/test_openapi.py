@@ -80,7 +80,10 @@ def test_openapi_request_schemas_come_from_the_validating_models(openapi: dict[s
     assert reading["properties"]["value"]["exclusiveMinimum"] == 0
     assert reading["properties"]["value"]["type"] == "number"
     assert reading["properties"]["metric_id"]["format"] == "uuid"
-    assert sorted(reading["required"]) == ["metric_id", "value"]
+    assert reading["properties"]["metric"]["anyOf"][0]["maxLength"] == 200
+    assert reading["required"] == ["value"]
+    # the metric by id or by name: exactly one of the two
+    assert reading["oneOf"] == [{"required": ["metric_id"]}, {"required": ["metric"]}]
 
     metric = request_schema(openapi, "/metrics")
     assert metric["properties"] == MetricIn.model_json_schema()["properties"]

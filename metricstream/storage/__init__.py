@@ -11,13 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard
 
+from ..buckets import Bucket
 from ..errors import ValidationError
 from ..events import Event
 from ..models import Metric, MetricReading
 
-__all__ = ["SharedStorage", "Storage", "open_storage"]
+__all__ = ["MetricLimitReached", "NameTaken", "SharedStorage", "Storage", "is_shared", "open_storage"]
+
+
+class NameTaken(Exception):
+    """A write by name found, in the step that stores it, that a metric of that name now exists."""
+
+
+class MetricLimitReached(Exception):
+    """A write by name would create metrics beyond `max_metrics`."""
 
 
 class Storage(Protocol):
@@ -41,12 +50,24 @@ class Storage(Protocol):
 
     async def list_metrics(self) -> list[Metric]: ...
 
+    async def find_metrics(self, name: str) -> list[Metric]:
+        """The metrics named exactly `name`, in creation order."""
+        ...
+
     async def add_readings(
-        self, readings: Sequence[MetricReading], events: Sequence[Event], keep: int | None = None
+        self,
+        readings: Sequence[MetricReading],
+        events: Sequence[Event],
+        keep: int | None = None,
+        created: Sequence[Metric] = (),
+        max_metrics: int | None = None,
     ) -> None:
-        """Store readings of existing metrics with their events, all or nothing; then, in the same step,
-        drop each written metric's oldest readings (by timestamp, then id) beyond the newest `keep`. A
-        metric deleted meanwhile (by another process sharing the store) raises `NotFoundError`."""
+        """Store the metrics `created` (a write by name: each name new) and readings of existing or
+        created metrics, with their events, all or nothing; then, in the same step, drop each written
+        metric's oldest readings (by timestamp, then id) beyond the newest `keep`. Nothing is stored if a
+        metric is gone (deleted meanwhile by another process sharing the store: `NotFoundError`), if a
+        created metric's name is taken by then (`NameTaken`), or if the created metrics would pass
+        `max_metrics` (`MetricLimitReached`)."""
         ...
 
     async def list_readings(
@@ -59,6 +80,18 @@ class Storage(Protocol):
     ) -> list[MetricReading]:
         """Readings ascending by timestamp within [since, until]; the first `limit` of them, or
         with `newest` the last `limit`."""
+        ...
+
+    async def bucket_readings(
+        self, metric_id: str, since: datetime, until: datetime, step: int, limit: int
+    ) -> list[Bucket]:
+        """The readings within [since, until] summarised per `step` microseconds (see `buckets`): the
+        first `limit` buckets that hold readings, ascending."""
+        ...
+
+    async def trim_readings(self, before: datetime, chunk: int = 5000) -> int:
+        """Delete every metric's readings older than `before`, oldest first, at most `chunk` per step so
+        that other work goes on meanwhile; how many were deleted."""
         ...
 
     async def retained_events(self) -> tuple[list[Event], bool]:
@@ -74,7 +107,6 @@ class Storage(Protocol):
         ...
 
 
-@runtime_checkable
 class SharedStorage(Storage, Protocol):
     """A store shared with other processes, with a log of its own: every process, the writer included,
     publishes what `follow()` reads from that log, in its order, so every client sees one order."""
@@ -83,6 +115,13 @@ class SharedStorage(Storage, Protocol):
         """Publish new events from the store's log in order until cancelled; call `lost` when some
         expired before this process read them."""
         ...
+
+
+def is_shared(storage: Storage) -> TypeGuard[SharedStorage]:
+    """Whether `storage` is shared with other processes (it has a log to follow). Asked of this one
+    method, not of the whole protocol as `runtime_checkable` would: a store missing some other method
+    must fail the type check, not quietly pass for a store of this process alone."""
+    return callable(getattr(storage, "follow", None))
 
 
 def open_storage(url: str = "memory://", event_ttl: float = 60.0) -> Storage:

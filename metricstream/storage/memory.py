@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import operator
 import threading
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Final
 
+from ..buckets import Bucket, bucket_start, summarize
 from ..errors import NotFoundError
 from ..events import Event, expired_prefix
 from ..models import Metric, MetricReading
+from . import MetricLimitReached, NameTaken
+from .rows import micros, moment
 
 __all__ = ["MemoryStorage"]
 
@@ -41,10 +47,18 @@ class _Series:
     def trim(self, keep: int) -> None:
         excess = len(self.items) - self.start - keep
         if excess > 0:
-            self.start += excess
-            if self.start >= max(64, len(self.items) // 16):
-                del self.items[: self.start]
-                self.start = 0
+            self.drop(excess)
+
+    def drop(self, count: int) -> None:
+        """Forget the oldest `count` live readings."""
+        self.start += count
+        if self.start >= max(64, len(self.items) // 16):
+            del self.items[: self.start]
+            self.start = 0
+
+    def older_than(self, moment: datetime) -> int:
+        """How many live readings are older than `moment`."""
+        return bisect.bisect_left(self.items, moment, self.start, key=_timestamp) - self.start
 
 
 class MemoryStorage:
@@ -57,6 +71,7 @@ class MemoryStorage:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._metrics: dict[str, Metric] = {}
+        self._named: dict[str, list[str]] = {}  # name -> ids of the metrics so named, in creation order
         self._readings: dict[str, _Series] = {}
         self._events: list[Event] = []
         self._trimmed = False
@@ -71,16 +86,25 @@ class MemoryStorage:
         with self._lock:
             if max_metrics is not None and len(self._metrics) >= max_metrics:
                 return False
-            self._metrics[metric.id] = metric
-            self._readings[metric.id] = _Series()
+            self._insert(metric)
             self._events.append(event)
             return True
 
+    def _insert(self, metric: Metric) -> None:
+        self._metrics[metric.id] = metric
+        self._named.setdefault(metric.name, []).append(metric.id)
+        self._readings[metric.id] = _Series()
+
     async def delete_metric(self, metric_id: str, event: Event) -> bool:
         with self._lock:
-            if self._metrics.pop(metric_id, None) is None:
+            metric = self._metrics.pop(metric_id, None)
+            if metric is None:
                 return False
             del self._readings[metric_id]
+            named = self._named[metric.name]
+            named.remove(metric_id)
+            if not named:
+                del self._named[metric.name]
             self._events.append(event)
             return True
 
@@ -91,13 +115,29 @@ class MemoryStorage:
         with self._lock:
             return list(self._metrics.values())
 
+    async def find_metrics(self, name: str) -> list[Metric]:
+        with self._lock:
+            return [self._metrics[metric_id] for metric_id in self._named.get(name, ())]
+
     async def add_readings(
-        self, readings: Sequence[MetricReading], events: Sequence[Event], keep: int | None = None
+        self,
+        readings: Sequence[MetricReading],
+        events: Sequence[Event],
+        keep: int | None = None,
+        created: Sequence[Metric] = (),
+        max_metrics: int | None = None,
     ) -> None:
         with self._lock:
-            missing = sorted({reading.metric_id for reading in readings} - self._readings.keys())
+            new_ids = {metric.id for metric in created}
+            missing = sorted({reading.metric_id for reading in readings} - self._readings.keys() - new_ids)
             if missing:  # deleted since the service checked
                 raise NotFoundError(f"metric {' or '.join(missing)} not found (deleted meanwhile)")
+            if any(metric.name in self._named for metric in created):
+                raise NameTaken
+            if created and max_metrics is not None and len(self._metrics) + len(created) > max_metrics:
+                raise MetricLimitReached
+            for metric in created:
+                self._insert(metric)
             for reading in readings:
                 self._readings[reading.metric_id].add(reading)
             self._events.extend(events)
@@ -138,6 +178,55 @@ class MemoryStorage:
                 del self._events[: expired - 1]
                 self._trimmed = True
 
+    async def bucket_readings(
+        self, metric_id: str, since: datetime, until: datetime, step: int, limit: int
+    ) -> list[Bucket]:
+        with self._lock:
+            found = self._readings.get(metric_id)
+            if found is None:
+                return []
+            items = found.items
+            first = bisect.bisect_left(items, since, found.start, key=_timestamp)
+            stop = bisect.bisect_right(items, until, first, key=_timestamp)
+            buckets: list[Bucket] = []
+            # One bisect per bucket finds where it ends, and its values are the readings' own floats:
+            # nothing is made per reading.
+            while first < stop and len(buckets) < limit:
+                start = bucket_start(micros(items[first].timestamp), step)
+                end = _moment_or_none(start + step)
+                after = stop if end is None else bisect.bisect_left(items, end, first, stop, key=_timestamp)
+                buckets.append(summarize(start, list(map(_value, items[first:after]))))
+                first = after
+            return buckets
+
+    async def trim_readings(self, before: datetime, chunk: int = 5000) -> int:
+        with self._lock:
+            metric_ids = list(self._readings)
+        removed = 0
+        for metric_id in metric_ids:
+            while True:
+                with self._lock:
+                    series = self._readings.get(metric_id)  # None if deleted meanwhile
+                    count = 0 if series is None else min(series.older_than(before), chunk)
+                    if series is not None and count:
+                        series.drop(count)
+                removed += count
+                if count < chunk:
+                    break
+                await asyncio.sleep(0)  # let other work run between chunks
+        return removed
+
 
 def _timestamp(reading: MetricReading) -> datetime:
     return reading.timestamp
+
+
+_value: Final = operator.attrgetter("value")
+
+
+def _moment_or_none(microseconds: int) -> datetime | None:
+    """The moment, or None past the last one a datetime can hold."""
+    try:
+        return moment(microseconds)
+    except OverflowError:
+        return None

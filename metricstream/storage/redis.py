@@ -23,8 +23,10 @@ retrying with backoff, and open SSE streams stay up.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -36,10 +38,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from ..buckets import Bucket, BucketBuilder
 from ..errors import NotFoundError, UnavailableError
 from ..events import Event
 from ..models import Metric, MetricReading
 from ..tasks import raise_if_cancelled
+from . import MetricLimitReached, NameTaken
 from .rows import micros, reading_from_dict
 
 __all__ = ["RedisStorage"]
@@ -49,6 +53,15 @@ log = logging.getLogger("metricstream.redis")
 _FOLLOW_BLOCK_MS: Final = 1000
 _FOLLOW_BATCH: Final = 2000
 _FOLLOW_MOST: Final = 50_000  # entries published at once at most, when far behind
+_BUCKET_CHUNK: Final = 10_000  # readings per ZRANGEBYSCORE when bucketing: a few ms of Redis each
+
+# Removes up to ARGV[2] of the lowest-scored (oldest) members of KEYS[1] scored below ARGV[1]; how many.
+# Counted and removed in one step: a cap trim by another process in between would shift the ranks.
+_TRIM_OLDER: Final = """
+local count = math.min(redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[1]), tonumber(ARGV[2]))
+if count > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, count - 1) end
+return count
+"""
 
 # Trims the stream (KEYS[1]) in stream order up to the newest entry created (by the server's clock, the
 # `created` field) before the cutoff, and keeps that one: it marks where trimmed history ends. Entry ids
@@ -81,8 +94,10 @@ end
 # KEYS: 1 the stream, 2 the sequence counter, 3.. data keys.
 # ARGV: 1 the trim cutoff (wall-clock seconds), 2 number of data operations, then 4 per operation
 # (kind, key index, a, b), then 5 per event (id, type, metric_id, body, created).
-# Kinds: zadd, hset, rpush; `below` (a list shorter than a, else write nothing and return 0; it comes
-# first); `cap` (a sorted set's lowest ranks beyond a removed; it comes after the zadds).
+# Kinds: zadd, hset, hdel, rpush, lrem, sadd, srem, del; checks, which come first and refuse the whole
+# write: `below` (a list shorter than a, else return 0), `present` (a hash has field a, else return -1),
+# `absent` (a set is empty, else return -2); `cap` (a sorted set's lowest ranks beyond a removed; it comes
+# after the zadds).
 _WRITE: Final = (
     _TRIM_UP_TO
     + """
@@ -104,8 +119,16 @@ for _ = 1, operations do
     end
   elseif kind == 'present' then
     if redis.call('HEXISTS', key, ARGV[i + 2]) == 0 then
-      return 0
+      return -1
     end
+  elseif kind == 'absent' then
+    if redis.call('SCARD', key) > 0 then
+      return -2
+    end
+  elseif kind == 'sadd' then
+    redis.call('SADD', key, ARGV[i + 2])
+  elseif kind == 'srem' then
+    redis.call('SREM', key, ARGV[i + 2])
   elseif kind == 'hset' then
     redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3])
   elseif kind == 'hdel' then
@@ -132,6 +155,21 @@ return 1
 
 # KEYS: 1 the stream. ARGV: 1 the trim cutoff.
 _TRIM: Final = _TRIM_UP_TO + "trim_up_to(KEYS[1], tonumber(ARGV[1]))\nreturn 1\n"
+
+# Index metrics stored before names were (KEYS: 1 the metrics hash, 2 the done flag; ARGV: 1 the name
+# sets' key prefix); once, atomically, so a write by name never misses an older metric.
+_INDEX_NAMES: Final = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local all = redis.call('HGETALL', KEYS[1])
+for f = 1, #all, 2 do
+  redis.call('SADD', ARGV[1] .. cjson.decode(all[f + 1]).name, all[f])
+end
+redis.call('SET', KEYS[2], '1')
+return 1
+"""
+
+_OK: Final = 1
+_CHECK_FAILED: Final = {0: "below", -1: "present", -2: "absent"}  # the script's refusals
 
 
 @contextlib.contextmanager
@@ -160,6 +198,7 @@ class RedisStorage:
         self._counter = f"{prefix}event_seq"
         self._metrics = f"{prefix}metrics"
         self._metric_ids = f"{prefix}metric_ids"
+        self._names_indexed = f"{prefix}names_indexed"
         self._client: aioredis.Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._write: Any = None
@@ -172,6 +211,10 @@ class RedisStorage:
 
     def _readings_key(self, metric_id: str) -> str:
         return f"{self.prefix}readings:{metric_id}"
+
+    def _named_key(self, name: str) -> str:
+        """The set of the ids of the metrics named `name`."""
+        return f"{self.prefix}named:{name}"
 
     @property
     def client(self) -> Any:  # redis-py's reply types are too loose to check; replies are parsed here
@@ -197,6 +240,8 @@ class RedisStorage:
         try:
             with _unavailable_on_error():
                 await self._client.ping()
+                index = self._client.register_script(_INDEX_NAMES)
+                await index(keys=[self._metrics, self._names_indexed], args=[self._named_key("")])
         except UnavailableError:
             await self.close()
             raise
@@ -208,8 +253,8 @@ class RedisStorage:
 
     async def _run_write(
         self, keys: list[str], operations: list[tuple[str, str, Any, Any]], events: Sequence[Event]
-    ) -> bool:
-        """Run the write script; False if a `below` check refused it (nothing written)."""
+    ) -> str | None:
+        """Run the write script; None if done, else the kind of check that refused it (nothing written)."""
         # The events were stamped by the server's clock: trim by it too, not by this machine's.
         cutoff = (events[-1].created if events else 0.0) - self.event_ttl
         args: list[Any] = [repr(cutoff), len(operations)]
@@ -219,28 +264,38 @@ class RedisStorage:
         for event in events:
             args += [event.id, event.type, event.metric_id, event.body, repr(event.created)]
         with _unavailable_on_error():
-            return int(await self._write(keys=all_keys, args=args)) == 1
+            code = int(await self._write(keys=all_keys, args=args))
+        return None if code == _OK else _CHECK_FAILED[code]
+
+    def _insert_metric(self, metric: Metric) -> list[tuple[str, str, Any, Any]]:
+        return [
+            ("hset", self._metrics, metric.id, orjson.dumps(metric.to_dict())),
+            ("rpush", self._metric_ids, metric.id, ""),
+            ("sadd", self._named_key(metric.name), metric.id, ""),
+        ]
 
     async def add_metric(self, metric: Metric, event: Event, max_metrics: int | None = None) -> bool:
-        body = orjson.dumps(metric.to_dict())
         operations: list[tuple[str, str, Any, Any]] = []
         if max_metrics is not None:
             operations.append(("below", self._metric_ids, max_metrics, ""))
-        operations += [
-            ("hset", self._metrics, metric.id, body),
-            ("rpush", self._metric_ids, metric.id, ""),
-        ]
-        return await self._run_write([self._metrics, self._metric_ids], operations, [event])
+        operations += self._insert_metric(metric)
+        keys = [self._metrics, self._metric_ids, self._named_key(metric.name)]
+        return await self._run_write(keys, operations, [event]) is None
 
     async def delete_metric(self, metric_id: str, event: Event) -> bool:
-        readings = self._readings_key(metric_id)
+        metric = await self.get_metric(metric_id)  # for its name, which never changes
+        if metric is None:
+            return False
+        readings, named = self._readings_key(metric_id), self._named_key(metric.name)
         operations: list[tuple[str, str, Any, Any]] = [
-            ("present", self._metrics, metric_id, ""),
+            ("present", self._metrics, metric_id, ""),  # not deleted meanwhile by another process
             ("hdel", self._metrics, metric_id, ""),
             ("lrem", self._metric_ids, metric_id, ""),
+            ("srem", named, metric_id, ""),
             ("del", readings, "", ""),
         ]
-        return await self._run_write([self._metrics, self._metric_ids, readings], operations, [event])
+        keys = [self._metrics, self._metric_ids, readings, named]
+        return await self._run_write(keys, operations, [event]) is None
 
     async def get_metric(self, metric_id: str) -> Metric | None:
         with _unavailable_on_error():
@@ -253,21 +308,49 @@ class RedisStorage:
             bodies = await self.client.hmget(self._metrics, ids) if ids else []
         return [Metric(**orjson.loads(body)) for body in bodies if body is not None]
 
+    async def find_metrics(self, name: str) -> list[Metric]:
+        with _unavailable_on_error():
+            ids = sorted(member.decode() for member in await self.client.smembers(self._named_key(name)))
+            bodies = await self.client.hmget(self._metrics, ids) if ids else []
+        # ids ascend in creation order (UUIDv7s, each after every id its process has seen)
+        return [Metric(**orjson.loads(body)) for body in bodies if body is not None]
+
     async def add_readings(
-        self, readings: Sequence[MetricReading], events: Sequence[Event], keep: int | None = None
+        self,
+        readings: Sequence[MetricReading],
+        events: Sequence[Event],
+        keep: int | None = None,
+        created: Sequence[Metric] = (),
+        max_metrics: int | None = None,
     ) -> None:
+        new_ids = {metric.id for metric in created}
         metric_ids = sorted({reading.metric_id for reading in readings})
-        keys = [self._readings_key(metric_id) for metric_id in metric_ids]
-        # each metric still there, checked in the same step: another process may have deleted it
-        operations: list[tuple[str, str, Any, Any]] = [("present", self._metrics, m, "") for m in metric_ids]
+        reading_keys = [self._readings_key(metric_id) for metric_id in metric_ids]
+        named_keys = [self._named_key(metric.name) for metric in created]
+        # each metric still there and each new name still free, checked in the same step as the write:
+        # another process may have deleted the one or created the other
+        operations: list[tuple[str, str, Any, Any]] = [
+            ("present", self._metrics, m, "") for m in metric_ids if m not in new_ids
+        ]
+        operations += [("absent", key, "", "") for key in named_keys]
+        if created and max_metrics is not None:
+            operations.append(("below", self._metric_ids, max_metrics - len(created) + 1, ""))
+        for metric in created:
+            operations += self._insert_metric(metric)
         operations += [
             ("zadd", self._readings_key(r.metric_id), micros(r.timestamp), orjson.dumps(r.to_dict()))
             for r in readings
         ]
         if keep is not None:  # rank 0 is the oldest: lowest score (time), ties by member (id first)
-            operations += [("cap", key, keep, "") for key in keys]
-        if not await self._run_write([self._metrics, *keys], operations, events):
+            operations += [("cap", key, keep, "") for key in reading_keys]
+        keys = [self._metrics, self._metric_ids, *named_keys, *reading_keys]
+        refused = await self._run_write(keys, operations, events)
+        if refused == "present":
             raise NotFoundError(f"metric {' or '.join(metric_ids)} not found (deleted meanwhile)")
+        if refused == "absent":
+            raise NameTaken
+        if refused == "below":
+            raise MetricLimitReached
 
     async def list_readings(
         self,
@@ -343,6 +426,44 @@ class RedisStorage:
                 break
             after, block = batch[-1][0], None
         return entries
+
+    async def bucket_readings(
+        self, metric_id: str, since: datetime, until: datetime, step: int, limit: int
+    ) -> list[Bucket]:
+        key = self._readings_key(metric_id)
+        builder = BucketBuilder(step, limit)
+        low, high, skip = micros(since), micros(until), 0
+        while True:
+            # Bounded reads, each resuming at the last score read, past the members read with it (ties
+            # in time are common), so that Redis is never busy long with one of them.
+            with _unavailable_on_error():
+                chunk = await self.client.zrangebyscore(
+                    key, low, high, start=skip, num=_BUCKET_CHUNK, withscores=True
+                )
+            wanted = builder.add((int(score), orjson.loads(member)["value"]) for member, score in chunk)
+            if not wanted or len(chunk) < _BUCKET_CHUNK:
+                return builder.finish()
+            last = chunk[-1][1]
+            tied = len(chunk) - bisect.bisect_left(chunk, last, key=_score)
+            skip = skip + tied if int(last) == low else tied
+            low = int(last)
+
+    async def trim_readings(self, before: datetime, chunk: int = 5000) -> int:
+        with _unavailable_on_error():
+            metric_ids = await self.client.lrange(self._metric_ids, 0, -1)
+            trim = self.client.register_script(_TRIM_OLDER)
+            total = 0
+            for metric_id in metric_ids:
+                key = self._readings_key(metric_id.decode())
+                while True:  # one chunk per call: other clients' commands go in between
+                    removed = int(await trim(keys=[key], args=[micros(before), chunk]))
+                    total += removed
+                    if removed < chunk:
+                        break
+        return total
+
+
+_score: Final = operator.itemgetter(1)  # of a (member, score) pair
 
 
 def _split_prefix(url: str) -> tuple[str, str | None]:
