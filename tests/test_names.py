@@ -6,14 +6,17 @@ name, from threads or from processes sharing Redis, create one metric."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from metricstream import ConflictError, Hub, LimitExceededError, ValidationError
 from metricstream.events import GENESIS_ID, Event
@@ -21,7 +24,7 @@ from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricR
 from metricstream.storage import MetricLimitReached, NameTaken, open_storage
 
 from .apitools import assert_error, post_metric, state
-from .conftest import RawStream
+from .conftest import FAST, RawStream
 from .test_storage import servers_on
 
 MISSING = "metric_id or metric (a metric's name) is required"
@@ -357,3 +360,41 @@ def test_a_store_writes_nothing_when_one_metric_of_a_batch_is_gone(store_url: st
             await store.close()
 
     asyncio.run(scenario())
+
+
+# --- names in stores written before names were indexed ---------------------------------------------
+
+
+def test_sqlite_from_before_the_name_index_finds_its_metrics_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with Hub(port=0, store=f"sqlite:///{path}", **FAST) as hub:
+        old = hub.service.create_metric("kiln")
+    with sqlite3.connect(path) as db:  # as schema version 1 left it
+        db.execute("DROP INDEX metrics_by_name")
+        db.execute("PRAGMA user_version = 1")
+    with Hub(port=0, store=f"sqlite:///{path}", **FAST) as hub:
+        assert hub.service.log("kiln", 900).metric_id == old.id
+        assert hub.service.metric("kiln") == old
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        indexes = {row[1] for row in db.execute("PRAGMA index_list(metrics)")}
+        assert "metrics_by_name" in indexes
+
+
+def test_redis_from_before_the_name_index_finds_its_metrics_by_name(redis_server: str) -> None:
+    prefix = f"oldnames{uuid.uuid4().hex[:8]}:"
+    store = f"{redis_server}?prefix={prefix}"
+    with Hub(port=0, store=store, **FAST) as hub:
+        old = hub.service.create_metric("kiln")
+        twins = [hub.service.create_metric("twin") for _ in range(2)]
+    client = redis.Redis.from_url(redis_server)
+    try:  # as a release without the index left the store
+        removed = client.delete(f"{prefix}names_indexed", f"{prefix}named:kiln", f"{prefix}named:twin")
+        assert removed == 3
+        with Hub(port=0, store=store, **FAST) as hub:
+            assert hub.service.log("kiln", 900).metric_id == old.id
+            assert [m.id for m in hub.service.list_metrics(name="twin")] == [m.id for m in twins]
+            with pytest.raises(ConflictError):
+                hub.service.log("twin", 1)
+    finally:
+        client.close()
