@@ -35,6 +35,7 @@ logging.getLogger("metricstream").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from .application import MetricStreamApp, create_app
+    from .buckets import Bucket
     from .dataframe import to_dataframe
     from .models import Metric, MetricReading, Snapshot
     from .server import Hub
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "AsyncMetricService": ".service",
+    "Bucket": ".buckets",
     "Hub": ".server",
     "Metric": ".models",
     "MetricReading": ".models",
@@ -57,8 +59,9 @@ _LAZY = {
 __all__ = [
     "AsyncMetricService",
     "AsyncSubscriber",
-    "Hub",
+    "Bucket",
     "ConflictError",
+    "Hub",
     "HubError",
     "LimitExceededError",
     "Metric",

@@ -256,9 +256,13 @@ def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(ErrorOut, 400)
     @document_response(ErrorOut, 404)
     async def list_readings(metric_id: str) -> Response:
-        """A metric's readings ascending by timestamp; since/until inclusive."""
+        """A metric's readings ascending by timestamp, since/until inclusive; with `step`, buckets of
+        that step (count, min, max, avg, first, last), empty ones left out."""
         headers = _last_event_header(owner)
         query = _validate_query(ReadingsQuery)
+        if query.step is not None:
+            buckets = await service.query_buckets(metric_id, query)
+            return _json([bucket.to_dict() for bucket in buckets], 200, headers)
         readings = await service.query_readings(metric_id, query)
         if len(readings) <= SLICE:
             return _json([reading.to_dict() for reading in readings], 200, headers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
@@ -62,6 +63,7 @@ class MetricStreamApp:
             max_metrics=settings.max_metrics,
             max_readings_per_metric=settings.max_readings_per_metric,
             positive_only=settings.positive_only,
+            reading_ttl=settings.reading_ttl,
         )
         self.access = _access(settings)
         self.telemetry = Telemetry(self.broadcaster)  # this app's own Prometheus registry
@@ -117,12 +119,26 @@ class MetricStreamApp:
             group.create_task(self.broadcaster.run_maintenance())
             if is_shared(self.storage):
                 group.create_task(self.storage.follow(self.service.receive, self.service.lost))
+            if self.settings.reading_ttl is not None:
+                group.create_task(self._expire_readings(self.settings.reading_ttl))
             while True:
                 await self.clock.sleep(self.settings.event_ttl / 2)
                 try:
                     await self.storage.trim_events(self.clock.time() - self.settings.event_ttl)
                 except MetricStreamError as error:  # the store is down: try again next time
                     log.warning("trimming stored events failed: %s", error)
+
+    async def _expire_readings(self, ttl: float) -> None:
+        """Remove readings older than `ttl` by their timestamp, at once (what expired while no server
+        ran) and then every tenth of the TTL, between 1 s and 1 min; the store works through them oldest
+        first, in chunks, so writes and streams go on meanwhile."""
+        interval = min(max(ttl / 10, 1.0), 60.0)
+        while True:
+            try:
+                await self.storage.trim_readings(datetime.fromtimestamp(self.clock.time() - ttl, UTC))
+            except MetricStreamError as error:  # the store is down: try again next time
+                log.warning("removing expired readings failed: %s", error)
+            await self.clock.sleep(interval)
 
     async def drain(self, within: float) -> None:
         """Stop the demo feed, then end every stream (clients are told `disconnected`) within `within`

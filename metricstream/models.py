@@ -338,8 +338,15 @@ def reading_model(positive_only: bool = True) -> type[ReadingIn]:
     return ReadingIn if positive_only else AnyReadingIn
 
 
+def _step(value: object) -> object:
+    from .buckets import parse_step  # buckets is built on this module
+
+    return None if value is None else parse_step(value)
+
+
 class ReadingsQuery(BaseModel):
-    """Query of `GET /metrics/{id}/readings`: an inclusive time range and a count limit."""
+    """Query of `GET /metrics/{id}/readings`: an inclusive time range and a count limit; with `step`,
+    buckets of that step instead of readings."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -347,9 +354,23 @@ class ReadingsQuery(BaseModel):
     until: Timestamp = None
     limit: Annotated[
         int,
-        Field(ge=1, le=MAX_READINGS_LIMIT, description="At most this many readings (oldest first)."),
+        Field(
+            ge=1,
+            le=MAX_READINGS_LIMIT,
+            description="At most this many readings, or with step buckets (oldest first).",
+        ),
         BeforeValidator(_whole_number),
     ] = DEFAULT_READINGS_LIMIT
+    step: Annotated[
+        int | None,
+        BeforeValidator(_step),
+        Field(
+            description="Summarise readings per step of time: seconds (10, 0.5) or a duration (250ms, 10s, "
+            "5m, 1h, 1d). Buckets start at multiples of step since 1970; empty ones are left out. "
+            "With step, until defaults to now and since to limit steps before until.",
+            json_schema_extra={"type": "string", "examples": ["10s", "5m", "1h", "30"]},
+        ),
+    ] = None  # microseconds, once validated
 
 
 def _flag(value: object) -> object:
@@ -443,6 +464,7 @@ _MESSAGES: Final = {
     "until": "until must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
     "limit": f"limit must be an integer from 1 to {MAX_READINGS_LIMIT}",
     "readings_limit": f"readings_limit must be an integer from 1 to {MAX_READINGS_LIMIT}",
+    "step": "step must be a number of seconds or a duration such as 10s, 5m, 1h (from 1ms to 366d)",
     "with_readings": "with_readings must be true or false",
 }
 

@@ -23,6 +23,7 @@ __all__ = [
     "reading_batch_model",
     "uuid_path_parameter",
     "BatchErrorOut",
+    "BucketOut",
     "ErrorOut",
     "HealthOut",
     "LastEventHeader",
@@ -57,8 +58,22 @@ class MetricList(RootModel[list[MetricWithReadingsOut]]):
     pass
 
 
-class ReadingList(RootModel[list[ReadingOut]]):
-    pass
+class BucketOut(BaseModel):
+    """The readings of one step of time (`GET /metrics/{id}/readings?step=`)."""
+
+    start: str = Field(
+        json_schema_extra={"format": "date-time"}, description="A multiple of step since 1970."
+    )
+    count: int
+    min: float
+    max: float
+    avg: float
+    first: float
+    last: float
+
+
+class ReadingList(RootModel[list[ReadingOut] | list[BucketOut]]):
+    """Readings, or with `step` buckets, ascending."""
 
 
 class HealthOut(BaseModel):

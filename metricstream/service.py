@@ -19,12 +19,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, overload
 
 import orjson
 
 from .broadcast import Broadcaster
+from .buckets import MAX_BUCKETS, Bucket, bucket_start
 from .clock import Clock, SystemClock
 from .errors import ConflictError, HubError, LimitExceededError, NotFoundError, ValidationError
 from .events import Event
@@ -40,6 +41,7 @@ from .models import (
     ReadingFields,
     ReadingsQuery,
     Snapshot,
+    format_timestamp,
     new_id,
     new_ids,
     validate,
@@ -47,6 +49,7 @@ from .models import (
     validate_reading,
 )
 from .storage import MetricLimitReached, NameTaken, Storage, is_shared
+from .storage.rows import micros
 
 __all__ = ["AsyncMetricService", "MetricService"]
 
@@ -84,6 +87,12 @@ def _metric_of(fields: ReadingFields, ids_by_name: Mapping[str, str | None]) -> 
     return metric_id
 
 
+def _readings_query(
+    since: datetime | str | None, until: datetime | str | None, limit: int | None, step: float | str | None
+) -> ReadingsQuery:
+    return validate(ReadingsQuery, _given(since=since, until=until, limit=limit, step=step))
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -109,6 +118,7 @@ class AsyncMetricService:
         max_metrics: int | None = None,
         max_readings_per_metric: int | None = None,
         positive_only: bool = True,
+        reading_ttl: float | None = None,
     ) -> None:
         self.storage = storage
         self._shared = is_shared(storage)  # its own log publishes its writes
@@ -119,6 +129,7 @@ class AsyncMetricService:
         self.max_metrics = max_metrics  # None: no limit
         self.max_readings_per_metric = max_readings_per_metric  # None: keep every reading
         self.positive_only = positive_only  # False: any finite value, 0 and below too
+        self.reading_ttl = reading_ttl  # None: readings are kept whatever their age
         self._arrivals: dict[str, asyncio.Future[None]] = {}  # shared store: writes awaiting their event
         # Ids are made and stored under one lock, so this process's events reach the log in id order
         # even when a store's writes could overtake each other (several Redis connections).
@@ -204,9 +215,17 @@ class AsyncMetricService:
         if not single and self.max_batch is not None and len(items) > self.max_batch:
             raise ValidationError(f"at most {self.max_batch} readings per batch, got {len(items)}")
         checked, errors = [], []
+        oldest = self._oldest_kept()
         for index, item in enumerate(items):
             try:
-                checked.append(validate_reading(item, self.positive_only, self.max_name_length))
+                fields = validate_reading(item, self.positive_only, self.max_name_length)
+                if oldest is not None and fields.timestamp is not None and fields.timestamp < oldest:
+                    raise ValidationError(
+                        f"timestamp {format_timestamp(fields.timestamp)} is older than the reading_ttl of "
+                        f"{self.reading_ttl:g} seconds allows (readings before {format_timestamp(oldest)} "
+                        "are removed)"
+                    )
+                checked.append(fields)
             except ValidationError as error:
                 errors.append({"index": index, "error": error.message})
         if errors:
@@ -228,6 +247,12 @@ class AsyncMetricService:
                     raise
                 self._names_seen.clear()
         raise AssertionError("unreachable")
+
+    def _oldest_kept(self) -> datetime | None:
+        """The oldest timestamp a reading may have under `reading_ttl` (None: any)."""
+        if self.reading_ttl is None:
+            return None
+        return datetime.fromtimestamp(self.clock.time() - self.reading_ttl, UTC)
 
     async def _require_all(self, checked: Sequence[ReadingFields], single: bool) -> None:
         """Refuse, as one error per item, readings of metrics given by an id no metric has."""
@@ -376,21 +401,65 @@ class AsyncMetricService:
             yield metric, await self.storage.list_readings(metric.id, limit=readings_limit, newest=True)
             await asyncio.sleep(0)
 
+    @overload
     async def list_readings(
         self,
         metric_id: str,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
         limit: int | None = None,
-    ) -> list[MetricReading]:
-        query = validate(ReadingsQuery, _given(since=since, until=until, limit=limit))
-        return await self.query_readings(metric_id, query)
+        step: None = None,
+    ) -> list[MetricReading]: ...
+
+    @overload
+    async def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        *,
+        step: float | str,
+    ) -> list[Bucket]: ...
+
+    async def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        step: float | str | None = None,
+    ) -> list[MetricReading] | list[Bucket]:
+        query = _readings_query(since, until, limit, step)
+        if query.step is None:
+            return await self.query_readings(metric_id, query)
+        return await self.query_buckets(metric_id, query)
 
     async def query_readings(self, metric_id: str, query: ReadingsQuery) -> list[MetricReading]:
+        """A metric's readings within the query's range (its `step` is not looked at)."""
         metric = await self.get_metric(metric_id)
         if query.since and query.until and query.since > query.until:
             raise ValidationError("since must not be later than until")
         return await self.storage.list_readings(metric.id, query.since, query.until, query.limit)
+
+    async def query_buckets(self, metric_id: str, query: ReadingsQuery) -> list[Bucket]:
+        """A metric's buckets of `query.step` within the query's range: until defaults to now and since
+        to `limit` steps before until; a range of more than MAX_BUCKETS steps is refused."""
+        metric = await self.get_metric(metric_id)
+        step = query.step
+        if step is None:
+            raise ValidationError("step is required")
+        until = query.until or datetime.fromtimestamp(self.clock.time(), UTC)
+        since = query.since or until - timedelta(microseconds=step * query.limit)
+        if since > until:
+            raise ValidationError("since must not be later than until")
+        spanned = bucket_start(micros(until), step) // step - bucket_start(micros(since), step) // step + 1
+        if spanned > MAX_BUCKETS:
+            raise ValidationError(
+                f"step {step / 1e6:g} s from since to until spans {spanned} buckets, more than "
+                f"{MAX_BUCKETS}: use a larger step or a shorter range"
+            )
+        return await self.storage.bucket_readings(metric.id, since, until, step, query.limit)
 
     async def _require(self, metric_id: str) -> Metric:
         metric = await self.storage.get_metric(metric_id)
@@ -463,12 +532,40 @@ class MetricService:
         """Record many readings at once, all or nothing; items are dicts like the HTTP body."""
         return self._run(self._service.create_readings(items))
 
+    @overload
     def list_readings(
         self,
         metric_id: str,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
         limit: int | None = None,
-    ) -> list[MetricReading]:
-        """A metric's readings ascending by timestamp, `since`/`until` inclusive."""
-        return self._run(self._service.list_readings(metric_id, since, until, limit))
+        step: None = None,
+    ) -> list[MetricReading]: ...
+
+    @overload
+    def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        *,
+        step: float | str,
+    ) -> list[Bucket]: ...
+
+    def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        step: float | str | None = None,
+    ) -> list[MetricReading] | list[Bucket]:
+        """A metric's readings ascending by timestamp, `since`/`until` inclusive. With `step` (seconds,
+        or a duration such as "10s", "5m", "1h"), `Bucket`s instead: count, min, max, avg, first and last
+        per step of time since 1970, empty ones left out; `until` defaults to now and `since` to `limit`
+        steps before it."""
+        query = _readings_query(since, until, limit, step)
+        if query.step is None:
+            return self._run(self._service.query_readings(metric_id, query))
+        return self._run(self._service.query_buckets(metric_id, query))

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest request body in bytes (a batch: 16 times this); larger ones get 413.",
     )
+    reading_ttl: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds readings are kept, by their timestamp: older ones are removed (at write "
+        "time and in the background) and a write of one is refused with 400. Unset keeps every reading.",
+    )
     # --- limits and security (docs/configuration.md#limits, docs/security.md) ---
     max_name_length: int = Field(
         MAX_NAME_LENGTH,

@@ -6,18 +6,41 @@
 //    so even a connection that saw no event resumes from the right place).
 // 3. `reset` (the server no longer knows our position): load the state again and reopen from there.
 //
-// Events are queued as they arrive and applied once per animation frame; only the cards that changed are
-// updated, and their charts redrawn only while on screen and at most every CHART_INTERVAL ms (canvas
-// raster is the dominant cost without a GPU). A reading is applied once, by its id: the REST->stream
-// handoff may repeat one. Each chart holds the newest HISTORY readings, in timestamp order.
+// The window picker: "Last minute" (the default) draws each metric's newest HISTORY readings. A longer
+// window draws buckets, GET metrics/{id}/readings?since=&step= with a round step giving about HISTORY
+// points: their average, in a band from min to max. Each streamed reading is then folded into its bucket
+// (or starts one) and buckets scroll out as time passes. Which streamed readings an answer already holds
+// is told by its X-Last-Event-ID: those up to that event are not counted again. (A store whose reads take
+// time, sqlite, may still hold one of the next few readings: its bucket then counts it twice, until the
+// next load.) The choice is kept in localStorage.
+//
+// Events are queued as they arrive and applied once per animation frame. A card that changed is shown
+// again at most every CARD_INTERVAL ms, its chart only while on screen. Without a GPU a chart's raster
+// costs about a millisecond, so 20 charts redrawn in one frame make it late: each frame redraws those that
+// waited longest, up to a budget that follows what frames cost (measured from the animation frame to the
+// end of its rendering), so a slow machine keeps its frame rate and redraws each chart less often.
+// A reading is applied once, by its id: the REST->stream handoff may repeat one. Each chart holds the
+// newest HISTORY readings, in timestamp order.
 // URLs are relative, so the dashboard also works behind a proxy that mounts the server under a path.
 "use strict";
 
 (() => {
   const HISTORY = 300; // readings kept and drawn per metric
-  const CHART_INTERVAL = 30; // ms: a chart is redrawn at most ~30 times a second (every other frame)
+  const CARD_INTERVAL = 30; // ms: a card is shown again at most ~30 times a second
+  const FRAME_BUDGET = 10; // ms of a frame's work (of 16.7 at 60 Hz) that chart draws may bring it to
   const STATE_URL = `metrics?with_readings=true&readings_limit=${HISTORY}`;
   const STREAM_URL = "events/watch";
+  // The picker's choices (index.html lists them): span and bucket step in seconds; no step: raw readings.
+  const WINDOWS = {
+    "1m": { step: 0, span: 60, title: "the newest readings" },
+    "10m": { step: 2, span: 600, title: "the last 10 minutes" },
+    "1h": { step: 12, span: 3600, title: "the last hour" },
+    "6h": { step: 60, span: 6 * 3600, title: "the last 6 hours" },
+    "1d": { step: 300, span: 24 * 3600, title: "the last 24 hours" },
+  };
+  const DEFAULT_WINDOW = "1m";
+  const WINDOW_KEY = "metricstream.window"; // where localStorage keeps the choice
+  const HISTORY_RETRY = 5000; // ms before buckets the server failed to give are asked for again
   const PALETTE = ["#6366f1", "#14b8a6", "#f59e0b", "#ec4899", "#0ea5e9", "#8b5cf6", "#22c55e", "#f97316"];
   const LABELS = {
     connecting: "Connecting…",
@@ -31,6 +54,7 @@
   const summary = document.getElementById("summary");
   const connection = document.getElementById("connection");
   const connectionLabel = document.getElementById("connection-label");
+  const picker = document.getElementById("window");
   const template = document.getElementById("card-template");
 
   const cards = new Map(); // metric id -> Card, in creation order
@@ -41,11 +65,18 @@
   let failures = 0; // failed attempts since the last successful connection
   let retryTimer = 0;
   let loadedAt = 0;
-  let queue = []; // [type, data, type, data, ...] waiting for the next frame
+  let queue = []; // [type, data, number, type, data, number, ...] waiting for the next frame
   let frameRequested = false;
   let fallbackTimer = 0;
   let readingsCounted = 0; // for the readings/s figure
   let rate = 0;
+  let drawBudget = 6; // charts drawn per frame, adjusted by `measureFrame`
+  let frameStart = 0; // when the animation frame being measured began
+  let windowKey = DEFAULT_WINDOW;
+  let received = 0; // events received so far: each event's number, in stream order
+  let historyRequests = 0; // bucket requests awaiting their answer
+  const recentEvents = new Map(); // event id -> number, of the events received while requests are out
+  const awaitedEvents = new Map(); // event id -> [History]: answers holding events not streamed yet
 
   // --- formatting --------------------------------------------------------------------------------
 
@@ -73,11 +104,14 @@
     return value.toExponential(2);
   }
 
+  function formatSpan(seconds) {
+    if (seconds < 60) return `${numberFormat({ maximumFractionDigits: 3 }).format(seconds)} s`;
+    if (seconds < 3600) return `${numberFormat({ maximumFractionDigits: 1 }).format(seconds / 60)} min`;
+    return `${numberFormat({ maximumFractionDigits: 1 }).format(seconds / 3600)} h`;
+  }
+
   function formatInterval(seconds) {
-    if (!seconds) return "";
-    if (seconds < 60) return `every ${numberFormat({ maximumFractionDigits: 3 }).format(seconds)} s`;
-    if (seconds < 3600) return `every ${numberFormat({ maximumFractionDigits: 1 }).format(seconds / 60)} min`;
-    return `every ${numberFormat({ maximumFractionDigits: 1 }).format(seconds / 3600)} h`;
+    return seconds ? `every ${formatSpan(seconds)}` : "";
   }
 
   function formatDuration(milliseconds) {
@@ -103,6 +137,20 @@
   // RFC 3339 with up to 9 fractional digits; Date.parse is only required to read 3.
   function parseTime(text) {
     return Date.parse(text.replace(/(\.\d{3})\d+/, "$1"));
+  }
+
+  // --- colours from the stylesheet, so the charts follow light and dark mode ----------------------
+
+  let colors = readColors();
+  function readColors() {
+    const style = getComputedStyle(document.documentElement);
+    const read = (name) => style.getPropertyValue(name).trim();
+    return {
+      muted: read("--muted"),
+      grid: read("--grid-line"),
+      surface: read("--surface"),
+      font: read("--font"),
+    };
   }
 
   // --- colours from the stylesheet, so the charts follow light and dark mode ----------------------
@@ -147,6 +195,65 @@
     { rootMargin: "200px 0px" },
   );
 
+  // One card's buckets in a window longer than a minute: the server's answer, and every streamed
+  // reading after the position it was read at.
+  class History {
+    constructor(view) {
+      this.view = view;
+      this.step = view.step * 1000;
+      this.span = view.span * 1000;
+      this.buckets = []; // ascending by start (ms): {start, count, min, max, avg, first, last, firstAt, lastAt}
+      this.state = "loading"; // then "ready"; "failed" while the server gives none
+      this.cutoff = Infinity; // readings numbered up to this one are in the answer (none until it came)
+      this.retryTimer = 0;
+    }
+
+    // The window ends with the current step, so the chart moves a whole bucket at a time; or later, with
+    // a bucket stamped by a clock ahead of ours.
+    end() {
+      const now = (Math.floor(Date.now() / this.step) + 1) * this.step;
+      const last = this.buckets[this.buckets.length - 1];
+      return last === undefined ? now : Math.max(now, last.start + this.step);
+    }
+
+    load(rows) {
+      this.buckets = rows.map((row) => {
+        const start = parseTime(row.start);
+        // the times of a bucket's first and last reading are not given: later readings come later
+        return { ...row, start, firstAt: start, lastAt: start };
+      });
+      this.state = "ready";
+    }
+
+    // Folds a reading into its bucket, or starts one.
+    fold(time, value) {
+      const start = Math.floor(time / this.step) * this.step;
+      const buckets = this.buckets;
+      let at = buckets.length;
+      while (at > 0 && buckets[at - 1].start > start) at--;
+      const bucket = buckets[at - 1];
+      if (bucket !== undefined && bucket.start === start) {
+        bucket.count++;
+        bucket.avg += (value - bucket.avg) / bucket.count;
+        if (value < bucket.min) bucket.min = value;
+        if (value > bucket.max) bucket.max = value;
+        if (time >= bucket.lastAt) [bucket.last, bucket.lastAt] = [value, time];
+        if (time < bucket.firstAt) [bucket.first, bucket.firstAt] = [value, time];
+      } else if (start >= this.end() - this.span) {
+        const created = { start, count: 1, min: value, max: value, avg: value, first: value, last: value };
+        buckets.splice(at, 0, { ...created, firstAt: time, lastAt: time });
+      }
+    }
+
+    // Drops the buckets that scrolled out of the window.
+    trim() {
+      const first = this.end() - this.span;
+      let out = 0;
+      while (out < this.buckets.length && this.buckets[out].start < first) out++;
+      if (out > 0) this.buckets.splice(0, out);
+    }
+  }
+
   class Card {
     constructor(metric) {
       this.id = metric.id;
@@ -172,24 +279,35 @@
       this.times = []; // ascending
       this.values = [];
       this.ids = [];
+      this.numbers = []; // the number of the event that brought each reading (for the state: the load's)
       this.seen = new Set(); // ids of the readings held
+      this.history = null; // the buckets, in a window longer than a minute
       this.shown = {};
       this.dirty = true;
       this.visible = false;
       this.stale = true; // the chart does not show the data yet
-      this.drawnAt = -Infinity;
+      this.shownAt = -Infinity;
       resizes.observe(this.canvas);
       views.observe(this.node);
     }
 
     remove() {
+      clearTimeout(this.history?.retryTimer);
       resizes.unobserve(this.canvas);
       views.unobserve(this.node);
       this.node.remove();
     }
 
+    // The buckets of `view` from now on (none for the raw readings): a new History, still to be loaded.
+    setWindow(view) {
+      clearTimeout(this.history?.retryTimer);
+      this.history = view.step ? new History(view) : null;
+      this.dirty = true;
+      return this.history;
+    }
+
     // Adds a reading in timestamp order; false if it is held already.
-    add(reading) {
+    add(reading, number) {
       if (this.seen.has(reading.id)) return false;
       const time = parseTime(reading.timestamp);
       let at = this.times.length;
@@ -201,25 +319,24 @@
           if (this.times[middle] <= time) low = middle + 1;
           else at = middle;
         }
-        this.times.splice(at, 0, time);
-        this.values.splice(at, 0, reading.value);
-        this.ids.splice(at, 0, reading.id);
-      } else {
-        this.times.push(time);
-        this.values.push(reading.value);
-        this.ids.push(reading.id);
       }
+      this.times.splice(at, 0, time);
+      this.values.splice(at, 0, reading.value);
+      this.ids.splice(at, 0, reading.id);
+      this.numbers.splice(at, 0, number);
       this.seen.add(reading.id);
+      if (this.history !== null && number > this.history.cutoff) this.history.fold(time, reading.value);
       this.dirty = true;
       return true;
     }
 
-    replace(readings) {
+    replace(readings, number) {
       this.times = [];
       this.values = [];
       this.ids = [];
+      this.numbers = [];
       this.seen.clear();
-      for (const reading of readings) this.add(reading);
+      for (const reading of readings) this.add(reading, number);
       this.trim();
       this.dirty = true;
     }
@@ -231,21 +348,33 @@
       for (const id of this.ids.splice(0, extra)) this.seen.delete(id);
       this.times.splice(0, extra);
       this.values.splice(0, extra);
+      this.numbers.splice(0, extra);
     }
 
-    render(now) {
+    // The server's buckets came: folds in the readings streamed after the position they were read at.
+    loaded(rows, cutoff) {
+      const history = this.history;
+      history.load(rows);
+      history.cutoff = cutoff;
+      for (let i = 0; i < this.numbers.length; i++) {
+        if (this.numbers[i] > cutoff) history.fold(this.times[i], this.values[i]);
+      }
+      this.dirty = true;
+    }
+
+    // Updates the text, and the chart when `draw`; returns whether the chart was drawn.
+    render(now, draw) {
       this.dirty = false;
+      this.shownAt = now;
       const count = this.values.length;
-      let low = Infinity;
-      let high = -Infinity;
       let integers = true;
       for (const value of this.values) {
-        if (value < low) low = value;
-        if (value > high) high = value;
-        if (integers && !Number.isInteger(value)) integers = false;
+        if (!Number.isInteger(value)) {
+          integers = false;
+          break;
+        }
       }
       const latest = count ? this.values[count - 1] : null;
-      this.show("points", String(count), () => (this.node.dataset.points = String(count)));
       this.show("latest", String(latest), () => {
         if (latest === null) delete this.node.dataset.value;
         else this.node.dataset.value = String(latest);
@@ -258,21 +387,106 @@
         delta = `${change > 0 ? "▲" : "▼"} ${formatValue(Math.abs(change), integers)}`;
       }
       this.show("delta", delta, (text) => (this.delta.textContent = text));
-      let extent = count === 1 ? "1 reading" : `${count} readings`;
-      if (count > 1) extent += ` over ${formatDuration(this.times[count - 1] - this.times[0])}`;
-      this.show("window", count ? extent : "", (text) => (this.extent.textContent = text));
       const time = count ? this.times[count - 1] : null;
       this.show("time", String(time), () => {
         this.time.textContent = time === null ? "no readings yet" : formatTime(time);
         if (time !== null) this.time.dateTime = new Date(time).toISOString();
       });
-      if (!this.visible || now - this.drawnAt < CHART_INTERVAL) {
+
+      const chart = this.history === null ? this.rawChart(integers) : this.bucketChart();
+      this.show("points", String(chart.points), (text) => (this.node.dataset.points = text));
+      this.show("readings", String(chart.readings), (text) => (this.node.dataset.readings = text));
+      const state = this.history?.state ?? "";
+      this.show("history", state, () => {
+        if (state) this.node.dataset.history = state;
+        else delete this.node.dataset.history;
+      });
+      this.show("window", chart.extent, (text) => (this.extent.textContent = text));
+      this.show("label", chart.label, (text) => this.canvas.setAttribute("aria-label", text));
+      if (!draw) {
         this.stale = true;
-        return;
+        return false;
       }
       this.stale = false;
-      this.drawnAt = now;
-      this.draw(low, high, integers);
+      this.draw(chart);
+      return true;
+    }
+
+    rawChart(integers) {
+      const { times, values } = this;
+      const count = values.length;
+      let low = Infinity;
+      let high = -Infinity;
+      for (const value of values) {
+        if (value < low) low = value;
+        if (value > high) high = value;
+      }
+      let extent = count === 1 ? "1 reading" : `${count} readings`;
+      if (count > 1) extent += ` over ${formatDuration(times[count - 1] - times[0])}`;
+      let label = `Chart of ${extent}`;
+      if (count) label += `, from ${formatValue(low, integers)} to ${formatValue(high, integers)}`;
+      return {
+        points: count,
+        readings: count,
+        extent: count ? extent : "",
+        label: count ? label : "Chart: no readings yet",
+        message: count ? null : "Waiting for readings",
+        low,
+        high,
+        integers,
+        timeAt: (i) => times[i],
+        valueAt: (i) => values[i],
+        band: null,
+        from: times[0],
+        to: times[count - 1],
+      };
+    }
+
+    bucketChart() {
+      const history = this.history;
+      history.trim();
+      const { buckets, step, view } = history;
+      const count = buckets.length;
+      let readings = 0;
+      let low = Infinity;
+      let high = -Infinity;
+      let integers = true;
+      for (const bucket of buckets) {
+        readings += bucket.count;
+        if (bucket.min < low) low = bucket.min;
+        if (bucket.max > high) high = bucket.max;
+        integers &&= Number.isInteger(bucket.min) && Number.isInteger(bucket.max);
+      }
+      const averages = `averages per ${formatSpan(view.step)}`;
+      let extent = `${numberFormat({}).format(readings)} reading${readings === 1 ? "" : "s"}, ${averages}`;
+      let label = `Chart of ${averages} over ${view.title}: ${count} point${count === 1 ? "" : "s"}`;
+      if (count) {
+        const latest = formatValue(buckets[count - 1].avg, integers && Number.isInteger(buckets[count - 1].avg));
+        label += `, latest ${latest}, lowest ${formatValue(low, integers)}, highest ${formatValue(high, integers)}`;
+      }
+      let message = count ? null : `No readings in ${view.title}`;
+      if (history.state !== "ready") {
+        message = history.state === "loading" ? "Loading history…" : "History unavailable";
+        extent = message;
+        label = `Chart: ${message}`;
+      }
+      const end = history.end();
+      const half = step / 2;
+      return {
+        points: count,
+        readings,
+        extent,
+        label,
+        message,
+        low,
+        high,
+        integers,
+        timeAt: (i) => buckets[i].start + half,
+        valueAt: (i) => buckets[i].avg,
+        band: (i) => buckets[i],
+        from: end - history.span,
+        to: end,
+      };
     }
 
     show(key, text, apply) {
@@ -282,7 +496,7 @@
       }
     }
 
-    draw(low, high, integers) {
+    draw(chart) {
       const { canvas, context, width, height } = this;
       if (!width || !height) return;
       const ratio = window.devicePixelRatio || 1;
@@ -294,15 +508,15 @@
       }
       context.setTransform(ratio, 0, 0, ratio, 0, 0);
       context.clearRect(0, 0, width, height);
-      const count = this.values.length;
       context.font = `11px ${colors.font}`;
-      if (count === 0) {
+      if (chart.message !== null) {
         context.fillStyle = colors.muted;
         context.textAlign = "center";
         context.textBaseline = "middle";
-        context.fillText("Waiting for readings", width / 2, height / 2);
+        context.fillText(chart.message, width / 2, height / 2);
         return;
       }
+      const { points: count, low, high, timeAt, valueAt, band, from } = chart;
 
       // value axis: the window's range with some air, never empty
       let span = high - low;
@@ -312,12 +526,11 @@
       const top = 14; // room for the upper label
       const plotHeight = height - top - 4;
       const y = (value) => top + plotHeight * (1 - (value - bottom) / span);
-      const first = this.times[0];
-      const duration = this.times[count - 1] - first;
+      const duration = chart.to - from;
       // time axis; readings that all share one timestamp are spread evenly instead
       const x =
         duration > 0
-          ? (i) => 4 + (width - 8) * ((this.times[i] - first) / duration)
+          ? (i) => 4 + (width - 8) * ((timeAt(i) - from) / duration)
           : (i) => (count > 1 ? 4 + ((width - 8) * i) / (count - 1) : width - 8);
 
       // guides at the window's highest and lowest value
@@ -333,28 +546,38 @@
       context.stroke();
       context.setLineDash([]);
 
-      // the line, and the area under it
+      // the line; under it the area, or for buckets the band from min to max
       const line = new Path2D();
-      line.moveTo(x(0), y(this.values[0]));
-      for (let i = 1; i < count; i++) line.lineTo(x(i), y(this.values[i]));
-      const area = new Path2D(line);
-      area.lineTo(x(count - 1), height);
-      area.lineTo(x(0), height);
-      area.closePath();
-      const fill = context.createLinearGradient(0, top, 0, height);
-      fill.addColorStop(0, `${this.accent}40`);
-      fill.addColorStop(1, `${this.accent}00`);
-      context.fillStyle = fill;
-      context.fill(area);
+      line.moveTo(x(0), y(valueAt(0)));
+      for (let i = 1; i < count; i++) line.lineTo(x(i), y(valueAt(i)));
+      if (band === null) {
+        const area = new Path2D(line);
+        area.lineTo(x(count - 1), height);
+        area.lineTo(x(0), height);
+        area.closePath();
+        const fill = context.createLinearGradient(0, top, 0, height);
+        fill.addColorStop(0, `${this.accent}40`);
+        fill.addColorStop(1, `${this.accent}00`);
+        context.fillStyle = fill;
+        context.fill(area);
+      } else {
+        const range = new Path2D();
+        range.moveTo(x(0), y(band(0).max));
+        for (let i = 1; i < count; i++) range.lineTo(x(i), y(band(i).max));
+        for (let i = count - 1; i >= 0; i--) range.lineTo(x(i), y(band(i).min));
+        range.closePath();
+        context.fillStyle = `${this.accent}33`;
+        context.fill(range);
+      }
       context.strokeStyle = this.accent;
       context.lineWidth = 1.75;
       context.lineJoin = "round";
       context.lineCap = "round";
       context.stroke(line);
 
-      // the newest reading
+      // the newest point
       const lastX = x(count - 1);
-      const lastY = y(this.values[count - 1]);
+      const lastY = y(valueAt(count - 1));
       context.beginPath();
       context.arc(lastX, lastY, 3.5, 0, 2 * Math.PI);
       context.fillStyle = this.accent;
@@ -369,7 +592,7 @@
       context.lineWidth = 3;
       context.textAlign = "left";
       const label = (value, baseline, offset) => {
-        const text = formatValue(value, integers);
+        const text = formatValue(value, chart.integers);
         context.textBaseline = baseline;
         context.strokeText(text, 4, Math.round(y(value)) + offset);
         context.fillText(text, 4, Math.round(y(value)) + offset);
@@ -398,7 +621,7 @@
     }
     metrics.forEach((metric, index) => {
       const card = cards.get(metric.id) ?? addCard(metric);
-      card.replace(metric.readings ?? []);
+      card.replace(metric.readings ?? [], received);
       // creation order; a card already in place is not moved (that would replay its entry animation)
       if (grid.children[index] !== card.node) grid.insertBefore(card.node, grid.children[index] ?? null);
     });
@@ -416,15 +639,28 @@
   function requestFrame() {
     if (!frameRequested) {
       frameRequested = true;
-      requestAnimationFrame(() => {
+      requestAnimationFrame((now) => {
         frameRequested = false;
-        flush();
+        frameStart = now;
+        if (flush() > 0) frameCost.postMessage(drawBudget);
       });
     }
     // a background tab runs no animation frames: apply the data anyway, draw when it is shown again
     if (!fallbackTimer) fallbackTimer = setTimeout(flush, 1000);
   }
 
+  // A message posted from an animation frame is received once the frame's rendering (style, layout,
+  // paint, and the canvases' raster) is done: the time to then is what the frame cost.
+  const frameChannel = new MessageChannel();
+  const frameCost = frameChannel.port2;
+  frameChannel.port1.onmessage = (message) => {
+    const cost = performance.now() - frameStart;
+    if (cost > FRAME_BUDGET) drawBudget = Math.max(1, Math.floor(drawBudget / 2));
+    else if (cost < FRAME_BUDGET / 2 && message.data === drawBudget) drawBudget++; // it used the whole budget
+  };
+
+  // Applies the queued events and shows the cards that changed; returns how many charts it drew, so
+  // that only a frame with charts drawn to the full budget is taken to say what a chart costs.
   function flush() {
     clearTimeout(fallbackTimer);
     fallbackTimer = 0;
@@ -433,11 +669,15 @@
     const touched = new Set();
     let unknown = false;
     let reshaped = false; // a card came or went
-    for (let i = 0; i < batch.length; i += 2) {
+    for (let i = 0; i < batch.length; i += 3) {
       const data = JSON.parse(batch[i + 1]);
       if (batch[i] === "metric_created") {
         if (!cards.has(data.id)) {
-          addCard(data);
+          const history = addCard(data).setWindow(WINDOWS[windowKey]);
+          if (history !== null) {
+            history.state = "ready"; // a new metric: its readings are all still to come
+            history.cutoff = batch[i + 2];
+          }
           reshaped = true;
         }
         continue;
@@ -455,7 +695,7 @@
       const card = cards.get(data.metric_id);
       if (card === undefined) {
         unknown = true; // cannot happen with an intact stream: the state is out of step
-      } else if (card.add(data)) {
+      } else if (card.add(data, batch[i + 2])) {
         touched.add(card);
         readingsCounted++;
       }
@@ -465,16 +705,25 @@
       showEmpty();
       showSummary();
     }
+    let drawn = 0;
     if (!document.hidden) {
       const now = performance.now();
-      let behind = false;
+      const due = [];
       for (const card of cards.values()) {
-        if (card.dirty || (card.stale && card.visible)) card.render(now);
-        behind ||= card.stale && card.visible;
+        if (card.dirty || (card.stale && card.visible)) due.push(card);
       }
-      if (behind) requestFrame(); // a chart drawn moments ago: its turn comes in a frame or two
+      due.sort((a, b) => a.shownAt - b.shownAt); // those that waited longest first
+      let behind = false;
+      for (const card of due) {
+        if (now - card.shownAt < CARD_INTERVAL) behind = true; // shown moments ago: its turn comes soon
+        else if (!card.visible) card.render(now, false);
+        else if (drawn < drawBudget) drawn += card.render(now, true);
+        else behind = true;
+      }
+      if (behind) requestFrame();
     }
     if (unknown) reload();
+    return drawn;
   }
 
   function countRate() {
@@ -487,6 +736,90 @@
     const parts = [`${cards.size} metric${cards.size === 1 ? "" : "s"}`];
     if (rate > 0) parts.push(`${numberFormat({}).format(rate)} readings/s`);
     summary.textContent = parts.join(" · ");
+  }
+
+  // --- the window picker, and the buckets it asks for ---------------------------------------------
+
+  function chooseWindow(key) {
+    windowKey = key;
+    picker.value = key;
+    grid.dataset.window = key;
+    for (const card of cards.values()) {
+      const history = card.setWindow(WINDOWS[key]);
+      if (history !== null) loadHistory(card, history);
+    }
+    requestFrame();
+  }
+
+  async function loadHistory(card, history) {
+    const since = new Date(history.end() - history.span).toISOString();
+    const url =
+      `metrics/${encodeURIComponent(card.id)}/readings` +
+      `?since=${encodeURIComponent(since)}&step=${history.view.step}`;
+    const askedAt = position;
+    const askedNumber = received;
+    historyRequests++;
+    let rows = null;
+    let at = null;
+    let retry = true;
+    try {
+      const response = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
+      retry = response.status >= 500; // a refusal (4xx) stands: asking again will not change it
+      if (response.ok) {
+        at = response.headers.get("X-Last-Event-ID");
+        const answer = await response.json();
+        // a server without buckets ignores `step` and answers raw readings
+        if (Array.isArray(answer) && answer.every((row) => typeof row.start === "string")) rows = answer;
+      }
+    } catch {
+      // the network or the server is away: ask again later
+    }
+    if (card.history === history && cards.get(card.id) === card) {
+      if (rows === null) {
+        history.state = "failed";
+        if (retry) history.retryTimer = setTimeout(() => loadHistory(card, history), HISTORY_RETRY);
+      } else if (at === null || at === askedAt) {
+        card.loaded(rows, askedNumber);
+      } else if (recentEvents.has(at)) {
+        card.loaded(rows, recentEvents.get(at));
+      } else {
+        // read at an event the stream has not brought yet: what it brings up to that one is in `rows`
+        card.loaded(rows, Infinity);
+        awaitedEvents.set(at, [...(awaitedEvents.get(at) ?? []), history]);
+      }
+      card.dirty = true;
+      requestFrame();
+    }
+    if (--historyRequests === 0) recentEvents.clear();
+  }
+
+  function storedWindow() {
+    try {
+      const key = localStorage.getItem(WINDOW_KEY);
+      return key !== null && Object.hasOwn(WINDOWS, key) ? key : DEFAULT_WINDOW;
+    } catch {
+      return DEFAULT_WINDOW; // storage disabled: the default every time
+    }
+  }
+
+  function storeWindow(key) {
+    try {
+      localStorage.setItem(WINDOW_KEY, key);
+    } catch {
+      // storage disabled or full: the choice lasts until the page is reloaded
+    }
+  }
+
+  // Moves every bucket window on when a new step begins (a bucket scrolls out, an empty one comes in).
+  let lastStep = 0;
+  function scrollWindows() {
+    const view = WINDOWS[windowKey];
+    if (!view.step) return;
+    const step = Math.floor(Date.now() / (view.step * 1000));
+    if (step === lastStep) return;
+    lastStep = step;
+    for (const card of cards.values()) card.dirty = true;
+    requestFrame();
   }
 
   // --- the connection ---------------------------------------------------------------------------
@@ -529,8 +862,18 @@
     const live = () => source === stream && generation === current;
     const receive = (event) => {
       if (!live()) return;
-      if (event.lastEventId) position = event.lastEventId;
-      queue.push(event.type, event.data);
+      const number = ++received;
+      const id = event.lastEventId;
+      if (id) {
+        position = id;
+        if (historyRequests > 0) recentEvents.set(id, number);
+        const waiting = awaitedEvents.get(id);
+        if (waiting !== undefined) {
+          awaitedEvents.delete(id);
+          for (const history of waiting) history.cutoff = number; // readings from the next one on count
+        }
+      }
+      queue.push(event.type, event.data, number);
       requestFrame();
     };
     stream.addEventListener("metric_created", receive);
@@ -560,6 +903,7 @@
     clearTimeout(retryTimer);
     closeStream();
     queue = [];
+    awaitedEvents.clear(); // every window is loaded again below
     loadedAt = performance.now();
     let metrics;
     let since;
@@ -578,6 +922,7 @@
     applyState(metrics);
     position = since;
     openStream(since);
+    chooseWindow(windowKey); // the buckets of the state just read
   }
 
   // Loads the state again, at most once a second (a server that keeps answering `reset` is not hammered).
@@ -602,6 +947,16 @@
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) requestFrame();
   });
-  setInterval(countRate, 1000);
+  picker.addEventListener("change", () => {
+    storeWindow(picker.value);
+    chooseWindow(picker.value);
+  });
+  windowKey = storedWindow();
+  picker.value = windowKey;
+  grid.dataset.window = windowKey;
+  setInterval(() => {
+    countRate();
+    scrollWindows();
+  }, 1000);
   load();
 })();
