@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from .buckets import Bucket
 from .client import StreamEvent
 from .models import READING_CREATED, Metric, MetricReading
 
@@ -21,10 +22,11 @@ __all__ = ["to_dataframe"]
 
 _MISSING_PANDAS: Final = "to_dataframe needs pandas: pip install 'metricstream[notebook]'"
 _READING_FIELDS: Final = ("id", "metric_id", "value", "timestamp")
+_BUCKET_FIELDS: Final = ("start", "count", "min", "max", "avg", "first", "last")
 # Microseconds: the precision readings carry, and (unlike pandas' nanoseconds) every year a reading may have.
 _TIMESTAMP_DTYPE: Final = "datetime64[us, UTC]"
 
-Reading = MetricReading | Mapping[str, Any] | StreamEvent
+Reading = MetricReading | Mapping[str, Any] | StreamEvent | Bucket
 
 
 def to_dataframe(
@@ -39,6 +41,10 @@ def to_dataframe(
     objects or metric dicts — is given; missing for readings of metrics not among them), `value` (float)
     and `timestamp` (UTC). Readings with equal timestamps keep their input order.
 
+    `items` may instead be buckets (`Bucket`s from ``list_readings(..., step=...)``, or the bucket dicts
+    of ``GET /metrics/{id}/readings?step=``): then one row per bucket, columns `start` (UTC), `count`,
+    `min`, `max`, `avg`, `first`, `last`, sorted by start.
+
         df = to_dataframe(hub.service.list_readings(cpu.id), metrics=hub.service.list_metrics())
         df.set_index("timestamp").groupby("metric")["value"].resample("1min").mean()
     """
@@ -47,6 +53,11 @@ def to_dataframe(
     except ImportError as error:
         raise ImportError(_MISSING_PANDAS, name=error.name) from error
 
+    items = list(items)
+    if items and _is_bucket(items[0]):
+        if metrics is not None:
+            raise ValueError("buckets carry no metric_id: to_dataframe takes no metrics with them")
+        return _bucket_frame(pd, items)
     rows = [row for row in map(_row, items) if row is not None]
     column = {field: [row[field] for row in rows] for field in _READING_FIELDS}
     # "str" is pandas' default text dtype: object in pandas 2, a string dtype in pandas 3
@@ -58,6 +69,29 @@ def to_dataframe(
     data["value"] = pd.Series(column["value"], dtype="float64")
     data["timestamp"] = pd.Series(column["timestamp"], dtype=_TIMESTAMP_DTYPE)
     return pd.DataFrame(data).sort_values("timestamp", kind="stable", ignore_index=True)
+
+
+def _is_bucket(item: object) -> bool:
+    return isinstance(item, Bucket) or (isinstance(item, Mapping) and "start" in item and "count" in item)
+
+
+def _bucket_frame(pandas: Any, items: list[Any]) -> pd.DataFrame:  # pandas, imported when called
+    """One row per bucket (`Bucket`s or the bucket dicts the HTTP API returns), sorted by start."""
+    rows = []
+    for item in items:
+        if not _is_bucket(item):
+            raise TypeError(f"expected only buckets after a bucket, got {type(item).__name__}")
+        fields = item.to_dict() if isinstance(item, Bucket) else item
+        missing = [field for field in _BUCKET_FIELDS if field not in fields]
+        if missing:
+            raise ValueError(f"a bucket needs {', '.join(missing)}; got keys {sorted(fields)}")
+        rows.append({**fields, "start": _utc(fields["start"])})
+    data = {"start": pandas.Series([row["start"] for row in rows], dtype=_TIMESTAMP_DTYPE)}
+    data["count"] = pandas.Series([row["count"] for row in rows], dtype="int64")
+    for field in _BUCKET_FIELDS[2:]:
+        data[field] = pandas.Series([row[field] for row in rows], dtype="float64")
+    frame: pd.DataFrame = pandas.DataFrame(data).sort_values("start", kind="stable", ignore_index=True)
+    return frame
 
 
 def _row(item: Reading) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -221,3 +222,51 @@ def test_importing_metricstream_does_not_import_pandas() -> None:
 def test_to_dataframe_is_a_public_name() -> None:
     assert "to_dataframe" in metricstream.__all__
     assert metricstream.to_dataframe is to_dataframe
+
+
+# --- buckets (list_readings with step) ---------------------------------------------------------
+
+BUCKET_COLUMNS = ["start", "count", "min", "max", "avg", "first", "last"]
+
+
+def test_buckets_from_python_and_from_http_give_one_frame() -> None:
+    with Hub(port=0) as hub:
+        metric = hub.service.create_metric("m")
+        items = [
+            {"metric_id": metric.id, "value": value, "timestamp": (T0 + timedelta(seconds=s)).isoformat()}
+            for s, value in [(0, 1.0), (3, 5.0), (12, 2.0), (15, 4.0), (31, 7.0)]
+        ]
+        hub.service.create_readings(items)
+        window = {"since": T0, "until": T0 + timedelta(minutes=1), "step": "10s"}
+        buckets = hub.service.list_readings(metric.id, **window)  # type: ignore[call-overload]
+        answer = httpx.get(
+            f"{hub.url}/metrics/{metric.id}/readings",
+            params={"since": T0.isoformat(), "until": (T0 + timedelta(minutes=1)).isoformat(), "step": "10s"},
+        )
+    frame = to_dataframe(buckets)
+    assert list(frame.columns) == BUCKET_COLUMNS
+    assert isinstance(frame["start"].dtype, pd.DatetimeTZDtype)
+    assert frame["count"].dtype == "int64"
+    assert frame.to_dict("list") == {
+        "start": [pd.Timestamp(T0 + timedelta(seconds=s)) for s in (0, 10, 30)],
+        "count": [2, 2, 1],
+        "min": [1.0, 2.0, 7.0],
+        "max": [5.0, 4.0, 7.0],
+        "avg": [3.0, 3.0, 7.0],
+        "first": [1.0, 2.0, 7.0],
+        "last": [5.0, 4.0, 7.0],
+    }
+    pd.testing.assert_frame_equal(to_dataframe(answer.json()), frame)
+    pd.testing.assert_frame_equal(to_dataframe(reversed(buckets)), frame)  # sorted by start
+
+
+def test_buckets_and_readings_do_not_mix() -> None:
+    from metricstream import Bucket
+
+    bucket = Bucket(T0, 1, 1.0, 1.0, 1.0, 1.0, 1.0)
+    with pytest.raises(TypeError, match="expected only buckets"):
+        to_dataframe([bucket, reading(1)])
+    with pytest.raises(ValueError, match="a bucket needs min"):
+        to_dataframe([{"start": T0.isoformat(), "count": 1}])
+    with pytest.raises(ValueError, match="buckets carry no metric_id"):
+        to_dataframe([bucket], metrics=[CPU])
