@@ -119,7 +119,7 @@ def test_a_bad_step_query_is_400(hub: Hub, http: httpx.Client, query: dict[str, 
     before = state(http)
     assert_error(http.get(f"/metrics/{metric_id}/readings", params=query), 400, message)
     with pytest.raises(ValidationError, match="^" + message.replace("(", r"\(").replace(")", r"\)") + "$"):
-        hub.service.list_readings(metric_id, **query)  # type: ignore[arg-type]
+        hub.service.list_readings(metric_id, **query)  # type: ignore[call-overload]
     assert state(http) == before
 
 
@@ -171,9 +171,12 @@ def test_readings_past_the_ttl_are_removed_in_the_background(make_hub: Callable[
             [{"metric_id": metric.id, "value": v, "timestamp": at(s)} for s, v in points]
         )
     clock.advance(1200)  # -3000 is now 4200 s old, -1800 is 3000 s old
-    for metric in (a, b):
-        wait_for(lambda m=metric: len(hub.service.list_readings(m.id)) == 3, what="the oldest reading to go")
-        assert [r.value for r in hub.service.list_readings(metric.id)] == [2.0, 3.0, 4.0]
+    for metric_id in (a.id, b.id):
+
+        def oldest_gone(metric_id: str = metric_id) -> bool:
+            return [r.value for r in hub.service.list_readings(metric_id)] == [2.0, 3.0, 4.0]
+
+        wait_for(oldest_gone, what="the oldest reading to go")
     clock.step_wall(-7200)  # the wall clock steps back: nothing more expires, writes of now go on
     clock.advance(600)
     hub.service.create_reading(a.id, 5.0)  # stamped with the stepped-back now: the oldest by time
