@@ -315,7 +315,12 @@ class AsyncMetricService:
             ]
             try:
                 await self.storage.add_readings(
-                    readings, events, self.max_readings_per_metric, metrics, self.max_metrics
+                    readings,
+                    events,
+                    self.max_readings_per_metric,
+                    metrics,
+                    self.max_metrics,
+                    self._oldest_kept(),
                 )
             except MetricLimitReached:
                 raise LimitExceededError(_metric_limit_message(self.max_metrics)) from None

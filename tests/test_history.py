@@ -4,6 +4,7 @@ retention by age (`reading_ttl`), over HTTP and in Python, on every store. Time 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,16 @@ import pytest
 
 from metricstream import Bucket, Hub, ValidationError
 from metricstream.clock import ManualClock
-from metricstream.models import format_timestamp
+from metricstream.events import Event
+from metricstream.models import (
+    METRIC_CREATED,
+    READING_CREATED,
+    Metric,
+    MetricReading,
+    format_timestamp,
+    new_id,
+)
+from metricstream.storage import EXPIRED_PER_WRITE, open_storage
 
 from .apitools import assert_error, state
 from .conftest import FAST, wait_for
@@ -200,3 +210,38 @@ def test_readings_that_expired_while_no_server_ran_go_at_start(tmp_path: Path) -
     with Hub(port=0, store=store, clock=clock, reading_ttl=TTL, **FAST) as hub:
         wait_for(lambda: len(hub.service.list_readings(metric.id)) == 1, what="the expired reading to go")
         assert hub.service.list_readings(metric.id)[0].value == 2
+
+
+def test_a_write_removes_its_metrics_expired_readings_in_the_same_step(store_url: str) -> None:
+    """The write-time half of retention, at the store: bounded per write, only the written metrics."""
+
+    async def scenario() -> None:
+        store = open_storage(store_url)
+        await store.open()
+        try:
+            written, other = Metric(new_id(), "written"), Metric(new_id(), "other")
+            for metric in (written, other):
+                await store.add_metric(metric, Event.create(METRIC_CREATED, metric, 0.0))
+            old = EXPIRED_PER_WRITE + 5
+            for metric in (written, other):
+                batch = [reading_at(metric, -1000 - n) for n in range(old)] + [reading_at(metric, 0)]
+                await store.add_readings(batch, [Event.create(READING_CREATED, r, 0.0) for r in batch])
+            fresh = reading_at(written, 1)
+            event = Event.create(READING_CREATED, fresh, 0.0)
+            await store.add_readings([fresh], [event], keep=None, expire_before=T0 - timedelta(seconds=10))
+            left = await store.list_readings(written.id)
+            assert len(left) == 5 + 2  # at most EXPIRED_PER_WRITE went, the oldest first
+            assert [r.timestamp for r in left[:5]] == [
+                T0 - timedelta(seconds=1000 + n) for n in range(4, -1, -1)
+            ]
+            assert len(await store.list_readings(other.id)) == old + 1  # not written: left to the sweep
+            assert await store.trim_readings(T0 - timedelta(seconds=10), chunk=3) == 5 + old
+            assert [r.timestamp for r in await store.list_readings(written.id)] == [T0, fresh.timestamp]
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def reading_at(metric: Metric, seconds: float) -> MetricReading:
+    return MetricReading(new_id(), metric.id, 1.0, T0 + timedelta(seconds=seconds))

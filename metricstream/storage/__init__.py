@@ -11,14 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol, TypeGuard
+from typing import Final, Protocol, TypeGuard
 
 from ..buckets import Bucket
 from ..errors import ValidationError
 from ..events import Event
 from ..models import Metric, MetricReading
 
-__all__ = ["MetricLimitReached", "NameTaken", "SharedStorage", "Storage", "is_shared", "open_storage"]
+__all__ = [
+    "EXPIRED_PER_WRITE",
+    "MetricLimitReached",
+    "NameTaken",
+    "SharedStorage",
+    "Storage",
+    "is_shared",
+    "open_storage",
+]
+
+EXPIRED_PER_WRITE: Final = 1000  # expired readings a write removes at most per metric: its cost stays bounded
 
 
 class NameTaken(Exception):
@@ -61,10 +71,13 @@ class Storage(Protocol):
         keep: int | None = None,
         created: Sequence[Metric] = (),
         max_metrics: int | None = None,
+        expire_before: datetime | None = None,
     ) -> None:
         """Store the metrics `created` (a write by name: each name new) and readings of existing or
         created metrics, with their events, all or nothing; then, in the same step, drop each written
-        metric's oldest readings (by timestamp, then id) beyond the newest `keep`. Nothing is stored if a
+        metric's oldest readings (by timestamp, then id) beyond the newest `keep`, and up to
+        `EXPIRED_PER_WRITE` of its readings older than `expire_before` (the rest, if a backlog, go by
+        `trim_readings`, which works in chunks). Nothing is stored if a
         metric is gone (deleted meanwhile by another process sharing the store: `NotFoundError`), if a
         created metric's name is taken by then (`NameTaken`), or if the created metrics would pass
         `max_metrics` (`MetricLimitReached`)."""

@@ -14,7 +14,7 @@ from ..buckets import Bucket, bucket_start, summarize
 from ..errors import NotFoundError
 from ..events import Event, expired_prefix
 from ..models import Metric, MetricReading
-from . import MetricLimitReached, NameTaken
+from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .rows import micros, moment
 
 __all__ = ["MemoryStorage"]
@@ -126,6 +126,7 @@ class MemoryStorage:
         keep: int | None = None,
         created: Sequence[Metric] = (),
         max_metrics: int | None = None,
+        expire_before: datetime | None = None,
     ) -> None:
         with self._lock:
             new_ids = {metric.id for metric in created}
@@ -141,9 +142,12 @@ class MemoryStorage:
             for reading in readings:
                 self._readings[reading.metric_id].add(reading)
             self._events.extend(events)
-            if keep is not None:
-                for metric_id in {reading.metric_id for reading in readings}:
-                    self._readings[metric_id].trim(keep)
+            for metric_id in {reading.metric_id for reading in readings}:
+                series = self._readings[metric_id]
+                if keep is not None:
+                    series.trim(keep)
+                if expire_before is not None:
+                    series.drop(min(series.older_than(expire_before), EXPIRED_PER_WRITE))
 
     async def list_readings(
         self,

@@ -43,7 +43,7 @@ from ..errors import NotFoundError, UnavailableError
 from ..events import Event
 from ..models import Metric, MetricReading
 from ..tasks import raise_if_cancelled
-from . import MetricLimitReached, NameTaken
+from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .rows import micros, reading_from_dict
 
 __all__ = ["RedisStorage"]
@@ -97,7 +97,7 @@ end
 # Kinds: zadd, hset, hdel, rpush, lrem, sadd, srem, del; checks, which come first and refuse the whole
 # write: `below` (a list shorter than a, else return 0), `present` (a hash has field a, else return -1),
 # `absent` (a set is empty, else return -2); `cap` (a sorted set's lowest ranks beyond a removed; it comes
-# after the zadds).
+# after the zadds); `expire` (at most b of a sorted set's members scored below a removed, lowest first).
 _WRITE: Final = (
     _TRIM_UP_TO
     + """
@@ -111,6 +111,11 @@ for _ = 1, operations do
   elseif kind == 'below' then
     if redis.call('LLEN', key) >= tonumber(ARGV[i + 2]) then
       return 0
+    end
+  elseif kind == 'expire' then
+    local count = math.min(redis.call('ZCOUNT', key, '-inf', '(' .. ARGV[i + 2]), tonumber(ARGV[i + 3]))
+    if count > 0 then
+      redis.call('ZREMRANGEBYRANK', key, 0, count - 1)
     end
   elseif kind == 'cap' then
     local excess = redis.call('ZCARD', key) - tonumber(ARGV[i + 2])
@@ -322,6 +327,7 @@ class RedisStorage:
         keep: int | None = None,
         created: Sequence[Metric] = (),
         max_metrics: int | None = None,
+        expire_before: datetime | None = None,
     ) -> None:
         new_ids = {metric.id for metric in created}
         metric_ids = sorted({reading.metric_id for reading in readings})
@@ -343,6 +349,9 @@ class RedisStorage:
         ]
         if keep is not None:  # rank 0 is the oldest: lowest score (time), ties by member (id first)
             operations += [("cap", key, keep, "") for key in reading_keys]
+        if expire_before is not None:
+            cutoff = micros(expire_before)
+            operations += [("expire", key, cutoff, EXPIRED_PER_WRITE) for key in reading_keys]
         keys = [self._metrics, self._metric_ids, *named_keys, *reading_keys]
         refused = await self._run_write(keys, operations, events)
         if refused == "present":

@@ -32,7 +32,7 @@ from ..buckets import Bucket, bucket_start, start_moment
 from ..errors import NotFoundError, UnavailableError
 from ..events import Event
 from ..models import Metric, MetricReading, ensure_ids_after
-from . import MetricLimitReached, NameTaken
+from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .rows import micros, moment
 
 __all__ = ["SQLiteStorage"]
@@ -218,6 +218,7 @@ class SQLiteStorage:
         keep: int | None = None,
         created: Sequence[Metric] = (),
         max_metrics: int | None = None,
+        expire_before: datetime | None = None,
     ) -> None:
         def work(db: sqlite3.Connection) -> None:
             counts: dict[str, int] = {}
@@ -234,6 +235,8 @@ class SQLiteStorage:
                         counts = self._trim_readings(db, readings, keep)
                     else:
                         self._counts.clear()  # uncapped writes are not counted
+                    if expire_before is not None:
+                        self._expire(db, {r.metric_id for r in readings}, micros(expire_before), counts)
             except BaseException as error:
                 self._counts.clear()  # not worth reasoning about what a failed transaction left
                 if isinstance(error, sqlite3.IntegrityError) and "FOREIGN KEY" in str(error):
@@ -254,6 +257,19 @@ class SQLiteStorage:
         if max_metrics is not None and self._metric_count(db) + len(created) > max_metrics:
             raise MetricLimitReached
         self._insert_metrics(db, created)
+
+    @staticmethod
+    def _expire(db: sqlite3.Connection, metric_ids: set[str], cutoff: int, counts: dict[str, int]) -> None:
+        """Delete up to EXPIRED_PER_WRITE of each metric's readings older than `cutoff`, keeping the
+        metrics' `counts` true."""
+        for metric_id in metric_ids:
+            removed = db.execute(
+                "DELETE FROM readings WHERE rowid IN (SELECT rowid FROM readings"
+                " WHERE metric_id = ? AND ts < ? ORDER BY ts, id LIMIT ?)",
+                (metric_id, cutoff, EXPIRED_PER_WRITE),
+            ).rowcount
+            if metric_id in counts:
+                counts[metric_id] -= removed
 
     def _trim_readings(
         self, db: sqlite3.Connection, readings: Sequence[MetricReading], keep: int
