@@ -722,7 +722,8 @@ def event_memory(args: argparse.Namespace) -> dict[str, Any]:
     from datetime import UTC, datetime
 
     from metricstream.events import Event, EventLog
-    from metricstream.models import READING_CREATED, MetricReading, new_id, new_ids
+    from metricstream.ids import new_id, new_ids
+    from metricstream.models import READING_CREATED, MetricReading
 
     count, metric_id, created = args.events, new_id(), time.time()
     moment = datetime.now(UTC)

@@ -35,11 +35,12 @@ logging.getLogger("metricstream").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from .application import MetricStreamApp, create_app
+    from .blocking import MetricService
     from .buckets import Bucket
     from .dataframe import to_dataframe
     from .models import Metric, MetricReading, Snapshot
     from .server import Hub
-    from .service import AsyncMetricService, MetricService
+    from .service import AsyncMetricService
     from .settings import Settings
 
 _LAZY = {
@@ -49,7 +50,7 @@ _LAZY = {
     "Metric": ".models",
     "MetricReading": ".models",
     "Snapshot": ".models",
-    "MetricService": ".service",
+    "MetricService": ".blocking",
     "MetricStreamApp": ".application",
     "Settings": ".settings",
     "create_app": ".application",

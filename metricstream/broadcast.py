@@ -33,7 +33,8 @@ from . import sse
 from .clock import Clock, SystemClock
 from .errors import UnavailableError
 from .events import Event, EventLog
-from .models import METRIC_CREATED, new_id
+from .ids import new_id
+from .models import METRIC_CREATED
 
 __all__ = ["BroadcastStatistics", "Broadcaster", "Client"]
 

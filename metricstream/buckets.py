@@ -5,8 +5,8 @@ from the Unix epoch (floored, so before 1970 too). Buckets come in ascending ord
 readings are left out, so a `limit` counts buckets that hold something. `first` and `last` are the values
 of the bucket's earliest and latest readings by (timestamp, id), the order every store keeps.
 
-SQLite computes buckets in SQL; the memory and Redis stores share the computation here (`summarize` for
-one bucket, `BucketBuilder` for a stream of readings fed a chunk at a time).
+SQLite computes buckets in SQL. The memory store (per bucket) and Redis (per chunk read, in a Lua script)
+summarise runs of readings and `BucketBuilder` merges the runs into buckets and applies the limit.
 
 A bucket that would start before 0001-01-01 (only readings in that day's first step, with a step that
 does not divide the time since) reports 0001-01-01T00:00:00Z as its start: `datetime` goes no earlier.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,7 +34,6 @@ __all__ = [
     "bucket_start",
     "parse_step",
     "start_moment",
-    "summarize",
 ]
 
 MAX_BUCKETS: Final = 10_000
@@ -98,57 +97,71 @@ def bucket_start(micros: int, step: int) -> int:
     return micros // step * step
 
 
-def summarize(start: int, values: Sequence[float]) -> Bucket:
-    """The bucket starting at `start` (microseconds since the epoch) from its values in reading order."""
-    return Bucket(
-        start=start_moment(start),
-        count=len(values),
-        min=min(values),
-        max=max(values),
-        avg=math.fsum(values) / len(values),
-        first=values[0],
-        last=values[-1],
-    )
-
-
 class BucketBuilder:
-    """Buckets from (microseconds since the epoch, value) pairs fed in (timestamp, id) order, a chunk at
-    a time; it takes no more once `limit` buckets are complete."""
+    """Buckets from summaries of runs of readings fed in (timestamp, id) order, each run within one
+    bucket; runs of one bucket (split across reads) are merged. The first `limit` buckets are taken."""
 
-    __slots__ = ("_start", "_values", "buckets", "limit", "step")
+    __slots__ = ("_open", "buckets", "limit")
 
-    def __init__(self, step: int, limit: int) -> None:
-        self.step = step
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         self.buckets: list[Bucket] = []
-        self._start = 0
-        self._values: list[float] = []  # the current bucket's, not yet complete
+        self._open: _Run | None = None  # the last bucket, which a later run may still add to
 
-    def add(self, points: Iterable[tuple[int, float]]) -> bool:
-        """Take more pairs; False once the buckets wanted are complete (feed no more)."""
-        if len(self.buckets) >= self.limit:
+    @property
+    def full(self) -> bool:
+        """Whether `limit` buckets are started: readings of a later one are not wanted."""
+        return len(self.buckets) + (self._open is not None) >= self.limit
+
+    def add(
+        self, start: int, count: int, low: float, high: float, total: float, first: float, last: float
+    ) -> bool:
+        """Take a run of `count` readings of the bucket starting at `start` (microseconds since the epoch):
+        their least, greatest and summed values, the first's and the last's. False, and nothing taken, if
+        it would start a bucket past the limit."""
+        run = self._open
+        if run is not None and run.start == start:
+            run.count += count
+            run.low = min(run.low, low)
+            run.high = max(run.high, high)
+            run.total += total
+            run.last = last
+            return True
+        if self.full:
             return False
-        step, start, values = self.step, self._start, self._values
-        end = start + step
-        for micros, value in points:
-            if micros >= end or not values:  # sorted input: a reading past the current bucket
-                if values:
-                    self.buckets.append(summarize(start, values))
-                    if len(self.buckets) >= self.limit:
-                        self._values = []
-                        return False
-                start = bucket_start(micros, step)
-                end, values = start + step, []
-            values.append(value)
-        self._start, self._values = start, values
+        self._close()
+        self._open = _Run(start, count, low, high, total, first, last)
         return True
 
+    def add_values(self, start: int, values: Sequence[float]) -> bool:
+        """Take a run given by its values, in reading order."""
+        return self.add(
+            start, len(values), min(values), max(values), math.fsum(values), values[0], values[-1]
+        )
+
     def finish(self) -> list[Bucket]:
-        """The buckets, the last one included now that no more readings come."""
-        if self._values and len(self.buckets) < self.limit:
-            self.buckets.append(summarize(self._start, self._values))
-            self._values = []
+        """The buckets, the last one closed now that no more runs come."""
+        self._close()
         return self.buckets
+
+    def _close(self) -> None:
+        run, self._open = self._open, None
+        if run is not None:
+            mean = run.total / run.count
+            self.buckets.append(
+                Bucket(start_moment(run.start), run.count, run.low, run.high, mean, run.first, run.last)
+            )
+
+
+@dataclass(slots=True)
+class _Run:
+    start: int
+    count: int
+    low: float
+    high: float
+    total: float
+    first: float
+    last: float
 
 
 def start_moment(micros: int) -> datetime:

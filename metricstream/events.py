@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import orjson
 
 from . import sse
-from .models import Metric, MetricReading, new_id
+from .ids import new_id
+from .models import Metric, MetricReading
 
 __all__ = ["GENESIS_ID", "Event", "EventLog", "expired_prefix"]
 

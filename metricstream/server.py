@@ -30,10 +30,10 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from .application import MetricStreamApp
+from .blocking import MetricService
 from .clock import Clock
 from .errors import HubError, ValidationError
 from .fdlimit import fit_settings
-from .service import MetricService
 from .settings import Settings
 from .storage import Storage
 

@@ -1,9 +1,9 @@
 """The use cases: validate → store → log the event → broadcast.
 
-`AsyncMetricService` runs on the server's event loop and is what the HTTP layer calls. `MetricService` is
-its blocking twin for any other thread (a script, a notebook cell): each call runs the async one on the
-server's loop, so both emit exactly the same events in one order, and bad input raises the same
-`ValidationError` / `NotFoundError` with the message the HTTP API returns.
+`AsyncMetricService` runs on the server's event loop and is what the HTTP layer calls. `MetricService`
+(`blocking.py`) is its blocking twin for any other thread (a script, a notebook cell): each call runs the
+async one on the server's loop, so both emit exactly the same events in one order, and bad input raises the
+same `ValidationError` / `NotFoundError` with the message the HTTP API returns.
 
 Limits (settings, docs/configuration.md#limits) hold for both: a name longer than `max_name_length` is a
 `ValidationError`; a metric beyond `max_metrics` is refused with `LimitExceededError` (HTTP 409: the request
@@ -18,17 +18,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 
 import orjson
 
 from .broadcast import Broadcaster
 from .buckets import MAX_BUCKETS, Bucket, bucket_start
 from .clock import Clock, SystemClock
-from .errors import ConflictError, HubError, LimitExceededError, NotFoundError, ValidationError
+from .errors import ConflictError, LimitExceededError, NotFoundError, ValidationError
 from .events import Event
+from .ids import new_id, new_ids
 from .models import (
     DEFAULT_READINGS_LIMIT,
     MAX_NAME_LENGTH,
@@ -42,8 +43,6 @@ from .models import (
     ReadingsQuery,
     Snapshot,
     format_timestamp,
-    new_id,
-    new_ids,
     validate,
     validate_metric,
     validate_reading,
@@ -51,9 +50,8 @@ from .models import (
 from .storage import MetricLimitReached, NameTaken, Storage, is_shared
 from .storage.rows import micros
 
-__all__ = ["AsyncMetricService", "MetricService"]
+__all__ = ["AsyncMetricService", "readings_query"]
 
-T = TypeVar("T")
 
 log = logging.getLogger("metricstream")
 
@@ -87,17 +85,10 @@ def _metric_of(fields: ReadingFields, ids_by_name: Mapping[str, str | None]) -> 
     return metric_id
 
 
-def _readings_query(
+def readings_query(
     since: datetime | str | None, until: datetime | str | None, limit: int | None, step: float | str | None
 ) -> ReadingsQuery:
     return validate(ReadingsQuery, _given(since=since, until=until, limit=limit, step=step))
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _given(**fields: Any) -> dict[str, Any]:
@@ -435,7 +426,7 @@ class AsyncMetricService:
         limit: int | None = None,
         step: float | str | None = None,
     ) -> list[MetricReading] | list[Bucket]:
-        query = _readings_query(since, until, limit, step)
+        query = readings_query(since, until, limit, step)
         if query.step is None:
             return await self.query_readings(metric_id, query)
         return await self.query_buckets(metric_id, query)
@@ -471,106 +462,3 @@ class AsyncMetricService:
         if metric is None:
             raise NotFoundError(f"metric {metric_id} not found")
         return metric
-
-
-class MetricService:
-    """Blocking metric use cases, callable from any thread but the server's own.
-
-    Returned values are frozen dataclasses (`Metric`, `MetricReading`); bad input raises
-    `ValidationError` (a `ValueError`) and an unknown metric `NotFoundError` (a `LookupError`).
-    """
-
-    def __init__(self, service: AsyncMetricService, loop: asyncio.AbstractEventLoop) -> None:
-        self._service = service
-        self._loop = loop
-
-    def _run(self, work: Coroutine[Any, Any, T]) -> T:
-        if not self._loop.is_running():
-            work.close()
-            raise HubError("the hub is not running")
-        if _running_loop() is self._loop:
-            work.close()
-            raise HubError("MetricService blocks; on the server's loop use AsyncMetricService")
-        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
-
-    @property
-    def last_event_id(self) -> str:
-        """Where the stream stands (the nil UUID before any event); see `AsyncMetricService`."""
-        return self._service.last_event_id
-
-    def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
-        """Create a metric and announce it with a `metric_created` event."""
-        return self._run(self._service.create_metric(name, input_frequency))
-
-    def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading:
-        """Record a reading of the metric named `name` (timestamp defaults to now), creating the metric
-        first if no metric has that name; both announced, the metric first."""
-        return self._run(self._service.log(name, value, timestamp))
-
-    def metric(self, name: str) -> Metric:
-        """The metric named `name`, created and announced if no metric has that name."""
-        return self._run(self._service.metric(name))
-
-    def get_metric(self, metric_id: str) -> Metric:
-        return self._run(self._service.get_metric(metric_id))
-
-    def delete_metric(self, metric_id: str) -> None:
-        """Remove a metric and its readings, and announce it (`metric_deleted`)."""
-        self._run(self._service.delete_metric(metric_id))
-
-    def list_metrics(self, name: str | None = None) -> list[Metric]:
-        """Every metric, in creation order; with `name`, those with exactly that name."""
-        return self._run(self._service.list_metrics(name))
-
-    def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
-        """The state and its stream position in one step: load it, then follow
-        ``hub.subscribe(last_event_id=snapshot.last_event_id)`` with no duplicate and no gap."""
-        return self._run(self._service.snapshot(readings_limit))
-
-    def create_reading(
-        self, metric_id: str, value: float, timestamp: datetime | str | None = None
-    ) -> MetricReading:
-        """Record a reading (timestamp defaults to now) and announce it."""
-        return self._run(self._service.create_reading(metric_id, value, timestamp))
-
-    def create_readings(self, items: Sequence[Mapping[str, Any]]) -> list[MetricReading]:
-        """Record many readings at once, all or nothing; items are dicts like the HTTP body."""
-        return self._run(self._service.create_readings(items))
-
-    @overload
-    def list_readings(
-        self,
-        metric_id: str,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        limit: int | None = None,
-        step: None = None,
-    ) -> list[MetricReading]: ...
-
-    @overload
-    def list_readings(
-        self,
-        metric_id: str,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        limit: int | None = None,
-        *,
-        step: float | str,
-    ) -> list[Bucket]: ...
-
-    def list_readings(
-        self,
-        metric_id: str,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        limit: int | None = None,
-        step: float | str | None = None,
-    ) -> list[MetricReading] | list[Bucket]:
-        """A metric's readings ascending by timestamp, `since`/`until` inclusive. With `step` (seconds,
-        or a duration such as "10s", "5m", "1h"), `Bucket`s instead: count, min, max, avg, first and last
-        per step of time since 1970, empty ones left out; `until` defaults to now and `since` to `limit`
-        steps before it."""
-        query = _readings_query(since, until, limit, step)
-        if query.step is None:
-            return self._run(self._service.query_readings(metric_id, query))
-        return self._run(self._service.query_buckets(metric_id, query))

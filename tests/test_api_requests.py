@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from metricstream import Hub
-from metricstream.models import new_id
+from metricstream.ids import new_id
 
 from .apitools import (
     BAD_JSON_PREFIX,

@@ -11,7 +11,8 @@ from typing import Any
 from metricstream.broadcast import Broadcaster, Client
 from metricstream.clock import ManualClock
 from metricstream.events import Event, EventLog
-from metricstream.models import READING_CREATED, MetricReading, new_id, new_ids
+from metricstream.ids import new_id, new_ids
+from metricstream.models import READING_CREATED, MetricReading
 from metricstream.sse import PING
 
 METRIC = new_id()

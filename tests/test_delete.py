@@ -13,7 +13,8 @@ import pytest
 
 from metricstream import Hub, NotFoundError
 from metricstream.events import Event
-from metricstream.models import METRIC_DELETED, READING_CREATED, MetricReading, new_id
+from metricstream.ids import new_id
+from metricstream.models import METRIC_DELETED, READING_CREATED, MetricReading
 from metricstream.storage import open_storage
 
 from .apitools import assert_error, post_metric, post_reading

@@ -9,7 +9,8 @@ import pytest
 
 from metricstream import sse
 from metricstream.events import GENESIS_ID, Event, EventLog
-from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading, new_id
+from metricstream.ids import new_id
+from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading
 
 
 def event(created: float) -> Event:

@@ -16,14 +16,8 @@ import pytest
 from metricstream import Bucket, Hub, ValidationError
 from metricstream.clock import ManualClock
 from metricstream.events import Event
-from metricstream.models import (
-    METRIC_CREATED,
-    READING_CREATED,
-    Metric,
-    MetricReading,
-    format_timestamp,
-    new_id,
-)
+from metricstream.ids import new_id
+from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading, format_timestamp
 from metricstream.storage import EXPIRED_PER_WRITE, open_storage
 
 from .apitools import assert_error, state

@@ -20,7 +20,7 @@ import pytest
 
 from metricstream.application import MetricStreamApp, create_app
 from metricstream.clock import ManualClock
-from metricstream.models import new_id
+from metricstream.ids import new_id
 
 MAX_BODY = 4096
 TOKEN = "s3cret-write-token-of-length"

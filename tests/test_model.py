@@ -35,7 +35,7 @@ import pytest
 from metricstream import Hub
 from metricstream.clock import ManualClock
 from metricstream.events import GENESIS_ID
-from metricstream.models import new_id
+from metricstream.ids import new_id
 
 from .conftest import Frame, RawStream, wait_for
 

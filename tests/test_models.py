@@ -20,16 +20,16 @@ from hypothesis import strategies as st
 
 from metricstream import Metric, MetricReading, MetricStreamError, ValidationError
 from metricstream.events import Event
+from metricstream.ids import new_id
 from metricstream.models import (
     METRIC_CREATED,
-    READING_CREATED,
     METRIC_MISSING,
+    READING_CREATED,
     MetricIn,
     ReadingFields,
     ReadingIn,
     ReadingsQuery,
     format_timestamp,
-    new_id,
     reading_model,
     validate,
     validate_reading,

@@ -20,7 +20,8 @@ import redis
 
 from metricstream import ConflictError, Hub, LimitExceededError, ValidationError
 from metricstream.events import GENESIS_ID, Event
-from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading, new_id
+from metricstream.ids import new_id
+from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading
 from metricstream.storage import MetricLimitReached, NameTaken, open_storage
 
 from .apitools import assert_error, post_metric, state

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from metricstream import Hub, MetricService, MetricStreamError, NotFoundError, ValidationError
-from metricstream.models import new_id
+from metricstream.ids import new_id
 
 from .apitools import (
     assert_error,

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from metricstream import Hub, StreamEvent, Subscriber
 from metricstream.client import AsyncSubscriber
 from metricstream.events import Event
-from metricstream.models import METRIC_CREATED, Metric, new_id
+from metricstream.ids import new_id
+from metricstream.models import METRIC_CREATED, Metric
 from metricstream.sse import encode_event
 
 from .conftest import RawStream

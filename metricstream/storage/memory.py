@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
-from ..buckets import Bucket, bucket_start, summarize
+from ..buckets import Bucket, BucketBuilder, bucket_start
 from ..errors import NotFoundError
 from ..events import Event, expired_prefix
 from ..models import Metric, MetricReading
@@ -192,18 +192,20 @@ class MemoryStorage:
             items = found.items
             first = bisect.bisect_left(items, since, found.start, key=_timestamp)
             stop = bisect.bisect_right(items, until, first, key=_timestamp)
-            buckets: list[Bucket] = []
+            builder = BucketBuilder(limit)
             # One bisect per bucket finds where it ends, and its values are the readings' own floats:
             # nothing is made per reading.
-            while first < stop and len(buckets) < limit:
+            while first < stop and not builder.full:
                 start = bucket_start(micros(items[first].timestamp), step)
                 end = _moment_or_none(start + step)
                 after = stop if end is None else bisect.bisect_left(items, end, first, stop, key=_timestamp)
-                buckets.append(summarize(start, list(map(_value, items[first:after]))))
+                builder.add_values(start, list(map(_value, items[first:after])))
                 first = after
-            return buckets
+            return builder.finish()
 
     async def trim_readings(self, before: datetime, chunk: int = 5000) -> int:
+        if chunk < 1:  # a chunk of nothing would never finish
+            raise ValueError(f"chunk must be at least 1, not {chunk}")
         with self._lock:
             metric_ids = list(self._readings)
         removed = 0

@@ -23,10 +23,8 @@ retrying with backoff, and open SSE streams stay up.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
-import operator
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -44,6 +42,7 @@ from ..events import Event
 from ..models import Metric, MetricReading
 from ..tasks import raise_if_cancelled
 from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
+from .redis_scripts import BUCKETS, INDEX_NAMES, TRIM, TRIM_OLDER, WRITE
 from .rows import micros, reading_from_dict
 
 __all__ = ["RedisStorage"]
@@ -53,125 +52,7 @@ log = logging.getLogger("metricstream.redis")
 _FOLLOW_BLOCK_MS: Final = 1000
 _FOLLOW_BATCH: Final = 2000
 _FOLLOW_MOST: Final = 50_000  # entries published at once at most, when far behind
-_BUCKET_CHUNK: Final = 10_000  # readings per ZRANGEBYSCORE when bucketing: a few ms of Redis each
-
-# Removes up to ARGV[2] of the lowest-scored (oldest) members of KEYS[1] scored below ARGV[1]; how many.
-# Counted and removed in one step: a cap trim by another process in between would shift the ranks.
-_TRIM_OLDER: Final = """
-local count = math.min(redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[1]), tonumber(ARGV[2]))
-if count > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, count - 1) end
-return count
-"""
-
-# Trims the stream (KEYS[1]) in stream order up to the newest entry created (by the server's clock, the
-# `created` field) before the cutoff, and keeps that one: it marks where trimmed history ends. Entry ids
-# carry Redis's own clock, which need not agree with the servers': comparing them with the cutoff could
-# trim entries not yet expired, even ones followers have not read. The scan stops at the first entry
-# within the TTL, so it reads a couple of entries when trimming keeps up.
-_TRIM_UP_TO = """
-local function trim_up_to(stream, cutoff)
-  local marker, start = nil, '-'
-  while true do
-    local entries = redis.call('XRANGE', stream, start, '+', 'COUNT', 16)
-    for _, entry in ipairs(entries) do
-      local fields, created = entry[2], nil
-      for f = 1, #fields, 2 do
-        if fields[f] == 'created' then created = tonumber(fields[f + 1]) end
-      end
-      if created >= cutoff then
-        if marker then redis.call('XTRIM', stream, 'MINID', marker) end
-        return
-      end
-      marker = entry[1]
-    end
-    if #entries < 16 then break end
-    start = '(' .. entries[#entries][1]
-  end
-  if marker then redis.call('XTRIM', stream, 'MINID', marker) end
-end
-"""
-
-# KEYS: 1 the stream, 2 the sequence counter, 3.. data keys.
-# ARGV: 1 the trim cutoff (wall-clock seconds), 2 number of data operations, then 4 per operation
-# (kind, key index, a, b), then 5 per event (id, type, metric_id, body, created).
-# Kinds: zadd, hset, hdel, rpush, lrem, sadd, srem, del; checks, which come first and refuse the whole
-# write: `below` (a list shorter than a, else return 0), `present` (a hash has field a, else return -1),
-# `absent` (a set is empty, else return -2); `cap` (a sorted set's lowest ranks beyond a removed; it comes
-# after the zadds); `expire` (at most b of a sorted set's members scored below a removed, lowest first).
-_WRITE: Final = (
-    _TRIM_UP_TO
-    + """
-local stream, counter = KEYS[1], KEYS[2]
-local cutoff, operations = tonumber(ARGV[1]), tonumber(ARGV[2])
-local i = 3
-for _ = 1, operations do
-  local kind, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
-  if kind == 'zadd' then
-    redis.call('ZADD', key, ARGV[i + 2], ARGV[i + 3])
-  elseif kind == 'below' then
-    if redis.call('LLEN', key) >= tonumber(ARGV[i + 2]) then
-      return 0
-    end
-  elseif kind == 'expire' then
-    local count = math.min(redis.call('ZCOUNT', key, '-inf', '(' .. ARGV[i + 2]), tonumber(ARGV[i + 3]))
-    if count > 0 then
-      redis.call('ZREMRANGEBYRANK', key, 0, count - 1)
-    end
-  elseif kind == 'cap' then
-    local excess = redis.call('ZCARD', key) - tonumber(ARGV[i + 2])
-    if excess > 0 then
-      redis.call('ZREMRANGEBYRANK', key, 0, excess - 1)
-    end
-  elseif kind == 'present' then
-    if redis.call('HEXISTS', key, ARGV[i + 2]) == 0 then
-      return -1
-    end
-  elseif kind == 'absent' then
-    if redis.call('SCARD', key) > 0 then
-      return -2
-    end
-  elseif kind == 'sadd' then
-    redis.call('SADD', key, ARGV[i + 2])
-  elseif kind == 'srem' then
-    redis.call('SREM', key, ARGV[i + 2])
-  elseif kind == 'hset' then
-    redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3])
-  elseif kind == 'hdel' then
-    redis.call('HDEL', key, ARGV[i + 2])
-  elseif kind == 'lrem' then
-    redis.call('LREM', key, 0, ARGV[i + 2])
-  elseif kind == 'del' then
-    redis.call('DEL', key)
-  else
-    redis.call('RPUSH', key, ARGV[i + 2])
-  end
-  i = i + 4
-end
-while i <= #ARGV do
-  local seq = redis.call('INCR', counter)
-  redis.call('XADD', stream, '*', 'id', ARGV[i], 'type', ARGV[i + 1],
-    'metric_id', ARGV[i + 2], 'body', ARGV[i + 3], 'created', ARGV[i + 4], 'seq', seq)
-  i = i + 5
-end
-trim_up_to(stream, cutoff)
-return 1
-"""
-)
-
-# KEYS: 1 the stream. ARGV: 1 the trim cutoff.
-_TRIM: Final = _TRIM_UP_TO + "trim_up_to(KEYS[1], tonumber(ARGV[1]))\nreturn 1\n"
-
-# Index metrics stored before names were (KEYS: 1 the metrics hash, 2 the done flag; ARGV: 1 the name
-# sets' key prefix); once, atomically, so a write by name never misses an older metric.
-_INDEX_NAMES: Final = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local all = redis.call('HGETALL', KEYS[1])
-for f = 1, #all, 2 do
-  redis.call('SADD', ARGV[1] .. cjson.decode(all[f + 1]).name, all[f])
-end
-redis.call('SET', KEYS[2], '1')
-return 1
-"""
+_BUCKET_CHUNK: Final = 5_000  # readings summarised per script call: several ms of Redis each
 
 _OK: Final = 1
 _CHECK_FAILED: Final = {0: "below", -1: "present", -2: "absent"}  # the script's refusals
@@ -240,12 +121,12 @@ class RedisStorage:
             retry_on_timeout=False,
             retry=Retry(NoBackoff(), 0),
         )
-        self._write = self._client.register_script(_WRITE)
-        self._trim = self._client.register_script(_TRIM)
+        self._write = self._client.register_script(WRITE)
+        self._trim = self._client.register_script(TRIM)
         try:
             with _unavailable_on_error():
                 await self._client.ping()
-                index = self._client.register_script(_INDEX_NAMES)
+                index = self._client.register_script(INDEX_NAMES)
                 await index(keys=[self._metrics, self._names_indexed], args=[self._named_key("")])
         except UnavailableError:
             await self.close()
@@ -439,28 +320,31 @@ class RedisStorage:
     async def bucket_readings(
         self, metric_id: str, since: datetime, until: datetime, step: int, limit: int
     ) -> list[Bucket]:
-        key = self._readings_key(metric_id)
-        builder = BucketBuilder(step, limit)
-        low, high, skip = micros(since), micros(until), 0
+        summarize = self.client.register_script(BUCKETS)
+        builder = BucketBuilder(limit)
+        low: int | bytes = micros(since)
+        skip = 0
         while True:
-            # Bounded reads, each resuming at the last score read, past the members read with it (ties
-            # in time are common), so that Redis is never busy long with one of them.
+            # Bounded calls, each resuming at the last score read, past the members read with it (ties in
+            # time are common), so that Redis is never busy long with one of them.
+            args = [low, micros(until), skip, _BUCKET_CHUNK, step]
             with _unavailable_on_error():
-                chunk = await self.client.zrangebyscore(
-                    key, low, high, start=skip, num=_BUCKET_CHUNK, withscores=True
-                )
-            wanted = builder.add((int(score), orjson.loads(member)["value"]) for member, score in chunk)
-            if not wanted or len(chunk) < _BUCKET_CHUNK:
+                read, last, tied, *runs = await summarize(keys=[self._readings_key(metric_id)], args=args)
+            for i in range(0, len(runs), 7):
+                start, count = int(float(runs[i])), int(runs[i + 1])
+                if not builder.add(start, count, *(float(x) for x in runs[i + 2 : i + 7])):
+                    return builder.finish()
+            if read < _BUCKET_CHUNK:
                 return builder.finish()
-            last = chunk[-1][1]
-            tied = len(chunk) - bisect.bisect_left(chunk, last, key=_score)
-            skip = skip + tied if int(last) == low else tied
-            low = int(last)
+            skip = skip + tied if float(last) == float(low) else tied
+            low = last
 
     async def trim_readings(self, before: datetime, chunk: int = 5000) -> int:
+        if chunk < 1:  # a chunk of nothing would never finish
+            raise ValueError(f"chunk must be at least 1, not {chunk}")
         with _unavailable_on_error():
             metric_ids = await self.client.lrange(self._metric_ids, 0, -1)
-            trim = self.client.register_script(_TRIM_OLDER)
+            trim = self.client.register_script(TRIM_OLDER)
             total = 0
             for metric_id in metric_ids:
                 key = self._readings_key(metric_id.decode())
@@ -470,9 +354,6 @@ class RedisStorage:
                     if removed < chunk:
                         break
         return total
-
-
-_score: Final = operator.itemgetter(1)  # of a (member, score) pair
 
 
 def _split_prefix(url: str) -> tuple[str, str | None]:

@@ -1,0 +1,129 @@
+"""`MetricService`: the blocking twin of `AsyncMetricService` (`service.py`), for any thread but the
+server's own (a script, a notebook cell). Each call runs the async one on the server's loop and waits, so
+both emit the same events in one order and raise the same errors with the same messages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar, overload
+
+from .buckets import Bucket
+from .errors import HubError
+from .models import DEFAULT_READINGS_LIMIT, Metric, MetricReading, Snapshot
+from .service import AsyncMetricService, readings_query
+
+__all__ = ["MetricService"]
+
+T = TypeVar("T")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class MetricService:
+    """Blocking metric use cases, callable from any thread but the server's own.
+
+    Returned values are frozen dataclasses (`Metric`, `MetricReading`); bad input raises
+    `ValidationError` (a `ValueError`) and an unknown metric `NotFoundError` (a `LookupError`).
+    """
+
+    def __init__(self, service: AsyncMetricService, loop: asyncio.AbstractEventLoop) -> None:
+        self._service = service
+        self._loop = loop
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        if not self._loop.is_running():
+            work.close()
+            raise HubError("the hub is not running")
+        if _running_loop() is self._loop:
+            work.close()
+            raise HubError("MetricService blocks; on the server's loop use AsyncMetricService")
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
+
+    @property
+    def last_event_id(self) -> str:
+        """Where the stream stands (the nil UUID before any event); see `AsyncMetricService`."""
+        return self._service.last_event_id
+
+    def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
+        """Create a metric and announce it with a `metric_created` event."""
+        return self._run(self._service.create_metric(name, input_frequency))
+
+    def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading:
+        """Record a reading of the metric named `name` (timestamp defaults to now), creating the metric
+        first if no metric has that name; both announced, the metric first."""
+        return self._run(self._service.log(name, value, timestamp))
+
+    def metric(self, name: str) -> Metric:
+        """The metric named `name`, created and announced if no metric has that name."""
+        return self._run(self._service.metric(name))
+
+    def get_metric(self, metric_id: str) -> Metric:
+        return self._run(self._service.get_metric(metric_id))
+
+    def delete_metric(self, metric_id: str) -> None:
+        """Remove a metric and its readings, and announce it (`metric_deleted`)."""
+        self._run(self._service.delete_metric(metric_id))
+
+    def list_metrics(self, name: str | None = None) -> list[Metric]:
+        """Every metric, in creation order; with `name`, those with exactly that name."""
+        return self._run(self._service.list_metrics(name))
+
+    def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
+        """The state and its stream position in one step: load it, then follow
+        ``hub.subscribe(last_event_id=snapshot.last_event_id)`` with no duplicate and no gap."""
+        return self._run(self._service.snapshot(readings_limit))
+
+    def create_reading(
+        self, metric_id: str, value: float, timestamp: datetime | str | None = None
+    ) -> MetricReading:
+        """Record a reading (timestamp defaults to now) and announce it."""
+        return self._run(self._service.create_reading(metric_id, value, timestamp))
+
+    def create_readings(self, items: Sequence[Mapping[str, Any]]) -> list[MetricReading]:
+        """Record many readings at once, all or nothing; items are dicts like the HTTP body."""
+        return self._run(self._service.create_readings(items))
+
+    @overload
+    def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        step: None = None,
+    ) -> list[MetricReading]: ...
+
+    @overload
+    def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        *,
+        step: float | str,
+    ) -> list[Bucket]: ...
+
+    def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        step: float | str | None = None,
+    ) -> list[MetricReading] | list[Bucket]:
+        """A metric's readings ascending by timestamp, `since`/`until` inclusive. With `step` (seconds,
+        or a duration such as "10s", "5m", "1h"), `Bucket`s instead: count, min, max, avg, first and last
+        per step of time since 1970, empty ones left out; `until` defaults to now and `since` to `limit`
+        steps before it."""
+        query = readings_query(since, until, limit, step)
+        if query.step is None:
+            return self._run(self._service.query_readings(metric_id, query))
+        return self._run(self._service.query_buckets(metric_id, query))
