@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from .errors import ValidationError
-from .models import format_timestamp
+from .models import STEP_MESSAGE, format_timestamp
 
 __all__ = [
     "MAX_BUCKETS",
@@ -40,7 +40,6 @@ MAX_BUCKETS: Final = 10_000
 MIN_STEP: Final = 1_000  # microseconds: 1 ms
 MAX_STEP: Final = 366 * 86_400 * 1_000_000  # microseconds: 366 days
 
-STEP_MESSAGE: Final = "step must be a number of seconds or a duration such as 10s, 5m, 1h (from 1ms to 366d)"
 
 _UNITS: Final = {"ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000}
 _DURATION: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(ms|s|m|h|d)?")

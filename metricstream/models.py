@@ -68,6 +68,7 @@ EVENT_TYPES: Final = frozenset({METRIC_CREATED, READING_CREATED, METRIC_DELETED}
 MAX_NAME_LENGTH: Final = 200
 DEFAULT_READINGS_LIMIT: Final = 1000
 MAX_READINGS_LIMIT: Final = 10_000
+STEP_MESSAGE: Final = "step must be a number of seconds or a duration such as 10s, 5m, 1h (from 1ms to 366d)"
 
 
 @functools.lru_cache(maxsize=256)  # a batch's readings often share one timestamp (now)
@@ -417,7 +418,7 @@ _MESSAGES: Final = {
     "until": "until must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
     "limit": f"limit must be an integer from 1 to {MAX_READINGS_LIMIT}",
     "readings_limit": f"readings_limit must be an integer from 1 to {MAX_READINGS_LIMIT}",
-    "step": "step must be a number of seconds or a duration such as 10s, 5m, 1h (from 1ms to 366d)",
+    "step": STEP_MESSAGE,
     "with_readings": "with_readings must be true or false",
 }
 
