@@ -6,7 +6,7 @@
 //    so even a connection that saw no event resumes from the right place).
 // 3. `reset` (the server no longer knows our position): load the state again and reopen from there.
 //
-// The window picker: "Last minute" (the default) draws each metric's newest HISTORY readings. A longer
+// The window picker: "Latest readings" (the default) draws each metric's newest HISTORY readings. A longer
 // window draws buckets, GET metrics/{id}/readings?since=&step= with a round step giving about HISTORY
 // points: their average, in a band from min to max. Each streamed reading is then folded into its bucket
 // (or starts one) and buckets scroll out as time passes. Which streamed readings an answer already holds
@@ -32,13 +32,13 @@
   const STREAM_URL = "events/watch";
   // The picker's choices (index.html lists them): span and bucket step in seconds; no step: raw readings.
   const WINDOWS = {
-    "1m": { step: 0, span: 60, title: "the newest readings" },
+    live: { step: 0 },
     "10m": { step: 2, span: 600, title: "the last 10 minutes" },
     "1h": { step: 12, span: 3600, title: "the last hour" },
     "6h": { step: 60, span: 6 * 3600, title: "the last 6 hours" },
     "1d": { step: 300, span: 24 * 3600, title: "the last 24 hours" },
   };
-  const DEFAULT_WINDOW = "1m";
+  const DEFAULT_WINDOW = "live";
   const WINDOW_KEY = "metricstream.window"; // where localStorage keeps the choice
   const HISTORY_RETRY = 5000; // ms before buckets the server failed to give are asked for again
   const PALETTE = ["#6366f1", "#14b8a6", "#f59e0b", "#ec4899", "#0ea5e9", "#8b5cf6", "#22c55e", "#f97316"];
@@ -70,7 +70,7 @@
   let fallbackTimer = 0;
   let readingsCounted = 0; // for the readings/s figure
   let rate = 0;
-  let drawBudget = 6; // charts drawn per frame, adjusted by `measureFrame`
+  let drawBudget = 6; // charts drawn per frame at most, adjusted after each frame (frameEnd)
   let frameStart = 0; // when the animation frame being measured began
   let windowKey = DEFAULT_WINDOW;
   let received = 0; // events received so far: each event's number, in stream order
@@ -153,20 +153,6 @@
     };
   }
 
-  // --- colours from the stylesheet, so the charts follow light and dark mode ----------------------
-
-  let colors = readColors();
-  function readColors() {
-    const style = getComputedStyle(document.documentElement);
-    const read = (name) => style.getPropertyValue(name).trim();
-    return {
-      muted: read("--muted"),
-      grid: read("--grid-line"),
-      surface: read("--surface"),
-      font: read("--font"),
-    };
-  }
-
   // --- one card per metric -----------------------------------------------------------------------
 
   const resizes = new ResizeObserver((entries) => {
@@ -202,7 +188,8 @@
       this.view = view;
       this.step = view.step * 1000;
       this.span = view.span * 1000;
-      this.buckets = []; // ascending by start (ms): {start, count, min, max, avg, first, last, firstAt, lastAt}
+      // ascending by start (ms): {start, count, min, max, avg, first, last, firstAt, lastAt}
+      this.buckets = [];
       this.state = "loading"; // then "ready"; "failed" while the server gives none
       this.cutoff = Infinity; // readings numbered up to this one are in the answer (none until it came)
       this.retryTimer = 0;
@@ -237,8 +224,14 @@
         bucket.avg += (value - bucket.avg) / bucket.count;
         if (value < bucket.min) bucket.min = value;
         if (value > bucket.max) bucket.max = value;
-        if (time >= bucket.lastAt) [bucket.last, bucket.lastAt] = [value, time];
-        if (time < bucket.firstAt) [bucket.first, bucket.firstAt] = [value, time];
+        if (time >= bucket.lastAt) {
+          bucket.last = value;
+          bucket.lastAt = time;
+        }
+        if (time < bucket.firstAt) {
+          bucket.first = value;
+          bucket.firstAt = time;
+        }
       } else if (start >= this.end() - this.span) {
         const created = { start, count: 1, min: value, max: value, avg: value, first: value, last: value };
         buckets.splice(at, 0, { ...created, firstAt: time, lastAt: time });
@@ -331,6 +324,8 @@
     }
 
     replace(readings, number) {
+      clearTimeout(this.history?.retryTimer);
+      this.history = null; // buckets of the old state: the caller asks for the window's buckets again
       this.times = [];
       this.values = [];
       this.ids = [];
@@ -461,8 +456,9 @@
       let extent = `${numberFormat({}).format(readings)} reading${readings === 1 ? "" : "s"}, ${averages}`;
       let label = `Chart of ${averages} over ${view.title}: ${count} point${count === 1 ? "" : "s"}`;
       if (count) {
-        const latest = formatValue(buckets[count - 1].avg, integers && Number.isInteger(buckets[count - 1].avg));
-        label += `, latest ${latest}, lowest ${formatValue(low, integers)}, highest ${formatValue(high, integers)}`;
+        const latest = buckets[count - 1].avg;
+        label += `, latest ${formatValue(latest, integers && Number.isInteger(latest))}`;
+        label += `, lowest ${formatValue(low, integers)}, highest ${formatValue(high, integers)}`;
       }
       let message = count ? null : `No readings in ${view.title}`;
       if (history.state !== "ready") {
@@ -636,31 +632,31 @@
     grid.hidden = cards.size === 0;
   }
 
+  // A message posted from an animation frame is received once the frame's rendering (style, layout,
+  // paint, the canvases' raster) is done: the time until then is what the frame cost. Over the budget,
+  // fewer charts are drawn per frame; under it, after a frame that drew as many as it could, one more.
+  const frameEnd = new MessageChannel();
+  frameEnd.port1.onmessage = ({ data: full }) => {
+    const cost = performance.now() - frameStart;
+    if (cost > FRAME_BUDGET) drawBudget = Math.max(1, Math.floor((drawBudget * 3) / 4));
+    else if (full) drawBudget++;
+  };
+
   function requestFrame() {
     if (!frameRequested) {
       frameRequested = true;
-      requestAnimationFrame((now) => {
+      requestAnimationFrame(() => {
         frameRequested = false;
-        frameStart = now;
-        if (flush() > 0) frameCost.postMessage(drawBudget);
+        frameStart = performance.now();
+        const drawn = flush();
+        if (drawn > 0) frameEnd.port2.postMessage(drawn >= drawBudget);
       });
     }
     // a background tab runs no animation frames: apply the data anyway, draw when it is shown again
     if (!fallbackTimer) fallbackTimer = setTimeout(flush, 1000);
   }
 
-  // A message posted from an animation frame is received once the frame's rendering (style, layout,
-  // paint, and the canvases' raster) is done: the time to then is what the frame cost.
-  const frameChannel = new MessageChannel();
-  const frameCost = frameChannel.port2;
-  frameChannel.port1.onmessage = (message) => {
-    const cost = performance.now() - frameStart;
-    if (cost > FRAME_BUDGET) drawBudget = Math.max(1, Math.floor(drawBudget / 2));
-    else if (cost < FRAME_BUDGET / 2 && message.data === drawBudget) drawBudget++; // it used the whole budget
-  };
-
-  // Applies the queued events and shows the cards that changed; returns how many charts it drew, so
-  // that only a frame with charts drawn to the full budget is taken to say what a chart costs.
+  // Applies the queued events and shows the cards that changed; returns how many charts it drew.
   function flush() {
     clearTimeout(fallbackTimer);
     fallbackTimer = 0;
@@ -717,7 +713,7 @@
       for (const card of due) {
         if (now - card.shownAt < CARD_INTERVAL) behind = true; // shown moments ago: its turn comes soon
         else if (!card.visible) card.render(now, false);
-        else if (drawn < drawBudget) drawn += card.render(now, true);
+        else if (drawn < drawBudget) drawn += card.render(now, true) ? 1 : 0;
         else behind = true;
       }
       if (behind) requestFrame();
@@ -752,29 +748,33 @@
   }
 
   async function loadHistory(card, history) {
-    const since = new Date(history.end() - history.span).toISOString();
+    const end = history.end();
+    const since = new Date(end - history.span).toISOString();
+    // until a window past the end: a reading stamped by a clock ahead of ours is not left out
+    const until = new Date(end + history.span).toISOString();
     const url =
-      `metrics/${encodeURIComponent(card.id)}/readings` +
-      `?since=${encodeURIComponent(since)}&step=${history.view.step}`;
+      `metrics/${encodeURIComponent(card.id)}/readings?since=${encodeURIComponent(since)}` +
+      `&until=${encodeURIComponent(until)}&step=${history.view.step}`;
     const askedAt = position;
     const askedNumber = received;
     historyRequests++;
-    let rows = null;
-    let at = null;
-    let retry = true;
     try {
-      const response = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
-      retry = response.status >= 500; // a refusal (4xx) stands: asking again will not change it
-      if (response.ok) {
-        at = response.headers.get("X-Last-Event-ID");
-        const answer = await response.json();
-        // a server without buckets ignores `step` and answers raw readings
-        if (Array.isArray(answer) && answer.every((row) => typeof row.start === "string")) rows = answer;
+      let rows = null;
+      let at = null;
+      let retry = true;
+      try {
+        const response = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
+        retry = response.status >= 500; // a refusal (4xx) stands: asking again will not change it
+        if (response.ok) {
+          at = response.headers.get("X-Last-Event-ID");
+          const answer = await response.json();
+          // a server without buckets ignores `step` and answers raw readings
+          if (Array.isArray(answer) && answer.every((row) => typeof row.start === "string")) rows = answer;
+        }
+      } catch {
+        // the network or the server is away: ask again later
       }
-    } catch {
-      // the network or the server is away: ask again later
-    }
-    if (card.history === history && cards.get(card.id) === card) {
+      if (card.history !== history || cards.get(card.id) !== card) return; // another window, or gone
       if (rows === null) {
         history.state = "failed";
         if (retry) history.retryTimer = setTimeout(() => loadHistory(card, history), HISTORY_RETRY);
@@ -789,8 +789,9 @@
       }
       card.dirty = true;
       requestFrame();
+    } finally {
+      if (--historyRequests === 0) recentEvents.clear();
     }
-    if (--historyRequests === 0) recentEvents.clear();
   }
 
   function storedWindow() {
