@@ -261,7 +261,8 @@ def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
         headers = _last_event_header(owner)
         query = _validate_query(ReadingsQuery)
         if query.step is not None:
-            buckets = await service.query_buckets(metric_id, query)
+            buckets, position = await service.buckets_at(metric_id, query)
+            headers = {"X-Last-Event-ID": position}  # exact: a bucket cannot be told apart by reading id
             return _json([bucket.to_dict() for bucket in buckets], 200, headers)
         readings = await service.query_readings(metric_id, query)
         if len(readings) <= SLICE:

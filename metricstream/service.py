@@ -149,19 +149,21 @@ class AsyncMetricService:
     async def _announce(self, events: list[Event]) -> None:
         """With a shared store, wait until a write's events come back from its log, so that once a write
         returns, this process's stream position includes it."""
-        if not self._shared:
+        if self._shared:
+            await self._arrival(events[-1].id)
+
+    async def _arrival(self, event_id: str) -> None:
+        """Wait until the event `event_id`, stored in the shared store, is in this process's log."""
+        if self.broadcaster.log.position_after(event_id) is not None:
             return
-        last = events[-1].id
-        if self.broadcaster.log.position_after(last) is not None:
-            return
-        arrival = self._arrivals.setdefault(last, asyncio.get_running_loop().create_future())
+        arrival = self._arrivals.setdefault(event_id, asyncio.get_running_loop().create_future())
         try:
             async with asyncio.timeout(ARRIVAL_TIMEOUT):
                 await arrival
         except TimeoutError:  # stored all the same; the follower will publish it when it can
-            log.warning("event %s not yet back from the shared store", last)
+            log.warning("event %s not yet back from the shared store", event_id)
         finally:
-            self._arrivals.pop(last, None)
+            self._arrivals.pop(event_id, None)
 
     def receive(self, events: list[Event]) -> None:
         """Events read from a shared store's log, in its order: publish them here."""
@@ -456,6 +458,24 @@ class AsyncMetricService:
                 f"{MAX_BUCKETS}: use a larger step or a shorter range"
             )
         return await self.storage.bucket_readings(metric.id, since, until, step, query.limit)
+
+    async def buckets_at(self, metric_id: str, query: ReadingsQuery) -> tuple[list[Bucket], str]:
+        """`query_buckets` and the stream position they are current at, read in one step (as `snapshot`
+        is): a client adding streamed readings after that position to the buckets counts none twice,
+        since a bucket, unlike a reading, cannot be recognised by its id."""
+        async with self._writing:
+            if not is_shared(self.storage):
+                position = self.last_event_id
+                return await self.query_buckets(metric_id, query), position
+            # The log lags a shared store: take the store's own newest event, once this process's log
+            # holds it. This process's writes are all in one or the other; another process's write
+            # landing between the two reads is not (as with `snapshot`).
+            buckets = await self.query_buckets(metric_id, query)
+            newest = await self.storage.newest_event_id()
+            if newest is None:
+                return buckets, self.last_event_id
+            await self._arrival(newest)
+            return buckets, newest
 
     async def _require(self, metric_id: str) -> Metric:
         metric = await self.storage.get_metric(metric_id)

@@ -239,3 +239,33 @@ def test_a_write_removes_its_metrics_expired_readings_in_the_same_step(store_url
 
 def reading_at(metric: Metric, seconds: float) -> MetricReading:
     return MetricReading(new_id(), metric.id, 1.0, T0 + timedelta(seconds=seconds))
+
+
+def test_the_buckets_position_counts_each_reading_once(hub: Hub, http: httpx.Client) -> None:
+    """While a writer posts, each bucket answer's X-Last-Event-ID marks exactly the readings it holds: a
+    dashboard that adds streamed readings after that position to the buckets counts none twice."""
+    import threading
+    import uuid
+
+    metric_id = http.post("/metrics", json={"name": "busy"}).json()["id"]
+    start = hub.service.last_event_id
+    writes = 400
+
+    def write() -> None:
+        for n in range(writes):
+            hub.service.create_reading(metric_id, 1.0, at(n % 60))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    answers = []
+    while writer.is_alive():
+        answer = http.get(
+            f"/metrics/{metric_id}/readings", params={"since": at(0), "until": at(60), "step": "10s"}
+        )
+        answers.append((sum(b["count"] for b in answer.json()), answer.headers["x-last-event-id"]))
+    writer.join()
+    with hub.subscribe(last_event_id=start) as events:
+        reading_events = [uuid.UUID(event.id) for _, event in zip(range(writes), events, strict=False)]
+    for counted, position in answers:
+        assert counted == sum(1 for event_id in reading_events if event_id <= uuid.UUID(position))
+    assert len(answers) > 1

@@ -124,6 +124,10 @@ class SharedStorage(Storage, Protocol):
     """A store shared with other processes, with a log of its own: every process, the writer included,
     publishes what `follow()` reads from that log, in its order, so every client sees one order."""
 
+    async def newest_event_id(self) -> str | None:
+        """The id of the newest event in the store's log (None if it holds none)."""
+        ...
+
     async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:
         """Publish new events from the store's log in order until cancelled; call `lost` when some
         expired before this process read them."""

@@ -277,6 +277,11 @@ class RedisStorage:
         with _unavailable_on_error():
             await self._trim(keys=[self._stream], args=[repr(before)])
 
+    async def newest_event_id(self) -> str | None:
+        with _unavailable_on_error():
+            entries = await self.client.xrevrange(self._stream, count=1)
+        return entries[0][1][b"id"].decode() if entries else None
+
     async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:
         """Publish every new stream entry in order, until cancelled; call `lost` when entries were
         trimmed before this process read them. Outages are waited out with backoff."""
