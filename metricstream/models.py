@@ -33,6 +33,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     create_model,
     model_validator,
 )
@@ -322,9 +323,10 @@ class ReadingsQuery(BaseModel):
             description="Summarise readings per step of time: seconds (10, 0.5) or a duration (250ms, 10s, "
             "5m, 1h, 1d). Buckets start at multiples of step since 1970; empty ones are left out. "
             "With step, until defaults to now and since to limit steps before until.",
-            json_schema_extra={"type": "string", "examples": ["10s", "5m", "1h", "30"]},
+            examples=["10s", "5m", "1h", "30"],
         ),
-    ] = None  # microseconds, once validated
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]}),  # text in; microseconds once read
+    ] = None
 
 
 def _flag(value: object) -> object:

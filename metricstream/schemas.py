@@ -72,7 +72,7 @@ class BucketOut(BaseModel):
     last: float
 
 
-class ReadingList(RootModel[list[ReadingOut] | list[BucketOut]]):
+class ReadingList(RootModel[list[ReadingOut | BucketOut]]):
     """Readings, or with `step` buckets, ascending."""
 
 
