@@ -4,18 +4,23 @@ Quart routes alike; and the plain ASGI answers that refuse a request before any 
 Rules (docs/security.md): with `subscribe_token` set, reads and the stream need it (or `token`, which grants
 everything), the stream also as `?access_token=<token>`, since a browser's EventSource cannot send headers.
 Tokens are compared with `hmac.compare_digest` and never logged (log lines carry parsed fields, never the
-query string). The stream bypasses quart-cors, so the same CORS headers are added here: on every answer for
+query string). The dashboard's session cookie (`session.py` signs in) stands for a token on reads and the
+stream only, never on writes: its value is `session_value(token)`, an HMAC keyed by the token, so a changed
+token revokes it. The stream bypasses quart-cors, so the same CORS headers are added here: on every answer for
 an allowed origin, and for a preflight (OPTIONS) asking for GET. Without a `token`, only loopback `Host`
 names and `allowed_hosts` are answered (DNS rebinding).
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import hmac
 import ipaddress
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import parse_qs
 
@@ -28,6 +33,7 @@ __all__ = [
     "CORS_ALLOW_HEADERS",
     "CORS_EXPOSE_HEADERS",
     "CORS_MAX_AGE",
+    "SESSION_COOKIE",
     "Access",
     "bearer",
     "header",
@@ -36,6 +42,9 @@ __all__ = [
     "refuse_host",
     "refusal",
     "send_json",
+    "session_cookie",
+    "session_of",
+    "session_value",
     "stream_token",
 ]
 
@@ -45,11 +54,20 @@ log = logging.getLogger("metricstream.stream")
 CORS_ALLOW_HEADERS: Final = ("Authorization", "Content-Type", "Last-Event-ID", "Cache-Control")
 CORS_EXPOSE_HEADERS: Final = ("Last-Event-ID", "X-Last-Event-ID")
 CORS_MAX_AGE: Final = 600  # seconds a browser may reuse a preflight's answer
+SESSION_COOKIE: Final = "metricstream_session"
+_SESSION_LABEL: Final = b"metricstream dashboard session v1"
 
 
 def _matches(presented: bytes | None, expected: bytes) -> bool:
     # hmac.compare_digest through the module (not imported by name): constant time, and tests can watch it
     return presented is not None and hmac.compare_digest(presented, expected)
+
+
+def session_value(token: bytes) -> str:
+    """The session cookie's value for `token`: HMAC-SHA256 of a fixed label keyed by the token (base64url).
+    Never the token itself, and not turned back into it; another token, another value."""
+    digest = hmac.new(token, _SESSION_LABEL, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def host_name(host: str) -> str:
@@ -79,6 +97,12 @@ class Access:
     cors_origins: frozenset[str] = frozenset()  # exact origins, or {"*"}; empty: no CORS at all
     # Host names answered besides loopback ones (".x" takes subdomains, "*" any); None: any host at all.
     allowed_hosts: frozenset[str] | None = None
+    # the session cookie values that grant reads: one per token (see session_value)
+    sessions: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        tokens = [token for token in (self.subscribe_token, self.token) if token is not None]
+        object.__setattr__(self, "sessions", tuple(session_value(token).encode() for token in tokens))
 
     def host_allowed(self, host: str | None) -> bool:
         """Whether a request with this Host header is answered (the DNS-rebinding guard)."""
@@ -93,12 +117,17 @@ class Access:
     def may_write(self, presented: bytes | None) -> bool:
         return self.token is None or _matches(presented, self.token)
 
-    def may_read(self, presented: bytes | None) -> bool:
+    def may_read(self, presented: bytes | None, session: str | None = None) -> bool:
+        """Reads and the stream: open without `subscribe_token`, else either token, or the session cookie
+        made from either (never a grant for writes: `may_write` takes no cookie)."""
         if self.subscribe_token is None:
             return True
-        return _matches(presented, self.subscribe_token) or (
+        if _matches(presented, self.subscribe_token) or (
             self.token is not None and _matches(presented, self.token)
-        )
+        ):
+            return True
+        cookie = None if session is None else session.encode("latin-1", "replace")
+        return cookie is not None and any([hmac.compare_digest(cookie, value) for value in self.sessions])
 
     def may_scrape(self, presented: bytes | None) -> bool:
         """`/-/metrics`: open when no token is set, else either token."""
@@ -139,9 +168,13 @@ def bearer(authorization: str | bytes | None) -> bytes | None:
 
 
 def refusal(
-    presented: bytes | None, what: str, how: str = "Authorization: Bearer <token>"
+    presented: bytes | None, what: str, how: str = "Authorization: Bearer <token>", session: str | None = None
 ) -> tuple[str, str]:
-    """(error message, WWW-Authenticate value) for a request to `what` without a valid token."""
+    """(error message, WWW-Authenticate value) for a request to `what` without a valid token (or with a
+    session cookie that no longer holds, `session`)."""
+    if presented is None and session is not None:
+        message = f"the dashboard session is not valid for {what} (was the token changed?): sign in again"
+        return message, 'Bearer realm="metricstream"'
     if presented is None:
         return f"a bearer token is required for {what}: send {how}", 'Bearer realm="metricstream"'
     return f"the bearer token is not valid for {what}", 'Bearer realm="metricstream", error="invalid_token"'
@@ -170,6 +203,21 @@ def stream_token(scope: Scope) -> bytes | None:
         if query.get("access_token"):
             presented = query["access_token"][-1].encode("utf-8", "replace") or None
     return presented
+
+
+def session_cookie(values: Iterable[str]) -> str | None:
+    """The session cookie's value in these `Cookie` header values (HTTP/2 may send several), or None."""
+    for value in values:
+        for pair in value.split(";"):
+            name, _, content = pair.strip().partition("=")
+            if name == SESSION_COOKIE and content:
+                return content
+    return None
+
+
+def session_of(scope: Scope) -> str | None:
+    """The session cookie of a plain ASGI request."""
+    return session_cookie(value.decode("latin-1") for key, value in scope["headers"] if key == b"cookie")
 
 
 async def preflight(access: Access, scope: Scope, send: Send) -> bool:

@@ -7,7 +7,8 @@ is handed to the framework-free handler in `stream.py`.
 
 Security: `access.Access` decides who may do what (the rules: docs/security.md); the hook in `_security`
 applies it to every route, reading a refused body up to `max_body` first so a keep-alive connection
-survives, and quart-cors adds the CORS headers for `cors_origins`.
+survives, and quart-cors adds the CORS headers for `cors_origins`. The dashboard's session cookie counts
+for reads only; the sign-in routes (`/dashboard/session`, answered by `session.py`) check their own.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ from .access import (
     CORS_MAX_AGE,
     bearer,
     refusal,
+    session_cookie,
 )
-from .dashboard import HEADERS as DASHBOARD_HEADERS
-from .dashboard import DashboardFile, dashboard_files
+from .dashboard import DashboardFile, dashboard_files, dashboard_headers
 from .errors import (
     MetricStreamError,
     UnauthorizedError,
@@ -61,11 +62,14 @@ from .schemas import (
     ReadingBatchOut,
     ReadingList,
     ReadingOut,
+    RetryAfterHeader,
+    SessionOut,
     complete_document,
     move_response_headers,
     reading_batch_model,
     uuid_path_parameter,
 )
+from .session import SESSION_PATH, Caller, SessionAnswer, SessionIn, Sessions
 from .slices import SLICE, metrics_json, readings_json
 from .telemetry import METRICS_PATH, log_event
 from .types import STREAM_PATH
@@ -124,7 +128,8 @@ def build_quart(owner: MetricStreamApp) -> Quart:
     _lifecycle_and_errors(app, owner)
     _metric_routes(app, owner)
     _reading_routes(app, owner)
-    _dashboard_routes(app)
+    _dashboard_routes(app, owner)
+    _session_routes(app, owner)
     return app
 
 
@@ -277,19 +282,21 @@ def _last_event_header(owner: MetricStreamApp) -> dict[str, str]:
 # --- the dashboard's files (loading and ETags: dashboard/__init__.py) -----------------------------------
 
 
-def _dashboard_response(file: DashboardFile, cache_control: str) -> Response:
-    headers = {**DASHBOARD_HEADERS, "Cache-Control": cache_control, "ETag": f'"{file.etag}"'}
+def _dashboard_response(file: DashboardFile, cache_control: str, common: dict[str, str]) -> Response:
+    headers = {**common, "Cache-Control": cache_control, "ETag": f'"{file.etag}"'}
     if request.if_none_match.contains(file.etag):
         return Response(b"", 304, headers)
     return Response(file.body, 200, headers, content_type=file.content_type)
 
 
-def _dashboard_routes(app: Quart) -> None:
+def _dashboard_routes(app: Quart, owner: MetricStreamApp) -> None:
+    common = dashboard_headers(owner.settings.frame_ancestors)  # the CSP, with who may frame the page
+
     @app.get("/")
     @hide
     async def dashboard() -> Response:
         """The live dashboard (not part of the API document)."""
-        return _dashboard_response(dashboard_files()["index.html"], "no-cache")
+        return _dashboard_response(dashboard_files()["index.html"], "no-cache", common)
 
     @app.get("/dashboard/<name>")
     @hide
@@ -298,7 +305,55 @@ def _dashboard_routes(app: Quart) -> None:
         if file is None or name == "index.html":
             return _json({"error": f"no dashboard file {name!r}"}, 404)
         versioned = request.args.get("v") == file.etag
-        return _dashboard_response(file, "public, max-age=31536000, immutable" if versioned else "no-cache")
+        cache_control = "public, max-age=31536000, immutable" if versioned else "no-cache"
+        return _dashboard_response(file, cache_control, common)
+
+
+# --- the dashboard's sign-in (what each answers: session.py) ---------------------------------------------
+
+_SESSION_ENDPOINTS = frozenset({"session_state", "session_sign_in", "session_sign_out"})
+
+
+def _session_cookie() -> str | None:
+    return session_cookie(request.headers.getlist("Cookie"))
+
+
+def _session_routes(app: Quart, owner: MetricStreamApp) -> None:
+    sessions = Sessions(owner.access, owner.clock)
+
+    def answer(result: SessionAnswer) -> Response:
+        return _json(result.body, result.status, result.headers)
+
+    def caller() -> Caller:
+        headers = request.headers
+        return Caller(
+            request.remote_addr or "", headers.get("Origin"), headers.get("Host"), request.scheme == "https"
+        )
+
+    @app.get(SESSION_PATH)
+    @document_response(SessionOut)
+    async def session_state() -> Response:
+        """The dashboard's state: whether reads need a token, and whether this session cookie grants them."""
+        return answer(sessions.state(_session_cookie()))
+
+    @app.post(SESSION_PATH)
+    @document_request(SessionIn)
+    @document_response(SessionOut)
+    @document_response(ErrorOut, 400)
+    @document_response(ErrorOut, 401)  # a wrong token
+    @document_response(ErrorOut, 403)  # an Origin other than this server's
+    @document_response(ErrorOut, 429, RetryAfterHeader)  # too many wrong tokens from this address
+    async def session_sign_in() -> Response:
+        """Sign in: a valid token gets a session cookie for reads and the stream (never writes)."""
+        body = await _json_body(owner.settings.max_body)
+        return answer(sessions.sign_in(body, caller()))
+
+    @app.delete(SESSION_PATH)
+    @document_response(SessionOut)
+    @document_response(ErrorOut, 403)
+    async def session_sign_out() -> Response:
+        """Sign out: the session cookie cleared."""
+        return answer(sessions.sign_out(caller()))
 
 
 # --- observability: request timing and the Prometheus scrape (metrics and log format: telemetry.py) ------
@@ -348,9 +403,10 @@ def _security(app: Quart, owner: MetricStreamApp) -> None:
     @app.before_request
     async def authorize() -> None:
         method = request.method
-        if method == "OPTIONS":
-            return  # a CORS preflight never carries credentials
+        if method == "OPTIONS" or request.endpoint in _SESSION_ENDPOINTS:
+            return  # a CORS preflight never carries credentials; the sign-in checks its own
         presented = bearer(request.headers.get("Authorization"))
+        session = None  # the dashboard's cookie: for reads only, never for writes or the scrape
         if method not in ("GET", "HEAD"):
             allowed, what = access.may_write(presented), "writes"
         elif request.endpoint in _PUBLIC_ENDPOINTS:
@@ -358,10 +414,11 @@ def _security(app: Quart, owner: MetricStreamApp) -> None:
         elif request.endpoint == "prometheus_metrics":
             allowed, what = access.may_scrape(presented), METRICS_PATH
         else:
-            allowed, what = access.may_read(presented), "reads"
+            session = _session_cookie()
+            allowed, what = access.may_read(presented, session), "reads"
         if allowed:
             return
-        message, challenge = refusal(presented, what)
+        message, challenge = refusal(presented, what, session=session)
         headers = {"WWW-Authenticate": challenge}
         size = request.content_length
         if size is not None and size <= owner.settings.max_body:

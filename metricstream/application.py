@@ -20,6 +20,7 @@ from .broadcast import Broadcaster
 from .clock import Clock, SystemClock
 from .errors import MetricStreamError
 from .events import EventLog
+from .http2 import guard_body
 from .ingest import INGEST_PATHS, Ingest
 from .service import AsyncMetricService
 from .settings import Settings
@@ -74,6 +75,8 @@ class MetricStreamApp:
         self.started = asyncio.Event()  # set once startup is done and requests are served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("http_version") == "2" and (scope["path"], scope["method"]) != (STREAM_PATH, "GET"):
+            receive, send = guard_body(receive, send, self.ingest.ceiling)  # see http2.py
         if scope["type"] == "http" and not self.access.host_allowed(header(scope, b"host")):
             await refuse_host(scope, send)
         elif scope["type"] == "http" and scope["path"] == STREAM_PATH:

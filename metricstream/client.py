@@ -36,7 +36,9 @@ Other deliberate deviations from an EventSource:
 
 `AsyncSubscriber` runs on anyio, so it works under asyncio and trio alike. A server with a
 `subscribe_token` wants it: pass `token=`; it is sent as `Authorization: Bearer <token>` on every
-connection (never in the URL, so it stays out of access logs).
+connection (never in the URL, so it stays out of access logs). Over HTTPS, `verify=` (a CA file or
+directory, an `ssl.SSLContext`, False) is what the client a subscriber makes trusts; it speaks HTTP/2 when
+h2 is installed. A certificate it does not trust is raised (`httpx.ConnectError`), never retried.
 
 `Subscriber.on_event(callback)` consumes the stream in a daemon thread, so a notebook cell does not block.
 Its async twin is a task: ``task_group.start_soon(consume, subscriber)`` over an ``async for``.
@@ -55,7 +57,7 @@ import anyio
 import httpx
 from httpx_sse import aconnect_sse, connect_sse
 
-from .subscription import EARLIEST, NOW, BaseSubscriber, Dispatched, StreamEvent
+from .subscription import EARLIEST, NOW, BaseSubscriber, Dispatched, StreamEvent, Verify, client_options
 
 __all__ = ["EARLIEST", "NOW", "AsyncSubscriber", "BaseSubscriber", "Dispatched", "StreamEvent", "Subscriber"]
 
@@ -102,6 +104,7 @@ class Subscriber(BaseSubscriber):
         idle_timeout: float = 45.0,
         max_backoff: float = 30.0,
         token: str | None = None,
+        verify: Verify | None = None,
         client: httpx.Client | None = None,
     ) -> None:
         super().__init__(
@@ -114,8 +117,9 @@ class Subscriber(BaseSubscriber):
             max_backoff=max_backoff,
             token=token,
         )
+        options = client_options(verify, client)
         self._owns_client = client is None
-        self._client = httpx.Client() if client is None else client
+        self._client = httpx.Client(**options) if client is None else client
         self._closed = False
         self._wake = threading.Event()
         self._response: httpx.Response | None = None
@@ -265,7 +269,8 @@ class Subscriber(BaseSubscriber):
     def _trace(self, name: str, info: dict[str, Any]) -> None:
         # httpcore reports each new connection here, so close() can reach a socket that is still
         # waiting for the response headers (a stalled server or proxy), before `_response` exists.
-        if name == "connection.connect_tcp.complete":
+        # Over TLS the socket in use is the one start_tls returns (the TCP one is detached by then).
+        if name in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
             self._network_stream = info.get("return_value")
             if self._closed:  # close() may have looked before we stored it
                 _shutdown(self._network_stream)
@@ -275,9 +280,11 @@ class Subscriber(BaseSubscriber):
         self._closed = True
         self._wake.set()
         response = self._response
-        # Closing a socket does not wake a thread blocked reading it; shutting it down does.
+        # Closing a socket does not wake a thread blocked reading it; shutting it down does. But an
+        # HTTP/2 connection of a caller's client carries others' streams too: only this one is reset.
         if response is not None:
-            if not _shutdown(response.extensions.get("network_stream")):
+            shared = response.http_version == "HTTP/2" and not self._owns_client
+            if shared or not _shutdown(response.extensions.get("network_stream")):
                 response.close()
         elif self._owns_client:
             # Still connecting or waiting for headers. In a client of our own, the last connection
@@ -310,9 +317,12 @@ class Subscriber(BaseSubscriber):
 async def _finish(response: httpx.Response, messages: AsyncGenerator[Any, None]) -> None:
     """End an event stream so that every async generator under `aiter_sse()` finishes: closing the
     response makes their next read end. (Closing `messages` alone leaves httpx's own generators beneath
-    it suspended for the garbage collector, which trio warns of.)"""
+    it suspended for the garbage collector, which trio warns of.) Over HTTP/2 that read is cancelled:
+    on a connection other streams share, httpcore would wait for this closed stream's data forever."""
     await response.aclose()
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception), anyio.CancelScope() as scope:
+        if response.http_version == "HTTP/2":
+            scope.cancel()
         async for _ in messages:
             pass
 
@@ -332,6 +342,7 @@ class AsyncSubscriber(BaseSubscriber):
         idle_timeout: float = 45.0,
         max_backoff: float = 30.0,
         token: str | None = None,
+        verify: Verify | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
@@ -344,13 +355,15 @@ class AsyncSubscriber(BaseSubscriber):
             max_backoff=max_backoff,
             token=token,
         )
+        options = client_options(verify, client)
         self._owns_client = client is None
-        self._client = httpx.AsyncClient() if client is None else client
+        self._client = httpx.AsyncClient(**options) if client is None else client
         self._closed = False
         self._wake: anyio.Event | None = None  # made on first use: an anyio Event needs a running loop
         self._scope: anyio.CancelScope | None = None  # around the read under way, so aclose() can end it
         self._stream: AsyncGenerator[StreamEvent | None, None] | None = None  # opened by connect()
         self._iteration: AsyncGenerator[StreamEvent, None] | None = None  # the `async for` under way
+        self._open: tuple[httpx.Response, AsyncGenerator[Any, None]] | None = None  # the stream being read
 
     async def connect(self) -> Self:
         """Open the stream and wait for the server's `connected` (see `Subscriber.connect`)."""
@@ -416,8 +429,9 @@ class AsyncSubscriber(BaseSubscriber):
                         await response.aread()
                         raise self.rejection(response)
                     if answer == "stream":
-                        messages = source.aiter_sse()
-                        stack.push_async_callback(_finish, response, messages)
+                        self._open = (response, source.aiter_sse())
+                        messages = self._open[1]
+                        stack.push_async_callback(self._end_stream)
                         while True:
                             read, sse = await self._unless_closed(anext(messages, None))
                             if not read or sse is None:
@@ -446,13 +460,23 @@ class AsyncSubscriber(BaseSubscriber):
         if self._scope is not None:
             self._scope.cancel()  # ends a read or connect under way in the iterating task
         # Close what a `break` left suspended here, rather than leave it to the garbage collector
-        # (trio warns of every async generator collected unfinished, httpx's own ones included).
+        # (trio warns of every async generator collected unfinished, httpx's own ones included). The
+        # stream is ended first, here rather than in their `aclose()`: a cancellation thrown into an
+        # async generator's aclose leaves it marked running on Python 3.11.
+        generators = [generator for generator in (self._stream, self._iteration) if generator is not None]
+        if not any(getattr(generator, "ag_running", True) for generator in generators):
+            await self._end_stream()
         for generator in (self._stream, self._iteration):
             if generator is not None and not getattr(generator, "ag_running", True):
                 await generator.aclose()
         self._stream = self._iteration = None
         if self._owns_client:
             await self._client.aclose()
+
+    async def _end_stream(self) -> None:
+        opened, self._open = self._open, None
+        if opened is not None:
+            await _finish(*opened)
 
     async def __aenter__(self) -> Self:
         try:

@@ -112,7 +112,11 @@ class Ingest:
             return await _send(send, 201, payload, answer_headers)
         except _Refused as refused:
             body = orjson.dumps({"error": refused.message})
-            return await _send(send, refused.status, body, [*refused.headers, *answer_headers])
+            extra = refused.headers
+            if not scope.get("http_version", "1.1").startswith("1"):
+                # HTTP/2 forbids `connection`: the refused stream ends there, not the connection
+                extra = [item for item in extra if item != _CLOSE]
+            return await _send(send, refused.status, body, [*extra, *answer_headers])
         except MetricStreamError as error:
             extra = [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
             body = orjson.dumps(error_body(error))

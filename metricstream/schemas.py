@@ -34,6 +34,8 @@ __all__ = [
     "ReadingBatchOut",
     "ReadingList",
     "ReadingOut",
+    "RetryAfterHeader",
+    "SessionOut",
 ]
 
 
@@ -118,6 +120,17 @@ class LastEventHeader(BaseModel):
         description="Newest event id when this was read: resume the stream from it "
         "(the nil UUID when no event exists yet)."
     )
+
+
+class SessionOut(BaseModel):
+    """The dashboard's sign-in state."""
+
+    required: bool = Field(description="Reads and the stream need a token (subscribe_token is set).")
+    signed_in: bool = Field(description="This request's session cookie grants them.")
+
+
+class RetryAfterHeader(BaseModel):
+    retry_after: str = Field(description="Seconds until this address may try again.")
 
 
 def complete_document(document: dict[str, Any], stream_path: str) -> dict[str, Any]:

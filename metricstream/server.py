@@ -36,11 +36,14 @@ from .errors import HubError, ValidationError
 from .fdlimit import fit_settings
 from .settings import Settings
 from .storage import Storage
+from .tls import ALPN, check_certificate, pinned_context
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from .client import Subscriber
+    from .display import DashboardView
+    from .models import Metric
 
 __all__ = ["Hub", "run"]
 
@@ -96,10 +99,11 @@ def exposure_warning(sock: socket.socket) -> str:
     )
 
 
-def url_of(sock: socket.socket) -> str:
+def url_of(sock: socket.socket, tls: bool = False) -> str:
     host, port = sock.getsockname()[:2]
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -138,6 +142,9 @@ async def serve_app(
     # Longer than clients keep an idle connection (httpx: 5 s, hypercorn's default too), so the client
     # ends it: a server closing it just as the client reuses it fails that request.
     config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT
+    if app.settings.certfile is not None:  # TLS on our own socket too: hypercorn wraps fd:// binds
+        config.certfile, config.keyfile = app.settings.certfile, app.settings.keyfile
+        config.alpn_protocols = list(ALPN)
 
     async def announce() -> None:
         await app.started.wait()
@@ -283,6 +290,7 @@ class Hub:
         replays what is retained first; an event id (or ``last_event_id=``, e.g. a snapshot's) resumes
         after it. Iterate it, or hand it a callback that runs on a background thread (as a notebook cell
         that must not block would): ``sub = hub.subscribe().on_event(print)`` ... ``sub.close()``.
+        A hub serving HTTPS is trusted by its own certificate unless ``verify=`` or ``client=`` is given.
         """
         from .client import Subscriber
 
@@ -291,7 +299,17 @@ class Hub:
         token = self.settings.subscribe_token or self.settings.token  # token grants the stream too
         if token is not None:
             filters.setdefault("token", token.get_secret_value())
+        if self.settings.certfile is not None and "client" not in filters:  # knows its own certificate
+            filters.setdefault("verify", pinned_context(self.settings.certfile))
         return Subscriber(self.url, start=start, **filters)
+
+    def show(self, metric: Metric | str | None = None, height: int = 400) -> DashboardView:
+        """The live dashboard in this notebook cell, `height` pixels high: the whole board, or the chart of
+        one `metric` (a `Metric`, an id, or a name exactly one metric has). Outside a notebook, prints
+        its URL. Returns a `DashboardView` (`.url`)."""
+        from .display import show
+
+        return show(self.service, self.url, metric, height)
 
     def start(self) -> Hub:
         """Start serving; returns once connections are accepted. A running hub is left as is."""
@@ -302,8 +320,9 @@ class Hub:
                 from .storage import open_storage
 
                 self._storage = open_storage(self.settings.store, self.settings.event_ttl)
+            check_certificate(self.settings)  # before the port is taken
             sock = self._bind()
-            self._url = url_of(sock)
+            self._url = url_of(sock, tls=self.settings.certfile is not None)
             if self.settings.token is None and not is_loopback(sock):
                 warnings.warn(exposure_warning(sock), RuntimeWarning, stacklevel=2)
             self._app = MetricStreamApp(fit_settings(self.settings), self._storage, self._clock)
@@ -405,8 +424,9 @@ def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = Fal
     gc.set_threshold(50_000, 20, 20)
     app = MetricStreamApp(fit_settings(settings), storage)  # a bad store URL fails before the port is taken
     new_loop = loop_factory(settings)  # as does a loop that is not installed
+    check_certificate(settings)
     sock = bind_socket(settings.host, settings.port, settings.write_timeout)
-    url = url_of(sock)
+    url = url_of(sock, tls=settings.certfile is not None)
     exposed = not is_loopback(sock)
     if settings.token is None and exposed:  # even with --quiet
         print(f"metricstream: warning: {exposure_warning(sock)}", file=sys.stderr, flush=True)

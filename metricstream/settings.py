@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ValidationError
@@ -32,6 +32,9 @@ MIN_TOKEN_LENGTH = 16
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s]+")
 _HOST = re.compile(r"\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\]")  # a name (or .suffix), or [IPv6]
+# A CSP host-source: scheme://host, `*.` taking subdomains, `:port` or `:*`. Nothing else, so no entry can
+# add a directive to the policy (`;`) or a source (a space); CSP has no syntax for IPv6 literals.
+_ANCESTOR = re.compile(r"[a-z][a-z0-9+.-]*://(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:(\d{1,5}|\*))?")
 
 
 class Settings(BaseSettings):
@@ -120,6 +123,13 @@ class Settings(BaseSettings):
         "https://a.example,https://b.example (comma-separated as a flag or variable); `*` alone allows any; "
         "empty: no CORS headers at all.",
     )
+    frame_ancestors: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Web origins whose pages may show the dashboard in a frame, besides its own and any "
+        "page served from this machine (localhost, 127.0.0.1: a notebook's), e.g. "
+        "https://notebooks.example,https://*.example.org (comma-separated as a flag or variable); "
+        "`*` alone allows any.",
+    )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         [],
         description="Host names this server answers to besides localhost, 127.0.0.1 and [::1], against DNS "
@@ -127,6 +137,13 @@ class Settings(BaseSettings):
         "lab.example,.example.org (a leading dot takes subdomains too; comma-separated as a flag or "
         "variable); `*` alone allows any.",
     )
+    # --- HTTPS (docs/security.md#https): both or neither; read at start, so a bad file fails it ---
+    certfile: str | None = Field(
+        None,
+        description="PEM file of the server's certificate (its chain after it) to serve HTTPS, and HTTP/2 "
+        "to clients that offer it (ALPN h2, http/1.1); needs keyfile. Unset: plain HTTP.",
+    )
+    keyfile: str | None = Field(None, description="PEM file of the private key of certfile; needs certfile.")
     positive_only: bool = Field(
         True,
         description="Accept only reading values > 0, as the original service did; false accepts any "
@@ -175,6 +192,21 @@ class Settings(BaseSettings):
             lambda origin: f"{origin!r} is not an origin such as https://example.org or http://host:8080",
         )
 
+    @field_validator("frame_ancestors", mode="before")
+    @classmethod
+    def _ancestor_list(cls, value: object) -> object:
+        """CSP `frame-ancestors` sources, lower-cased, or `*` alone."""
+        return _listed(
+            value,
+            lambda item: item.strip().lower(),
+            _ANCESTOR,
+            "origin",
+            lambda origin: (
+                f"{origin!r} is not an origin such as https://example.org, https://*.example.org "
+                "or http://host:* (a host name or IPv4 address: CSP cannot name an IPv6 one)"
+            ),
+        )
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _host_list(cls, value: object) -> object:
@@ -186,6 +218,18 @@ class Settings(BaseSettings):
             "host",
             lambda host: f"{host!r} is not a host name such as lab.example or .example.org",
         )
+
+    @field_validator("certfile", "keyfile")
+    @classmethod
+    def _path_or_unset(cls, value: str | None) -> str | None:
+        return value if value is None or value.strip() else None  # an empty variable means unset
+
+    @model_validator(mode="after")
+    def _certificate_with_key(self) -> Settings:
+        if (self.certfile is None) != (self.keyfile is None):
+            given, missing = ("certfile", "keyfile") if self.keyfile is None else ("keyfile", "certfile")
+            raise ValueError(f"{given} is set but {missing} is not: HTTPS needs both, or neither for HTTP")
+        return self
 
     @classmethod
     def build(cls, **overrides: Any) -> Settings:
@@ -227,6 +271,7 @@ def _describe(exc: Exception) -> str:
         return str(exc)
     parts = []
     for error in errors():
-        field = ".".join(str(part) for part in error["loc"]) or "settings"
-        parts.append(f"{field}: {error['msg']}")
+        field = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")  # our validators' own words, as they are
+        parts.append(f"{field}: {message}" if field else message)  # no field: a rule across settings
     return "; ".join(parts)

@@ -15,7 +15,7 @@ import uuid
 from typing import NamedTuple
 from urllib.parse import parse_qs
 
-from .access import Access, header, peer, refusal, send_json, stream_token
+from .access import Access, header, peer, refusal, send_json, session_of, stream_token
 from .broadcast import GOODBYE_TIMEOUT, Broadcaster, Client
 from .errors import MetricStreamError, ValidationError
 from .models import EVENT_TYPES
@@ -124,10 +124,10 @@ class _Refusal(NamedTuple):
 
 def _admit(broadcaster: Broadcaster, scope: Scope, access: Access) -> tuple[Client, Request] | _Refusal:
     """The connected client and its request, or the answer that refuses it."""
-    presented = stream_token(scope)
-    if not access.may_read(presented):
+    presented, session = stream_token(scope), session_of(scope)  # the dashboard's cookie counts here
+    if not access.may_read(presented, session):
         how = "Authorization: Bearer <token> or ?access_token=<token>"
-        message, challenge = refusal(presented, "the stream", how)
+        message, challenge = refusal(presented, "the stream", how, session)
         return _Refusal(401, message, [(b"www-authenticate", challenge.encode())])
     try:
         request = parse_request(scope)

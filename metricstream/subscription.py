@@ -1,5 +1,6 @@
 """What a subscription knows and decides, with no I/O: where it starts and stands, which request to send,
-how to read each dispatched event and each answer, and how long to wait before reconnecting.
+how to read each dispatched event and each answer, and how long to wait before reconnecting; and the
+options of the httpx client a subscriber makes (HTTP/2, `verify=`: the one file read here, a CA bundle).
 
 `Subscriber` and `AsyncSubscriber` (`client.py`) share it, as httpx's `Client` and `AsyncClient` share
 their base, and differ only in I/O. The rules it applies are in `client.py`'s docstring.
@@ -8,7 +9,10 @@ their base, and differ only in I/O. The rules it applies are in `client.py`'s do
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import os
 import random
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
@@ -19,13 +23,58 @@ import orjson
 from .errors import SubscriptionError
 from .types import STREAM_PATH  # typing only: importing it pulls in nothing of the server
 
-__all__ = ["EARLIEST", "NOW", "BaseSubscriber", "Dispatched", "StreamEvent"]
+__all__ = [
+    "EARLIEST",
+    "HTTP2",
+    "NOW",
+    "BaseSubscriber",
+    "Dispatched",
+    "StreamEvent",
+    "Verify",
+    "client_options",
+]
 
 DEFAULT_RETRY_MS = 1000  # until the server sends `retry:`
 MIN_RETRY_MS = 100
 CONNECT_TIMEOUT = 10.0
 NOW: Final = "now"  # start: what is published from the moment of subscribing
 EARLIEST: Final = "earliest"  # start: every event the server retains, then live ones
+# HTTP/2 when h2 is installed (the `h2` extra; hypercorn brings it): over HTTPS many streams then share
+# one connection, where a browser or a client pool allows only a few HTTP/1.1 connections per server.
+HTTP2: Final = importlib.util.find_spec("h2") is not None
+
+Verify = ssl.SSLContext | str | os.PathLike[str] | bool
+"""What `verify=` takes: an `ssl.SSLContext`, a CA bundle file or directory, or False (no check)."""
+
+
+def client_options(verify: Verify | None, client: object) -> dict[str, Any]:
+    """The options of the httpx client a subscriber makes for itself (`client` None): HTTP/2 if it can,
+    and `verify`; a path becomes an `ssl.SSLContext`, as httpx 0.28 asks. Bad input raises ValueError."""
+    if client is not None:
+        if verify is not None:
+            raise ValueError("pass verify= or client=, not both: verify= is for the client it makes")
+        return {}
+    if isinstance(verify, str | os.PathLike):
+        path = os.fspath(verify)
+        try:
+            directory = os.path.isdir(path)
+            verify = ssl.create_default_context(
+                cafile=None if directory else path, capath=path if directory else None
+            )
+        except (OSError, ssl.SSLError) as error:  # ssl's own message names no file
+            reason = getattr(error, "reason", None) or error.strerror or error
+            raise ValueError(f"verify: cannot load CA certificates from {path!r}: {reason}") from None
+    return {"http2": HTTP2, "verify": True if verify is None else verify}
+
+
+def _untrusted(exc: BaseException | None) -> bool:
+    """Whether `exc` comes of a server certificate this client does not trust (no `verify=` CA for it):
+    retrying cannot change that, so it is raised, as httpx raised it."""
+    while exc is not None:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +218,7 @@ class BaseSubscriber:
 
     def is_transient(self, exc: Exception) -> bool:
         """True if reconnecting after `exc` (a network failure or timeout) may succeed."""
-        if isinstance(exc, httpx.UnsupportedProtocol):
+        if isinstance(exc, httpx.UnsupportedProtocol) or _untrusted(exc):
             return False
         return isinstance(exc, (httpx.TransportError, httpx.DecodingError))
 

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -290,3 +291,31 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10, what: str = "co
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """A throwaway CA (trustme) and the server certificate it issued for 127.0.0.1 and localhost."""
+
+    ca: Path  # the CA's certificate: what a client is told to trust (`verify=`)
+    certfile: Path  # the server's certificate, then its chain up to the CA
+    keyfile: Path  # the server's private key
+
+    def context(self) -> ssl.SSLContext:
+        """A client context that trusts the CA (and nothing else)."""
+        return ssl.create_default_context(cafile=str(self.ca))
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    import trustme
+
+    folder = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    files = Certificates(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    ca.cert_pem.write_to_path(str(files.ca))
+    for blob in server.cert_chain_pems:
+        blob.write_to_path(str(files.certfile), append=True)
+    server.private_key_pem.write_to_path(str(files.keyfile))
+    return files

@@ -105,7 +105,7 @@ def finish(process: subprocess.Popen[bytes]) -> tuple[int, str, str]:
     return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-URL_LINE = r"(http://127\.0\.0\.1:\d+)"
+URL_LINE = r"metricstream listening on (https?://127\.0\.0\.1:\d+)"  # https with --certfile
 
 
 def serve_url(process: subprocess.Popen[bytes]) -> str:

@@ -12,12 +12,15 @@ are given to `wait_for_function` as functions (`"() => ..."`), never as bare exp
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,18 +28,30 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from metricstream import Hub
+from metricstream import Hub, ValidationError
+from metricstream.settings import Settings
 
-from .conftest import FAST, RawStream, free_port
+from .conftest import FAST, Certificates, RawStream, free_port, wait_for
 
 try:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, expect, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        ConsoleMessage,
+        Page,
+        Request,
+        Route,
+        expect,
+        sync_playwright,
+    )
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 except ImportError:  # the `browser` fixture fails with instructions
     HAVE_PLAYWRIGHT = False
 else:
     HAVE_PLAYWRIGHT = True
 
 CHROMIUM = "/usr/bin/chromium"
+ELSEWHERE = "notebooks.example"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -46,6 +61,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # A host name that does not look like this machine's, for pages that may not frame the dashboard. It
+    # leads to 127.0.0.1, so the browser's Local Network Access rules (a public page may not reach a
+    # loopback one) stay out of the way of the rule under test, frame-ancestors.
+    f"--host-resolver-rules=MAP {ELSEWHERE} 127.0.0.1",
 ]
 INSTALL_HINT = (
     "run the test suite with ./tests/run, which installs Debian's chromium (apt-get install chromium) "
@@ -154,6 +173,60 @@ def test_dashboard_files_have_their_types_caching_and_policy(server: Hub) -> Non
         assert {"/", "/dashboard/{name}"}.isdisjoint(http.get("/openapi.json").json()["paths"])
 
 
+LOOPBACK_ANCESTORS = "'self' http://localhost:* http://127.0.0.1:* https://localhost:* https://127.0.0.1:*"
+
+
+@pytest.mark.parametrize(
+    ("setting", "ancestors"),
+    [
+        (None, LOOPBACK_ANCESTORS),
+        (
+            "https://notebooks.example, https://*.Example.org:*",  # as a flag or variable gives it
+            f"{LOOPBACK_ANCESTORS} https://notebooks.example https://*.example.org:*",
+        ),
+        (["http://lab.example:8888"], f"{LOOPBACK_ANCESTORS} http://lab.example:8888"),
+        ("*", "*"),
+    ],
+    ids=["default", "listed", "a list", "any"],
+)
+def test_the_board_may_be_framed_by_pages_of_this_machine_and_listed_origins(
+    setting: str | list[str] | None, ancestors: str
+) -> None:
+    with (
+        Hub(port=0, **{**FAST, "frame_ancestors": setting}) as hub,
+        httpx.Client(base_url=hub.url, timeout=10) as http,
+    ):
+        for path in ("/", "/dashboard/dashboard.js", "/dashboard/dashboard.css"):
+            headers = http.get(path).headers
+            directives = headers["content-security-policy"].split("; ")
+            assert directives[-1] == f"frame-ancestors {ancestors}"
+            assert "default-src 'none'" in directives
+            assert "x-frame-options" not in headers  # CSP names origins; X-Frame-Options cannot
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "https://a.example;script-src *",  # would add a directive to the policy
+        "https://a.example https://b.example",  # would add a source
+        "https://a.example/",
+        "http://[::1]:8888",  # CSP has no syntax for an IPv6 literal
+        "a.example",
+        "'self'",
+    ],
+)
+def test_frame_ancestors_must_be_origins(bad: str) -> None:
+    with pytest.raises(ValidationError, match=r"frame_ancestors: .*is not an origin such as"):
+        Settings.build(frame_ancestors=bad)
+
+
+def test_frame_ancestors_take_any_alone_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match=r"`\*` allows every origin: give it alone"):
+        Settings.build(frame_ancestors=["*", "https://a.example"])
+    monkeypatch.setenv("METRICSTREAM_FRAME_ANCESTORS", "https://a.example,http://b.example:8888")
+    assert Settings.build().frame_ancestors == ["https://a.example", "http://b.example:8888"]
+
+
 # --- in the browser --------------------------------------------------------------------------
 
 
@@ -173,7 +246,16 @@ def test_page_loads_without_errors_and_asks_only_its_own_origin(tab: Tab, server
     assert tab.requests, "the page made no request"
     assert [request.url for request in tab.requests if urlsplit(request.url).netloc != origin] == []
     paths = {urlsplit(request.url).path for request in tab.requests}
-    assert {"/", "/dashboard/dashboard.css", "/dashboard/dashboard.js", "/metrics", "/events/watch"} == paths
+    assert {
+        "/",
+        "/dashboard/dashboard.css",
+        "/dashboard/dashboard.js",
+        "/dashboard/session",  # whether to sign in first: no token is set here, so no
+        "/metrics",
+        "/events/watch",
+    } == paths
+    expect(page.locator("#signin")).to_be_hidden()
+    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
 
 
 def test_a_metric_created_over_http_appears_without_reload(tab: Tab, server: Hub) -> None:
@@ -418,6 +500,141 @@ def test_keeps_up_with_1000_readings_per_second_over_20_metrics(tab: Tab, server
     assert tab.errors == []
 
 
+# --- signing in (a subscribe_token set: the session cookie, tests/test_session.py) ---------------
+
+WRITE = "write-token-0123456789abcdef"
+READ = "read-token-0123456789abcdef"
+SESSION_COOKIE = "metricstream_session"
+UNAUTHORIZED = re.compile(r"status of 401|status 401")  # how Chromium logs a refused request
+
+
+@pytest.fixture
+def secured() -> Iterator[Hub]:
+    with Hub(port=0, **{**FAST, "store": "memory://", "token": WRITE, "subscribe_token": READ}) as hub:
+        yield hub
+
+
+def sign_in(page: Page, token: str) -> None:
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def session_cookies(tab: Tab) -> list[dict[str, Any]]:
+    return [dict(cookie) for cookie in tab.page.context.cookies() if cookie["name"] == SESSION_COOKIE]
+
+
+def other_errors(tab: Tab) -> list[str]:
+    """The page's console errors but Chromium's own line for each refused (401) request."""
+    return [error for error in tab.errors if not UNAUTHORIZED.search(error)]
+
+
+def test_sign_in_with_the_right_token_loads_the_board_and_streams_live(tab: Tab, secured: Hub) -> None:
+    metric = secured.service.create_metric("CPU Temperature")
+    secured.service.create_reading(metric.id, 48.5)
+    page = tab.page
+    page.goto(secured.url)
+    expect(page.get_by_label("Token")).to_have_attribute("type", "password")
+    expect(page.locator("#connection-label")).to_have_text("Sign-in needed")
+    assert tab.requested("/metrics") == []  # nothing asked for before signing in
+    assert tab.requested("/events/watch") == []
+
+    sign_in(page, READ)
+    page.wait_for_selector('#connection[data-state="connected"]')
+    expect(page.locator("#signin")).to_be_hidden()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.locator(f"{card(metric.id)} .value")).to_have_text("48.50")
+    with httpx.Client(base_url=secured.url, timeout=10) as http:
+        bearer = {"Authorization": f"Bearer {WRITE}"}
+        posted = http.post("/metrics/readings", json={"metric_id": metric.id, "value": 51.25}, headers=bearer)
+        assert posted.status_code == 201
+    expect(page.locator(f"{card(metric.id)} .value")).to_have_text("51.25")  # live, over the cookie
+
+    [cookie] = session_cookies(tab)
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (True, "Strict", "/")
+    assert cookie["value"] != READ
+    assert page.evaluate("() => document.cookie") == ""  # no script can read it
+    assert [request.url for request in tab.requests if READ in request.url] == []  # no token in a URL
+    [signed_in] = [request for request in tab.requested("/dashboard/session") if request.method == "POST"]
+    assert signed_in.post_data_json == {"token": READ}
+
+    page.reload()  # the cookie lasts: the board comes back without the form
+    page.wait_for_selector('#connection[data-state="connected"]')
+    expect(page.locator(f"{card(metric.id)} .value")).to_have_text("51.25")
+    expect(page.locator("#signin")).to_be_hidden()
+    assert tab.errors == []
+
+
+def test_a_wrong_token_shows_the_message_and_loads_nothing(tab: Tab, secured: Hub) -> None:
+    secured.service.create_metric("CPU Temperature")
+    page = tab.page
+    page.goto(secured.url)
+    sign_in(page, "wrong-token-0123456789abcdef")
+    expect(page.get_by_role("alert")).to_have_text(
+        "that token is not valid here: give this server's subscribe_token (or its token)"
+    )
+    expect(page.get_by_label("Token")).to_be_visible()
+    expect(page.get_by_label("Token")).to_be_focused()  # selected, to type it again
+    expect(page.locator(".card")).to_have_count(0)
+    assert tab.requested("/metrics") == []
+    assert tab.requested("/events/watch") == []
+    assert session_cookies(tab) == []
+    assert other_errors(tab) == []
+
+    sign_in(page, WRITE)  # the write token signs in too (its cookie grants reads only)
+    page.wait_for_selector('#connection[data-state="connected"]')
+    expect(page.get_by_role("alert")).to_be_hidden()
+    expect(page.locator(".card")).to_have_count(1)
+    assert other_errors(tab) == []
+
+
+def test_sign_out_brings_the_form_back_and_ends_the_stream(tab: Tab, secured: Hub) -> None:
+    metric = secured.service.create_metric("CPU Temperature")
+    page = tab.page
+    page.goto(secured.url)
+    sign_in(page, READ)
+    page.wait_for_selector('#connection[data-state="connected"]')
+    expect(page.locator(card(metric.id))).to_be_visible()
+    with httpx.Client(base_url=secured.url, timeout=10) as http:
+        assert http.get("/healthz").json()["clients"] == 1
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_label("Token")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+    expect(page.locator(".card")).to_have_count(0)
+    expect(page.locator("#connection-label")).to_have_text("Sign-in needed")
+    assert session_cookies(tab) == []
+    with httpx.Client(base_url=secured.url, timeout=10) as http:
+        # the page closed its stream; a new one would be refused
+        wait_for(lambda: http.get("/healthz").json()["clients"] == 0, what="the stream to end")
+    assert page.evaluate("async () => (await fetch('events/watch')).status") == 401
+    assert page.evaluate("async () => (await fetch('metrics')).status") == 401
+    secured.service.create_reading(metric.id, 1.0)  # reaches no card
+    expect(page.locator(".card")).to_have_count(0)
+    assert other_errors(tab) == []
+
+
+def test_a_token_changed_across_a_restart_brings_the_form_back(tab: Tab) -> None:
+    """The server restarts with another subscribe_token: the page's stream comes back refused (an
+    EventSource cannot tell a 401), so the page asks the session state and shows the form."""
+    port = free_port()
+    settings: dict[str, Any] = {**FAST, "store": "memory://", "retry": 300}
+    with Hub(port=port, subscribe_token=READ, **settings) as first:
+        first.service.create_metric("Before the restart")
+        tab.page.goto(first.url)
+        sign_in(tab.page, READ)
+        tab.page.wait_for_selector('#connection[data-state="connected"]')
+    with Hub(port=port, subscribe_token="another-read-token-0123456789", **settings) as second:
+        tab.page.wait_for_selector('#connection[data-state="locked"]')
+        expect(tab.page.get_by_label("Token")).to_be_visible()
+        expect(tab.page.locator(".card")).to_have_count(0)
+        sign_in(tab.page, "another-read-token-0123456789")
+        tab.page.wait_for_selector('#connection[data-state="connected"]')
+        assert second.service.list_metrics() == []
+    assert other_errors(tab) == []
+
+
 # --- history windows ---------------------------------------------------------------------------
 
 STEPS = {"Last 10 minutes": 2, "Last hour": 12, "Last 6 hours": 60, "Last 24 hours": 300}  # s per bucket
@@ -602,3 +819,241 @@ def test_old_buckets_scroll_out_of_the_window_as_time_passes(tab: Tab, server: H
     expect(page.locator(selector)).to_have_attribute("data-readings", "1")
     assert len(bucket_queries(tab, metric.id)) == 1  # scrolled on the page, not asked for again
     assert tab.errors == []
+
+
+# --- framed, as hub.show() puts it in a notebook cell --------------------------------------------
+
+
+def notebook_page(html: str) -> str:
+    """A page holding `html`, as a notebook holds a cell's output."""
+    return f"<!doctype html><title>notebook</title><h1>a notebook</h1>{html}"
+
+
+@contextlib.contextmanager
+def page_server(body: str) -> Iterator[int]:
+    """`body` served on 127.0.0.1 on a free port of its own, as Jupyter serves a notebook; yields the port."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # not on the test's stderr
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, name="notebook-page", daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_notebook_on_another_loopback_port_frames_one_metric_live(tab: Tab, server: Hub, host: str) -> None:
+    metric = server.service.create_metric("CPU Temperature", input_frequency=1)
+    other = server.service.create_metric("Fan Speed")
+    server.service.create_reading(metric.id, 48.5)
+    view = server.show("CPU Temperature")  # prints its URL here; a notebook displays this HTML
+    with page_server(notebook_page(view._repr_html_())) as port:
+        assert urlsplit(server.url).port != port
+        tab.page.goto(f"http://{host}:{port}/")
+        frame = tab.page.frame_locator("iframe")
+        expect(frame.locator(f"{card(metric.id)} .value")).to_have_text("48.50")
+        expect(frame.locator("#connection")).to_have_attribute("data-state", "connected")
+        expect(frame.locator(".topbar")).to_be_hidden()  # embedded: the card alone
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            for metric_id, value in ((other.id, 900), (metric.id, 51.25)):
+                answer = http.post("/metrics/readings", json={"metric_id": metric_id, "value": value})
+                assert answer.status_code == 201
+        expect(frame.locator(f"{card(metric.id)} .value")).to_have_text("51.25")
+        expect(frame.locator(".card")).to_have_count(1)
+    (stream,) = tab.requested("/events/watch")
+    assert parse_qs(urlsplit(stream.url).query)["metric_id"] == [metric.id]  # the other's readings stay away
+    assert tab.errors == []
+
+
+def test_a_page_from_another_host_cannot_frame_the_board(tab: Tab, server: Hub) -> None:
+    with page_server(notebook_page(server.show()._repr_html_())) as port:
+        page = f"http://{ELSEWHERE}:{port}/"
+        with tab.page.expect_console_message(lambda message: "frame-ancestors" in message.text):
+            tab.page.goto(page)
+    expect(tab.page.frame_locator("iframe").locator("#grid")).to_have_count(0)
+    # refused before any of it ran: the frame asked for nothing more
+    hub = urlsplit(server.url).netloc
+    assert [r.url for r in tab.requests if urlsplit(r.url).netloc == hub] == [f"{server.url}/"]
+    framing = [error for error in tab.errors if "Content Security Policy" in error]
+    assert len(framing) == 1
+    assert framing[0].startswith(f"Framing '{server.url}/' violates the following Content Security Policy")
+    # anything else is the page server's own (a favicon request cut as it stops), never the board's
+    assert not [error for error in tab.errors if error not in framing and server.url in error]
+
+
+def test_an_origin_in_frame_ancestors_may_frame_the_board(tab: Tab) -> None:
+    with Hub(port=0, **{**FAST, "frame_ancestors": [f"http://{ELSEWHERE}:*"]}) as hub:
+        metric = hub.service.create_metric("Queue Depth")
+        hub.service.create_reading(metric.id, 7.0)
+        with page_server(notebook_page(hub.show(metric.id)._repr_html_())) as port:
+            tab.page.goto(f"http://{ELSEWHERE}:{port}/")
+            frame = tab.page.frame_locator("iframe")
+            expect(frame.locator(f"{card(metric.id)} .value")).to_have_text("7")
+            hub.service.create_reading(metric.id, 8.0)
+            expect(frame.locator(f"{card(metric.id)} .value")).to_have_text("8")
+    assert tab.errors == []
+
+
+def test_one_metric_alone_and_why_it_is_missing(tab: Tab, server: Hub) -> None:
+    metric = server.service.create_metric("CPU Temperature")
+    server.service.create_metric("Fan Speed")
+    server.service.create_reading(metric.id, 48.5)
+    page = tab.page
+    page.goto(f"{server.url}/?metric={metric.id}")
+    expect(page.locator(f"{card(metric.id)} .value")).to_have_text("48.50")
+    expect(page.locator(".card")).to_have_count(1)
+    expect(page.locator(".topbar")).to_be_visible()  # not embedded: the window picker and all
+    expect(page).to_have_title("CPU Temperature · metricstream")
+    chart = page.locator(".chart").bounding_box()
+    assert chart is not None
+    assert chart["height"] == pytest.approx(400, abs=1)  # half the window's height; 140 px on the board
+
+    server.service.delete_metric(metric.id)
+    missing = page.locator("#missing")
+    expect(missing).to_have_attribute("data-reason", "deleted")
+    expect(missing).to_contain_text("“CPU Temperature” was deleted.")
+    expect(page.locator(".card")).to_have_count(0)
+    expect(page.locator("#empty")).to_be_hidden()
+
+    page.goto(f"{server.url}/?metric={metric.id}&embed=1")  # a fresh page cannot tell deleted from never
+    expect(missing).to_have_attribute("data-reason", "unknown")
+    expect(missing).to_contain_text(f"No metric has the id {metric.id} here: it may have been deleted.")
+
+    asked = len(tab.requests)
+    page.goto(f"{server.url}/?metric=cpu")
+    expect(missing).to_have_attribute("data-reason", "invalid")
+    expect(missing).to_contain_text("“cpu” is not a metric id")
+    paths = {urlsplit(request.url).path for request in tab.requests[asked:]}
+    assert {"/metrics", "/events/watch"}.isdisjoint(paths)  # no state or stream for an invalid id
+    assert tab.errors == []
+
+
+# --- many tabs: one HTTP/2 connection over HTTPS, six HTTP/1.1 connections without ---------------------
+
+TABS = 10  # dashboard tabs of one browser, each holding one stream
+BROWSER_CONNECTIONS = 6  # Chromium's HTTP/1.1 connections per server (scheme, host and port)
+SHOWN_WITHIN = 2.0  # seconds from a post until every tab shows the reading
+SHOWN_AT = """metricId => {
+  // Date.now() when this tab first shows each value of the metric, for the time from the post.
+  window.shownAt = {};
+  const card = document.querySelector(`.card[data-metric-id="${metricId}"]`);
+  new MutationObserver(() => {
+    const value = card.dataset.value;
+    if (value && !(value in window.shownAt)) window.shownAt[value] = Date.now();
+  }).observe(card, {attributes: true, attributeFilter: ["data-value"]});
+}"""
+
+
+def open_tabs(context: BrowserContext, url: str, count: int) -> list[Page]:
+    """`count` tabs of `context` navigating to `url` at once (`goto` would wait for each in turn)."""
+    pages = [context.new_page() for _ in range(count)]
+    for page in pages:
+        page.evaluate("url => { location.href = url; }", url)
+    return pages
+
+
+def ready(pages: list[Page], metric_id: str) -> None:
+    """Wait until every page has its stream and the metric's card, then record when it shows values."""
+    for page in pages:
+        page.wait_for_selector('#connection[data-state="connected"]')
+        page.wait_for_selector(card(metric_id))
+        page.evaluate(SHOWN_AT, metric_id)
+
+
+def shown_after(pages: list[Page], value: str, posted: float) -> list[float]:
+    """Seconds from `posted` (wall clock) until each page showed `value`, waiting at most SHOWN_WITHIN."""
+    delays = []
+    for page in pages:
+        remaining_ms = max(1.0, (posted + SHOWN_WITHIN - time.time()) * 1000)
+        page.wait_for_function("value => value in window.shownAt", arg=value, timeout=remaining_ms)
+        delays.append(page.evaluate("value => window.shownAt[value]", value) / 1000 - posted)
+    return delays
+
+
+def stream_peers(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The client address (host:port) of every stream the server accepted, from its `stream_connect` lines."""
+    connects = [vars(record) for record in caplog.records if vars(record).get("event") == "stream_connect"]
+    return [str(connect["client"]) for connect in connects]
+
+
+def protocol(page: Page) -> str:
+    return str(page.evaluate("() => performance.getEntriesByType('navigation')[0].nextHopProtocol"))
+
+
+def test_ten_tabs_over_https_share_one_http2_connection_and_all_show_a_reading_at_once(
+    browser: Browser,
+    certificates: Certificates,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="metricstream.stream")
+    tls = {"certfile": str(certificates.certfile), "keyfile": str(certificates.keyfile)}
+    # The test CA is in no store Chromium reads; the context ignores certificate errors instead.
+    context = browser.new_context(ignore_https_errors=True)
+    context.set_default_timeout(WAIT_MS)
+    try:
+        with Hub(port=0, **{**FAST, "store": "memory://", **tls}) as hub:
+            metric = hub.service.create_metric("CPU Temperature")
+            pages = open_tabs(context, f"{hub.url}/", TABS)
+            ready(pages, metric.id)
+            assert [protocol(page) for page in pages] == ["h2"] * TABS
+            assert hub.app.broadcaster.statistics().clients == TABS
+
+            posted = time.time()
+            with httpx.Client(base_url=hub.url, verify=certificates.context(), timeout=10) as http:
+                assert http.post("/metrics/readings", json={"metric_id": metric.id, "value": 42.5}).is_success
+            delays = shown_after(pages, "42.5", posted)
+            print("seconds from the post until each tab showed it:", [round(delay, 3) for delay in delays])
+            assert all(delay <= SHOWN_WITHIN for delay in delays), delays
+    finally:
+        context.close()
+    assert stream_peers(caplog) == [stream_peers(caplog)[0]] * TABS  # one connection: one client port
+
+
+def test_over_http1_a_seventh_tab_waits_for_one_of_the_six_connections(
+    browser: Browser, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="metricstream.stream")
+    context = browser.new_context()
+    context.set_default_timeout(WAIT_MS)
+    try:
+        with Hub(port=0, **{**FAST, "store": "memory://"}) as hub:
+            metric = hub.service.create_metric("CPU Temperature")
+            first = open_tabs(context, f"{hub.url}/", BROWSER_CONNECTIONS)
+            ready(first, metric.id)  # each holds one of the connections with its stream
+            assert len(set(stream_peers(caplog))) == BROWSER_CONNECTIONS  # a connection each
+            rest = open_tabs(context, f"{hub.url}/", TABS - BROWSER_CONNECTIONS)  # the 7th to the 10th
+
+            posted = time.time()
+            with httpx.Client(base_url=hub.url, timeout=10) as http:  # a client of its own connections
+                assert http.post("/metrics/readings", json={"metric_id": metric.id, "value": 42.5}).is_success
+            delays = shown_after(first, "42.5", posted)
+            print("seconds from the post until each of tabs 1-6 showed it:", [round(d, 3) for d in delays])
+            assert all(delay <= SHOWN_WITHIN for delay in delays), delays
+            seventh = rest[0]
+            with pytest.raises(PlaywrightTimeoutError):  # within the same bound, the 7th shows nothing
+                seventh.wait_for_selector(card(metric.id), timeout=SHOWN_WITHIN * 1000)
+            assert [page.url for page in rest] == ["about:blank"] * len(rest)  # not even the page came
+            assert hub.app.broadcaster.statistics().clients == BROWSER_CONNECTIONS
+
+            # It is the connections: with the 8th to 10th gone, a tab closed lets the 7th load.
+            for page in [*rest[1:], first[0]]:
+                page.close()
+            seventh.wait_for_selector('#connection[data-state="connected"]')
+            expect(seventh.locator(card(metric.id))).to_have_attribute("data-value", "42.5")
+    finally:
+        context.close()

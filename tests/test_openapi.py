@@ -20,6 +20,7 @@ API_PATHS = {
     "/metrics/{metric_id}/readings": {"get"},
     "/healthz": {"get"},
     "/events/watch": {"get"},
+    "/dashboard/session": {"get", "post", "delete"},
 }
 
 
@@ -116,6 +117,9 @@ def test_openapi_query_parameters(openapi: dict[str, Any]) -> None:
         ("/metrics/{metric_id}/readings", "get", {"200", "400", "404", "503"}),
         ("/healthz", "get", {"200"}),
         ("/events/watch", "get", {"200", "400", "503"}),
+        ("/dashboard/session", "get", {"200"}),
+        ("/dashboard/session", "post", {"200", "400", "401", "403", "413", "415", "429"}),
+        ("/dashboard/session", "delete", {"200", "403"}),
     ],
 )
 def test_openapi_documents_statuses(
@@ -127,7 +131,7 @@ def test_openapi_documents_statuses(
 def test_openapi_request_bodies_are_required(openapi: dict[str, Any]) -> None:
     operations = [operation for item in openapi["paths"].values() for operation in item.values()]
     bodies = [operation["requestBody"] for operation in operations if "requestBody" in operation]
-    assert len(bodies) == 3
+    assert len(bodies) == 4
     assert all(body["required"] is True for body in bodies)
 
 

@@ -22,6 +22,12 @@
 // A reading is applied once, by its id: the REST->stream handoff may repeat one. Each chart holds the
 // newest HISTORY readings, in timestamp order.
 // URLs are relative, so the dashboard also works behind a proxy that mounts the server under a path.
+//
+// Signing in: when reads need a token (GET dashboard/session says `required` and not `signed_in`), the page
+// shows a form instead of the board and posts the token to dashboard/session, which answers with an
+// HttpOnly session cookie; from then on its same-origin fetches and EventSource send that cookie by
+// themselves, so no token is ever put in a URL or kept by the page. A 401 (a token changed, a cookie
+// cleared) brings the form back; an EventSource cannot tell a 401, so a refused stream asks the state.
 "use strict";
 
 (() => {
@@ -30,6 +36,7 @@
   const FRAME_BUDGET = 10; // ms of a frame's work (of 16.7 at 60 Hz) that chart draws may bring it to
   const STATE_URL = `metrics?with_readings=true&readings_limit=${HISTORY}`;
   const STREAM_URL = "events/watch";
+  const SESSION_URL = "dashboard/session";
   // The picker's choices (index.html lists them): span and bucket step in seconds; no step: raw readings.
   const WINDOWS = {
     live: { step: 0 },
@@ -47,6 +54,7 @@
     connected: "Connected",
     reconnecting: "Reconnecting…",
     disconnected: "Disconnected",
+    locked: "Sign-in needed",
   };
 
   const grid = document.getElementById("grid");
@@ -56,6 +64,18 @@
   const connectionLabel = document.getElementById("connection-label");
   const picker = document.getElementById("window");
   const template = document.getElementById("card-template");
+  // One metric alone (`?metric=<id>`, what `hub.show(metric)` frames): its card, large, and a stream
+  // filtered to it; `&embed=1` drops the top bar. An id no metric has, or one deleted, says so.
+  const query = new URLSearchParams(location.search);
+  const focus = query.has("metric") ? query.get("metric").trim().toLowerCase() : null;
+  const focusValid = focus === null || /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/.test(focus);
+  const missing = document.getElementById("missing");
+  let focusName = null; // set once the metric was on this page: a card gone after that was deleted
+  const signin = document.getElementById("signin");
+  const signinForm = document.getElementById("signin-form");
+  const signinToken = document.getElementById("signin-token");
+  const signinError = document.getElementById("signin-error");
+  const signout = document.getElementById("signout");
 
   const cards = new Map(); // metric id -> Card, in creation order
   let nextColor = 0;
@@ -608,6 +628,11 @@
   // --- applying state and events ----------------------------------------------------------------
 
   function applyState(metrics) {
+    if (focus !== null) {
+      metrics = metrics.filter((metric) => metric.id === focus);
+      if (metrics.length) focusName = metrics[0].name;
+      if (focusName !== null) document.title = `${focusName} · metricstream`;
+    }
     const wanted = new Set(metrics.map((metric) => metric.id));
     for (const [id, card] of cards) {
       if (!wanted.has(id)) {
@@ -628,8 +653,26 @@
   }
 
   function showEmpty() {
-    empty.hidden = cards.size > 0;
+    empty.hidden = cards.size > 0 || focus !== null;
     grid.hidden = cards.size === 0;
+    if (focus !== null) showMissing();
+  }
+
+  // The one-metric view without its card: why.
+  function showMissing() {
+    missing.hidden = cards.size > 0;
+    if (!missing.hidden) {
+      const reason = !focusValid ? "invalid" : focusName === null ? "unknown" : "deleted";
+      const title = { invalid: "Not a metric id", unknown: "No such metric", deleted: "Metric deleted" };
+      const detail = {
+        invalid: `“${focus}” is not a metric id: ?metric= takes one, as GET /metrics lists them.`,
+        unknown: `No metric has the id ${focus} here: it may have been deleted.`,
+        deleted: `“${focusName}” was deleted.`,
+      };
+      missing.dataset.reason = reason;
+      missing.querySelector("h2").textContent = title[reason];
+      missing.querySelector("p").textContent = detail[reason];
+    }
   }
 
   // A message posted from an animation frame is received once the frame's rendering (style, layout,
@@ -668,7 +711,7 @@
     for (let i = 0; i < batch.length; i += 3) {
       const data = JSON.parse(batch[i + 1]);
       if (batch[i] === "metric_created") {
-        if (!cards.has(data.id)) {
+        if (!cards.has(data.id) && (focus === null || data.id === focus)) {
           const history = addCard(data).setWindow(WINDOWS[windowKey]);
           if (history !== null) {
             history.state = "ready"; // a new metric: its readings are all still to come
@@ -729,6 +772,10 @@
   }
 
   function showSummary() {
+    if (!signin.hidden) {
+      summary.textContent = "not signed in";
+      return;
+    }
     const parts = [`${cards.size} metric${cards.size === 1 ? "" : "s"}`];
     if (rate > 0) parts.push(`${numberFormat({}).format(rate)} readings/s`);
     summary.textContent = parts.join(" · ");
@@ -765,6 +812,10 @@
       try {
         const response = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
         retry = response.status >= 500; // a refusal (4xx) stands: asking again will not change it
+        if (response.status === 401) {
+          showSignIn(await errorOf(response));
+          return;
+        }
         if (response.ok) {
           at = response.headers.get("X-Last-Event-ID");
           const answer = await response.json();
@@ -856,7 +907,8 @@
 
   function openStream(since) {
     closeStream();
-    const url = since === null ? STREAM_URL : `${STREAM_URL}?last_event_id=${encodeURIComponent(since)}`;
+    let url = since === null ? STREAM_URL : `${STREAM_URL}?last_event_id=${encodeURIComponent(since)}`;
+    if (focus !== null) url += `${since === null ? "?" : "&"}metric_id=${encodeURIComponent(focus)}`;
     const stream = new EventSource(url);
     source = stream;
     const current = generation;
@@ -894,12 +946,16 @@
       if (stream.readyState === EventSource.CLOSED) {
         // an HTTP error answer (503 while the server shuts down): the browser gives up, we do not
         source = null;
-        retryTimer = setTimeout(() => openStream(position), backoff());
+        streamRefused(current);
       }
     };
   }
 
   async function load() {
+    if (!focusValid) {
+      showEmpty(); // no metric can have that id: nothing to load
+      return;
+    }
     const current = ++generation;
     clearTimeout(retryTimer);
     closeStream();
@@ -910,6 +966,11 @@
     let since;
     try {
       const response = await fetch(STATE_URL, { cache: "no-store", headers: { Accept: "application/json" } });
+      if (response.status === 401) {
+        const message = await errorOf(response);
+        if (current === generation) showSignIn(message);
+        return;
+      }
       if (!response.ok) throw new Error(`GET ${STATE_URL} answered ${response.status}`);
       since = response.headers.get("X-Last-Event-ID");
       metrics = await response.json();
@@ -935,6 +996,106 @@
     else load();
   }
 
+  // --- signing in -------------------------------------------------------------------------------
+
+  // {required, signed_in}, or null when the server does not say (away, or one without sign-in).
+  async function sessionState() {
+    try {
+      const response = await fetch(SESSION_URL, { cache: "no-store", headers: { Accept: "application/json" } });
+      return response.ok ? await response.json() : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async function errorOf(response) {
+    try {
+      return (await response.json()).error ?? "";
+    } catch {
+      return `the server answered ${response.status}`;
+    }
+  }
+
+  // The stream got an HTTP error (a 401, or 503 while the server stops): sign in, or try again later.
+  async function streamRefused(current) {
+    const state = await sessionState();
+    if (current !== generation) return;
+    if (state !== null && state.required && !state.signed_in) showSignIn();
+    else retryTimer = setTimeout(() => openStream(position), backoff());
+  }
+
+  // Reads need a token the page has not given: everything stops, and the form asks for it.
+  function showSignIn(message = "") {
+    generation++; // what an older load or stream still brings is dropped
+    clearTimeout(retryTimer);
+    closeStream();
+    queue = [];
+    for (const card of cards.values()) card.remove();
+    cards.clear();
+    grid.hidden = true;
+    empty.hidden = true;
+    signout.hidden = true;
+    signin.hidden = false;
+    signinError.textContent = message;
+    signinError.hidden = !message;
+    setState("locked");
+    showSummary();
+    signinToken.focus();
+  }
+
+  // The board, loaded and streamed (with the session cookie, when `signedIn`: then it can sign out).
+  function showBoard(signedIn) {
+    signin.hidden = true;
+    signout.hidden = !signedIn;
+    setState("connecting");
+    load();
+  }
+
+  async function start() {
+    const state = await sessionState();
+    if (state !== null && state.required && !state.signed_in) showSignIn();
+    else showBoard(state?.signed_in === true);
+  }
+
+  signinForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = signinForm.querySelector("button");
+    button.disabled = true;
+    let message;
+    try {
+      const response = await fetch(SESSION_URL, {
+        method: "POST",
+        cache: "no-store",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ token: signinToken.value }),
+      });
+      if (response.ok) {
+        const state = await response.json();
+        signinToken.value = "";
+        signinError.hidden = true;
+        showBoard(state.signed_in === true);
+        return;
+      }
+      message = await errorOf(response);
+    } catch {
+      message = "the server could not be reached: try again";
+    } finally {
+      button.disabled = false;
+    }
+    signinError.textContent = message;
+    signinError.hidden = false;
+    signinToken.select();
+  });
+
+  signout.addEventListener("click", async () => {
+    try {
+      await fetch(SESSION_URL, { method: "DELETE", cache: "no-store" });
+    } catch {
+      // the server is away: the page signs out all the same (its cookie lasts until the server clears it)
+    }
+    showSignIn();
+  });
+
   // --- start ------------------------------------------------------------------------------------
 
   document.getElementById("host").textContent = location.host;
@@ -952,6 +1113,8 @@
     storeWindow(picker.value);
     chooseWindow(picker.value);
   });
+  if (focus !== null) document.body.dataset.view = "metric";
+  if (query.get("embed") === "1") document.body.dataset.embed = "";
   windowKey = storedWindow();
   picker.value = windowKey;
   grid.dataset.window = windowKey;
@@ -959,5 +1122,5 @@
     countRate();
     scrollWindows();
   }, 1000);
-  load();
+  start();
 })();
