@@ -115,6 +115,24 @@ def make_hub(store_url: str) -> Iterator[Callable[..., Hub]]:
         hub.stop()
 
 
+StartHub = Callable[..., Hub]
+
+
+@pytest.fixture
+def start_hub() -> Iterator[StartHub]:
+    """Start in-memory hubs with the given settings (`port=` too); all are stopped at the end of the test."""
+    hubs: list[Hub] = []
+
+    def start(**settings: Any) -> Hub:
+        hub = Hub(port=settings.pop("port", 0), **{**FAST, "store": "memory://", **settings}).start()
+        hubs.append(hub)
+        return hub
+
+    yield start
+    for hub in hubs:
+        hub.stop()
+
+
 @pytest.fixture
 def hub(make_hub: Callable[..., Hub]) -> Hub:
     return make_hub()

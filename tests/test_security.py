@@ -12,7 +12,6 @@ import hmac
 import json
 import logging
 import signal
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ import pytest
 from metricstream import AsyncSubscriber, Hub, Settings, Subscriber, ValidationError
 from metricstream.events import GENESIS_ID
 
-from .conftest import FAST, RawStream
+from .conftest import FAST, RawStream, StartHub
 from .test_cli import ENTRY_POINTS, child, child_env, finish, read_until, serve_url
 
 WRITE = "write-token-0123456789abcdef"
@@ -29,22 +28,6 @@ READ = "read-token-0123456789abcdef"
 ORIGIN = "https://dashboard.example"
 OTHER = "https://evil.example"
 NO_CORS_PREFIX = "access-control-"
-
-StartHub = Callable[..., Hub]
-
-
-@pytest.fixture
-def start_hub() -> Iterator[StartHub]:
-    hubs: list[Hub] = []
-
-    def start(**settings: Any) -> Hub:
-        hub = Hub(port=0, **{**FAST, "store": "memory://", **settings}).start()
-        hubs.append(hub)
-        return hub
-
-    yield start
-    for hub in hubs:
-        hub.stop()
 
 
 @pytest.fixture

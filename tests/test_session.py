@@ -12,7 +12,6 @@ import shutil
 import signal
 import ssl
 import subprocess
-from collections.abc import Callable, Iterator
 from http.cookies import Morsel, SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -24,31 +23,14 @@ from metricstream import Hub
 from metricstream.clock import ManualClock
 from metricstream.session import FAILURE_WINDOW, MAX_FAILURES, FailureLimit
 
-from .conftest import FAST, RawStream, free_port
+from .conftest import RawStream, StartHub, free_port
 from .test_cli import child, child_env, finish, installed, read_until
+from .test_security import READ, WRITE
 
-WRITE = "write-token-0123456789abcdef"
-READ = "read-token-0123456789abcdef"
 COOKIE = "metricstream_session"
 SESSION = "/dashboard/session"
 MISSING_WRITE = "a bearer token is required for writes: send Authorization: Bearer <token>"
 WRONG = "that token is not valid here: give this server's subscribe_token (or its token)"
-
-StartHub = Callable[..., Hub]
-
-
-@pytest.fixture
-def start_hub() -> Iterator[StartHub]:
-    hubs: list[Hub] = []
-
-    def start(**settings: Any) -> Hub:
-        hub = Hub(port=settings.pop("port", 0), **{**FAST, "store": "memory://", **settings}).start()
-        hubs.append(hub)
-        return hub
-
-    yield start
-    for hub in hubs:
-        hub.stop()
 
 
 @pytest.fixture
