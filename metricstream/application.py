@@ -76,7 +76,7 @@ class MetricStreamApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("http_version") == "2" and (scope["path"], scope["method"]) != (STREAM_PATH, "GET"):
-            receive, send = guard_body(receive, send, self.ingest.ceiling)  # see http2.py
+            receive, send = guard_body(receive, send, self.ingest.ceiling, self.clock)  # see http2.py
         if scope["type"] == "http" and not self.access.host_allowed(header(scope, b"host")):
             await refuse_host(scope, send)
         elif scope["type"] == "http" and scope["path"] == STREAM_PATH:

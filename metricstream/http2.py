@@ -12,18 +12,20 @@ seconds the answer goes anyway, and only that client's connection can suffer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import MutableMapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .types import Receive, Send
+
+if TYPE_CHECKING:
+    from .clock import Clock
 
 __all__ = ["DRAIN_TIMEOUT", "guard_body"]
 
 DRAIN_TIMEOUT: Final = 10.0  # seconds an answer waits for the rest of a body it does not need
 
 
-def guard_body(receive: Receive, send: Send, limit: int) -> tuple[Receive, Send]:
+def guard_body(receive: Receive, send: Send, limit: int, clock: Clock) -> tuple[Receive, Send]:
     """`receive` and `send` for an HTTP/2 request whose final body message waits for the request body."""
     complete = asyncio.Event()  # the body is in (or the client has gone)
     readers = 0  # calls of receive under way
@@ -51,9 +53,13 @@ def guard_body(receive: Receive, send: Send, limit: int) -> tuple[Receive, Send]
     async def guarded_send(message: MutableMapping[str, Any]) -> None:
         final = message["type"] == "http.response.body" and not message.get("more_body", False)
         if final and not complete.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(DRAIN_TIMEOUT):
-                    await drain()
+            drainer = asyncio.ensure_future(drain())
+            timer = asyncio.ensure_future(clock.sleep(DRAIN_TIMEOUT))  # the one injectable clock
+            try:
+                await asyncio.wait((drainer, timer), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                drainer.cancel()
+                timer.cancel()
         await send(message)
 
     return guarded_receive, guarded_send
