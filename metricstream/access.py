@@ -21,6 +21,7 @@ import ipaddress
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Final
 from urllib.parse import parse_qs
 
@@ -35,12 +36,14 @@ __all__ = [
     "CORS_MAX_AGE",
     "SESSION_COOKIE",
     "Access",
+    "Need",
     "bearer",
     "header",
     "peer",
     "preflight",
     "refuse_host",
     "refusal",
+    "route_path",
     "send_json",
     "session_cookie",
     "session_of",
@@ -88,6 +91,16 @@ def is_loopback_name(name: str) -> bool:
         return False
 
 
+class Need(Enum):
+    """Which token a request needs (docs/security.md)."""
+
+    NOTHING = "nothing"
+    READ = "reads"  # subscribe_token or token, or the dashboard's cookie
+    STREAM = "the stream"  # as READ, also as ?access_token=
+    SCRAPE = "/-/metrics"  # either token, never the cookie
+    WRITE = "writes"  # token, as a bearer header only
+
+
 @dataclass(frozen=True, slots=True)
 class Access:
     """Who may do what, and which web origins may call. None means "no token needed"."""
@@ -113,6 +126,22 @@ class Access:
         if is_loopback_name(name) or name in allowed:
             return True
         return any(entry.startswith(".") and (name.endswith(entry) or name == entry[1:]) for entry in allowed)
+
+    def guards(self, need: Need) -> bool:
+        """Whether what `need` names takes a token at all here."""
+        if need is Need.WRITE:
+            return self.token is not None
+        if need is Need.SCRAPE:
+            return self.token is not None or self.subscribe_token is not None
+        return need is not Need.NOTHING and self.subscribe_token is not None
+
+    def grants(self, need: Need, presented: bytes | None, session: str | None = None) -> bool:
+        """Whether this token (or, for reads, session cookie) grants what `need` names."""
+        if need is Need.WRITE:
+            return self.may_write(presented)
+        if need is Need.SCRAPE:
+            return self.may_scrape(presented)
+        return need is Need.NOTHING or self.may_read(presented, session)
 
     def may_write(self, presented: bytes | None) -> bool:
         return self.token is None or _matches(presented, self.token)
@@ -191,6 +220,15 @@ async def refuse_host(scope: Scope, send: Send) -> None:
     await send_json(send, 403, {"error": message}, [(b"connection", b"close")])
 
 
+def route_path(scope: Scope) -> str:
+    """The path within this app: the request's path without the `root_path` it is mounted under."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
+
+
 def header(scope: Scope, name: bytes) -> str | None:
     return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), None)
 
@@ -246,8 +284,14 @@ async def preflight(access: Access, scope: Scope, send: Send) -> bool:
 
 
 async def send_json(
-    send: Send, status: int, body: object, headers: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    status: int,
+    body: object,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    *,
+    more_body: bool = False,
 ) -> None:
+    """A JSON answer; with `more_body`, the caller ends it (an empty body message) when it is ready."""
     payload = orjson.dumps(body)
     headers = [
         (b"content-type", b"application/json"),
@@ -255,7 +299,7 @@ async def send_json(
         *(headers or []),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+    await send({"type": "http.response.body", "body": payload, "more_body": more_body})
 
 
 def peer(scope: Scope) -> str | None:

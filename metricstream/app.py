@@ -5,10 +5,10 @@ Routes validate through the service (one set of pydantic models, also the source
 every error leaves as `{"error": "..."}` with a 4xx status, mapped here in one place. `GET /events/watch`
 is handed to the framework-free handler in `stream.py`.
 
-Security: `access.Access` decides who may do what (the rules: docs/security.md); the hook in `_security`
-applies it to every route, reading a refused body up to `max_body` first so a keep-alive connection
-survives, and quart-cors adds the CORS headers for `cors_origins`. The dashboard's session cookie counts
-for reads only; the sign-in routes (`/dashboard/session`, answered by `session.py`) check their own.
+Security: `access.Access` decides who may do what (the rules: docs/security.md) and `gate.py` applies it
+to every request before it gets here, with the Host rule, the wrong-token limit and the body's size and
+time; quart-cors adds the CORS headers for `cors_origins`. The sign-in routes (`/dashboard/session`,
+answered by `session.py`) check their own token, counted in the same limit.
 """
 
 from __future__ import annotations
@@ -35,15 +35,12 @@ from .access import (
     CORS_ALLOW_HEADERS,
     CORS_EXPOSE_HEADERS,
     CORS_MAX_AGE,
-    bearer,
-    refusal,
+    Access,
     session_cookie,
 )
 from .dashboard import DashboardFile, dashboard_files, dashboard_headers
-from .errors import (
-    MetricStreamError,
-    UnauthorizedError,
-)
+from .errors import MetricStreamError
+from .gate import client_key
 from .ingest import BATCH_BODY_FACTOR, batch_items, error_body, json_body
 from .models import (
     MetricIn,
@@ -104,9 +101,7 @@ def _json(body: object, status: int = 200, headers: dict[str, str] | None = None
 
 
 async def _json_body(limit: int) -> Any:
-    # Read the body even when it will be refused: answering before it has arrived makes hypercorn
-    # drop the keep-alive connection without saying so, and the client's next request fails.
-    # (Quart itself refuses, unread, bodies over the largest limit of any route: a batch's.)
+    # In already: the gate read it (within its limit and time) before the request reached Quart.
     data = cast(bytes, await request.get_data(as_text=False))
     return json_body(data, request.mimetype, limit)
 
@@ -124,7 +119,7 @@ def build_quart(owner: MetricStreamApp) -> Quart:
         openapi_provider_class=_Provider,
     )
     _observability(app, owner)  # first: its before_request hook must see every request
-    _security(app, owner)
+    _cors(app, owner.access)
     _lifecycle_and_errors(app, owner)
     _metric_routes(app, owner)
     _reading_routes(app, owner)
@@ -319,7 +314,7 @@ def _session_cookie() -> str | None:
 
 
 def _session_routes(app: Quart, owner: MetricStreamApp) -> None:
-    sessions = Sessions(owner.access, owner.clock)
+    sessions = Sessions(owner.access, owner.failures)
 
     def answer(result: SessionAnswer) -> Response:
         return _json(result.body, result.status, result.headers)
@@ -327,7 +322,10 @@ def _session_routes(app: Quart, owner: MetricStreamApp) -> None:
     def caller() -> Caller:
         headers = request.headers
         return Caller(
-            request.remote_addr or "", headers.get("Origin"), headers.get("Host"), request.scheme == "https"
+            client_key(cast(dict[str, Any], request.scope)),
+            headers.get("Origin"),
+            headers.get("Host"),
+            request.scheme == "https",
         )
 
     @app.get(SESSION_PATH)
@@ -382,13 +380,10 @@ def _observability(app: Quart, owner: MetricStreamApp) -> None:
         return Response(body, 200, content_type=content_type)
 
 
-# --- security: bearer tokens and CORS (the rules: the module docstring and docs/security.md) -------------
-
-_PUBLIC_ENDPOINTS = frozenset({"healthz", "openapi", "dashboard", "dashboard_asset"})
+# --- CORS for the Quart routes (tokens, Host and bodies: gate.py, before any route) ----------------------
 
 
-def _security(app: Quart, owner: MetricStreamApp) -> None:
-    access = owner.access
+def _cors(app: Quart, access: Access) -> None:
     if access.cors_origins:
         cors(
             app,
@@ -399,33 +394,6 @@ def _security(app: Quart, owner: MetricStreamApp) -> None:
             expose_headers=CORS_EXPOSE_HEADERS,
             max_age=CORS_MAX_AGE,
         )
-
-    @app.before_request
-    async def authorize() -> None:
-        method = request.method
-        if method == "OPTIONS" or request.endpoint in _SESSION_ENDPOINTS:
-            return  # a CORS preflight never carries credentials; the sign-in checks its own
-        presented = bearer(request.headers.get("Authorization"))
-        session = None  # the dashboard's cookie: for reads only, never for writes or the scrape
-        if method not in ("GET", "HEAD"):
-            allowed, what = access.may_write(presented), "writes"
-        elif request.endpoint in _PUBLIC_ENDPOINTS:
-            return
-        elif request.endpoint == "prometheus_metrics":
-            allowed, what = access.may_scrape(presented), METRICS_PATH
-        else:
-            session = _session_cookie()
-            allowed, what = access.may_read(presented, session), "reads"
-        if allowed:
-            return
-        message, challenge = refusal(presented, what, session=session)
-        headers = {"WWW-Authenticate": challenge}
-        size = request.content_length
-        if size is not None and size <= owner.settings.max_body:
-            await request.get_data()  # see _json_body: a body left unread ends the connection
-        elif size or "transfer-encoding" in request.headers:
-            headers["Connection"] = "close"
-        raise UnauthorizedError(message, headers=headers)
 
 
 def _validate_query(model: type[QueryT]) -> QueryT:

@@ -1,28 +1,34 @@
 """`MetricStreamApp`: one server's parts wired together (store, event log, broadcaster, service, access,
 telemetry, the Quart app) with their lifecycle, and the ASGI entry that hands `GET /events/watch` to the
-framework-free handler (`stream.py`) and everything else to Quart (`app.py`). `create_app()` builds it.
+framework-free handler (`stream.py`), the two write routes to `ingest.py`, and everything else to Quart
+(`app.py`). `create_app()` builds it.
 
-Every request is first checked against the Host rule (`access.py`), before any other work.
+Every request first passes the gate (`gate.py`): Host, token, wrong-token limit and body, on every route.
+Paths are matched within the app, without the `root_path` it may be mounted under.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
 
-from .access import Access, header, preflight, refuse_host, send_json
+from .access import Access, header, preflight, route_path, send_json
 from .app import build_quart
 from .broadcast import Broadcaster
 from .clock import Clock, SystemClock
 from .errors import MetricStreamError
 from .events import EventLog
+from .gate import Gate
 from .http2 import guard_body
 from .ingest import INGEST_PATHS, Ingest
 from .service import AsyncMetricService
+from .session import FailureLimit
 from .settings import Settings
 from .storage import Storage, is_shared, open_storage
 from .stream import watch
@@ -67,28 +73,72 @@ class MetricStreamApp:
             reading_ttl=settings.reading_ttl,
         )
         self.access = _access(settings)
+        self.failures = FailureLimit(self.clock)  # wrong tokens per client address, on every route
         self.telemetry = Telemetry(self.broadcaster)  # this app's own Prometheus registry
         self.quart = build_quart(self)
-        self.ingest = Ingest(self.service, self.access, self.telemetry, settings.max_body, self.clock)
+        self.ingest = Ingest(self.service, self.access, self.telemetry, settings.max_body)
+        self.gate = Gate(
+            self.access, self.failures, self.clock, settings.max_body, self.ingest.ceiling, self._observe
+        )
         self._maintenance: asyncio.Task[None] | None = None
         self._demo: asyncio.Task[None] | None = None
+        self._starting = asyncio.Lock()
         self.started = asyncio.Event()  # set once startup is done and requests are served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("http_version") == "2" and (scope["path"], scope["method"]) != (STREAM_PATH, "GET"):
+        if scope["type"] != "http":
+            await self.quart(scope, receive, send)  # type: ignore[arg-type]  # the lifespan
+            return
+        if not self.started.is_set():
+            await self._start_unannounced()
+        if scope.get("http_version") == "2" and (route_path(scope), scope["method"]) != (STREAM_PATH, "GET"):
             receive, send = guard_body(receive, send, self.ingest.ceiling, self.clock)  # see http2.py
-        if scope["type"] == "http" and not self.access.host_allowed(header(scope, b"host")):
-            await refuse_host(scope, send)
-        elif scope["type"] == "http" and scope["path"] == STREAM_PATH:
-            if scope["method"] == "GET":
+        await self.gate(scope, receive, send, self.route)
+
+    async def route(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+        """A request that passed the gate, to the handler of its path."""
+        path, method = route_path(scope), scope["method"]
+        if path == STREAM_PATH:
+            if method == "GET":
                 await watch(self.broadcaster, scope, receive, send, self.access)
-            elif not (scope["method"] == "OPTIONS" and await preflight(self.access, scope, send)):
+            elif not (method == "OPTIONS" and await preflight(self.access, scope, send)):
                 headers = [(b"allow", b"GET"), *self.access.cors_headers(header(scope, b"origin"))]
                 await send_json(send, 405, {"error": "the stream takes GET only"}, headers)
-        elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in INGEST_PATHS:
-            await self.ingest(scope, receive, send)
+        elif method == "POST" and path in INGEST_PATHS:
+            await self.ingest(scope, receive, send, body)
         else:
             await self.quart(scope, receive, send)  # type: ignore[arg-type]
+
+    def _observe(self, method: str, path: str, status: int) -> None:
+        """A request the gate refused, in the request metrics under its route's rule."""
+        adapter = self.quart.url_map.bind("localhost")
+        try:
+            rule, _ = adapter.match(path, method=method, return_rule=True)
+            route: str | None = rule.rule
+        except Exception:  # no route (404, 405): counted as unmatched
+            route = path if path in INGEST_PATHS else None
+        self.telemetry.observe_request(method, route, status, 0.0)
+
+    async def _start_unannounced(self) -> None:
+        """Start on the first request when no lifespan did: an app mounted in another framework that does
+        not pass its lifespan on (Starlette's Mount). `lifespan()` is the way to stop it too."""
+        async with self._starting:
+            if not self.started.is_set():
+                log.warning(
+                    "metricstream started on its first request, without an ASGI lifespan: run it inside "
+                    "the host app's lifespan (async with metricstream_app.lifespan(): ...) to shut it "
+                    "down cleanly"
+                )
+                await self.startup()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[MetricStreamApp]:
+        """Start up, and shut down on leaving: for a host app's lifespan when this app is mounted in it."""
+        await self.startup()
+        try:
+            yield self
+        finally:
+            await self.shutdown()
 
     async def startup(self) -> None:
         """Open the store and start the background work; a second call does nothing."""

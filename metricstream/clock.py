@@ -1,7 +1,8 @@
 """Time, from one injectable place.
 
 Wall time (`time()`) stamps events and readings and decides what has outlived its TTL; monotonic time
-(`monotonic()`) paces heartbeats, sweeps and write timeouts, and `sleep()` waits in it. `SystemClock` is the
+(`monotonic()`) paces heartbeats, sweeps and write timeouts: `sleep()` waits in it, and `timeout()` bounds a
+block by it (an unanswered request body, say) without a task of its own. `SystemClock` is the
 real one and the default everywhere. `ManualClock` moves only when told: tests advance it by hours in
 milliseconds, and step its wall clock back or forward alone, as NTP or a suspended laptop does.
 
@@ -12,11 +13,14 @@ restart or a clock step is then something a test can make happen, not wait for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import threading
 import time
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import NamedTuple, Protocol
 
 __all__ = ["Clock", "ManualClock", "SystemClock"]
 
@@ -34,6 +38,11 @@ class Clock(Protocol):
         """Wait `seconds` of monotonic time."""
         ...
 
+    def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
+        """`async with clock.timeout(s):` cancels the block after `s` seconds of monotonic time and raises
+        `TimeoutError`, as `asyncio.timeout` does, in the block's own task."""
+        ...
+
 
 class SystemClock:
     """The machine's clocks."""
@@ -47,6 +56,9 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
+    def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
+        return asyncio.timeout(seconds)
+
     def __repr__(self) -> str:
         return "SystemClock()"
 
@@ -55,7 +67,8 @@ class ManualClock:
     """A clock that moves only when `advance()` or `step_wall()` is called, from any thread.
 
     Its wall clock starts at the real time by default, so ids and stores that read their own clock (uuid6,
-    Redis) stay near it. A sleeper whose deadline `advance()` passes is woken on its own event loop.
+    Redis) stay near it. A sleeper or timeout whose deadline `advance()` passes is woken, or fires, on its
+    own event loop.
     """
 
     def __init__(self, wall: float | None = None, monotonic: float = 1_000.0) -> None:
@@ -63,7 +76,7 @@ class ManualClock:
         self._wall = time.time() if wall is None else wall
         self._monotonic = monotonic
         self._order = itertools.count()  # ties in the heap never compare futures
-        self._sleepers: list[tuple[float, int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[float, int, asyncio.AbstractEventLoop, _Waiter]] = []
 
     def __repr__(self) -> str:
         return f"ManualClock(wall={self._wall!r}, monotonic={self._monotonic!r})"
@@ -80,15 +93,36 @@ class ManualClock:
             return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        with self._lock:
-            heapq.heappush(self._sleepers, (self._monotonic + seconds, next(self._order), loop, future))
+        self._wait(seconds, loop, _Waiter(lambda: not future.done(), lambda: _wake(future)))
         await future  # a cancelled sleeper stays in the heap until its deadline passes; then it is skipped
+
+    @contextlib.asynccontextmanager
+    async def timeout(self, seconds: float) -> AsyncIterator[object]:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(None) as scope:  # no deadline of the loop's: advance() sets one
+            inside = True
+
+            def fire() -> None:
+                if inside:
+                    scope.reschedule(loop.time())  # due now: cancels the block, as a deadline would
+
+            self._wait(seconds, loop, _Waiter(lambda: inside, fire))
+            try:
+                yield scope
+            finally:
+                inside = False
+
+    def _wait(self, seconds: float, loop: asyncio.AbstractEventLoop, waiter: _Waiter) -> None:
+        with self._lock:
+            heapq.heappush(self._waiters, (self._monotonic + seconds, next(self._order), loop, waiter))
+        if seconds <= 0:
+            self.advance(0)
 
     @property
     def sleepers(self) -> int:
-        """Sleepers not yet due: how many tasks wait on this clock."""
+        """Sleepers and timeouts not yet due: how many tasks wait on this clock."""
         with self._lock:
-            return sum(1 for *_, future in self._sleepers if not future.done())
+            return sum(1 for *_, waiter in self._waiters if waiter.pending())
 
     def advance(self, seconds: float) -> None:
         """Move both clocks forward by `seconds` and wake every sleeper now due."""
@@ -98,17 +132,24 @@ class ManualClock:
             self._monotonic += seconds
             self._wall += seconds
             due = []
-            while self._sleepers and self._sleepers[0][0] <= self._monotonic:
-                _, _, loop, future = heapq.heappop(self._sleepers)
-                due.append((loop, future))
-        for loop, future in due:
+            while self._waiters and self._waiters[0][0] <= self._monotonic:
+                _, _, loop, waiter = heapq.heappop(self._waiters)
+                due.append((loop, waiter))
+        for loop, waiter in due:
             if not loop.is_closed():
-                loop.call_soon_threadsafe(_wake, future)
+                loop.call_soon_threadsafe(waiter.fire)
 
     def step_wall(self, seconds: float) -> None:
         """Step the wall clock alone, back (negative) or forward; monotonic time does not move."""
         with self._lock:
             self._wall += seconds
+
+
+class _Waiter(NamedTuple):
+    """A task waiting on a `ManualClock`: whether it still waits, and what wakes it (on its loop)."""
+
+    pending: Callable[[], bool]
+    fire: Callable[[], None]
 
 
 def _wake(future: asyncio.Future[None]) -> None:

@@ -11,9 +11,10 @@ cookie that its same-origin fetches and EventSource then send by themselves:
   state, so it survives a restart with the same token, and a changed token revokes every cookie.
 - It grants reads and the stream only, never writes: a cross-site request it could ride along on (a form
   post) can change nothing. The sign-in itself takes a JSON body and an `Origin` of this server or none.
-- Wrong tokens are counted per client address: after `MAX_FAILURES` within `FAILURE_WINDOW` seconds of the
-  app's monotonic clock, sign-ins from that address get 429 with `Retry-After` until the oldest of them
-  is that old. At most `MAX_TRACKED` addresses are remembered.
+- Wrong tokens are counted per client address, here and on every other route alike (one `FailureLimit`
+  per app, which `gate.py` also feeds): after `MAX_FAILURES` within `FAILURE_WINDOW` seconds of the app's
+  monotonic clock, that address gets 429 with `Retry-After` until the oldest of them is that old. At most
+  `MAX_TRACKED` addresses are remembered.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class SessionAnswer(NamedTuple):
 
 
 class FailureLimit:
-    """Failed sign-ins per client address, in the clock's monotonic time, for at most `max_tracked`
+    """Wrong tokens per client address, in the clock's monotonic time, for at most `max_tracked`
     addresses (past that, the one whose last failure is oldest is forgotten)."""
 
     def __init__(
@@ -145,9 +146,9 @@ def same_origin(origin: str | None, host: str | None) -> bool:
 class Sessions:
     """The answers of the session routes for one app's access rules, with its failure counts."""
 
-    def __init__(self, access: Access, clock: Clock) -> None:
+    def __init__(self, access: Access, failures: FailureLimit) -> None:
         self.access = access
-        self.failures = FailureLimit(clock)
+        self.failures = failures  # the app's own, shared with every route's token check (gate.py)
 
     def state(self, session: str | None) -> SessionAnswer:
         """`GET`: whether reads need a token, and whether this request's cookie grants them."""

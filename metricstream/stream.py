@@ -15,7 +15,7 @@ import uuid
 from typing import NamedTuple
 from urllib.parse import parse_qs
 
-from .access import Access, header, peer, refusal, send_json, session_of, stream_token
+from .access import Access, header, peer, send_json
 from .broadcast import GOODBYE_TIMEOUT, Broadcaster, Client
 from .errors import MetricStreamError, ValidationError
 from .models import EVENT_TYPES
@@ -73,7 +73,7 @@ async def watch(
     the whole stream (the helpers below are plain functions): each frame held per connection counts."""
     access = access or Access()
     cors = access.cors_headers(header(scope, b"origin"))
-    admitted = _admit(broadcaster, scope, access)
+    admitted = _admit(broadcaster, scope)
     if isinstance(admitted, _Refusal):
         status, message, headers = admitted
         log_event(log, logging.INFO, "stream_refused", client=peer(scope), status=status, error=message)
@@ -122,13 +122,9 @@ class _Refusal(NamedTuple):
     headers: list[tuple[bytes, bytes]]
 
 
-def _admit(broadcaster: Broadcaster, scope: Scope, access: Access) -> tuple[Client, Request] | _Refusal:
-    """The connected client and its request, or the answer that refuses it."""
-    presented, session = stream_token(scope), session_of(scope)  # the dashboard's cookie counts here
-    if not access.may_read(presented, session):
-        how = "Authorization: Bearer <token> or ?access_token=<token>"
-        message, challenge = refusal(presented, "the stream", how, session)
-        return _Refusal(401, message, [(b"www-authenticate", challenge.encode())])
+def _admit(broadcaster: Broadcaster, scope: Scope) -> tuple[Client, Request] | _Refusal:
+    """The connected client and its request, or the answer that refuses it (its token was checked by
+    the gate)."""
     try:
         request = parse_request(scope)
         return broadcaster.connect(*request), request
