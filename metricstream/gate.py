@@ -7,9 +7,10 @@ sees it. A refusal is answered before any body byte is read. Routes then find th
 write routes take it as bytes; Quart reads it again from a replayed message) and can neither hang on a
 client that stops sending nor keep one connected for ever.
 
-A refused HTTP/1.1 body is drained afterwards, up to `max_body` and for `DRAIN_TIMEOUT` seconds, so a
-keep-alive client's next request finds the connection usable; anything larger or slower closes it
-(`connection: close`). Over HTTP/2, `http2.guard_body` does the draining.
+A refused HTTP/1.1 body is drained after the answer, for `DRAIN_TIMEOUT` seconds and up to `max_body` (a
+token refusal) or a batch's size (a body over its route's limit), so a keep-alive client's next request
+finds the connection usable; a larger, chunked or slower one closes it (`connection: close`). Over HTTP/2,
+`http2.guard_body` does the draining.
 """
 
 from __future__ import annotations
@@ -187,8 +188,8 @@ class Gate:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, refused: Refusal, drain: int) -> None:
         """Answer `refused` at once. For an unread body of at most `drain` bytes, the answer's end waits
-        until the body is read: then the connection is kept (hypercorn closes one whose request is unread when the answer ends, and
-        the client may lose the answer to the reset that unread bytes cause)."""
+        until the body is read, and the connection is kept: hypercorn closes one whose request is unread
+        when the answer ends, and the client may lose the answer to the reset that unread bytes cause."""
         http1 = scope.get("http_version", "1.1").startswith("1")
         size = _declared_size(scope)
         keep = http1 and _has_body(scope) and size is not None and size <= drain
