@@ -145,6 +145,7 @@ class MetricStreamApp:
         if self._maintenance is not None:
             return
         await self.storage.open()
+        self.telemetry.watch_loop(asyncio.get_running_loop())
         events, truncated = await self.storage.retained_events()
         self.log.restore(events, truncated)
         self.log.trim(self.clock.time())  # what expired while no server ran

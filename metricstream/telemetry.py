@@ -51,6 +51,7 @@ prefixed with `time=... level=... logger=...`; a plain message becomes `msg="...
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
@@ -83,6 +84,8 @@ class Telemetry:
     def __init__(self, broadcaster: Broadcaster) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_StreamCollector(broadcaster))
+        self._tasks = _TaskCollector()
+        self.registry.register(self._tasks)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
@@ -104,6 +107,10 @@ class Telemetry:
             if len(self._children) < 1024:  # routes are rules, methods and statuses few: bounded anyway
                 self._children[method, route, status] = child
         child.observe(seconds)
+
+    def watch_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Count the tasks of the loop this app serves on (from its startup)."""
+        self._tasks.loop = loop
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """(body, content type) of a scrape: OpenMetrics if `accept` asks for it, else the text format."""
@@ -146,6 +153,20 @@ class _StreamCollector:
             b.replayed,
         )
         yield GaugeMetricFamily("metricstream_events_retained", "Events retained for replay now.", b.retained)
+
+
+class _TaskCollector:
+    """The asyncio tasks on the app's loop: every connection, request and stream holds some, so a count
+    that keeps growing with no more clients is a leak."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        if self.loop is not None and not self.loop.is_closed():
+            tasks = len(asyncio.all_tasks(self.loop))
+            yield GaugeMetricFamily(
+                "metricstream_tasks", "asyncio tasks on the server's event loop now.", tasks
+            )
 
 
 # --- structured logs -----------------------------------------------------------------------------------
