@@ -73,12 +73,20 @@ def session_value(token: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def host_name(host: str) -> str:
-    """The name in a Host header value, lowercased, without its port: `example.org`, `[::1]`."""
+def host_name(host: str) -> str | None:
+    """The name in a Host header value, lowercased, without its port: `example.org`, `[::1]`; None when
+    the value is not a host with an optional port (`[::1]evil.example`, `a:b:c`, `a:port`)."""
     host = host.strip().lower()
     if host.startswith("["):
-        return host[: host.find("]") + 1] or host
-    return host.partition(":")[0].rstrip(".")
+        name, bracket, port = host.partition("]")
+        name += bracket
+    else:
+        name, _, port = host.partition(":")
+        port = ":" + port if port or host.endswith(":") else ""
+        name = name.rstrip(".")
+    if port and not (port.startswith(":") and (port[1:].isdigit() or port == ":") and port.isascii()):
+        return None
+    return name if name and name != "[]" else None
 
 
 @functools.lru_cache(maxsize=256)  # every request asks, with the same few names
@@ -123,6 +131,8 @@ class Access:
         if allowed is None or host is None or "*" in allowed:
             return True  # no Host at all (HTTP/1.0) cannot come from a browser
         name = host_name(host)
+        if name is None:
+            return False  # not a host name at all: a browser never sends one
         if is_loopback_name(name) or name in allowed:
             return True
         return any(entry.startswith(".") and (name.endswith(entry) or name == entry[1:]) for entry in allowed)

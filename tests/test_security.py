@@ -604,8 +604,16 @@ def test_without_a_token_a_foreign_host_is_refused_before_any_work(
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "LOCALHOST.", "127.0.0.2"])
 def test_loopback_hosts_with_any_port_are_answered(start_hub: StartHub, host: str) -> None:
     hub = start_hub()
-    for value in (host, f"{host}:8089", f"{host}:1"):
+    for value in (host, f"{host}:8089", f"{host}:1", f"{host}:"):
         assert status_and_json(raw_request(hub, "GET", "/metrics", value))[0] == 200
+
+
+@pytest.mark.parametrize(
+    "host", ["[::1]evil.example", "[::1]evil.example:80", "127.0.0.1:80:80", "localhost:x", "[]", "[::1]:8o"]
+)
+def test_a_host_header_that_is_not_a_host_and_port_is_refused(start_hub: StartHub, host: str) -> None:
+    """Only the bracketed part of `[::1]evil.example` looks like loopback: the whole must be a host."""
+    assert status_and_json(raw_request(start_hub(), "GET", "/metrics", host))[0] == 403
 
 
 def test_allowed_hosts_adds_names_and_subdomains(start_hub: StartHub) -> None:
