@@ -25,7 +25,6 @@ from quart_schema import (
     document_querystring,
     document_request,
     document_response,
-    hide,
 )
 from quart_schema.openapi import OpenAPIProvider
 from werkzeug.exceptions import HTTPException
@@ -69,7 +68,6 @@ from .schemas import (
 from .session import SESSION_PATH, Caller, SessionAnswer, SessionIn, Sessions
 from .slices import SLICE, metrics_json, readings_json
 from .telemetry import METRICS_PATH, log_event
-from .types import STREAM_PATH
 
 if TYPE_CHECKING:
     from .application import MetricStreamApp
@@ -85,7 +83,8 @@ class _Provider(OpenAPIProvider):
     """quart-schema's document, completed by `schemas.py` (shared errors, the stream, header placement)."""
 
     def schema(self) -> dict[str, Any]:
-        return complete_document(super().schema(), STREAM_PATH)
+        owner: MetricStreamApp = self._app.extensions["metricstream"]
+        return complete_document(super().schema(), owner.access)
 
     def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
         parameter = super().build_path_parameter(name, converter)
@@ -108,7 +107,8 @@ async def _json_body(limit: int) -> Any:
 
 def build_quart(owner: MetricStreamApp) -> Quart:
     """The Quart app of every route but the stream, for `owner` (a `MetricStreamApp`)."""
-    app = Quart("metricstream")
+    app = Quart("metricstream", static_folder=None)  # the dashboard serves its own files
+    app.extensions["metricstream"] = owner  # for the document's access rules (_Provider)
     app.config["MAX_CONTENT_LENGTH"] = owner.settings.max_body * BATCH_BODY_FACTOR
     QuartSchema(
         app,
@@ -177,7 +177,9 @@ def _metric_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(ErrorOut, 400)
     @document_response(ErrorOut, 409)  # max_metrics reached
     async def create_metric() -> Response:
-        """Create a metric; announced as a `metric_created` event."""
+        """Create a metric.
+
+        Announced to the stream as a `metric_created` event."""
         metric = await service.write_metric(await _json_body(owner.settings.max_body))
         return _json(metric.to_dict(), 201)
 
@@ -186,7 +188,10 @@ def _metric_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(MetricList, 200, LastEventHeader)
     @document_response(ErrorOut, 400)
     async def list_metrics() -> Response:
-        """Every metric in creation order (or those with one name), optionally with its newest readings."""
+        """List the metrics.
+
+        Every metric in creation order, or those with one name; optionally with each one's newest
+        readings."""
         headers = _last_event_header(owner)  # read before the data: resuming from it never misses
         query = _validate_query(MetricsQuery)
         if not query.with_readings:
@@ -200,6 +205,7 @@ def _metric_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(ErrorOut, 400)
     @document_response(ErrorOut, 404)
     async def get_metric(metric_id: str) -> Response:
+        """One metric, by its id."""
         headers = _last_event_header(owner)
         metric = await service.get_metric(metric_id)
         return _json(metric.to_dict(), 200, headers)
@@ -208,7 +214,9 @@ def _metric_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(ErrorOut, 400)
     @document_response(ErrorOut, 404)
     async def delete_metric(metric_id: str) -> Response:
-        """Delete a metric and its readings; announced as `metric_deleted` with `{"id": ...}`."""
+        """Delete a metric and its readings.
+
+        Announced to the stream as `metric_deleted` with `{"id": ...}`."""
         await service.delete_metric(metric_id)
         answer = Response(b"", 204)
         del answer.headers["Content-Type"]  # no body, so no type
@@ -217,6 +225,7 @@ def _metric_routes(app: Quart, owner: MetricStreamApp) -> None:
     @app.get("/healthz")
     @document_response(HealthOut)
     async def healthz() -> Response:
+        """Liveness: the connected stream clients and the retained events."""
         stats = owner.broadcaster.statistics()
         return _json({"status": "ok", "clients": stats.clients, "events": stats.retained})
 
@@ -231,8 +240,10 @@ def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(ErrorOut, 404)
     @document_response(ErrorOut, 409)  # a name several metrics have, or max_metrics reached
     async def create_reading() -> Response:
-        """Record a reading of a metric given by id, or by name (`metric`: created first, and announced,
-        if no metric has that name); announced as a `metric_reading_created` event."""
+        """Record a reading.
+
+        Of a metric given by id, or by name (`metric`: created first, and announced, if no metric has
+        that name); announced as a `metric_reading_created` event."""
         _, events = await service.write_readings([await _json_body(owner.settings.max_body)], single=True)
         return Response(events[0].body, 201, content_type="application/json")
 
@@ -243,8 +254,10 @@ def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(BatchErrorOut, 404)
     @document_response(ErrorOut, 409)
     async def create_readings() -> Response:
-        """Record up to `max_batch` readings at once, all or nothing, their metrics given by id or name
-        (each new name creating a metric first); one event per reading."""
+        """Record many readings at once, all or nothing.
+
+        Up to `max_batch` readings, their metrics given by id or name (each new name creating a metric
+        first); one event per reading."""
         items = batch_items(await _json_body(owner.settings.max_body * BATCH_BODY_FACTOR))
         _, events = await service.write_readings(items)
         payload = b'{"readings":[' + b",".join(event.body for event in events) + b"]}"
@@ -256,8 +269,10 @@ def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(ErrorOut, 400)
     @document_response(ErrorOut, 404)
     async def list_readings(metric_id: str) -> Response:
-        """A metric's readings ascending by timestamp, since/until inclusive; with `step`, buckets of
-        that step (count, min, max, avg, first, last), empty ones left out."""
+        """A metric's readings, or buckets of them.
+
+        Ascending by timestamp, since/until inclusive; with `step`, buckets of that step (count, min,
+        max, avg, first, last), empty ones left out."""
         headers = _last_event_header(owner)
         query = _validate_query(ReadingsQuery)
         if query.step is not None:
@@ -288,14 +303,13 @@ def _dashboard_routes(app: Quart, owner: MetricStreamApp) -> None:
     common = dashboard_headers(owner.settings.frame_ancestors)  # the CSP, with who may frame the page
 
     @app.get("/")
-    @hide
     async def dashboard() -> Response:
-        """The live dashboard (not part of the API document)."""
+        """The live dashboard (an HTML page)."""
         return _dashboard_response(dashboard_files()["index.html"], "no-cache", common)
 
     @app.get("/dashboard/<name>")
-    @hide
     async def dashboard_asset(name: str) -> Response:
+        """A file of the dashboard (its script or style sheet)."""
         file = dashboard_files().get(name)
         if file is None or name == "index.html":
             return _json({"error": f"no dashboard file {name!r}"}, 404)
@@ -331,7 +345,9 @@ def _session_routes(app: Quart, owner: MetricStreamApp) -> None:
     @app.get(SESSION_PATH)
     @document_response(SessionOut)
     async def session_state() -> Response:
-        """The dashboard's state: whether reads need a token, and whether this session cookie grants them."""
+        """The dashboard's sign-in state.
+
+        Whether reads need a token, and whether this request's session cookie grants them."""
         return answer(sessions.state(_session_cookie()))
 
     @app.post(SESSION_PATH)
@@ -342,7 +358,9 @@ def _session_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(ErrorOut, 403)  # an Origin other than this server's
     @document_response(ErrorOut, 429, RetryAfterHeader)  # too many wrong tokens from this address
     async def session_sign_in() -> Response:
-        """Sign in: a valid token gets a session cookie for reads and the stream (never writes)."""
+        """Sign in to the dashboard.
+
+        A valid token gets a session cookie for reads and the stream (never writes)."""
         body = await _json_body(owner.settings.max_body)
         return answer(sessions.sign_in(body, caller()))
 
@@ -350,7 +368,7 @@ def _session_routes(app: Quart, owner: MetricStreamApp) -> None:
     @document_response(SessionOut)
     @document_response(ErrorOut, 403)
     async def session_sign_out() -> Response:
-        """Sign out: the session cookie cleared."""
+        """Sign out of the dashboard: the session cookie cleared."""
         return answer(sessions.sign_out(caller()))
 
 
@@ -373,9 +391,10 @@ def _observability(app: Quart, owner: MetricStreamApp) -> None:
         return response
 
     @app.get(METRICS_PATH)
-    @hide
     async def prometheus_metrics() -> Response:
-        """Prometheus metrics of this app (not part of the API document)."""
+        """This server's own Prometheus metrics.
+
+        The text format, or OpenMetrics when the Accept header asks for it (docs/observability.md)."""
         body, content_type = owner.telemetry.render(request.headers.get("Accept"))
         return Response(body, 200, content_type=content_type)
 

@@ -7,11 +7,15 @@ shapes of answers, which the routes build with orjson rather than through the mo
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel
 
+from .access import Access, Need
+from .gate import need_of
 from .models import EVENT_TYPES, AnyReadingIn, ReadingIn
+from .types import STREAM_PATH
 
 __all__ = [
     "BODY_ERRORS",
@@ -133,26 +137,70 @@ class RetryAfterHeader(BaseModel):
     retry_after: str = Field(description="Seconds until this address may try again.")
 
 
-def complete_document(document: dict[str, Any], stream_path: str) -> dict[str, Any]:
-    """The generated document with what the routes cannot declare: the errors any route of a kind can
-    answer (documented here by the same rule that raises them), and the stream, which bypasses the
-    framework. Status codes are ints here, as quart-schema keys them, until the document is serialized."""
-    for path, item in document["paths"].items():
-        for operation in item.values():
+def complete_document(document: dict[str, Any], access: Access) -> dict[str, Any]:
+    """The generated document with what the routes cannot declare: who may call each operation (by the
+    same rules the gate applies, for this server's tokens), the errors any route of a kind can answer,
+    the answers that are not JSON, the stream, which bypasses the framework, and every body schema as a
+    named component. Status codes are ints here, as quart-schema keys them, until it is serialized."""
+    paths = document["paths"]
+    paths[STREAM_PATH] = copy.deepcopy(STREAM_OPERATION)
+    paths["/openapi.json"] = copy.deepcopy(DOCUMENT_OPERATION)
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if path in NON_JSON_ANSWERS:
+                operation["responses"] = {**copy.deepcopy(NON_JSON_ANSWERS[path]), **operation["responses"]}
             if "requestBody" in operation:  # no body at all is refused like any non-JSON one
                 operation["requestBody"]["required"] = True
+            _declare_access(operation, access, need_of(method.upper(), path.replace("{metric_id}", "x")))
             errors = {
                 **(BODY_ERRORS if "requestBody" in operation else {}),
                 **(STORE_ERRORS if path.startswith("/metrics") else {}),
+                **(HOST_ERRORS if access.allowed_hosts is not None else {}),
             }
             for status, description in errors.items():
                 operation["responses"].setdefault(status, {"description": description, **ERROR_RESPONSE})
-    deletion = document["paths"].get("/metrics/{metric_id}", {}).get("delete")
+    deletion = paths.get("/metrics/{metric_id}", {}).get("delete")
     if deletion is not None:  # answered with no body, which quart-schema cannot declare
         deletion["responses"].pop(200, None)
         deletion["responses"][204] = {"description": "Deleted; announced as `metric_deleted`."}
-    document["paths"][stream_path] = STREAM_OPERATION
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = copy.deepcopy(SECURITY_SCHEMES)
+    schemas = components.setdefault("schemas", {})
+    schemas.setdefault("ErrorOut", ErrorOut.model_json_schema())  # the errors above refer to it
+    _name_body_schemas(paths, schemas)
     return document
+
+
+def _declare_access(operation: dict[str, Any], access: Access, need: Need) -> None:
+    """The operation's security requirement, and its 401 and 429, when this server guards it."""
+    if not access.guards(need):
+        operation["security"] = []  # open on this server
+        return
+    operation["security"] = [{scheme: []} for scheme in _SCHEMES[need]]
+    responses = operation["responses"]
+    responses.setdefault(401, {"description": f"No valid token for {need.value}.", **ERROR_RESPONSE})
+    responses.setdefault(
+        429,
+        {
+            "description": "Too many wrong tokens from this address: try again after Retry-After seconds.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            **ERROR_RESPONSE,
+        },
+    )
+
+
+def _name_body_schemas(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Every request and answer body schema that has a title, moved into components as a reference."""
+    for item in paths.values():
+        for operation in item.values():
+            bodies = [operation.get("requestBody", {}), *operation["responses"].values()]
+            for body in bodies:
+                for media in body.get("content", {}).values():
+                    schema = media.get("schema", {})
+                    title = schema.get("title")
+                    if title and "$ref" not in schema:
+                        schemas.setdefault(title, schema)
+                        media["schema"] = {"$ref": f"#/components/schemas/{title}"}
 
 
 def uuid_path_parameter(parameter: dict[str, Any]) -> dict[str, Any]:
@@ -170,15 +218,64 @@ def move_response_headers(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-ERROR_RESPONSE = {"content": {"application/json": {"schema": ErrorOut.model_json_schema()}}}
+ERROR_RESPONSE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
 BODY_ERRORS = {  # from _json_body, and from Quart for a body over the largest limit
     413: "The body is larger than the limit (max_body; a batch may be 16 times as large).",
     415: "The body is not JSON: Content-Type must be application/json (or a +json type).",
 }
+BODY_ERRORS[408] = "The body did not arrive within 60 seconds (the connection is closed)."
 STORE_ERRORS = {503: "The store is unavailable (e.g. Redis is down), or the server is shutting down."}
+HOST_ERRORS = {403: "The Host header names a host this server does not answer to (allowed_hosts)."}
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "token for everything; subscribe_token for reads and the stream (docs/security.md).",
+    },
+    "access_token": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "access_token",
+        "description": "The stream only, for a browser's EventSource, which cannot send headers.",
+    },
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "metricstream_session",
+        "description": "The dashboard's sign-in cookie (POST /dashboard/session): reads and the stream only.",
+    },
+}
+_SCHEMES = {
+    Need.READ: ("bearer", "session"),
+    Need.STREAM: ("bearer", "access_token", "session"),
+    Need.SCRAPE: ("bearer",),
+    Need.WRITE: ("bearer",),
+}
+_TEXT = {"schema": {"type": "string"}}
+NON_JSON_ANSWERS: dict[str, dict[int, Any]] = {
+    "/": {200: {"description": "The dashboard's page.", "content": {"text/html": _TEXT}}},
+    "/dashboard/{name}": {
+        200: {"description": "The file.", "content": {"text/javascript": _TEXT, "text/css": _TEXT}},
+        304: {"description": "Not modified (If-None-Match named its ETag)."},
+        404: {"description": "No such file.", **ERROR_RESPONSE},
+    },
+    "/-/metrics": {
+        200: {
+            "description": "Prometheus' text format, or OpenMetrics on request.",
+            "content": {"text/plain": _TEXT, "application/openmetrics-text": _TEXT},
+        }
+    },
+}
+DOCUMENT_OPERATION: dict[str, Any] = {
+    "get": {
+        "summary": "This document.",
+        "responses": {200: {"description": "OpenAPI 3.", "content": {"application/json": {"schema": {}}}}},
+    }
+}
 STREAM_OPERATION: dict[str, Any] = {
     "get": {
         "summary": "Live events as Server-Sent Events, with replay after Last-Event-ID.",
+        "description": "The stream's frames and rules: docs/protocol.md.",
         "parameters": [
             {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
             {"name": "last_event_id", "in": "query", "schema": {"type": "string"}},
@@ -205,12 +302,12 @@ STREAM_OPERATION: dict[str, Any] = {
             },
         ],
         "responses": {
-            "200": {
+            200: {
                 "description": "An endless text/event-stream.",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             },
-            "400": {"description": "Bad filter or start.", **ERROR_RESPONSE},
-            "503": {"description": "Shutting down.", **ERROR_RESPONSE},
+            400: {"description": "Bad filter or start.", **ERROR_RESPONSE},
+            503: {"description": "Shutting down.", **ERROR_RESPONSE},
         },
     }
 }

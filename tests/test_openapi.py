@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,10 @@ API_PATHS = {
     "/healthz": {"get"},
     "/events/watch": {"get"},
     "/dashboard/session": {"get", "post", "delete"},
+    "/": {"get"},
+    "/dashboard/{name}": {"get"},
+    "/-/metrics": {"get"},
+    "/openapi.json": {"get"},
 }
 
 
@@ -33,11 +38,18 @@ def openapi(http: httpx.Client) -> dict[str, Any]:
     return document
 
 
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema, or the named component it refers to."""
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    named: dict[str, Any] = document["components"]["schemas"][ref.removeprefix("#/components/schemas/")]
+    return named
+
+
 def request_schema(document: dict[str, Any], path: str) -> dict[str, Any]:
-    schema: dict[str, Any] = document["paths"][path]["post"]["requestBody"]["content"]["application/json"][
-        "schema"
-    ]
-    return schema
+    body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    return resolve(document, body["schema"])
 
 
 def test_openapi_is_a_valid_openapi_3_document(openapi: dict[str, Any]) -> None:
@@ -109,13 +121,15 @@ def test_openapi_query_parameters(openapi: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("path", "method", "statuses"),
     [
-        ("/metrics", "post", {"201", "400", "409", "413", "415", "503"}),
+        ("/metrics", "post", {"201", "400", "408", "409", "413", "415", "503"}),
         ("/metrics", "get", {"200", "400", "503"}),
         ("/metrics/{metric_id}", "get", {"200", "400", "404", "503"}),
         ("/metrics/readings", "post", {"201", "400", "404", "413", "415", "503"}),
         ("/metrics/readings/batch", "post", {"201", "400", "404", "413", "415", "503"}),
         ("/metrics/{metric_id}/readings", "get", {"200", "400", "404", "503"}),
         ("/healthz", "get", {"200"}),
+        ("/-/metrics", "get", {"200"}),
+        ("/dashboard/{name}", "get", {"200", "304", "404"}),
         ("/events/watch", "get", {"200", "400", "503"}),
         ("/dashboard/session", "get", {"200"}),
         ("/dashboard/session", "post", {"200", "400", "401", "403", "413", "415", "429"}),
@@ -150,5 +164,76 @@ def test_openapi_stream_types_is_a_comma_separated_list(openapi: dict[str, Any])
 @pytest.mark.parametrize("path", ["/metrics", "/metrics/{metric_id}/readings"])
 def test_openapi_lists_are_arrays_with_last_event_header(openapi: dict[str, Any], path: str) -> None:
     response = openapi["paths"][path]["get"]["responses"]["200"]
-    assert response["content"]["application/json"]["schema"]["type"] == "array"
+    assert resolve(openapi, response["content"]["application/json"]["schema"])["type"] == "array"
     assert {name.lower() for name in response["headers"]} == {"x-last-event-id"}
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            yield path, method, operation
+
+
+def test_every_route_of_the_app_is_documented(openapi: dict[str, Any]) -> None:
+    from metricstream import create_app
+
+    app = create_app()
+    routes = {re.sub(r"<(\w+)>", r"{\1}", rule.rule) for rule in app.quart.url_map.iter_rules()}
+    assert routes | {"/events/watch"} == set(openapi["paths"])
+
+
+def test_every_operation_is_summarised_in_one_whole_sentence(openapi: dict[str, Any]) -> None:
+    for path, method, operation in operations(openapi):
+        summary = operation.get("summary", "")
+        assert summary, f"{method} {path} has no summary"
+        assert summary[0].isupper(), (method, path, summary)
+        assert summary.endswith("."), f"{method} {path}: {summary!r} is cut mid-sentence"
+        assert len(summary) <= 90, (method, path, summary)
+        assert not operation.get("description", "")[:1].islower(), (method, path, operation["description"])
+
+
+def test_every_body_is_a_named_component(openapi: dict[str, Any]) -> None:
+    for path, method, operation in operations(openapi):
+        bodies = [operation.get("requestBody", {}), *operation["responses"].values()]
+        for body in bodies:
+            schema = body.get("content", {}).get("application/json", {}).get("schema")
+            if schema is not None and (path, method) != ("/openapi.json", "get"):
+                assert set(schema) == {"$ref"}, (method, path, schema)
+
+
+def test_an_open_server_asks_no_token(openapi: dict[str, Any]) -> None:
+    assert set(openapi["components"]["securitySchemes"]) == {"bearer", "access_token", "session"}
+    for path, method, operation in operations(openapi):
+        assert operation["security"] == [], (method, path)
+        assert "429" not in operation["responses"] or path == "/dashboard/session", (method, path)
+
+
+SECURED_PATHS = {
+    ("/metrics", "post"): ["bearer"],
+    ("/metrics", "get"): ["bearer", "session"],
+    ("/metrics/{metric_id}/readings", "get"): ["bearer", "session"],
+    ("/events/watch", "get"): ["bearer", "access_token", "session"],
+    ("/-/metrics", "get"): ["bearer"],
+    ("/metrics/readings", "post"): ["bearer"],
+    ("/metrics/{metric_id}", "delete"): ["bearer"],
+    ("/healthz", "get"): [],
+    ("/", "get"): [],
+    ("/dashboard/session", "post"): [],
+}
+
+
+def test_a_server_with_tokens_documents_them_and_their_refusals(start_hub: Any) -> None:
+    hub = start_hub(token="write-token-0123456789abcdef", subscribe_token="read-token-0123456789abcdef")
+    document = httpx.get(f"{hub.url}/openapi.json", timeout=10).json()
+    for (path, method), schemes in SECURED_PATHS.items():
+        operation = document["paths"][path][method]
+        assert operation["security"] == [{scheme: []} for scheme in schemes], (method, path)
+        if schemes:
+            assert {"401", "429"} <= set(operation["responses"]), (method, path)
+            assert "Retry-After" in operation["responses"]["429"]["headers"]
+    assert "403" not in document["paths"]["/metrics"]["get"]["responses"]  # any Host, with a token
+
+
+def test_the_host_rule_is_documented_where_it_applies(openapi: dict[str, Any]) -> None:
+    for path, method, operation in operations(openapi):
+        assert "403" in operation["responses"], (method, path)
