@@ -13,6 +13,7 @@ are given to `wait_for_function` as functions (`"() => ..."`), never as bare exp
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import threading
@@ -269,6 +270,30 @@ def test_a_metric_created_over_http_appears_without_reload(tab: Tab, server: Hub
     expect(page.locator(card(created["id"]))).to_have_attribute("data-points", "0")
     expect(page.locator("#empty")).to_be_hidden()
     assert page.evaluate("() => performance.getEntriesByType('navigation').length") == 1  # never reloaded
+    assert tab.errors == []
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_the_empty_state_shows_a_whole_command_that_works(tab: Tab, server: Hub, width: int) -> None:
+    tab.page.set_viewport_size({"width": width, "height": 800})
+    page = open_dashboard(tab, server)
+    command = page.locator("#empty pre")
+    expect(command).to_be_visible()
+    cut = page.evaluate(
+        "() => { const pre = document.querySelector('#empty pre');"
+        " return [pre.scrollWidth - pre.clientWidth, pre.getBoundingClientRect().right - innerWidth]; }"
+    )
+    assert cut[0] <= 0, f"the command scrolls sideways by {cut[0]} px"
+    assert cut[1] <= 0, f"the command runs {cut[1]} px past the window"
+    # what it says, run as it stands, posts a reading by name and the board shows it
+    text = command.inner_text()
+    assert text.startswith(f"curl {server.url}/metrics/readings")
+    body = json.loads(text.split("-d '", 1)[1].rstrip("'\n "))
+    assert body == {"metric": "cpu", "value": 42}
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        reading = http.post("/metrics/readings", json=body)
+    expect(page.locator(f"{card(reading.json()['metric_id'])} .card-name")).to_have_text("cpu")
+    expect(page.locator("#empty")).to_be_hidden()
     assert tab.errors == []
 
 
