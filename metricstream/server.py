@@ -34,6 +34,7 @@ from .blocking import MetricService
 from .clock import Clock
 from .errors import HubError, ValidationError
 from .fdlimit import fit_settings
+from .service import AsyncMetricService
 from .settings import Settings
 from .storage import Storage
 from .tls import ALPN, check_certificate, pinned_context
@@ -217,7 +218,10 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
         self._app: MetricStreamApp | None = None
-        self._service: MetricService | None = None
+        # What the one MetricService of this hub calls while a server runs: set once it serves, cleared
+        # by stop(); a single attribute, so another thread never sees half of one run and half of the next.
+        self._serving: tuple[AsyncMetricService, asyncio.AbstractEventLoop] | None = None
+        self._service = MetricService(self._serving_now)
         self._url: str | None = None
 
     def __repr__(self) -> str:
@@ -277,10 +281,17 @@ class Hub:
 
     @property
     def service(self) -> MetricService:
-        """Blocking metric use cases on this hub (from any thread but the hub's)."""
-        if self._service is None or not self.running:
+        """Blocking metric use cases on this hub (from any thread but the hub's): one object for the
+        hub's whole life, so a reference kept across `stop()` and `start()` works again."""
+        if not self.running:
             raise HubError("the hub is not running; call start() first")
         return self._service
+
+    def _serving_now(self) -> tuple[AsyncMetricService, asyncio.AbstractEventLoop]:
+        serving = self._serving
+        if serving is None:
+            raise HubError("the hub is not running")
+        return serving
 
     def subscribe(self, start: str = "now", **filters: Any) -> Subscriber:
         """A `Subscriber` to this hub's stream (`start`, `last_event_id`, `types`, `metric_id`).
@@ -344,8 +355,14 @@ class Hub:
             return self
 
     def _bind(self) -> socket.socket:
+        host, port, timeout = self.settings.host, self.settings.port, self.settings.write_timeout
+        if port == 0 and self._url is not None:
+            # Restarted: the port it had, if still free, so subscribers and dashboards kept from before
+            # find it again (a Subscriber reconnects by itself, resuming after its last event).
+            with contextlib.suppress(HubError):
+                return bind_socket(host, int(self._url.rsplit(":", 1)[1]), timeout)
         try:
-            return bind_socket(self.settings.host, self.settings.port, self.settings.write_timeout)
+            return bind_socket(host, port, timeout)
         except HubError as error:
             # In a notebook the usual culprit is a Hub from an earlier run of the same cell.
             port = f":{self.settings.port}"
@@ -362,10 +379,14 @@ class Hub:
         app = self._app
 
         async def main() -> None:
-            self._loop = asyncio.get_running_loop()
+            loop = self._loop = asyncio.get_running_loop()
             self._stop_event = asyncio.Event()
-            self._service = MetricService(app.service, self._loop)
-            await serve_app(app, sock, self._stop_event, ready.set)
+
+            def serving() -> None:
+                self._serving = (app.service, loop)
+                ready.set()
+
+            await serve_app(app, sock, self._stop_event, serving)
 
         try:
             with asyncio.Runner(loop_factory=self._new_loop) as runner:
@@ -389,6 +410,7 @@ class Hub:
             assert self._stop_event is not None
             assert self._thread is not None
             self._state = _State.STOPPED
+            self._serving = None
             _running_hubs.discard(self)
             with contextlib.suppress(RuntimeError):  # the loop may already be gone
                 self._loop.call_soon_threadsafe(self._stop_event.set)
@@ -396,7 +418,6 @@ class Hub:
             self._thread.join(timeout)
             if self._thread.is_alive():  # a task ignored its cancellation; the thread is a daemon
                 log.warning("%r did not stop within %.0f s; its thread is left behind", self, timeout)
-            self._service = None
 
     def __enter__(self) -> Hub:
         return self.start()
