@@ -31,10 +31,10 @@ from hypercorn.config import Config
 
 from .application import MetricStreamApp
 from .blocking import MetricService
+from .cells import current_cell_run
 from .clock import Clock
 from .errors import HubError, ValidationError
 from .fdlimit import fit_settings
-from .service import AsyncMetricService
 from .settings import Settings
 from .storage import Storage
 from .tls import ALPN, check_certificate, pinned_context
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .client import Subscriber
     from .display import DashboardView
     from .models import Metric
+    from .service import AsyncMetricService
 
 __all__ = ["Hub", "run"]
 
@@ -223,6 +224,7 @@ class Hub:
         self._serving: tuple[AsyncMetricService, asyncio.AbstractEventLoop] | None = None
         self._service = MetricService(self._serving_now)
         self._url: str | None = None
+        self._cell_run = current_cell_run()  # in a notebook: the run of the cell creating it (cells.py)
 
     def __repr__(self) -> str:
         if self._url is None:
@@ -323,7 +325,11 @@ class Hub:
         return show(self.service, self.url, metric, height)
 
     def start(self) -> Hub:
-        """Start serving; returns once connections are accepted. A running hub is left as is."""
+        """Start serving; returns once connections are accepted. A running hub is left as is. In a
+        notebook, running hubs that an earlier run of the cell creating this one created are stopped
+        first (see cells.py)."""
+        if not self.running:
+            self._stop_replaced()
         with self._lock:
             if self._state is _State.RUNNING:
                 return self
@@ -353,6 +359,12 @@ class Hub:
             self._state = _State.RUNNING
             _running_hubs.add(self)
             return self
+
+    def _stop_replaced(self) -> None:
+        for other in list(_running_hubs):
+            if self._cell_run and other._cell_run and self._cell_run.replaces(other._cell_run):
+                print(f"metricstream: stopping the hub at {other.url}, started by an earlier run of this cell")
+                other.stop()
 
     def _bind(self) -> socket.socket:
         host, port, timeout = self.settings.host, self.settings.port, self.settings.write_timeout
