@@ -363,7 +363,8 @@ class Hub:
     def _stop_replaced(self) -> None:
         for other in list(_running_hubs):
             if self._cell_run and other._cell_run and self._cell_run.replaces(other._cell_run):
-                print(f"metricstream: stopping the hub at {other.url}, started by an earlier run of this cell")
+                note = f"stopping the hub at {other.url}, started by an earlier run of this cell"
+                print(f"metricstream: {note}", flush=True)
                 other.stop()
 
     def _bind(self) -> socket.socket:

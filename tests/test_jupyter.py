@@ -245,7 +245,8 @@ def test_a_rerun_cell_stops_the_hub_its_earlier_run_started(kernel: Kernel) -> N
     *notes, second = kernel.run(CELL, cell_id="cell-a").splitlines()
     assert notes == [f"metricstream: stopping the hub at {first}, started by an earlier run of this cell"]
     assert not answers(first)
-    assert answers(second) and answers(other)  # another cell's hub is untouched
+    assert answers(second)
+    assert answers(other)  # another cell's hub is untouched
 
     # The cell edited and run again is still the same cell (its id stays).
     third = kernel.run(CELL.replace("port=0", "port=0, heartbeat=5"), cell_id="cell-a").splitlines()[-1]
@@ -265,5 +266,6 @@ def test_without_a_cell_id_a_rerun_of_the_same_code_stops_its_earlier_hub(kernel
     second = kernel.run(CELL).splitlines()[-1]
     assert not answers(first)
     other = kernel.run(CELL.replace("port=0", "port=0, heartbeat=5")).strip()  # other code: another cell
-    assert answers(second) and answers(other)
+    assert answers(second)
+    assert answers(other)
     assert hubs_running(kernel) == 2
