@@ -377,9 +377,9 @@ class Hub:
         try:
             return bind_socket(host, port, timeout)
         except HubError as error:
-            # In a notebook the usual culprit is a Hub from an earlier run of the same cell.
-            port = f":{self.settings.port}"
-            holders = [hub for hub in list(_running_hubs) if hub._url and hub._url.endswith(port)]
+            # In a notebook, often a Hub of another cell (one of an earlier run of this cell is stopped).
+            suffix = f":{port}"
+            holders = [hub for hub in list(_running_hubs) if hub._url and hub._url.endswith(suffix)]
             hint = (
                 f"{holders[0]!r} in this process holds it: stop() it first, or pass port=0"
                 if holders
