@@ -1,4 +1,5 @@
-"""One SQLite file, one process: a store claims its database file for as long as it has it open.
+"""One SQLite file, one process: a store claims its database file for as long as it has it open, and
+notes itself in the file's `holder` table, which a process refused the file reads to name the holder.
 
 Two processes on one file would each keep their own event log, stream and counts, and silently disagree,
 so the second is refused. The claim is an exclusive `flock` on the database file itself:
@@ -17,11 +18,17 @@ Nor does a claim hold across machines on a network filesystem, where SQLite's WA
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import sqlite3
 import sys
 import threading
+from pathlib import Path
 
-__all__ = ["Claim", "Claimed", "claim"]
+from ..errors import UnavailableError
+
+__all__ = ["Claim", "claim_database", "note_holder"]
 
 if sys.platform != "win32":
     import fcntl
@@ -54,7 +61,48 @@ class Claim:
                 os.close(fd)
 
 
-def claim(path: str) -> Claim:
+def claim_database(path: str) -> Claim:
+    """Claim the database file `path` (created, empty, if missing); `UnavailableError` naming the file and
+    its holder if another store has it, or if it cannot be opened."""
+    where = os.path.abspath(path)
+    try:
+        return _claim(path)
+    except Claimed as refused:
+        if refused.here:
+            message = "this process (another Hub or store has it open): stop that one first"
+        else:
+            message = (
+                f"{_holder_of(path)}: one SQLite file serves one process at a time; stop that process "
+                "first, or share a redis:// store between processes"
+            )
+        raise UnavailableError(f"{where} is in use by {message}") from None
+    except OSError as error:
+        raise UnavailableError(f"cannot open {where}: {error.strerror or error}") from None
+
+
+def note_holder(db: sqlite3.Connection) -> None:
+    """Write this process into the `holder` table of the claimed database `db`: its pid, host, and program
+    without its arguments, which may hold secrets (`--token`)."""
+    program = Path(sys.argv[0] if sys.argv and sys.argv[0] else sys.executable)
+    name = program.parent.name if program.name == "__main__.py" else program.name  # python -m NAME
+    db.execute("INSERT OR REPLACE INTO holder VALUES (1, ?, ?, ?)", (os.getpid(), socket.gethostname(), name))
+
+
+def _holder_of(path: str) -> str:
+    """The process that has `path` open, as its `holder` row names it. (The holder writes the row just
+    after claiming the file: for that instant the row still names the one before.)"""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT pid, host, program FROM holder").fetchone()
+    except sqlite3.Error:  # a file from before schema version 3, or not written yet
+        row = None
+    if row is None:
+        return "another process"
+    pid, host, program = row
+    return f"process {pid} ({program}) on {host}"
+
+
+def _claim(path: str) -> Claim:
     """Claim `path` (created, empty, if missing), or raise `Claimed`; `OSError` if it cannot be opened."""
     if sys.platform == "win32":
         return Claim(None)

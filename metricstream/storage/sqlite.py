@@ -25,9 +25,7 @@ import asyncio
 import contextlib
 import functools
 import os
-import socket
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -40,7 +38,7 @@ from ..events import Event
 from ..ids import ensure_ids_after
 from ..models import Metric, MetricReading
 from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
-from .claim import Claim, Claimed, claim
+from .claim import Claim, claim_database, note_holder
 from .rows import micros, moment
 
 __all__ = ["SQLiteStorage"]
@@ -101,28 +99,6 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.commit()
 
 
-def _this_process() -> tuple[int, str, str]:
-    """(pid, host, program) as the `holder` table keeps them; the program without its arguments, which
-    may hold secrets (`--token`)."""
-    program = Path(sys.argv[0] if sys.argv and sys.argv[0] else sys.executable)
-    name = program.parent.name if program.name == "__main__.py" else program.name  # python -m NAME
-    return os.getpid(), socket.gethostname(), name
-
-
-def _holder_of(path: str) -> str:
-    """The process that has `path` open, as its `holder` row names it, for a message. (The holder writes
-    the row just after claiming the file: for that instant the row still names the one before.)"""
-    try:
-        with contextlib.closing(sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)) as db:
-            row = db.execute("SELECT pid, host, program FROM holder").fetchone()
-    except sqlite3.Error:  # a file from before version 3, or not written yet
-        row = None
-    if row is None:
-        return "another process"
-    pid, host, program = row
-    return f"process {pid} ({program}) on {host}"
-
-
 class SQLiteStorage:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -163,7 +139,7 @@ class SQLiteStorage:
             ensure_ids_after(newest)  # ids keep growing across restarts, whatever the clock did
 
     def _connect(self) -> sqlite3.Connection:
-        held = None if self.path == ":memory:" else self._claim_file()
+        held = None if self.path == ":memory:" else claim_database(self.path)
         db: sqlite3.Connection | None = None
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
@@ -192,23 +168,7 @@ class SQLiteStorage:
         for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
             db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
         if self.path != ":memory:":
-            db.execute("INSERT OR REPLACE INTO holder VALUES (1, ?, ?, ?)", _this_process())
-
-    def _claim_file(self) -> Claim:
-        where = os.path.abspath(self.path)
-        try:
-            return claim(self.path)
-        except Claimed as refused:
-            if refused.here:
-                message = "this process (another Hub or store has it open): stop that one first"
-            else:
-                message = (
-                    f"{_holder_of(self.path)}: one SQLite file serves one process at a time; stop that "
-                    "process first, or share a redis:// store between processes"
-                )
-            raise UnavailableError(f"{where} is in use by {message}") from None
-        except OSError as error:
-            raise UnavailableError(f"cannot open {where}: {error.strerror or error}") from None
+            note_holder(db)
 
     async def close(self) -> None:
         if self._executor is None:
