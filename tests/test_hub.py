@@ -296,7 +296,7 @@ def test_a_restarted_hub_keeps_its_port_so_its_subscribers_resume(make_hub: Make
     hub = make_hub(retry=50)
     url = hub.url
     events: queue.Queue[StreamEvent] = queue.Queue()
-    sub = hub.subscribe().on_event(events.put)
+    sub = hub.subscribe(max_backoff=1.0).on_event(events.put)  # retries soon once the hub is back
     try:
         before = hub.service.create_metric("before")
         assert events.get(timeout=10).data["id"] == before.id
