@@ -1,13 +1,17 @@
 """`MetricService`: the blocking twin of `AsyncMetricService` (`service.py`), for any thread but the
 server's own (a script, a notebook cell). Each call runs the async one on the server's loop and waits, so
-both emit the same events in one order and raise the same errors with the same messages."""
+both emit the same events in one order and raise the same errors with the same messages.
+
+A Hub hands out one `MetricService` for its whole life, and each call asks the hub for the server it
+runs now: a reference kept across `hub.stop(); hub.start()` (a notebook variable) works again once the
+hub is back, and raises `HubError` while it is stopped."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar, overload
+from typing import Any, Concatenate, ParamSpec, TypeVar, overload
 
 from .buckets import Bucket
 from .errors import HubError
@@ -17,6 +21,10 @@ from .service import AsyncMetricService, readings_query
 __all__ = ["MetricService"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+# The async service and the loop it runs on, of the server running now; raises HubError if none is.
+Serving = Callable[[], tuple[AsyncMetricService, asyncio.AbstractEventLoop]]
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -33,62 +41,67 @@ class MetricService:
     `ValidationError` (a `ValueError`) and an unknown metric `NotFoundError` (a `LookupError`).
     """
 
-    def __init__(self, service: AsyncMetricService, loop: asyncio.AbstractEventLoop) -> None:
-        self._service = service
-        self._loop = loop
+    def __init__(self, serving: Serving) -> None:
+        self._serving = serving
 
-    def _run(self, work: Coroutine[Any, Any, T]) -> T:
-        if not self._loop.is_running():
-            work.close()
+    def _run(
+        self,
+        method: Callable[Concatenate[AsyncMetricService, P], Coroutine[Any, Any, T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run `method` of the async service of the server running now, on its loop; wait for the result."""
+        service, loop = self._serving()
+        if not loop.is_running():
             raise HubError("the hub is not running")
-        if _running_loop() is self._loop:
-            work.close()
+        if _running_loop() is loop:
             raise HubError("MetricService blocks; on the server's loop use AsyncMetricService")
-        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
+        return asyncio.run_coroutine_threadsafe(method(service, *args, **kwargs), loop).result()
 
     @property
     def last_event_id(self) -> str:
         """Where the stream stands (the nil UUID before any event); see `AsyncMetricService`."""
-        return self._service.last_event_id
+        service, _ = self._serving()
+        return service.last_event_id
 
     def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
         """Create a metric and announce it with a `metric_created` event."""
-        return self._run(self._service.create_metric(name, input_frequency))
+        return self._run(AsyncMetricService.create_metric, name, input_frequency)
 
     def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading:
         """Record a reading of the metric named `name` (timestamp defaults to now), creating the metric
         first if no metric has that name; both announced, the metric first."""
-        return self._run(self._service.log(name, value, timestamp))
+        return self._run(AsyncMetricService.log, name, value, timestamp)
 
     def metric(self, name: str) -> Metric:
         """The metric named `name`, created and announced if no metric has that name."""
-        return self._run(self._service.metric(name))
+        return self._run(AsyncMetricService.metric, name)
 
     def get_metric(self, metric_id: str) -> Metric:
-        return self._run(self._service.get_metric(metric_id))
+        return self._run(AsyncMetricService.get_metric, metric_id)
 
     def delete_metric(self, metric_id: str) -> None:
         """Remove a metric and its readings, and announce it (`metric_deleted`)."""
-        self._run(self._service.delete_metric(metric_id))
+        self._run(AsyncMetricService.delete_metric, metric_id)
 
     def list_metrics(self, name: str | None = None) -> list[Metric]:
         """Every metric, in creation order; with `name`, those with exactly that name."""
-        return self._run(self._service.list_metrics(name))
+        return self._run(AsyncMetricService.list_metrics, name)
 
     def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
         """The state and its stream position in one step: load it, then follow
         ``hub.subscribe(last_event_id=snapshot.last_event_id)`` with no duplicate and no gap."""
-        return self._run(self._service.snapshot(readings_limit))
+        return self._run(AsyncMetricService.snapshot, readings_limit)
 
     def create_reading(
         self, metric_id: str, value: float, timestamp: datetime | str | None = None
     ) -> MetricReading:
         """Record a reading (timestamp defaults to now) and announce it."""
-        return self._run(self._service.create_reading(metric_id, value, timestamp))
+        return self._run(AsyncMetricService.create_reading, metric_id, value, timestamp)
 
     def create_readings(self, items: Sequence[Mapping[str, Any]]) -> list[MetricReading]:
         """Record many readings at once, all or nothing; items are dicts like the HTTP body."""
-        return self._run(self._service.create_readings(items))
+        return self._run(AsyncMetricService.create_readings, items)
 
     @overload
     def list_readings(
@@ -125,5 +138,5 @@ class MetricService:
         steps before it."""
         query = readings_query(since, until, limit, step)
         if query.step is None:
-            return self._run(self._service.query_readings(metric_id, query))
-        return self._run(self._service.query_buckets(metric_id, query))
+            return self._run(AsyncMetricService.query_readings, metric_id, query)
+        return self._run(AsyncMetricService.query_buckets, metric_id, query)

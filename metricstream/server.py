@@ -31,6 +31,7 @@ from hypercorn.config import Config
 
 from .application import MetricStreamApp
 from .blocking import MetricService
+from .cells import current_cell_run
 from .clock import Clock
 from .errors import HubError, ValidationError
 from .fdlimit import fit_settings
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from .client import Subscriber
     from .display import DashboardView
     from .models import Metric
+    from .service import AsyncMetricService
 
 __all__ = ["Hub", "run"]
 
@@ -217,8 +219,12 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
         self._app: MetricStreamApp | None = None
-        self._service: MetricService | None = None
+        # What the one MetricService of this hub calls while a server runs: set once it serves, cleared
+        # by stop(); a single attribute, so another thread never sees half of one run and half of the next.
+        self._serving: tuple[AsyncMetricService, asyncio.AbstractEventLoop] | None = None
+        self._service = MetricService(self._serving_now)
         self._url: str | None = None
+        self._cell_run = current_cell_run()  # in a notebook: the run of the cell creating it (cells.py)
 
     def __repr__(self) -> str:
         if self._url is None:
@@ -277,10 +283,17 @@ class Hub:
 
     @property
     def service(self) -> MetricService:
-        """Blocking metric use cases on this hub (from any thread but the hub's)."""
-        if self._service is None or not self.running:
+        """Blocking metric use cases on this hub (from any thread but the hub's): one object for the
+        hub's whole life, so a reference kept across `stop()` and `start()` works again."""
+        if not self.running:
             raise HubError("the hub is not running; call start() first")
         return self._service
+
+    def _serving_now(self) -> tuple[AsyncMetricService, asyncio.AbstractEventLoop]:
+        serving = self._serving
+        if serving is None:
+            raise HubError("the hub is not running")
+        return serving
 
     def subscribe(self, start: str = "now", **filters: Any) -> Subscriber:
         """A `Subscriber` to this hub's stream (`start`, `last_event_id`, `types`, `metric_id`).
@@ -312,7 +325,11 @@ class Hub:
         return show(self.service, self.url, metric, height)
 
     def start(self) -> Hub:
-        """Start serving; returns once connections are accepted. A running hub is left as is."""
+        """Start serving; returns once connections are accepted. A running hub is left as is. In a
+        notebook, running hubs that an earlier run of the cell creating this one created are stopped
+        first (see cells.py)."""
+        if not self.running:
+            self._stop_replaced()
         with self._lock:
             if self._state is _State.RUNNING:
                 return self
@@ -343,13 +360,26 @@ class Hub:
             _running_hubs.add(self)
             return self
 
+    def _stop_replaced(self) -> None:
+        for other in list(_running_hubs):
+            if self._cell_run and other._cell_run and self._cell_run.replaces(other._cell_run):
+                note = f"stopping the hub at {other.url}, started by an earlier run of this cell"
+                print(f"metricstream: {note}", flush=True)
+                other.stop()
+
     def _bind(self) -> socket.socket:
+        host, port, timeout = self.settings.host, self.settings.port, self.settings.write_timeout
+        if port == 0 and self._url is not None:
+            # Restarted: the port it had, if still free, so subscribers and dashboards kept from before
+            # find it again (a Subscriber reconnects by itself, resuming after its last event).
+            with contextlib.suppress(HubError):
+                return bind_socket(host, int(self._url.rsplit(":", 1)[1]), timeout)
         try:
-            return bind_socket(self.settings.host, self.settings.port, self.settings.write_timeout)
+            return bind_socket(host, port, timeout)
         except HubError as error:
-            # In a notebook the usual culprit is a Hub from an earlier run of the same cell.
-            port = f":{self.settings.port}"
-            holders = [hub for hub in list(_running_hubs) if hub._url and hub._url.endswith(port)]
+            # In a notebook, often a Hub of another cell (one of an earlier run of this cell is stopped).
+            suffix = f":{port}"
+            holders = [hub for hub in list(_running_hubs) if hub._url and hub._url.endswith(suffix)]
             hint = (
                 f"{holders[0]!r} in this process holds it: stop() it first, or pass port=0"
                 if holders
@@ -362,10 +392,14 @@ class Hub:
         app = self._app
 
         async def main() -> None:
-            self._loop = asyncio.get_running_loop()
+            loop = self._loop = asyncio.get_running_loop()
             self._stop_event = asyncio.Event()
-            self._service = MetricService(app.service, self._loop)
-            await serve_app(app, sock, self._stop_event, ready.set)
+
+            def serving() -> None:
+                self._serving = (app.service, loop)
+                ready.set()
+
+            await serve_app(app, sock, self._stop_event, serving)
 
         try:
             with asyncio.Runner(loop_factory=self._new_loop) as runner:
@@ -389,6 +423,7 @@ class Hub:
             assert self._stop_event is not None
             assert self._thread is not None
             self._state = _State.STOPPED
+            self._serving = None
             _running_hubs.discard(self)
             with contextlib.suppress(RuntimeError):  # the loop may already be gone
                 self._loop.call_soon_threadsafe(self._stop_event.set)
@@ -396,7 +431,6 @@ class Hub:
             self._thread.join(timeout)
             if self._thread.is_alive():  # a task ignored its cancellation; the thread is a daemon
                 log.warning("%r did not stop within %.0f s; its thread is left behind", self, timeout)
-            self._service = None
 
     def __enter__(self) -> Hub:
         return self.start()

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import queue
 import select
 import socket
 import subprocess
@@ -32,6 +33,7 @@ from metricstream import (
     MetricReading,
     MetricStreamError,
     NotFoundError,
+    StreamEvent,
     ValidationError,
 )
 
@@ -272,6 +274,51 @@ def test_service_after_stop_raises_hub_error() -> None:
         _ = hub.service
     with pytest.raises(HubError, match="not running"):
         service.list_metrics()  # a service kept from before stop() fails loudly too
+
+
+def test_a_service_kept_across_a_restart_works_again() -> None:
+    """As a notebook keeps `service = hub.service` in a variable while the hub is stopped and started."""
+    hub = Hub(port=0, shutdown_timeout=3)
+    with hub:
+        service = hub.service
+        metric = service.create_metric("before")
+    for call in (service.list_metrics, lambda: service.last_event_id):
+        with pytest.raises(HubError, match="the hub is not running"):
+            call()
+    with hub:
+        assert hub.service is service
+        reading = service.create_reading(metric.id, 1)
+        assert service.list_readings(metric.id) == [reading]
+        assert service.last_event_id == hub.service.last_event_id != metric.id
+
+
+def test_a_restarted_hub_keeps_its_port_so_its_subscribers_resume(make_hub: MakeHub) -> None:
+    hub = make_hub(retry=50)
+    url = hub.url
+    events: queue.Queue[StreamEvent] = queue.Queue()
+    sub = hub.subscribe(max_backoff=1.0).on_event(events.put)  # retries soon once the hub is back
+    try:
+        before = hub.service.create_metric("before")
+        assert events.get(timeout=10).data["id"] == before.id
+        hub.stop()
+        hub.start()
+        assert hub.url == url  # port=0 took a free port once; the hub keeps it while it is free
+        after = hub.service.create_metric("after")
+        assert events.get(timeout=10).data["id"] == after.id  # the same subscriber, reconnected
+        assert sub.error is None
+    finally:
+        sub.close()
+
+
+def test_a_restarted_hub_whose_port_was_taken_meanwhile_takes_another(hub: Hub) -> None:
+    port = port_of(hub)
+    hub.stop()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        hub.start()
+        assert port_of(hub) not in (0, port)
+        assert httpx.get(f"{hub.url}/healthz", timeout=10).status_code == 200
 
 
 def test_service_on_the_hubs_own_loop_raises_instead_of_deadlocking(hub: Hub) -> None:

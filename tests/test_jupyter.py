@@ -54,19 +54,31 @@ class Kernel:
     client: BlockingKernelClient
     log: Path
 
-    def run(self, code: str) -> str:
-        """Execute a cell; its printed output, or an AssertionError carrying its traceback."""
+    def run(self, code: str, cell_id: str | None = None) -> str:
+        """Execute a cell; its printed output, or an AssertionError carrying its traceback. With `cell_id`,
+        the request carries it as JupyterLab sends it (`cellId` in the metadata); without, as nbval does."""
+        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}}
+        metadata = {} if cell_id is None else {"cellId": cell_id}
+        request = self.client.session.msg("execute_request", content, metadata=metadata)
+        self.client.shell_channel.send(request)
+        msg_id = request["header"]["msg_id"]
         output: list[str] = []
-
-        def collect(message: dict[str, Any]) -> None:
-            content = message["content"]
-            if message["msg_type"] == "stream":
-                output.append(content["text"])
-            elif message["msg_type"] == "error":
-                output.append("\n".join(content["traceback"]))
-
-        reply = self.client.execute_interactive(code, timeout=WAIT, output_hook=collect)
-        assert reply["content"]["status"] == "ok", "".join(output)
+        deadline = time.monotonic() + WAIT
+        while True:  # the cell's output, up to the kernel's going idle after it
+            try:
+                message = self.client.get_iopub_msg(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"the cell did not finish within {WAIT}s: {output}") from None
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, body = message["msg_type"], message["content"]
+            if kind == "stream":
+                output.append(body["text"])
+            elif kind == "error":
+                output.append("\n".join(body["traceback"]))
+            elif kind == "status" and body["execution_state"] == "idle":
+                break
+        assert self.reply(msg_id)["status"] == "ok", "".join(output)
         return "".join(output)
 
     def reply(self, msg_id: str) -> dict[str, Any]:
@@ -203,3 +215,57 @@ def test_shutdown_is_prompt_and_stops_the_hub_gracefully(kernel: Kernel, busy: b
         httpx.get(f"{url}/healthz", timeout=10)
     if not busy:
         assert "Traceback" not in kernel.log.read_text()
+
+
+# --- a re-run cell replaces the hub its earlier run started ---------------------------------------
+
+CELL = "hub = Hub(port=0).start()\nprint(hub.url)"
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+    except httpx.ConnectError:
+        return False
+
+
+def hubs_running(kernel: Kernel) -> int:
+    """How many hub threads the kernel runs (each hub serves from one, named after it)."""
+    code = (
+        "import threading\nprint(sum(t.name.startswith('metricstream-hub-') for t in threading.enumerate()))"
+    )
+    return int(kernel.run(code))
+
+
+def test_a_rerun_cell_stops_the_hub_its_earlier_run_started(kernel: Kernel) -> None:
+    kernel.run("from metricstream import Hub")
+    first = kernel.run(CELL, cell_id="cell-a").strip()
+    other = kernel.run("other = Hub(port=0).start()\nprint(other.url)", cell_id="cell-b").strip()
+
+    *notes, second = kernel.run(CELL, cell_id="cell-a").splitlines()
+    assert notes == [f"metricstream: stopping the hub at {first}, started by an earlier run of this cell"]
+    assert not answers(first)
+    assert answers(second)
+    assert answers(other)  # another cell's hub is untouched
+
+    # The cell edited and run again is still the same cell (its id stays).
+    third = kernel.run(CELL.replace("port=0", "port=0, heartbeat=5"), cell_id="cell-a").splitlines()[-1]
+    assert not answers(second)
+    # Hubs one run of a cell creates are all kept.
+    pair = kernel.run(
+        "pair = [Hub(port=0).start() for _ in range(2)]\nprint(*(h.url for h in pair))", "cell-c"
+    )
+    assert all(answers(url) for url in [third, other, *pair.split()])
+    assert hubs_running(kernel) == 4
+
+
+def test_without_a_cell_id_a_rerun_of_the_same_code_stops_its_earlier_hub(kernel: Kernel) -> None:
+    """nbval and bare jupyter_client send no cell id: the code itself identifies the cell."""
+    kernel.run("from metricstream import Hub")
+    first = kernel.run(CELL).strip()
+    second = kernel.run(CELL).splitlines()[-1]
+    assert not answers(first)
+    other = kernel.run(CELL.replace("port=0", "port=0, heartbeat=5")).strip()  # other code: another cell
+    assert answers(second)
+    assert answers(other)
+    assert hubs_running(kernel) == 2

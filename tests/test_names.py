@@ -372,12 +372,13 @@ def test_sqlite_from_before_the_name_index_finds_its_metrics_by_name(tmp_path: P
         old = hub.service.create_metric("kiln")
     with sqlite3.connect(path) as db:  # as schema version 1 left it
         db.execute("DROP INDEX metrics_by_name")
+        db.execute("DROP TABLE holder")
         db.execute("PRAGMA user_version = 1")
     with Hub(port=0, store=f"sqlite:///{path}", **FAST) as hub:
         assert hub.service.log("kiln", 900).metric_id == old.id
         assert hub.service.metric("kiln") == old
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
         indexes = {row[1] for row in db.execute("PRAGMA index_list(metrics)")}
         assert "metrics_by_name" in indexes
 

@@ -7,6 +7,8 @@ The backend-neutral contract (HTTP, SSE, Python API) runs on every backend throu
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 import signal
 import socket
@@ -22,12 +24,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from metricstream import Hub, ValidationError
+from metricstream import Hub, HubError, ValidationError
 from metricstream.events import GENESIS_ID
 from metricstream.storage import open_storage
 
 from .conftest import FAST, RawStream, free_port, wait_for
-from .test_cli import child, serve_url
+from .test_cli import WAIT, child, child_env, serve_url
 
 # --- SQLite -----------------------------------------------------------------------------------
 
@@ -89,7 +91,7 @@ def test_sqlite_schema_is_versioned(tmp_path: Path) -> None:
     with Hub(port=0, store=f"sqlite:///{path}", **FAST):
         pass
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         db.execute("PRAGMA user_version = 99")  # written by a newer release
     with pytest.raises(Exception, match="schema version 99"):
@@ -133,6 +135,75 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
         stored = {reading.id for reading in hub.service.list_readings(metric["id"], limit=10_000)}
     assert set(acknowledged) <= stored
     assert len(acknowledged) >= 300
+
+
+# --- SQLite: one process per file ------------------------------------------------------------
+
+
+def serve_on(store: str) -> list[str]:
+    return [sys.executable, "-m", "metricstream", "serve", "--port", "0", "--store", store]
+
+
+def refusal(store: str) -> str:
+    """What `metricstream serve` on `store` prints as it refuses to start (it must exit non-zero)."""
+    done = subprocess.run(
+        serve_on(store),
+        env=child_env(),
+        capture_output=True,
+        timeout=WAIT,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode != 0, done.stdout.decode()
+    assert "Traceback" not in stderr
+    assert done.stdout == b""
+    return stderr
+
+
+def test_a_second_process_on_one_sqlite_file_is_refused_even_after_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "data.db"
+    store = f"sqlite:///{path}"
+    with child(serve_on(store)) as first:
+        url = serve_url(first)
+        metric = httpx.post(f"{url}/metrics", json={"name": "cpu"}, timeout=10).json()
+        message = refusal(store)
+        assert f"{path} is in use by process {first.pid} " in message
+        assert "metricstream" in message  # the holder's program
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200  # the first one serves on
+        first.send_signal(signal.SIGKILL)
+        first.wait(WAIT)
+    with child(serve_on(store)) as again:  # at once: the kernel dropped the dead process's lock
+        url = serve_url(again)
+        assert httpx.get(f"{url}/metrics", timeout=10).json() == [metric]
+        assert f"in use by process {again.pid} " in refusal(store)
+
+
+def test_two_hubs_of_one_process_on_one_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "data.db"
+    with Hub(port=0, store=f"sqlite:///{path}", **FAST) as first:
+        metric = first.service.create_metric("cpu")
+        second = Hub(port=0, store=f"sqlite:///{tmp_path}/./data.db", **FAST)  # the same file
+        with pytest.raises(HubError, match=f"{re.escape(str(path))} is in use by this process"):
+            second.start()
+        assert not second.running
+        assert first.service.list_metrics() == [metric]  # untouched
+    with second:  # once the first let go
+        assert second.service.list_metrics() == [metric]
+
+
+def test_a_restarted_hub_takes_its_sqlite_file_again(tmp_path: Path) -> None:
+    path = tmp_path / "data.db"
+    hub = Hub(port=0, store=f"sqlite:///{path}", **FAST)
+    with hub:
+        pass
+    with child(serve_on(f"sqlite:///{path}")) as other:  # free while the hub is stopped
+        serve_url(other)
+        other.send_signal(signal.SIGTERM)
+        assert other.wait(WAIT) == 0
+    with hub:
+        hub.service.create_metric("after the restart")
+        assert f"{path} is in use by process {os.getpid()} " in refusal(f"sqlite:///{path}")
 
 
 def test_unknown_store_url_is_a_clear_error() -> None:

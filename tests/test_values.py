@@ -100,6 +100,7 @@ def test_the_openapi_document_follows_the_setting(make_hub: Callable[..., Hub]) 
     single, item = _reading_schema(strict.url)
     assert single["properties"]["value"]["exclusiveMinimum"] == 0
     assert item == "ReadingIn"
+    strict.stop()  # the same store under another setting: a SQLite file serves one hub at a time
     loose = make_hub(positive_only=False)
     single, item = _reading_schema(loose.url)
     assert "exclusiveMinimum" not in single["properties"]["value"]

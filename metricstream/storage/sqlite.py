@@ -10,6 +10,9 @@ The event log keeps its order in `events.seq` and is trimmed by it, oldest first
 the newest expired event is kept, so its id still marks where trimmed history ends, across restarts too.
 Schema versions are kept in `PRAGMA user_version` and applied in order by `_MIGRATIONS`.
 
+A file serves one process at a time: the store claims it while open (`claim.py`) and notes who it is in
+the `holder` table, which a process refused the file reads to name that holder.
+
 Limits are checked inside the write's transaction: `max_metrics` by counting metrics before the insert, the
 readings cap by deleting a metric's oldest rows (by ts, then id) beyond it. The number of readings per
 metric is counted once per metric and then kept up to date here (this connection is the only writer), so
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +38,7 @@ from ..events import Event
 from ..ids import ensure_ids_after
 from ..models import Metric, MetricReading
 from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
+from .claim import Claim, claim_database, note_holder
 from .rows import micros, moment
 
 __all__ = ["SQLiteStorage"]
@@ -69,6 +74,15 @@ _MIGRATIONS: Final = [
     """,
     # version 2: writes by name look metrics up by name
     "CREATE INDEX metrics_by_name ON metrics(name, seq)",
+    # version 3: the process that has the file open, for the message refusing another one
+    """
+    CREATE TABLE holder (
+        only INTEGER PRIMARY KEY CHECK (only = 1),
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        program TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -90,6 +104,7 @@ class SQLiteStorage:
         self.path = path
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
+        self._claim: Claim | None = None
         self._counts: dict[str, int] = {}  # readings per metric, exact; used on the writer thread only
 
     def __repr__(self) -> str:
@@ -105,40 +120,65 @@ class SQLiteStorage:
             raise UnavailableError(f"the store failed: {error}") from None
 
     async def open(self) -> None:
+        """Open the file (created if missing) and claim it; `UnavailableError` if another store, of this
+        process or another, has it open, naming that process."""
         if self._executor is not None:
             return
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metricstream-sqlite")
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metricstream-sqlite")
         self._counts.clear()
-        loop = asyncio.get_running_loop()
-        self._db = await loop.run_in_executor(self._executor, self._connect)
+        try:
+            self._db = await asyncio.get_running_loop().run_in_executor(executor, self._connect)
+        except BaseException:
+            executor.shutdown(wait=False)  # nothing was left open: a later open() starts afresh
+            raise
+        self._executor = executor
         newest = await self._run(self._newest_event_id)
         if newest is not None:
             ensure_ids_after(newest)  # ids keep growing across restarts, whatever the clock did
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        held = None if self.path == ":memory:" else claim_database(self.path)
+        db: sqlite3.Connection | None = None
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+            self._prepare(db)
+        except BaseException as error:
+            if db is not None:
+                db.close()
+            if held is not None:
+                held.release()  # after the connection is closed, never before (see claim.py)
+            if isinstance(error, sqlite3.Error):
+                raise UnavailableError(f"cannot open {os.path.abspath(self.path)}: {error}") from None
+            raise
+        self._claim = held
+        return db
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Bring the schema up to date and note this process as the file's holder."""
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(_MIGRATIONS):
-            db.close()
             raise UnavailableError(
                 f"{self.path} has schema version {version}, newer than this metricstream knows"
             )
         for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
             db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
-        return db
+        if self.path != ":memory:":
+            note_holder(db)
 
     async def close(self) -> None:
         if self._executor is None:
             return
-        db, executor = self._db, self._executor
-        self._db = self._executor = None
+        db, executor, held = self._db, self._executor, self._claim
+        self._db = self._executor = self._claim = None
         if db is not None:
             await asyncio.get_running_loop().run_in_executor(executor, db.close)
+        if held is not None:
+            held.release()  # once the connection is closed (see claim.py)
         executor.shutdown(wait=True)
 
     @staticmethod
