@@ -222,7 +222,12 @@ class MetricIn(BaseModel):
     name: MetricName
     input_frequency: Annotated[
         float | None,
-        Field(ge=0, allow_inf_nan=False, strict=True, description="A period, despite the name: the seconds expected between readings."),
+        Field(
+            ge=0,
+            allow_inf_nan=False,
+            strict=True,
+            description="A period, despite the name: the seconds expected between readings.",
+        ),
         BeforeValidator(lambda value: value if value is None else _real_number(value)),
     ] = None
 
