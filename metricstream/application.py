@@ -65,6 +65,7 @@ class MetricStreamApp:
             max_readings_per_metric=settings.max_readings_per_metric,
             positive_only=settings.positive_only,
             reading_ttl=settings.reading_ttl,
+            max_future=settings.max_future,
         )
         self.access = _access(settings)
         self.telemetry = Telemetry(self.broadcaster)  # this app's own Prometheus registry

@@ -14,6 +14,8 @@ Keyword arguments and flags win over the environment, which wins over the defaul
 from __future__ import annotations
 
 import re
+import types
+import typing
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -27,6 +29,7 @@ __all__ = ["Settings"]
 ENV_PREFIX = "METRICSTREAM_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 MAX_NAME_LENGTH = 200  # the ceiling the API document states (models.MAX_NAME_LENGTH)
+DEFAULT_MAX_FUTURE = 300.0  # seconds: a sensor's clock a few minutes fast still gets through
 MIN_TOKEN_LENGTH = 16
 # RFC 6750 b64token: what an Authorization: Bearer header can carry unquoted.
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -90,6 +93,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds readings are kept, by their timestamp: older ones are removed (at write "
         "time and in the background) and a write of one is refused with 400. Unset keeps every reading.",
+    )
+    max_future: float | None = Field(
+        DEFAULT_MAX_FUTURE,
+        ge=0,
+        description="Seconds a reading's timestamp may be ahead of the server's clock; a write of a later "
+        "one is refused with 400. `none` (None in Python) accepts any.",
     )
     # --- limits and security (docs/configuration.md#limits, docs/security.md) ---
     max_name_length: int = Field(
@@ -165,6 +174,12 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
 
+    @field_validator("max_future", mode="before")
+    @classmethod
+    def _none_is_unlimited(cls, value: object) -> object:
+        """`none` from a flag or variable is None, as a number there is a number."""
+        return None if isinstance(value, str) and value.strip().lower() == "none" else value
+
     @field_validator("token", "subscribe_token")
     @classmethod
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -233,8 +248,11 @@ class Settings(BaseSettings):
 
     @classmethod
     def build(cls, **overrides: Any) -> Settings:
-        """Settings from the environment, with `overrides` (None meaning "not given") on top."""
-        given = {name: value for name, value in overrides.items() if value is not None}
+        """Settings from the environment, with `overrides` on top. None means "not given", but for a
+        setting whose default is not None and which takes None (`max_future=None`: no limit)."""
+        given = {
+            name: value for name, value in overrides.items() if value is not None or name in _NONE_IS_A_VALUE
+        }
         unknown = sorted(set(given) - set(cls.model_fields))
         if unknown:
             raise TypeError(f"unknown setting(s): {', '.join(unknown)}")
@@ -242,6 +260,16 @@ class Settings(BaseSettings):
             return cls(**given)
         except Exception as exc:  # pydantic's ValidationError, reworded for people
             raise ValidationError(f"invalid settings: {_describe(exc)}") from None
+
+
+# Settings for which None is a value other than their default, so an explicit None is not "not given".
+_NONE_IS_A_VALUE = frozenset(
+    name
+    for name, field in Settings.model_fields.items()
+    if field.default is not None
+    and isinstance(field.annotation, types.UnionType)
+    and type(None) in typing.get_args(field.annotation)
+)
 
 
 def _listed(

@@ -31,7 +31,9 @@ def ahead(timestamp: str, limit: str = "300") -> str:
     )
 
 
-def assert_refused_everywhere(hub: Hub, http: httpx.Client, metric_id: str, timestamp: str, message: str) -> None:
+def assert_refused_everywhere(
+    hub: Hub, http: httpx.Client, metric_id: str, timestamp: str, message: str
+) -> None:
     """A reading at `timestamp` is refused with `message` on every path, and nothing is stored."""
     before = state(http)
     by_id = {"metric_id": metric_id, "value": 1, "timestamp": timestamp}
@@ -75,14 +77,16 @@ def test_a_reading_too_far_ahead_is_refused_on_every_path_and_store(make_hub: Ca
         # and forward: one that was too far ahead is now fine
         clock.step_wall(600)
         clock.advance(1)
-        later = http.post("/metrics/readings/batch", json={"readings": [{"metric": "m", "value": 2, "timestamp": at(301)}]})
+        later_by_name = {"metric": "m", "value": 2, "timestamp": at(301)}
+        later = http.post("/metrics/readings/batch", json={"readings": [later_by_name]})
         assert later.status_code == 201, later.text
         assert [r.value for r in hub.service.list_readings(metric.id)] == [1, 2]
 
 
 def test_the_issue_example_far_in_the_future_is_refused_by_default(hub: Hub, http: httpx.Client) -> None:
     before = state(http)
-    answer = http.post("/metrics/readings", json={"metric": "cpu", "value": 1, "timestamp": "2099-01-01T00:00:00Z"})
+    far = {"metric": "cpu", "value": 1, "timestamp": "2099-01-01T00:00:00Z"}
+    answer = http.post("/metrics/readings", json=far)
     assert_error(answer, 400, ahead("2099-01-01T00:00:00.000000Z"))
     with pytest.raises(ValidationError, match=r"max_future=300; set max_future=none"):
         hub.service.log("cpu", 1, datetime(2099, 1, 1, tzinfo=UTC))

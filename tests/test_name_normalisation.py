@@ -28,6 +28,7 @@ from .apitools import assert_error, post_metric, state
 from .conftest import FAST
 
 NFC, NFD = "caf\u00e9", "cafe\u0301"  # "café" composed, and as e + a combining acute accent
+ZOE_NFC, ZOE_NFD = "Z\u00f6e", "Zo\u0308e"
 PAST = datetime(2026, 1, 1, tzinfo=UTC)  # a datetime timestamp takes the model's (slow) path
 
 
@@ -106,15 +107,12 @@ def test_nfc_and_nfd_spellings_name_one_metric(hub: Hub, http: httpx.Client) -> 
         created = next(iter(live))
     assert (created.type, created.data["name"]) == (METRIC_CREATED, NFC)  # stored and announced in NFC
     timed = {"value": 1, "timestamp": "2026-01-01T00:00:00Z"}
+    batch = {"readings": [{"metric": NFC, **timed}, {"metric": NFD, **timed}]}
+    in_batch = http.post("/metrics/readings/batch", json=batch).json()["readings"]
     written = [
         http.post("/metrics/readings", json={"metric": NFC, "value": 1}).json()["metric_id"],
         http.post("/metrics/readings", json={"metric": NFD, **timed}).json()["metric_id"],
-        *[
-            reading["metric_id"]
-            for reading in http.post(
-                "/metrics/readings/batch", json={"readings": [{"metric": NFC, **timed}, {"metric": NFD, **timed}]}
-            ).json()["readings"]
-        ],
+        *[reading["metric_id"] for reading in in_batch],
         hub.service.log(NFC, 1, timestamp=PAST).metric_id,
         hub.service.log(NFD, 1, timestamp=PAST).metric_id,
         hub.service.metric(NFC).id,
@@ -175,15 +173,15 @@ def test_sqlite_from_before_nfc_finds_old_names_in_nfc_and_keeps_them(tmp_path: 
         for number, script in enumerate(_MIGRATIONS[:2], start=1):
             db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
         old, twins = new_id(), [new_id(), new_id()]
-        rows = [(old, NFD), (twins[0], "Zo\u0308e"), (twins[1], "Z\u00f6e"), (new_id(), "\x1ccpu")]
+        rows = [(old, NFD), (twins[0], ZOE_NFD), (twins[1], ZOE_NFC), (new_id(), "\x1ccpu")]
         db.executemany("INSERT INTO metrics (id, name) VALUES (?, ?)", rows)
     with Hub(port=0, store=f"sqlite:///{path}", **FAST) as hub:
         assert [m.name for m in hub.service.list_metrics()] == [name for _, name in rows]  # as stored
         assert hub.service.log(NFC, 1).metric_id == old
         assert hub.service.metric(NFD).id == old
-        assert [m.id for m in hub.service.list_metrics(name="Z\u00f6e")] == twins
+        assert [m.id for m in hub.service.list_metrics(name=ZOE_NFC)] == twins
         with pytest.raises(ConflictError):
-            hub.service.log("Zoe\u0308", 1)
+            hub.service.log(ZOE_NFD, 1)
         assert len(hub.service.list_metrics()) == 4
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS)
@@ -194,10 +192,10 @@ def test_redis_from_before_nfc_finds_old_names_in_nfc_and_keeps_them(redis_serve
     store = f"{redis_server}?prefix={prefix}"
     with Hub(port=0, store=store, **FAST) as hub:
         old = hub.service.create_metric(NFC)
-        twins = [hub.service.create_metric("Z\u00f6e") for _ in range(2)]
+        twins = [hub.service.create_metric(ZOE_NFC) for _ in range(2)]
     client = redis.Redis.from_url(redis_server)
     try:  # as a release that kept names as given left the store: one in NFD, one of the twins too
-        for metric_id, name in [(old.id, NFD), (twins[0].id, "Zo\u0308e")]:
+        for metric_id, name in [(old.id, NFD), (twins[0].id, ZOE_NFD)]:
             body = orjson.dumps({"id": metric_id, "name": name, "input_frequency": None})
             client.hset(f"{prefix}metrics", metric_id, body)
             client.srem(f"{prefix}named:{unicodedata.normalize('NFC', name)}", metric_id)
@@ -205,13 +203,12 @@ def test_redis_from_before_nfc_finds_old_names_in_nfc_and_keeps_them(redis_serve
         client.delete(f"{prefix}names_nfc")
         with Hub(port=0, store=store, **FAST) as hub:
             names = [m.name for m in hub.service.list_metrics()]
-            assert names == [NFD, "Zo\u0308e", "Z\u00f6e"]  # as stored
+            assert names == [NFD, ZOE_NFD, ZOE_NFC]  # as stored
             assert hub.service.log(NFC, 1).metric_id == old.id
-            assert [m.id for m in hub.service.list_metrics(name="Zoe\u0308")] == [m.id for m in twins]
+            assert [m.id for m in hub.service.list_metrics(name=ZOE_NFD)] == [m.id for m in twins]
             with pytest.raises(ConflictError):
-                hub.service.log("Z\u00f6e", 1)
+                hub.service.log(ZOE_NFC, 1)
             hub.service.delete_metric(twins[0].id)  # found in its NFC set, and taken out of it
-            assert hub.service.log("Z\u00f6e", 1).metric_id == twins[1].id
+            assert hub.service.log(ZOE_NFC, 1).metric_id == twins[1].id
     finally:
         client.close()
-
