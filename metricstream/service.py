@@ -49,7 +49,6 @@ from .models import (
     validate_metric,
     validate_reading,
 )
-from .settings import DEFAULT_MAX_FUTURE
 from .storage import MetricLimitReached, NameTaken, Storage, is_shared
 from .storage.rows import micros
 
@@ -113,7 +112,7 @@ class AsyncMetricService:
         max_readings_per_metric: int | None = None,
         positive_only: bool = True,
         reading_ttl: float | None = None,
-        max_future: float | None = DEFAULT_MAX_FUTURE,
+        max_future: float | None = None,
     ) -> None:
         self.storage = storage
         self._shared = is_shared(storage)  # its own log publishes its writes

@@ -29,7 +29,6 @@ __all__ = ["Settings"]
 ENV_PREFIX = "METRICSTREAM_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 MAX_NAME_LENGTH = 200  # the ceiling the API document states (models.MAX_NAME_LENGTH)
-DEFAULT_MAX_FUTURE = 300.0  # seconds: a sensor's clock a few minutes fast still gets through
 MIN_TOKEN_LENGTH = 16
 # RFC 6750 b64token: what an Authorization: Bearer header can carry unquoted.
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -95,7 +94,7 @@ class Settings(BaseSettings):
         "time and in the background) and a write of one is refused with 400. Unset keeps every reading.",
     )
     max_future: float | None = Field(
-        DEFAULT_MAX_FUTURE,
+        300.0,  # a sensor whose clock runs a few minutes fast still gets through
         ge=0,
         description="Seconds a reading's timestamp may be ahead of the server's clock; a write of a later "
         "one is refused with 400. `none` (None in Python) accepts any.",
