@@ -6,10 +6,10 @@ becomes a `ValidationError` whose message names the field and the rule, identica
 
 Deliberate deviations from the Go original: a reading's value must be a finite number > 0 (the original took
 any float), and metric names follow one rule (`normalize_name`) on every path: trimmed, NFC, free of control
-characters, and limited to 200 characters. From Python, a number is an int or
-a float (numpy's included), never a bool, `Decimal` or `Fraction`, as JSON can carry only the former. A
-leap second (`23:59:60` UTC, valid RFC 3339) is accepted and read as the next second, as POSIX time counts
-it; a `:60` anywhere else is refused.
+characters, and limited to 200 characters. From Python, a number is an int or a float (numpy's included),
+never a bool, `Decimal` or `Fraction`, as JSON can carry only the former. A leap second (`23:59:60` UTC,
+valid RFC 3339) is accepted and read as the next second, as POSIX time counts it; a `:60` anywhere else is
+refused.
 
 The name limit is a setting (`max_name_length`) that may only lower that ceiling: `MetricIn` keeps the hard
 200, so `/openapi.json` states a true maxLength whatever the server's setting, and `validate_metric` checks
@@ -207,12 +207,11 @@ def _whole_number(value: object) -> object:
 # Unicode's White_Space (PropList.txt), what a name's ends are trimmed of: str.strip() would also take
 # U+001C-U+001F, which Unicode (and pydantic) count as control characters, not as space.
 NAME_SPACE: Final = (
-    "\t\n\v\f\r \x85\xa0\u1680"
-    + "".join(map(chr, range(0x2000, 0x200B)))
-    + ("\u2028\u2029\u202f\u205f\u3000")
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
 )
 _NOT_IN_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # category Cc, and lone surrogates
-WORDED: Final = "worded"  # the type of a pydantic error whose message is already the one for people
+_WORDED: Final = "worded"  # the type of a pydantic error whose message is already the one for people
 
 
 @functools.lru_cache(maxsize=4096)  # a batch names the same few metrics over and over
@@ -243,7 +242,7 @@ def _name_field(value: object, info: ValidationInfo) -> object:
     try:
         return normalize_name(value)
     except ValueError as error:
-        raise PydanticCustomError(WORDED, f"{info.field_name} {error}") from None
+        raise PydanticCustomError(_WORDED, f"{info.field_name} {error}") from None
 
 
 Timestamp = Annotated[
@@ -500,7 +499,7 @@ def _describe(exc: PydanticValidationError, model: str = "", messages: list[str]
     messages = list(messages or [])
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else ""
-        if not field or error["type"] == WORDED:  # the model's own check, already worded for people
+        if not field or error["type"] == _WORDED:  # the model's own check, already worded for people
             message = error["msg"]
         elif error["type"] == "missing":
             message = f"{field} is required"

@@ -8,13 +8,13 @@ A `bool` setting is a flag without a value (`--demo`) and a variable such as `ME
 (`cors_origins`) is comma-separated as a flag or variable, a list in Python. Tokens are `SecretStr`s, so a
 printed `Settings` never shows them; prefer the variable to the flag, which other users can see in `ps`.
 
-Keyword arguments and flags win over the environment, which wins over the defaults.
+Keyword arguments and flags win over the environment, which wins over the defaults. A limit that is on by
+default and can be lifted (`max_future`) is lifted by `none` as a flag or variable, None in Python.
 """
 
 from __future__ import annotations
 
 import re
-import types
 import typing
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -265,9 +265,7 @@ class Settings(BaseSettings):
 _NONE_IS_A_VALUE = frozenset(
     name
     for name, field in Settings.model_fields.items()
-    if field.default is not None
-    and isinstance(field.annotation, types.UnionType)
-    and type(None) in typing.get_args(field.annotation)
+    if field.default is not None and type(None) in typing.get_args(field.annotation)
 )
 
 

@@ -24,6 +24,7 @@ from metricstream.ids import new_id
 from metricstream.models import (
     METRIC_CREATED,
     METRIC_MISSING,
+    NAME_SPACE,
     READING_CREATED,
     MetricIn,
     MetricsQuery,
@@ -150,6 +151,12 @@ def test_metric_name_trimmed_and_bounded(name: str, stored: str) -> None:
     assert validate(MetricsQuery, {"name": name}).name == stored  # a query by name: the same rule
     item = {"metric": name, "value": 1}
     assert validate_reading(item).metric == validate(ReadingIn, item).metric == stored
+
+
+def test_names_are_trimmed_of_unicode_whitespace_not_of_what_str_strip_takes() -> None:
+    python_space = {character for character in map(chr, range(0x110000)) if character.isspace()}
+    # U+001C-U+001F are space to str.isspace() only: Unicode calls them control characters, and so do we
+    assert set(NAME_SPACE) == python_space - set("\x1c\x1d\x1e\x1f")
 
 
 @pytest.mark.parametrize(
