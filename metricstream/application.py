@@ -71,6 +71,7 @@ class MetricStreamApp:
             max_readings_per_metric=settings.max_readings_per_metric,
             positive_only=settings.positive_only,
             reading_ttl=settings.reading_ttl,
+            max_future=settings.max_future,
         )
         self.access = _access(settings)
         self.failures = FailureLimit(self.clock)  # wrong tokens per client address, on every route

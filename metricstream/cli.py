@@ -62,8 +62,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args = vars(build_parser().parse_args(argv))
     quiet = args.pop("quiet")
     args.pop("command")
-    try:
-        settings = Settings.build(**args)
+    try:  # a flag left out is None here, which must leave the environment or the default in charge
+        settings = Settings.build(**{name: value for name, value in args.items() if value is not None})
         from .server import run
         from .telemetry import configure_logging
 

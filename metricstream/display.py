@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .errors import ConflictError, NotFoundError, ValidationError
-from .models import Metric
+from .models import NAME_SPACE, Metric
 
 if TYPE_CHECKING:
     from .blocking import MetricService
@@ -101,7 +101,7 @@ def resolve(service: MetricService, metric: Metric | str) -> Metric:
         return service.get_metric(metric.id)  # one deleted meanwhile is an error now, not a blank view
     if not isinstance(metric, str):
         raise ValidationError(f"metric must be a metric's id or name, not {type(metric).__name__}")
-    text = metric.strip()
+    text = metric.strip(NAME_SPACE)  # as names are trimmed; list_metrics then applies the whole rule
     if not text:
         raise ValidationError("metric must be a metric's id or name, not an empty string")
     if _is_uuid(text):

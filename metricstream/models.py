@@ -5,10 +5,11 @@ Metrics, readings and events are frozen dataclasses. Input is validated by pydan
 becomes a `ValidationError` whose message names the field and the rule, identical for HTTP and Python callers.
 
 Deliberate deviations from the Go original: a reading's value must be a finite number > 0 (the original took
-any float), and metric names are trimmed and limited to 200 characters. From Python, a number is an int or
-a float (numpy's included), never a bool, `Decimal` or `Fraction`, as JSON can carry only the former. A
-leap second (`23:59:60` UTC, valid RFC 3339) is accepted and read as the next second, as POSIX time counts
-it; a `:60` anywhere else is refused.
+any float), and metric names follow one rule (`normalize_name`) on every path: trimmed, NFC, free of control
+characters, and limited to 200 characters. From Python, a number is an int or a float (numpy's included),
+never a bool, `Decimal` or `Fraction`, as JSON can carry only the former. A leap second (`23:59:60` UTC,
+valid RFC 3339) is accepted and read as the next second, as POSIX time counts it; a `:60` anywhere else is
+refused.
 
 The name limit is a setting (`max_name_length`) that may only lower that ceiling: `MetricIn` keeps the hard
 200, so `/openapi.json` states a true maxLength whatever the server's setting, and `validate_metric` checks
@@ -21,6 +22,7 @@ import functools
 import math
 import numbers
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +35,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
     create_model,
     model_validator,
@@ -56,6 +59,8 @@ __all__ = [
     "ReadingsQuery",
     "Snapshot",
     "format_timestamp",
+    "name_key",
+    "normalize_name",
     "validate",
     "validate_metric",
     "validate_reading",
@@ -199,6 +204,47 @@ def _whole_number(value: object) -> object:
     raise ValueError("not a whole number")
 
 
+# Unicode's White_Space (PropList.txt), what a name's ends are trimmed of: str.strip() would also take
+# U+001C-U+001F, which Unicode (and pydantic) count as control characters, not as space.
+NAME_SPACE: Final = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+_NOT_IN_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # category Cc, and lone surrogates
+_WORDED: Final = "worded"  # the type of a pydantic error whose message is already the one for people
+
+
+@functools.lru_cache(maxsize=4096)  # a batch names the same few metrics over and over
+def normalize_name(text: str) -> str:
+    """`text` as a metric name, in the one form every path takes it (create, write by name, look up by
+    name): its ends trimmed of whitespace, then NFC, so that "café" composed and "café" decomposed are one
+    name. A `ValueError` (its message to follow the field's name) if a control character or a lone
+    surrogate is left. The length, in characters of the result, is the caller's to check."""
+    name = text.strip(NAME_SPACE)
+    unwanted = _NOT_IN_NAMES.search(name)
+    if unwanted is not None:
+        character = unwanted.group()
+        kind = "a lone surrogate" if "\ud800" <= character <= "\udfff" else "control characters"
+        raise ValueError(f"must not contain {kind} (U+{ord(character):04X})")
+    return name_key(name)
+
+
+def name_key(name: str) -> str:
+    """The form names are compared in: NFC. Names stored before `normalize_name` may not be in it, so the
+    stores index every name by this."""
+    return name if name.isascii() else unicodedata.normalize("NFC", name)
+
+
+def _name_field(value: object, info: ValidationInfo) -> object:
+    """A name field's text through `normalize_name`; anything else is left for the str schema to refuse."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return normalize_name(value)
+    except ValueError as error:
+        raise PydanticCustomError(_WORDED, f"{info.field_name} {error}") from None
+
+
 Timestamp = Annotated[
     datetime | None,
     BeforeValidator(_rfc3339),
@@ -209,8 +255,12 @@ Timestamp = Annotated[
 ]
 MetricName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH, strict=True),
-    Field(description="Display name; trimmed, 1 to 200 characters (a server may allow fewer)."),
+    StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH, strict=True),  # checked after the rule
+    BeforeValidator(_name_field),
+    Field(
+        description="Display name: trimmed of outer whitespace, NFC-normalised, no control characters; "
+        "then 1 to 200 characters (a server may allow fewer)."
+    ),
 ]
 
 
@@ -362,8 +412,11 @@ class MetricsQuery(BaseModel):
     ] = DEFAULT_READINGS_LIMIT
     name: Annotated[
         str | None,
-        Field(description="Only the metrics with exactly this name (outer spaces ignored, as in names)."),
-        BeforeValidator(lambda value: value.strip() if isinstance(value, str) else value),
+        Field(
+            description="Only the metrics with exactly this name, taken as names are (outer whitespace "
+            "trimmed, NFC; a control character is refused)."
+        ),
+        BeforeValidator(_name_field),
     ] = None
 
 
@@ -395,8 +448,10 @@ def validate_reading(
                     moment = cast("datetime | None", _rfc3339(timestamp))
                     if type(metric_id) is str and name is None:
                         return ReadingFields(_uuid7_text(metric_id), value, moment)
-                    if type(name) is str and metric_id is None and 0 < len(name.strip()) <= max_name_length:
-                        return ReadingFields(None, value, moment, name.strip())
+                    if type(name) is str and metric_id is None:
+                        metric = normalize_name(name)
+                        if 0 < len(metric) <= max_name_length:
+                            return ReadingFields(None, value, moment, metric)
         except (ValueError, OverflowError):
             pass  # the model says what is wrong
     try:
@@ -449,7 +504,7 @@ def _describe(exc: PydanticValidationError, model: str = "", messages: list[str]
     messages = list(messages or [])
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else ""
-        if not field:  # the model's own check, already worded for people
+        if not field or error["type"] == _WORDED:  # the model's own check, already worded for people
             message = error["msg"]
         elif error["type"] == "missing":
             message = f"{field} is required"
@@ -474,5 +529,7 @@ def _metric_model(max_name_length: int) -> type[MetricIn]:
     """`MetricIn` with a shorter name limit: every error of a body is still found in one pass."""
     if max_name_length >= MAX_NAME_LENGTH:
         return MetricIn
-    name = StringConstraints(strip_whitespace=True, min_length=1, max_length=max_name_length, strict=True)
-    return create_model("MetricIn", __base__=MetricIn, name=(Annotated[str, name], ...))
+    name = StringConstraints(min_length=1, max_length=max_name_length, strict=True)
+    return create_model(
+        "MetricIn", __base__=MetricIn, name=(Annotated[str, name, BeforeValidator(_name_field)], ...)
+    )

@@ -10,7 +10,8 @@ Limits (settings, docs/configuration.md#limits) hold for both: a name longer tha
 is valid, the store is full; the store checks the count in the same step as the insert, so several
 processes sharing Redis cannot overshoot it); a reading beyond `max_readings_per_metric` is stored and that
 metric's oldest readings (by timestamp) are dropped in the same step, so writes never fail for it. The
-events of readings later dropped stay in the stream: they were created.
+events of readings later dropped stay in the stream: they were created. A timestamp older than
+`reading_ttl` allows, or more than `max_future` seconds ahead of the clock, is a `ValidationError`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from .models import (
     ReadingsQuery,
     Snapshot,
     format_timestamp,
+    name_key,
     validate,
     validate_metric,
     validate_reading,
@@ -110,6 +112,7 @@ class AsyncMetricService:
         max_readings_per_metric: int | None = None,
         positive_only: bool = True,
         reading_ttl: float | None = None,
+        max_future: float | None = None,
     ) -> None:
         self.storage = storage
         self._shared = is_shared(storage)  # its own log publishes its writes
@@ -121,6 +124,7 @@ class AsyncMetricService:
         self.max_readings_per_metric = max_readings_per_metric  # None: keep every reading
         self.positive_only = positive_only  # False: any finite value, 0 and below too
         self.reading_ttl = reading_ttl  # None: readings are kept whatever their age
+        self.max_future = max_future  # None: a timestamp may be any time ahead of the clock
         self._arrivals: dict[str, asyncio.Future[None]] = {}  # shared store: writes awaiting their event
         # Ids are made and stored under one lock, so this process's events reach the log in id order
         # even when a store's writes could overtake each other (several Redis connections).
@@ -140,8 +144,8 @@ class AsyncMetricService:
         if not self._names_seen:
             return
         for event in events:
-            if event.type == METRIC_CREATED:
-                self._names_seen.pop(orjson.loads(event.body)["name"], None)
+            if event.type == METRIC_CREATED:  # keyed by name_key: another process may be older
+                self._names_seen.pop(name_key(orjson.loads(event.body)["name"]), None)
             elif event.type == METRIC_DELETED:
                 for name in [n for n, metric_id in self._names_seen.items() if metric_id == event.metric_id]:
                     del self._names_seen[name]
@@ -208,16 +212,12 @@ class AsyncMetricService:
         if not single and self.max_batch is not None and len(items) > self.max_batch:
             raise ValidationError(f"at most {self.max_batch} readings per batch, got {len(items)}")
         checked, errors = [], []
-        oldest = self._oldest_kept()
+        oldest, latest = self._oldest_kept(), self._latest_accepted()
         for index, item in enumerate(items):
             try:
                 fields = validate_reading(item, self.positive_only, self.max_name_length)
-                if oldest is not None and fields.timestamp is not None and fields.timestamp < oldest:
-                    raise ValidationError(
-                        f"timestamp {format_timestamp(fields.timestamp)} is older than the reading_ttl of "
-                        f"{self.reading_ttl:g} seconds allows (readings before {format_timestamp(oldest)} "
-                        "are removed)"
-                    )
+                if fields.timestamp is not None:
+                    self._check_age(fields.timestamp, oldest, latest)
                 checked.append(fields)
             except ValidationError as error:
                 errors.append({"index": index, "error": error.message})
@@ -246,6 +246,30 @@ class AsyncMetricService:
         if self.reading_ttl is None:
             return None
         return datetime.fromtimestamp(self.clock.time() - self.reading_ttl, UTC)
+
+    def _latest_accepted(self) -> datetime | None:
+        """The latest timestamp a reading may have under `max_future` (None: any)."""
+        if self.max_future is None:
+            return None
+        try:
+            return datetime.fromtimestamp(self.clock.time() + self.max_future, UTC)
+        except (OverflowError, ValueError, OSError):  # past the last datetime: every timestamp is before
+            return None
+
+    def _check_age(self, timestamp: datetime, oldest: datetime | None, latest: datetime | None) -> None:
+        """Refuse a timestamp `reading_ttl` would remove at once, or one too far ahead of the clock: a
+        reading dated years ahead would stay the newest of its metric until then."""
+        if oldest is not None and timestamp < oldest:
+            raise ValidationError(
+                f"timestamp {format_timestamp(timestamp)} is older than the reading_ttl of "
+                f"{self.reading_ttl:g} seconds allows (readings before {format_timestamp(oldest)} "
+                "are removed)"
+            )
+        if latest is not None and timestamp > latest:
+            raise ValidationError(
+                f"timestamp {format_timestamp(timestamp)} is more than {self.max_future:g} seconds ahead "
+                f"of the server's clock (max_future={self.max_future:g}; set max_future=none to accept any)"
+            )
 
     async def _require_all(self, checked: Sequence[ReadingFields], single: bool) -> None:
         """Refuse, as one error per item, readings of metrics given by an id no metric has."""

@@ -8,12 +8,14 @@ A `bool` setting is a flag without a value (`--demo`) and a variable such as `ME
 (`cors_origins`) is comma-separated as a flag or variable, a list in Python. Tokens are `SecretStr`s, so a
 printed `Settings` never shows them; prefer the variable to the flag, which other users can see in `ps`.
 
-Keyword arguments and flags win over the environment, which wins over the defaults.
+Keyword arguments and flags win over the environment, which wins over the defaults. A limit that is on by
+default and can be lifted (`max_future`) is lifted by `none` as a flag or variable, None in Python.
 """
 
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -91,6 +93,12 @@ class Settings(BaseSettings):
         description="Seconds readings are kept, by their timestamp: older ones are removed (at write "
         "time and in the background) and a write of one is refused with 400. Unset keeps every reading.",
     )
+    max_future: float | None = Field(
+        300.0,  # a sensor whose clock runs a few minutes fast still gets through
+        ge=0,
+        description="Seconds a reading's timestamp may be ahead of the server's clock; a write of a later "
+        "one is refused with 400. `none` (None in Python) accepts any.",
+    )
     # --- limits and security (docs/configuration.md#limits, docs/security.md) ---
     max_name_length: int = Field(
         MAX_NAME_LENGTH,
@@ -165,6 +173,12 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
 
+    @field_validator("max_future", mode="before")
+    @classmethod
+    def _none_is_unlimited(cls, value: object) -> object:
+        """`none` from a flag or variable is None, as a number there is a number."""
+        return None if isinstance(value, str) and value.strip().lower() == "none" else value
+
     @field_validator("token", "subscribe_token")
     @classmethod
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -233,8 +247,11 @@ class Settings(BaseSettings):
 
     @classmethod
     def build(cls, **overrides: Any) -> Settings:
-        """Settings from the environment, with `overrides` (None meaning "not given") on top."""
-        given = {name: value for name, value in overrides.items() if value is not None}
+        """Settings from the environment, with `overrides` on top. None means "not given", but for a
+        setting whose default is not None and which takes None (`max_future=None`: no limit)."""
+        given = {
+            name: value for name, value in overrides.items() if value is not None or name in _NONE_IS_A_VALUE
+        }
         unknown = sorted(set(given) - set(cls.model_fields))
         if unknown:
             raise TypeError(f"unknown setting(s): {', '.join(unknown)}")
@@ -242,6 +259,14 @@ class Settings(BaseSettings):
             return cls(**given)
         except Exception as exc:  # pydantic's ValidationError, reworded for people
             raise ValidationError(f"invalid settings: {_describe(exc)}") from None
+
+
+# Settings for which None is a value other than their default, so an explicit None is not "not given".
+_NONE_IS_A_VALUE = frozenset(
+    name
+    for name, field in Settings.model_fields.items()
+    if field.default is not None and type(None) in typing.get_args(field.annotation)
+)
 
 
 def _listed(

@@ -52,7 +52,6 @@ from .apitools import (
         ("2024-02-29T23:59:59.999999+00:00", "2024-02-29T23:59:59.999999Z"),
         ("0999-06-01T00:00:00Z", "0999-06-01T00:00:00.000000Z"),
         ("0001-01-01T00:00:00-01:00", "0001-01-01T01:00:00.000000Z"),
-        ("9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999999Z"),
     ],
 )
 def test_create_reading_201_stores_timestamp_in_utc(
@@ -70,6 +69,17 @@ def test_create_reading_201_stores_timestamp_in_utc(
     assert body["value"] == 21.5
     assert body["timestamp"] == stored
     assert http.get(f"/metrics/{metric_id}/readings").json() == [body]
+
+
+def test_the_last_timestamp_is_stored_when_max_future_allows_any(make_hub: Callable[..., Hub]) -> None:
+    hub = make_hub(max_future=None)  # by default, one more than 300 s ahead of the clock is refused
+    with httpx.Client(base_url=hub.url, timeout=10) as http:
+        metric_id = post_metric(http)["id"]
+        last = "9999-12-31T23:59:59.999999Z"
+        item = {"metric_id": metric_id, "value": 1, "timestamp": last}
+        response = http.post("/metrics/readings", json=item)
+        assert response.status_code == 201, response.text
+        assert [reading["timestamp"] for reading in readings(http, metric_id)] == [last]
 
 
 @pytest.mark.parametrize("payload_extra", [{}, {"timestamp": None}])

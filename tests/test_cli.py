@@ -197,6 +197,20 @@ def test_serve_is_configured_by_environment_and_flags_win() -> None:
     assert status == 0, stderr
 
 
+def test_max_future_none_as_a_flag_wins_over_the_environment() -> None:
+    env = child_env(METRICSTREAM_MAX_FUTURE="5", METRICSTREAM_PORT="0")
+    far = {"metric": "cpu", "value": 1, "timestamp": "2099-01-01T00:00:00Z"}
+    for flags, status in [([], 400), (["--max-future", "none"], 201)]:
+        with child([*ENTRY_POINTS["python-m"](), "serve", *flags], env) as process:
+            answer = httpx.post(f"{serve_url(process)}/metrics/readings", json=far, timeout=10)
+            assert answer.status_code == status, answer.text
+            if status == 400:
+                assert "max_future=5;" in answer.json()["error"]
+            process.send_signal(signal.SIGTERM)
+            code, _, stderr = finish(process)
+        assert code == 0, stderr
+
+
 @pytest.mark.parametrize(
     ("arguments", "env", "message"),
     [
@@ -207,6 +221,8 @@ def test_serve_is_configured_by_environment_and_flags_win() -> None:
         (["--no-such-flag"], {}, "--no-such-flag"),
         ([], {"METRICSTREAM_MAX_CLIENTS": "lots", "METRICSTREAM_PORT": "0"}, "max_clients"),
         (["--loop", "tokio"], {}, "loop"),
+        (["--max-future", "-1"], {}, "max_future"),
+        ([], {"METRICSTREAM_MAX_FUTURE": "later", "METRICSTREAM_PORT": "0"}, "max_future"),
     ],
     ids=[
         "not-a-number",
@@ -216,6 +232,8 @@ def test_serve_is_configured_by_environment_and_flags_win() -> None:
         "unknown-flag",
         "bad-env",
         "unknown-loop",
+        "negative-max-future",
+        "bad-max-future-env",
     ],
 )
 def test_bad_configuration_exits_non_zero_with_a_message(

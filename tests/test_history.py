@@ -157,8 +157,8 @@ def test_a_write_older_than_the_reading_ttl_is_refused(make_hub: Callable[..., H
         )
         assert_error(by_name, 400, message)
         assert state(http) == before  # nothing stored, no metric "new"
-        # the edge itself, the future and the default "now" are kept
-        for timestamp in (at(-TTL), at(3600)):
+        # the edge itself, the near future (max_future: 300 s) and the default "now" are kept
+        for timestamp in (at(-TTL), at(300)):
             assert http.post("/metrics/readings", json={**old, "timestamp": timestamp}).status_code == 201
         assert http.post("/metrics/readings", json={"metric_id": metric.id, "value": 1}).status_code == 201
     with pytest.raises(ValidationError, match="older than the reading_ttl"):

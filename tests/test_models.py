@@ -24,8 +24,10 @@ from metricstream.ids import new_id
 from metricstream.models import (
     METRIC_CREATED,
     METRIC_MISSING,
+    NAME_SPACE,
     READING_CREATED,
     MetricIn,
+    MetricsQuery,
     ReadingFields,
     ReadingIn,
     ReadingsQuery,
@@ -140,10 +142,41 @@ def test_unknown_field_message_falls_back_to_pydantic() -> None:
         ("x" * 200, "x" * 200),
         (" " * 50 + "x" * 200 + " " * 50, "x" * 200),
         ("é" * 200, "é" * 200),  # characters, not bytes
+        ("e\u0301" * 200, "\u00e9" * 200),  # NFC, then counted
+        ("\x85CPU\u2028", "CPU"),  # Unicode's White_Space, control characters among it, at the ends
     ],
 )
 def test_metric_name_trimmed_and_bounded(name: str, stored: str) -> None:
     assert validate(MetricIn, {"name": name}).name == stored
+    assert validate(MetricsQuery, {"name": name}).name == stored  # a query by name: the same rule
+    item = {"metric": name, "value": 1}
+    assert validate_reading(item).metric == validate(ReadingIn, item).metric == stored
+
+
+def test_names_are_trimmed_of_unicode_whitespace_not_of_what_str_strip_takes() -> None:
+    python_space = {character for character in map(chr, range(0x110000)) if character.isspace()}
+    # U+001C-U+001F are space to str.isspace() only: Unicode calls them control characters, and so do we
+    assert set(NAME_SPACE) == python_space - set("\x1c\x1d\x1e\x1f")
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("\x1cCPU", "must not contain control characters (U+001C)"),  # str.strip() took it away
+        ("CPU\x1f", "must not contain control characters (U+001F)"),
+        ("C\tPU", "must not contain control characters (U+0009)"),
+        ("C\x00PU", "must not contain control characters (U+0000)"),
+        ("\x7f", "must not contain control characters (U+007F)"),
+        ("CPU\ud800", "must not contain a lone surrogate (U+D800)"),
+    ],
+)
+def test_metric_name_with_a_control_character_rejected(name: str, rule: str) -> None:
+    assert rejects(MetricIn, {"name": name}) == f"name {rule}"
+    assert rejects(MetricsQuery, {"name": name}) == f"name {rule}"
+    for positive_only in (True, False):
+        with pytest.raises(ValidationError) as raised:
+            validate_reading({"metric": name, "value": 1}, positive_only)
+        assert raised.value.message == f"metric {rule}"
 
 
 @pytest.mark.parametrize(
@@ -594,6 +627,12 @@ _reading_ids = st.one_of(
     st.none(),
     st.integers(),
 )
+_name_parts = ["a", "é", "e\u0301", " ", "\t", "\x1c", "\x85", "\xa0", "\u3000", "\x00", "\ud800"]
+_reading_names = st.one_of(
+    st.lists(st.one_of(st.sampled_from(_name_parts), st.characters()), max_size=8).map("".join),
+    st.none(),
+    st.integers(),
+)
 _reading_timestamps = st.one_of(
     st.none(),
     st.datetimes(timezones=st.just(UTC)).map(lambda moment: moment.isoformat()),
@@ -609,6 +648,7 @@ _reading_timestamps = st.one_of(
         {},
         optional={
             "metric_id": _reading_ids,
+            "metric": _reading_names,
             "value": _reading_values,
             "timestamp": _reading_timestamps,
             "extra": st.integers(),
@@ -628,8 +668,9 @@ def _answers_as_the_model(item: dict[str, Any], positive_only: bool) -> None:
         assert fields == expected  # the same refusal, word for word
         return
     assert isinstance(fields, ReadingFields)
-    assert (fields.metric_id, fields.value, fields.timestamp) == (
+    assert (fields.metric_id, fields.metric, fields.value, fields.timestamp) == (
         expected.metric_id,
+        expected.metric,
         expected.value,
         expected.timestamp,
     )

@@ -23,6 +23,7 @@ from metricstream.events import GENESIS_ID, Event
 from metricstream.ids import new_id
 from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading
 from metricstream.storage import MetricLimitReached, NameTaken, open_storage
+from metricstream.storage.sqlite import _MIGRATIONS
 
 from .apitools import assert_error, post_metric, state
 from .conftest import FAST, RawStream
@@ -368,19 +369,17 @@ def test_a_store_writes_nothing_when_one_metric_of_a_batch_is_gone(store_url: st
 
 def test_sqlite_from_before_the_name_index_finds_its_metrics_by_name(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    with Hub(port=0, store=f"sqlite:///{path}", **FAST) as hub:
-        old = hub.service.create_metric("kiln")
+    old = Metric(new_id(), "kiln")
     with sqlite3.connect(path) as db:  # as schema version 1 left it
-        db.execute("DROP INDEX metrics_by_name")
-        db.execute("DROP TABLE holder")
-        db.execute("PRAGMA user_version = 1")
+        db.executescript(f"BEGIN; {_MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
+        db.execute("INSERT INTO metrics (id, name) VALUES (?, ?)", (old.id, old.name))
     with Hub(port=0, store=f"sqlite:///{path}", **FAST) as hub:
         assert hub.service.log("kiln", 900).metric_id == old.id
         assert hub.service.metric("kiln") == old
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS)
         indexes = {row[1] for row in db.execute("PRAGMA index_list(metrics)")}
-        assert "metrics_by_name" in indexes
+        assert "metrics_by_name_key" in indexes
 
 
 def test_redis_from_before_the_name_index_finds_its_metrics_by_name(redis_server: str) -> None:

@@ -27,6 +27,7 @@ import pytest
 from metricstream import Hub, HubError, ValidationError
 from metricstream.events import GENESIS_ID
 from metricstream.storage import open_storage
+from metricstream.storage.sqlite import _MIGRATIONS
 
 from .conftest import FAST, RawStream, free_port, wait_for
 from .test_cli import WAIT, child, child_env, serve_url
@@ -91,7 +92,7 @@ def test_sqlite_schema_is_versioned(tmp_path: Path) -> None:
     with Hub(port=0, store=f"sqlite:///{path}", **FAST):
         pass
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS)
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         db.execute("PRAGMA user_version = 99")  # written by a newer release
     with pytest.raises(Exception, match="schema version 99"):

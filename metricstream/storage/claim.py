@@ -94,7 +94,7 @@ def _holder_of(path: str) -> str:
     try:
         with contextlib.closing(sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)) as db:
             row = db.execute("SELECT pid, host, program FROM holder").fetchone()
-    except sqlite3.Error:  # a file from before schema version 3, or not written yet
+    except sqlite3.Error:  # a file from before schema version 3 (the holder table), or not written yet
         row = None
     if row is None:
         return "another process"

@@ -13,7 +13,7 @@ from typing import Final
 from ..buckets import Bucket, BucketBuilder, bucket_start
 from ..errors import NotFoundError
 from ..events import Event, expired_prefix
-from ..models import Metric, MetricReading
+from ..models import Metric, MetricReading, name_key
 from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .rows import micros, moment
 
@@ -71,7 +71,7 @@ class MemoryStorage:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._metrics: dict[str, Metric] = {}
-        self._named: dict[str, list[str]] = {}  # name -> ids of the metrics so named, in creation order
+        self._named: dict[str, list[str]] = {}  # name_key -> ids of the metrics so named, in creation order
         self._readings: dict[str, _Series] = {}
         self._events: list[Event] = []
         self._trimmed = False
@@ -92,7 +92,7 @@ class MemoryStorage:
 
     def _insert(self, metric: Metric) -> None:
         self._metrics[metric.id] = metric
-        self._named.setdefault(metric.name, []).append(metric.id)
+        self._named.setdefault(name_key(metric.name), []).append(metric.id)
         self._readings[metric.id] = _Series()
 
     async def delete_metric(self, metric_id: str, event: Event) -> bool:
@@ -101,10 +101,10 @@ class MemoryStorage:
             if metric is None:
                 return False
             del self._readings[metric_id]
-            named = self._named[metric.name]
-            named.remove(metric_id)
-            if not named:
-                del self._named[metric.name]
+            key = name_key(metric.name)
+            self._named[key].remove(metric_id)
+            if not self._named[key]:
+                del self._named[key]
             self._events.append(event)
             return True
 
@@ -117,7 +117,7 @@ class MemoryStorage:
 
     async def find_metrics(self, name: str) -> list[Metric]:
         with self._lock:
-            return [self._metrics[metric_id] for metric_id in self._named.get(name, ())]
+            return [self._metrics[metric_id] for metric_id in self._named.get(name_key(name), ())]
 
     async def add_readings(
         self,
@@ -133,7 +133,7 @@ class MemoryStorage:
             missing = sorted({reading.metric_id for reading in readings} - self._readings.keys() - new_ids)
             if missing:  # deleted since the service checked
                 raise NotFoundError(f"metric {' or '.join(missing)} not found (deleted meanwhile)")
-            if any(metric.name in self._named for metric in created):
+            if any(name_key(metric.name) in self._named for metric in created):
                 raise NameTaken
             if created and max_metrics is not None and len(self._metrics) + len(created) > max_metrics:
                 raise MetricLimitReached

@@ -13,6 +13,10 @@ same script: `max_metrics` (`LLEN` of the id list before anything is written; th
 nothing and returns 0) and the readings cap (`ZREMRANGEBYRANK` of each written set's lowest ranks, i.e. its
 oldest readings, beyond the cap), so processes sharing one Redis cannot overshoot either.
 
+Metrics are found by name through one set of ids per name, keyed by the name in NFC (`models.name_key`);
+the hash keeps each name as it was given. A store from before names were normalised is re-indexed once,
+at open (`NAMES_IN_NFC`), so its names are found by either spelling.
+
 Processes do not publish their own writes directly: every process, the writer included, follows the
 stream (`XREAD BLOCK`) and publishes what it reads, so every client of every process sees the same order.
 
@@ -39,10 +43,10 @@ from redis.exceptions import RedisError
 from ..buckets import Bucket, BucketBuilder
 from ..errors import NotFoundError, UnavailableError
 from ..events import Event
-from ..models import Metric, MetricReading
+from ..models import Metric, MetricReading, name_key
 from ..tasks import raise_if_cancelled
 from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
-from .redis_scripts import BUCKETS, INDEX_NAMES, TRIM, TRIM_OLDER, WRITE
+from .redis_scripts import BUCKETS, INDEX_NAMES, NAMES_IN_NFC, TRIM, TRIM_OLDER, WRITE
 from .rows import micros, reading_from_dict
 
 __all__ = ["RedisStorage"]
@@ -85,6 +89,7 @@ class RedisStorage:
         self._metrics = f"{prefix}metrics"
         self._metric_ids = f"{prefix}metric_ids"
         self._names_indexed = f"{prefix}names_indexed"
+        self._names_in_nfc = f"{prefix}names_nfc"
         self._client: aioredis.Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._write: Any = None
@@ -99,8 +104,8 @@ class RedisStorage:
         return f"{self.prefix}readings:{metric_id}"
 
     def _named_key(self, name: str) -> str:
-        """The set of the ids of the metrics named `name`."""
-        return f"{self.prefix}named:{name}"
+        """The set of the ids of the metrics named `name`, in any spelling NFC makes one."""
+        return f"{self.prefix}named:{name_key(name)}"
 
     @property
     def client(self) -> Any:  # redis-py's reply types are too loose to check; replies are parsed here
@@ -128,9 +133,22 @@ class RedisStorage:
                 await self._client.ping()
                 index = self._client.register_script(INDEX_NAMES)
                 await index(keys=[self._metrics, self._names_indexed], args=[self._named_key("")])
+                await self._index_names_in_nfc()
         except UnavailableError:
             await self.close()
             raise
+
+    async def _index_names_in_nfc(self) -> None:
+        """Move each metric whose stored name is not in NFC to the set of its NFC name, once per store."""
+        if await self.client.exists(self._names_in_nfc):
+            return
+        moves: list[str] = []
+        for metric_id, body in (await self.client.hgetall(self._metrics)).items():
+            name = orjson.loads(body)["name"]
+            if name_key(name) != name:
+                moves += [metric_id.decode(), f"{self.prefix}named:{name}", self._named_key(name)]
+        move = self.client.register_script(NAMES_IN_NFC)
+        await move(keys=[self._metrics, self._names_in_nfc], args=moves)
 
     async def close(self) -> None:
         client, self._client = self._client, None

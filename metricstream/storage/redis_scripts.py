@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["BUCKETS", "INDEX_NAMES", "TRIM", "TRIM_OLDER", "WRITE"]
+__all__ = ["BUCKETS", "INDEX_NAMES", "NAMES_IN_NFC", "TRIM", "TRIM_OLDER", "WRITE"]
 
 # Summarises up to ARGV[4] readings of KEYS[1] scored from ARGV[1] to ARGV[2], after skipping ARGV[3] at
 # the start, per bucket of ARGV[5] microseconds. Returns how many were read, the last one's score and how
@@ -160,6 +160,21 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local all = redis.call('HGETALL', KEYS[1])
 for f = 1, #all, 2 do
   redis.call('SADD', ARGV[1] .. cjson.decode(all[f + 1]).name, all[f])
+end
+redis.call('SET', KEYS[2], '1')
+return 1
+"""
+
+# Move metrics named before names were normalised to the set of their name in NFC (KEYS: 1 the metrics
+# hash, 2 the done flag; ARGV: per metric, its id, the set it is in, the set of its NFC name). Python
+# computes NFC (Lua cannot); this runs once, atomically, and skips a metric deleted since it was read.
+NAMES_IN_NFC: Final = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+for i = 1, #ARGV, 3 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    redis.call('SREM', ARGV[i + 1], ARGV[i])
+    redis.call('SADD', ARGV[i + 2], ARGV[i])
+  end
 end
 redis.call('SET', KEYS[2], '1')
 return 1

@@ -13,6 +13,11 @@ Schema versions are kept in `PRAGMA user_version` and applied in order by `_MIGR
 A file serves one process at a time: the store claims it while open (`claim.py`) and notes who it is in
 the `holder` table, which a process refused the file reads to name that holder.
 
+Metrics are found by name through `name_key`, the name in NFC (`models.name_key`), kept beside the name as
+it was given: a name stored before names were normalised is found by either spelling and still shown as it
+was stored. The column is filled in Python (here, and once by migration 4 through a function registered on
+this connection only), so other tools reading the file need nothing of ours.
+
 Limits are checked inside the write's transaction: `max_metrics` by counting metrics before the insert, the
 readings cap by deleting a metric's oldest rows (by ts, then id) beyond it. The number of readings per
 metric is counted once per metric and then kept up to date here (this connection is the only writer), so
@@ -36,7 +41,7 @@ from ..buckets import Bucket, bucket_start, start_moment
 from ..errors import NotFoundError, UnavailableError
 from ..events import Event
 from ..ids import ensure_ids_after
-from ..models import Metric, MetricReading
+from ..models import Metric, MetricReading, name_key
 from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .claim import Claim, claim_database, note_holder
 from .rows import micros, moment
@@ -82,6 +87,13 @@ _MIGRATIONS: Final = [
         host TEXT NOT NULL,
         program TEXT NOT NULL
     );
+    """,
+    # version 4: metrics found by the name in NFC, stored names as they were given
+    """
+    ALTER TABLE metrics ADD COLUMN name_key TEXT NOT NULL DEFAULT '';
+    UPDATE metrics SET name_key = metricstream_name_key(name);
+    DROP INDEX metrics_by_name;
+    CREATE INDEX metrics_by_name_key ON metrics(name_key, seq);
     """,
 ]
 
@@ -165,6 +177,7 @@ class SQLiteStorage:
             raise UnavailableError(
                 f"{self.path} has schema version {version}, newer than this metricstream knows"
             )
+        db.create_function("metricstream_name_key", 1, name_key, deterministic=True)  # for migration 4
         for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
             db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
         if self.path != ":memory:":
@@ -211,8 +224,8 @@ class SQLiteStorage:
     @staticmethod
     def _insert_metrics(db: sqlite3.Connection, metrics: Sequence[Metric]) -> None:
         db.executemany(
-            "INSERT INTO metrics (id, name, input_frequency) VALUES (?, ?, ?)",
-            [(metric.id, metric.name, metric.input_frequency) for metric in metrics],
+            "INSERT INTO metrics (id, name, name_key, input_frequency) VALUES (?, ?, ?, ?)",
+            [(metric.id, metric.name, name_key(metric.name), metric.input_frequency) for metric in metrics],
         )
 
     async def delete_metric(self, metric_id: str, event: Event) -> bool:
@@ -246,7 +259,8 @@ class SQLiteStorage:
     async def find_metrics(self, name: str) -> list[Metric]:
         def work(db: sqlite3.Connection) -> list[Metric]:
             rows = db.execute(
-                "SELECT id, name, input_frequency FROM metrics WHERE name = ? ORDER BY seq", (name,)
+                "SELECT id, name, input_frequency FROM metrics WHERE name_key = ? ORDER BY seq",
+                (name_key(name),),
             )
             return [Metric(*row) for row in rows]
 
@@ -293,7 +307,8 @@ class SQLiteStorage:
     ) -> None:
         """Insert metrics created by a write by name, inside its transaction, if their names are new."""
         for metric in created:
-            if db.execute("SELECT 1 FROM metrics WHERE name = ? LIMIT 1", (metric.name,)).fetchone():
+            key = name_key(metric.name)
+            if db.execute("SELECT 1 FROM metrics WHERE name_key = ? LIMIT 1", (key,)).fetchone():
                 raise NameTaken
         if max_metrics is not None and self._metric_count(db) + len(created) > max_metrics:
             raise MetricLimitReached
