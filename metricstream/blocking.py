@@ -9,7 +9,7 @@ hub is back, and raises `HubError` while it is stopped."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar, overload
 
@@ -99,7 +99,7 @@ class MetricService:
         """Record a reading (timestamp defaults to now) and announce it."""
         return self._run(AsyncMetricService.create_reading, metric_id, value, timestamp)
 
-    def create_readings(self, items: Sequence[Mapping[str, Any]]) -> list[MetricReading]:
+    def create_readings(self, items: Iterable[Mapping[str, Any]]) -> list[MetricReading]:
         """Record many readings at once, all or nothing; items are dicts like the HTTP body."""
         return self._run(AsyncMetricService.create_readings, items)
 

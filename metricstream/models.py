@@ -245,9 +245,58 @@ def _name_field(value: object, info: ValidationInfo) -> object:
         raise PydanticCustomError(_WORDED, f"{info.field_name} {error}") from None
 
 
+def _timestamp_field(value: object, info: ValidationInfo) -> object:
+    """`_rfc3339`, saying what to send instead for the usual mistakes (see `timestamp_hint`)."""
+    try:
+        return _rfc3339(value)
+    except ValueError:
+        hint = timestamp_hint(value)
+        if hint is None:
+            raise
+        raise PydanticCustomError(
+            _WORDED, f"{info.field_name} must be an RFC 3339 date-time with an offset: {hint}"
+        ) from None
+
+
+def timestamp_hint(value: object) -> str | None:
+    """What to send instead of a naive time, a bare date or epoch seconds; None for anything else."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return "this datetime has no time zone; give it one, e.g. datetime.now(UTC) or .replace(tzinfo=UTC)"
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        number = float(value)
+    if number is not None:
+        return _epoch_hint(number)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if _NAIVE.fullmatch(text):
+        return f"{text} has no UTC offset: add Z (UTC) or +hh:mm, e.g. {text}Z"
+    if _DATE.fullmatch(text):
+        return f"{text} is a date without a time, e.g. {text}T00:00:00Z"
+    return None
+
+
+def _epoch_hint(number: float) -> str | None:
+    """For a number as large as epoch time since 1973 in seconds, or milli-, micro- or nanoseconds."""
+    for scale, unit in ((1e9, "nanoseconds"), (1e6, "microseconds"), (1e3, "milliseconds"), (1, "seconds")):
+        if abs(number) >= scale * 1e8:
+            try:
+                example = format_timestamp(datetime.fromtimestamp(number / scale, UTC))
+            except (ValueError, OverflowError, OSError):
+                return None
+            shown = int(number) if float(number).is_integer() else number
+            return f"{shown} looks like Unix epoch {unit}; send it as {example}"
+    return None
+
+
+_NUMBER: Final = re.compile(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?")
+_NAIVE: Final = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d+)?)?")
+_DATE: Final = re.compile(r"\d{4}-\d\d-\d\d")
+
 Timestamp = Annotated[
     datetime | None,
-    BeforeValidator(_rfc3339),
+    BeforeValidator(_timestamp_field),
     Field(
         description="RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
         json_schema_extra={"format": "date-time"},
@@ -473,7 +522,8 @@ _MESSAGES: Final = {
     "metric": name_message(field="metric"),
     "input_frequency": "input_frequency must be a number >= 0 (seconds between readings)",
     "metric_id": "metric_id must be a UUIDv7 string",
-    "value": "value must be a finite number greater than 0",
+    "value": "value must be a finite number greater than 0 "
+    "(set positive_only=false to accept any finite value)",
     "AnyReadingIn.value": "value must be a finite number",  # a model's own message for a field
     "timestamp": "timestamp must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
     "since": "since must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",

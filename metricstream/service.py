@@ -356,9 +356,13 @@ class AsyncMetricService:
         item = {"metric_id": metric_id, "value": value, **_given(timestamp=timestamp)}
         return (await self.write_readings([item], single=True))[0][0]
 
-    async def create_readings(self, items: Sequence[Mapping[str, Any]]) -> list[MetricReading]:
+    async def create_readings(self, items: Iterable[Mapping[str, Any]]) -> list[MetricReading]:
         """Create readings all or nothing: every item is checked before any is stored."""
-        return (await self.write_readings(items))[0]
+        if isinstance(items, str | bytes | bytearray | Mapping) or not isinstance(items, Iterable):
+            raise ValidationError(
+                f"readings must be a list of readings (dicts like the HTTP body), got {type(items).__name__}"
+            )
+        return (await self.write_readings(list(items)))[0]
 
     async def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading:
         """Record a reading of the metric named `name`, created first if no metric has that name."""

@@ -23,7 +23,9 @@ JSON = {"content-type": "application/json"}
 NAME_MESSAGE = "name must be a string of 1 to 200 characters (after trimming spaces)"
 FREQUENCY_MESSAGE = "input_frequency must be a number >= 0 (seconds between readings)"
 METRIC_ID_MESSAGE = "metric_id must be a UUIDv7 string"
-VALUE_MESSAGE = "value must be a finite number greater than 0"
+VALUE_MESSAGE = (
+    "value must be a finite number greater than 0 (set positive_only=false to accept any finite value)"
+)
 RFC3339_RULE = "must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z"
 TIMESTAMP_MESSAGE = f"timestamp {RFC3339_RULE}"
 LIMIT_MESSAGE = "limit must be an integer from 1 to 10000"

@@ -43,7 +43,11 @@ def test_a_bad_item_rejects_the_whole_batch_with_per_item_errors(hub: Hub, http:
     body = response.json()
     assert body["error"].startswith("3 of 5 readings rejected, none stored: readings[1]: value must be")
     assert [e["index"] for e in body["errors"]] == [1, 3, 4]
-    assert all(e["error"] == "value must be a finite number greater than 0" for e in body["errors"])
+    assert all(
+        e["error"]
+        == "value must be a finite number greater than 0 (set positive_only=false to accept any finite value)"
+        for e in body["errors"]
+    )
     assert http.get(f"/metrics/{metric['id']}/readings").json() == []
     assert http.get("/healthz").json()["events"] == before
 

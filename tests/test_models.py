@@ -33,6 +33,7 @@ from metricstream.models import (
     ReadingsQuery,
     format_timestamp,
     reading_model,
+    timestamp_hint,
     validate,
     validate_reading,
 )
@@ -40,7 +41,9 @@ from metricstream.models import (
 NAME_MESSAGE = "name must be a string of 1 to 200 characters (after trimming spaces)"
 FREQUENCY_MESSAGE = "input_frequency must be a number >= 0 (seconds between readings)"
 METRIC_ID_MESSAGE = "metric_id must be a UUIDv7 string"
-VALUE_MESSAGE = "value must be a finite number greater than 0"
+VALUE_MESSAGE = (
+    "value must be a finite number greater than 0 (set positive_only=false to accept any finite value)"
+)
 RFC3339_RULE = "must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z"
 LIMIT_MESSAGE = "limit must be an integer from 1 to 10000"
 
@@ -352,7 +355,10 @@ def test_timestamp_optional(given: object) -> None:
     ],
 )
 def test_timestamp_rejected(given: object) -> None:
-    assert rejects(ReadingIn, reading(timestamp=given)) == f"timestamp {RFC3339_RULE}"
+    """Every shape but RFC 3339 is refused; the usual mistakes are told what to send (test_messages.py)."""
+    hint = timestamp_hint(given)
+    said = f"timestamp {RFC3339_RULE}" if hint is None else f"timestamp {RFC3339_RULE.split(',')[0]}: {hint}"
+    assert rejects(ReadingIn, reading(timestamp=given)) == said
 
 
 # --- ReadingsQuery ------------------------------------------------------------------------------
@@ -378,7 +384,12 @@ def test_readings_query_limit_rejected(limit: object) -> None:
 def test_readings_query_times(field: str) -> None:
     parsed = validate(ReadingsQuery, {field: "2026-01-01T12:00:00+01:00"})
     assert getattr(parsed, field) == datetime(2026, 1, 1, 11, tzinfo=UTC)
-    assert rejects(ReadingsQuery, {field: "2026-01-01T12:00:00"}) == f"{field} {RFC3339_RULE}"
+    hint = "2026-01-01T12:00:00 has no UTC offset: add Z (UTC) or +hh:mm, e.g. 2026-01-01T12:00:00Z"
+    assert (
+        rejects(ReadingsQuery, {field: "2026-01-01T12:00:00"})
+        == f"{field} {RFC3339_RULE.split(',')[0]}: {hint}"
+    )
+    assert rejects(ReadingsQuery, {field: "noon"}) == f"{field} {RFC3339_RULE}"
 
 
 def test_readings_query_does_not_order_since_and_until() -> None:

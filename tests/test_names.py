@@ -85,7 +85,11 @@ def test_a_new_name_creates_its_metric_announced_before_the_reading(hub: Hub, ht
             {"metric": "x" * 201, "value": 1},
             "metric must be a string of 1 to 200 characters (after trimming spaces)",
         ),
-        ({"metric": "a", "value": 0}, "value must be a finite number greater than 0"),
+        (
+            {"metric": "a", "value": 0},
+            "value must be a finite number greater than 0 "
+            "(set positive_only=false to accept any finite value)",
+        ),
         ({"metric": "a", "value": 1, "timestamp": "noon"}, None),
     ],
 )
