@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from metricstream.models import timestamp_hint
+
 OpenStream = Callable[..., Any]  # conftest.open_stream: (url, query="", headers=...) -> RawStream
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
@@ -28,6 +30,14 @@ VALUE_MESSAGE = (
 )
 RFC3339_RULE = "must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z"
 TIMESTAMP_MESSAGE = f"timestamp {RFC3339_RULE}"
+
+
+def timestamp_message(given: object, field: str = "timestamp") -> str:
+    """The refusal of `given` as a timestamp: the usual mistakes are told what to send (test_messages.py)."""
+    hint = timestamp_hint(given)
+    return f"{field} {RFC3339_RULE}" if hint is None else f"{field} {RFC3339_RULE.split(',')[0]}: {hint}"
+
+
 LIMIT_MESSAGE = "limit must be an integer from 1 to 10000"
 READINGS_LIMIT_MESSAGE = "readings_limit must be an integer from 1 to 10000"
 NOT_OBJECT_MESSAGE = "request body must be a JSON object"

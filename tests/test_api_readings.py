@@ -32,6 +32,7 @@ from .apitools import (
     raw_post,
     readings,
     state,
+    timestamp_message,
 )
 
 # --- POST /metrics/readings ---------------------------------------------------------------------
@@ -226,7 +227,7 @@ def test_a_leap_second_is_accepted_as_the_next_second(http: httpx.Client, metric
 def test_create_reading_bad_timestamp_400(http: httpx.Client, metric_id: str, bad: object) -> None:
     before = state(http)
     payload = {"metric_id": metric_id, "value": 1, "timestamp": bad}
-    assert_error(http.post("/metrics/readings", json=payload), 400, TIMESTAMP_MESSAGE)
+    assert_error(http.post("/metrics/readings", json=payload), 400, timestamp_message(bad))
     assert state(http) == before
 
 
