@@ -274,6 +274,8 @@ def timestamp_hint(value: object) -> str | None:
         return f"{text} has no UTC offset: add Z (UTC) or +hh:mm, e.g. {text}Z"
     if _DATE.fullmatch(text):
         return f"{text} is a date without a time, e.g. {text}T00:00:00Z"
+    if _SPACED_OFFSET.fullmatch(value):  # `+02:00` unescaped in a URL's query arrives as ` 02:00`
+        return f"{value!r} has a space where its offset's + belongs: in a URL, send + as %2B"
     return None
 
 
@@ -293,6 +295,7 @@ def _epoch_hint(number: float) -> str | None:
 _NUMBER: Final = re.compile(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?")
 _NAIVE: Final = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d+)?)?")
 _DATE: Final = re.compile(r"\d{4}-\d\d-\d\d")
+_SPACED_OFFSET: Final = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)? \d\d:\d\d")
 
 Timestamp = Annotated[
     datetime | None,

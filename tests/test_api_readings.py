@@ -353,13 +353,14 @@ def test_list_readings_bad_limit_400(http: httpx.Client, metric_id: str, limit: 
 )
 def test_list_readings_bad_time_400(http: httpx.Client, metric_id: str, field: str, bad: str) -> None:
     response = http.get(f"/metrics/{metric_id}/readings", params={field: bad})
-    assert_error(response, 400, f"{field} {RFC3339_RULE}")
+    assert_error(response, 400, timestamp_message(bad, field))
 
 
 def test_list_readings_unencoded_plus_offset_is_400(http: httpx.Client, metric_id: str) -> None:
     """A raw `+` in a query string means a space; the client must send `%2B`."""
     response = http.get(f"/metrics/{metric_id}/readings?since=2026-01-01T10:00:00+02:00")
-    assert_error(response, 400, f"since {RFC3339_RULE}")
+    hint = "'2026-01-01T10:00:00 02:00' has a space where its offset's + belongs: in a URL, send + as %2B"
+    assert_error(response, 400, f"since {RFC3339_RULE.split(',')[0]}: {hint}")
 
 
 def test_list_readings_since_after_until_400(http: httpx.Client, metric_id: str) -> None:
