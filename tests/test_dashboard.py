@@ -171,7 +171,12 @@ def test_dashboard_files_have_their_types_caching_and_policy(server: Hub) -> Non
             assert answer.status_code == 404
             assert answer.headers["content-type"] == "application/json"
             assert answer.json()["error"]
-        assert {"/", "/dashboard/{name}"}.isdisjoint(http.get("/openapi.json").json()["paths"])
+        paths = http.get("/openapi.json").json()["paths"]  # documented, as pages and files, not JSON
+        assert set(paths["/"]["get"]["responses"]["200"]["content"]) == {"text/html"}
+        assert set(paths["/dashboard/{name}"]["get"]["responses"]["200"]["content"]) == {
+            "text/javascript",
+            "text/css",
+        }
 
 
 LOOPBACK_ANCESTORS = "'self' http://localhost:* http://127.0.0.1:* https://localhost:* https://127.0.0.1:*"

@@ -64,7 +64,8 @@ def test_name_length_is_configurable_below_the_documented_ceiling(make_hub: Make
         assert len(http.get("/metrics").json()) == 1
         # the API document keeps the hard ceiling
         document = http.get("/openapi.json").json()
-        schema = document["paths"]["/metrics"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        body = document["paths"]["/metrics"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        schema = document["components"]["schemas"][body["$ref"].rpartition("/")[2]]
         assert schema["properties"]["name"]["maxLength"] == 200
     with pytest.raises(ValidationError, match="1 to 10 characters"):
         hub.service.create_metric("b" * 11)

@@ -95,8 +95,9 @@ def test_openmetrics_when_the_scraper_asks(hub: Hub, http: httpx.Client) -> None
     assert response.text.endswith("# EOF\n")
 
 
-def test_the_metrics_path_is_not_in_the_api_document(http: httpx.Client) -> None:
-    assert METRICS_PATH not in http.get("/openapi.json").json()["paths"]
+def test_the_metrics_path_is_documented_as_text(http: httpx.Client) -> None:
+    operation = http.get("/openapi.json").json()["paths"][METRICS_PATH]["get"]
+    assert set(operation["responses"]["200"]["content"]) == {"text/plain", "application/openmetrics-text"}
 
 
 def test_clients_gauge_and_counters_follow_a_stream(hub: Hub, open_stream: OpenStream) -> None:
