@@ -5,8 +5,10 @@ retention by age (`reading_ttl`), over HTTP and in Python, on every store. Time 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,20 @@ def test_limit_counts_buckets_and_the_window_defaults_to_now(make_hub: Callable[
         assert recent.json() == reference([p for p in POINTS if p[0] >= 10], 10)
         clock.advance(3600)  # an hour later the same question finds nothing
         assert http.get(f"/metrics/{metric.id}/readings", params={"step": "10s", "limit": 12}).json() == []
+
+
+def test_the_mean_of_huge_readings_is_finite(hub: Hub, http: httpx.Client) -> None:
+    """Issue 20.4: two readings of 1.7e308 (valid: positive and finite) averaged to null over HTTP and
+    infinity in Python on SQLite and Redis, and to a 500 on memory."""
+    metric_id = http.post("/metrics", json={"name": "m"}).json()["id"]
+    post_series(http, metric_id, [(0, 1.7e308), (1, 1.7e308), (2, sys.float_info.max), (20, 1.0)])
+    query = {"since": at(0), "until": at(60), "step": "10s"}
+    answer = http.get(f"/metrics/{metric_id}/readings", params=query)
+    assert answer.status_code == 200, answer.text
+    want = float((Fraction(1.7e308) * 2 + Fraction(sys.float_info.max)) / 3)
+    assert [(b["count"], b["avg"]) for b in answer.json()] == [(3, pytest.approx(want, rel=1e-15)), (1, 1.0)]
+    buckets = hub.service.list_readings(metric_id, since=at(0), until=at(60), step="10s")
+    assert [bucket.to_dict() for bucket in buckets] == answer.json()
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -36,7 +38,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from ..buckets import Bucket, BucketBuilder
+from ..buckets import Bucket, BucketBuilder, bucket_start, overflowed, shift_for
 from ..errors import NotFoundError, UnavailableError
 from ..events import Event
 from ..models import Metric, MetricReading
@@ -325,14 +327,31 @@ class RedisStorage:
     async def bucket_readings(
         self, metric_id: str, since: datetime, until: datetime, step: int, limit: int
     ) -> list[Bucket]:
+        low, high = micros(since), micros(until)
+        buckets = []
+        for bucket in await self._summarise(metric_id, low, high, step, limit):
+            if overflowed(bucket):  # its sum passed the largest float: sum it again, scaled down
+                start = bucket_start(micros(bucket.start), step)
+                shift = shift_for(bucket.count)
+                span = (max(start, low), min(start + step - 1, high))
+                again = await self._summarise(metric_id, *span, step, 1, shift)
+                buckets += [replace(b, avg=math.ldexp(b.avg, shift)) for b in again]
+            else:
+                buckets.append(bucket)
+        return buckets
+
+    async def _summarise(
+        self, metric_id: str, low: int | bytes, high: int, step: int, limit: int, shift: int = 0
+    ) -> list[Bucket]:
+        """The first `limit` buckets of the readings scored from `low` to `high`, their sums (so their
+        means) divided by 2**shift."""
         summarize = self.client.register_script(BUCKETS)
         builder = BucketBuilder(limit)
-        low: int | bytes = micros(since)
         skip = 0
         while True:
             # Bounded calls, each resuming at the last score read, past the members read with it (ties in
             # time are common), so that Redis is never busy long with one of them.
-            args = [low, micros(until), skip, _BUCKET_CHUNK, step]
+            args = [low, high, skip, _BUCKET_CHUNK, step, shift]
             with _unavailable_on_error():
                 read, last, tied, *runs = await summarize(keys=[self._readings_key(metric_id)], args=args)
             for i in range(0, len(runs), 7):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from ..buckets import Bucket, bucket_start, start_moment
+from ..buckets import Bucket, bucket_start, mean, start_moment
 from ..errors import NotFoundError, UnavailableError
 from ..events import Event
 from ..ids import ensure_ids_after
@@ -366,6 +367,7 @@ class SQLiteStorage:
                 ORDER BY ts LIMIT 1)
             FROM readings WHERE metric_id = :metric AND ts >= :first AND ts < :end
         """
+        values = "SELECT value FROM readings WHERE metric_id = :metric AND ts >= :first AND ts < :end"
         last = micros(until)
 
         def work(db: sqlite3.Connection) -> list[Bucket]:
@@ -376,8 +378,11 @@ class SQLiteStorage:
                 start = bucket_start(first, step)
                 end = min(start + step, last + 1)
                 params = {"metric": metric_id, "first": first, "end": end, "until": last}
-                count, low, high, mean, first_value, last_value, first = db.execute(bucket, params).fetchone()
-                buckets.append(Bucket(start_moment(start), count, low, high, mean, first_value, last_value))
+                count, low, high, avg, first_value, last_value, after = db.execute(bucket, params).fetchone()
+                if avg is None or not math.isfinite(avg):  # the sum overflowed (NaN is NULL to SQLite)
+                    avg = mean([value for (value,) in db.execute(values, params)])
+                buckets.append(Bucket(start_moment(start), count, low, high, avg, first_value, last_value))
+                first = after
             return buckets
 
         return await self._run(work)
