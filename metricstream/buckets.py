@@ -15,6 +15,7 @@ Redis script's `shift`). It is rare, so the common path pays nothing for it.
 
 A bucket that would start before 0001-01-01 (only readings in that day's first step, with a step that
 does not divide the time since) reports 0001-01-01T00:00:00Z as its start: `datetime` goes no earlier.
+For the same reason a default `since` (`limit` steps before `until`) stops at 0001-01-01 (`steps_before`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "parse_step",
     "shift_for",
     "start_moment",
+    "steps_before",
     "summarise",
 ]
 
@@ -98,6 +100,14 @@ def parse_step(value: object) -> int:
     if not MIN_STEP <= step <= MAX_STEP:
         raise ValidationError(STEP_MESSAGE)
     return step
+
+
+def steps_before(until: datetime, step: int, count: int) -> datetime:
+    """`count` steps before `until`, or 0001-01-01T00:00:00Z where that is earlier than a datetime goes."""
+    try:
+        return until - timedelta(microseconds=step * count)
+    except OverflowError:
+        return _EARLIEST
 
 
 def bucket_start(micros: int, step: int) -> int:

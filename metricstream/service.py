@@ -19,13 +19,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, overload
 
 import orjson
 
 from .broadcast import Broadcaster
-from .buckets import MAX_BUCKETS, Bucket, bucket_start
+from .buckets import MAX_BUCKETS, Bucket, bucket_start, steps_before
 from .clock import Clock, SystemClock
 from .errors import ConflictError, LimitExceededError, NotFoundError, ValidationError
 from .events import Event
@@ -442,13 +442,14 @@ class AsyncMetricService:
 
     async def query_buckets(self, metric_id: str, query: ReadingsQuery) -> list[Bucket]:
         """A metric's buckets of `query.step` within the query's range: until defaults to now and since
-        to `limit` steps before until; a range of more than MAX_BUCKETS steps is refused."""
+        to `limit` steps before until (0001-01-01 at the earliest); a range of more than MAX_BUCKETS steps
+        is refused."""
         metric = await self.get_metric(metric_id)
         step = query.step
         if step is None:
             raise ValidationError("step is required")
         until = query.until or datetime.fromtimestamp(self.clock.time(), UTC)
-        since = query.since or until - timedelta(microseconds=step * query.limit)
+        since = query.since or steps_before(until, step, query.limit)
         if since > until:
             raise ValidationError("since must not be later than until")
         spanned = bucket_start(micros(until), step) // step - bucket_start(micros(since), step) // step + 1
