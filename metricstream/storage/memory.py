@@ -155,7 +155,8 @@ class MemoryStorage:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
-        newest: bool = False,
+        descending: bool = False,
+        after: tuple[datetime, str] | None = None,
     ) -> list[MetricReading]:
         with self._lock:
             found = self._readings.get(metric_id)
@@ -164,11 +165,16 @@ class MemoryStorage:
             series, first = found.items, found.start
             start = first if since is None else bisect.bisect_left(series, since, first, key=_timestamp)
             stop = len(series) if until is None else bisect.bisect_right(series, until, first, key=_timestamp)
-            if limit is not None:
-                if newest:
+            if descending:
+                if after is not None:
+                    stop = min(stop, bisect.bisect_left(series, after, first, key=_sort_key))
+                if limit is not None:
                     start = max(start, stop - limit)
-                else:
-                    stop = min(stop, start + limit)
+                return series[start:stop][::-1]
+            if after is not None:
+                start = max(start, bisect.bisect_right(series, after, first, key=_sort_key))
+            if limit is not None:
+                stop = min(stop, start + limit)
             return series[start:stop]
 
     async def retained_events(self) -> tuple[list[Event], bool]:

@@ -44,7 +44,7 @@ from ..events import Event
 from ..models import Metric, MetricReading
 from ..tasks import raise_if_cancelled
 from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
-from .redis_scripts import BUCKETS, INDEX_NAMES, TRIM, TRIM_OLDER, WRITE
+from .redis_scripts import BUCKETS, INDEX_NAMES, READINGS, TRIM, TRIM_OLDER, WRITE
 from .rows import micros, reading_from_dict
 
 __all__ = ["RedisStorage"]
@@ -250,18 +250,21 @@ class RedisStorage:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
-        newest: bool = False,
+        descending: bool = False,
+        after: tuple[datetime, str] | None = None,
     ) -> list[MetricReading]:
-        low = micros(since) if since else "-inf"
-        high = micros(until) if until else "+inf"
-        key = self._readings_key(metric_id)
-        count = {} if limit is None else {"start": 0, "num": limit}
+        args = [
+            "" if since is None else micros(since),
+            "" if until is None else micros(until),
+            -1 if limit is None else limit,
+            1 if descending else 0,
+            *(("", "") if after is None else (micros(after[0]), after[1])),
+        ]
+        read = self.client.register_script(READINGS)
         with _unavailable_on_error():
-            if newest:
-                members = await self.client.zrevrangebyscore(key, high, low, **count)
-                members.reverse()
-            else:
-                members = await self.client.zrangebyscore(key, low, high, **count)
+            members = await read(keys=[self._readings_key(metric_id)], args=args)
+        if descending:
+            members.reverse()
         return [reading_from_dict(orjson.loads(member)) for member in members]
 
     async def retained_events(self) -> tuple[list[Event], bool]:

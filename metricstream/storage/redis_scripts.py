@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["BUCKETS", "INDEX_NAMES", "TRIM", "TRIM_OLDER", "WRITE"]
+__all__ = ["BUCKETS", "INDEX_NAMES", "READINGS", "TRIM", "TRIM_OLDER", "WRITE"]
 
 # Summarises up to ARGV[4] readings of KEYS[1] scored from ARGV[1] to ARGV[2], after skipping ARGV[3] at
 # the start, per bucket of ARGV[5] microseconds. Returns how many were read, the last one's score and how
@@ -46,6 +46,42 @@ if start then
   end
 end
 return out
+"""
+
+# A page of the readings of KEYS[1], found by rank (each rank in O(log n), so every page costs the same):
+# scored from ARGV[1] to ARGV[2] ('' for no bound), at most ARGV[3] of them (-1: all), ascending or with
+# ARGV[4] = '1' descending (returned ascending all the same), and with a cursor, ARGV[5] the score and
+# ARGV[6] the id of a reading, only those past it in that order. Members tied in score sort by their JSON,
+# which starts with `{"id":"` and the id: by id. The rank of the cursor among its ties is found by bisection.
+READINGS: Final = """
+local key, descending = KEYS[1], ARGV[4] == '1'
+local function ranked_before(score, id, inclusive)
+  local low = redis.call('ZCOUNT', key, '-inf', '(' .. score)
+  local high = low + redis.call('ZCOUNT', key, score, score)
+  while low < high do
+    local middle = math.floor((low + high) / 2)
+    local member_id = string.sub(redis.call('ZRANGE', key, middle, middle)[1], 8, 43)
+    if member_id < id or (inclusive and member_id == id) then low = middle + 1 else high = middle end
+  end
+  return low
+end
+local first = 0
+if ARGV[1] ~= '' then first = redis.call('ZCOUNT', key, '-inf', '(' .. ARGV[1]) end
+local stop = redis.call('ZCARD', key)
+if ARGV[2] ~= '' then stop = redis.call('ZCOUNT', key, '-inf', ARGV[2]) end
+if ARGV[5] ~= '' then
+  if descending then
+    stop = math.min(stop, ranked_before(ARGV[5], ARGV[6], false))
+  else
+    first = math.max(first, ranked_before(ARGV[5], ARGV[6], true))
+  end
+end
+local limit = tonumber(ARGV[3])
+if limit >= 0 then
+  if descending then first = math.max(first, stop - limit) else stop = math.min(stop, first + limit) end
+end
+if first >= stop then return {} end
+return redis.call('ZRANGE', key, first, stop - 1)
 """
 
 # Removes up to ARGV[2] of the lowest-scored (oldest) members of KEYS[1] scored below ARGV[1]; how many.

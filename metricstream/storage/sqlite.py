@@ -305,24 +305,27 @@ class SQLiteStorage:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
-        newest: bool = False,
+        descending: bool = False,
+        after: tuple[datetime, str] | None = None,
     ) -> list[MetricReading]:
-        order = "DESC" if newest else "ASC"
+        low: tuple[str, tuple[Any, ...]] = ("ts >= ?", (micros(since) if since else -(2**62),))
+        high: tuple[str, tuple[Any, ...]] = ("ts <= ?", (micros(until) if until else 2**62,))
+        # The cursor as a row value, ties in time resumed by id, in place of the bound it passes: given
+        # both, SQLite seeks by the plain one and then scans every reading tied with the cursor.
+        if after is not None and descending and (until is None or after[0] <= until):
+            high = ("(ts, id) < (?, ?)", (micros(after[0]), after[1]))
+        elif after is not None and not descending and (since is None or after[0] >= since):
+            low = ("(ts, id) > (?, ?)", (micros(after[0]), after[1]))
+        order = "DESC" if descending else "ASC"
         query = (
-            "SELECT id, value, ts FROM readings WHERE metric_id = ? AND ts >= ? AND ts <= ?"
+            f"SELECT id, value, ts FROM readings WHERE metric_id = ? AND {low[0]} AND {high[0]}"
             f" ORDER BY ts {order}, id {order} LIMIT ?"
         )
-        params: tuple[Any, ...] = (
-            metric_id,
-            micros(since) if since else -(2**62),
-            micros(until) if until else 2**62,
-            -1 if limit is None else limit,
-        )
+        params = (metric_id, *low[1], *high[1], -1 if limit is None else limit)
 
         def work(db: sqlite3.Connection) -> list[MetricReading]:
             rows = db.execute(query, params).fetchall()
-            readings = [MetricReading(rid, metric_id, value, moment(ts)) for rid, value, ts in rows]
-            return readings[::-1] if newest else readings
+            return [MetricReading(rid, metric_id, value, moment(ts)) for rid, value, ts in rows]
 
         return await self._run(work)
 
