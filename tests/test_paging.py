@@ -20,10 +20,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from metricstream import Hub, MetricReading, ValidationError
+from metricstream import Hub, MetricReading, Page, ValidationError
 from metricstream.ids import new_id
 from metricstream.models import format_timestamp
-from metricstream.paging import CURSOR_MESSAGE, Cursor, Page
+from metricstream.paging import CURSOR_MESSAGE, Cursor
 from metricstream.storage import Storage
 
 from .apitools import assert_error, state
