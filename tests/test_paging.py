@@ -26,7 +26,7 @@ from metricstream.models import format_timestamp
 from metricstream.paging import CURSOR_MESSAGE, Cursor
 from metricstream.storage import Storage
 
-from .apitools import assert_error, state
+from .apitools import UUID7, assert_error, state
 from .test_buckets import PROPERTY, new_metric, on_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -202,9 +202,9 @@ BAD_CURSORS = [
     "A" * 34,  # a reading cursor's length, but not one (kind byte 0)
     base64.urlsafe_b64encode(b"r" + struct.pack(">q", 2**62) + bytes(16)).decode().rstrip("="),  # no datetime
     base64.urlsafe_b64encode(b"b" + struct.pack(">q", -(2**62))).decode(),  # no datetime either
-    Cursor(T0, new_id()).encode() + "=",
-    Cursor(T0, new_id()).encode()[:-1] + "B",  # bits past the end set: not a token we made
-    Cursor(T0, new_id()).encode()[:-2],
+    Cursor(T0, UUID7).encode() + "=",
+    Cursor(T0, UUID7).encode()[:-1] + "B",  # bits past the end set: not a token we made
+    Cursor(T0, UUID7).encode()[:-2],
 ]
 
 
