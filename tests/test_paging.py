@@ -27,6 +27,7 @@ from metricstream.paging import CURSOR_MESSAGE, Cursor
 from metricstream.storage import Storage
 
 from .apitools import UUID7, assert_error, state
+from .conftest import StartHub
 from .test_buckets import PROPERTY, new_metric, on_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -244,6 +245,16 @@ def test_a_cursor_goes_back_only_to_the_kind_of_answer_it_came_from(hub: Hub, ht
         assert raised.value.message == message
     with pytest.raises(ValidationError, match=r"^page_size must be an integer from 1 to 10000$"):
         hub.service.iter_readings(metric_id, page_size=0)  # refused at once, not at the first page
+
+
+def test_a_page_in_a_browser_may_read_the_paging_headers(start_hub: StartHub) -> None:
+    hub = start_hub(cors_origins="http://localhost:3000")
+    metric_id, _ = write_series(hub, 3)
+    with httpx.Client(base_url=hub.url, timeout=10, headers={"Origin": "http://localhost:3000"}) as http:
+        answer = http.get(f"/metrics/{metric_id}/readings", params={"limit": "2"})
+    assert answer.headers["x-truncated"] == "true"
+    exposed = {h.strip().lower() for h in answer.headers["access-control-expose-headers"].split(",")}
+    assert {"x-truncated", "link"} <= exposed
 
 
 def test_a_snapshot_says_which_metrics_have_older_readings(hub: Hub) -> None:
