@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .buckets import Bucket
     from .dataframe import to_dataframe
     from .models import Metric, MetricReading, Snapshot
+    from .paging import Page
     from .server import Hub
     from .service import AsyncMetricService
     from .settings import Settings
@@ -51,6 +52,7 @@ _LAZY = {
     "MetricReading": ".models",
     "Snapshot": ".models",
     "MetricService": ".blocking",
+    "Page": ".paging",
     "MetricStreamApp": ".application",
     "Settings": ".settings",
     "create_app": ".application",
@@ -71,6 +73,7 @@ __all__ = [
     "MetricStreamApp",
     "MetricStreamError",
     "NotFoundError",
+    "Page",
     "PayloadTooLargeError",
     "Settings",
     "Snapshot",

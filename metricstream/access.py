@@ -55,7 +55,7 @@ log = logging.getLogger("metricstream.stream")
 
 
 CORS_ALLOW_HEADERS: Final = ("Authorization", "Content-Type", "Last-Event-ID", "Cache-Control")
-CORS_EXPOSE_HEADERS: Final = ("Last-Event-ID", "X-Last-Event-ID")
+CORS_EXPOSE_HEADERS: Final = ("Last-Event-ID", "X-Last-Event-ID", "X-Truncated", "Link")
 CORS_MAX_AGE: Final = 600  # seconds a browser may reuse a preflight's answer
 SESSION_COOKIE: Final = "metricstream_session"
 _SESSION_LABEL: Final = b"metricstream dashboard session v1"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import urlencode
 
 import orjson
 from quart import Quart, Response, g, request
@@ -48,6 +49,7 @@ from .models import (
     reading_model,
     validate,
 )
+from .paging import Page
 from .schemas import (
     BatchErrorOut,
     ErrorOut,
@@ -55,6 +57,7 @@ from .schemas import (
     LastEventHeader,
     MetricList,
     MetricOut,
+    PageHeaders,
     ReadingBatchOut,
     ReadingList,
     ReadingOut,
@@ -265,24 +268,36 @@ def _reading_routes(app: Quart, owner: MetricStreamApp) -> None:
 
     @app.get("/metrics/<metric_id>/readings")
     @document_querystring(ReadingsQuery)
-    @document_response(ReadingList, 200, LastEventHeader)
+    @document_response(ReadingList, 200, PageHeaders)
     @document_response(ErrorOut, 400)
     @document_response(ErrorOut, 404)
     async def list_readings(metric_id: str) -> Response:
         """A metric's readings, or buckets of them.
 
-        Ascending by timestamp, since/until inclusive; with `step`, buckets of that step (count, min,
-        max, avg, first, last), empty ones left out."""
+        By timestamp, since/until inclusive, oldest first (or with order=desc newest first); with `step`,
+        buckets of that step (count, min, max, avg, first, last), empty ones left out. An answer cut by
+        `limit` says so (X-Truncated) and links to the rest (Link rel=next)."""
         headers = _last_event_header(owner)
         query = _validate_query(ReadingsQuery)
         if query.step is not None:
             buckets, position = await service.buckets_at(metric_id, query)
             headers = {"X-Last-Event-ID": position}  # exact: a bucket cannot be told apart by reading id
-            return _json([bucket.to_dict() for bucket in buckets], 200, headers)
+            return _json([bucket.to_dict() for bucket in buckets], 200, _page_headers(buckets, headers))
         readings = await service.query_readings(metric_id, query)
+        headers = _page_headers(readings, headers)
         if len(readings) <= SLICE:
             return _json([reading.to_dict() for reading in readings], 200, headers)
         return Response(readings_json(readings), 200, headers, content_type="application/json")
+
+
+def _page_headers(page: Page[Any], headers: dict[str, str]) -> dict[str, str]:
+    """`headers` and whether the page was cut; if so, a link to the next page: this request's query with
+    the page's cursor, relative to this request's URL, so it holds wherever the app is mounted."""
+    headers = {**headers, "X-Truncated": "true" if page.truncated else "false"}
+    if page.next_cursor is not None:
+        query = [(name, value) for name, value in request.args.items(multi=True) if name != "cursor"]
+        headers["Link"] = f'<?{urlencode([*query, ("cursor", page.next_cursor)])}>; rel="next"'
+    return headers
 
 
 def _last_event_header(owner: MetricStreamApp) -> dict[str, str]:

@@ -9,14 +9,16 @@ hub is back, and raises `HubError` while it is stopped."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar, overload
 
 from .buckets import Bucket
 from .errors import HubError
-from .models import DEFAULT_READINGS_LIMIT, Metric, MetricReading, Snapshot
-from .service import AsyncMetricService, readings_query
+from .models import DEFAULT_READINGS_LIMIT, Metric, MetricReading, Order, ReadingsQuery, Snapshot
+from .paging import Page
+from .queries import next_query, paging_query, readings_query
+from .service import AsyncMetricService
 
 __all__ = ["MetricService"]
 
@@ -111,7 +113,10 @@ class MetricService:
         until: datetime | str | None = None,
         limit: int | None = None,
         step: None = None,
-    ) -> list[MetricReading]: ...
+        *,
+        order: Order = "asc",
+        cursor: str | None = None,
+    ) -> Page[MetricReading]: ...
 
     @overload
     def list_readings(
@@ -122,7 +127,9 @@ class MetricService:
         limit: int | None = None,
         *,
         step: float | str,
-    ) -> list[Bucket]: ...
+        order: Order = "asc",
+        cursor: str | None = None,
+    ) -> Page[Bucket]: ...
 
     def list_readings(
         self,
@@ -131,12 +138,37 @@ class MetricService:
         until: datetime | str | None = None,
         limit: int | None = None,
         step: float | str | None = None,
-    ) -> list[MetricReading] | list[Bucket]:
-        """A metric's readings ascending by timestamp, `since`/`until` inclusive. With `step` (seconds,
-        or a duration such as "10s", "5m", "1h"), `Bucket`s instead: count, min, max, avg, first and last
-        per step of time since 1970, empty ones left out; `until` defaults to now and `since` to `limit`
-        steps before it."""
-        query = readings_query(since, until, limit, step)
+        *,
+        order: Order = "asc",
+        cursor: str | None = None,
+    ) -> Page[MetricReading] | Page[Bucket]:
+        """A metric's first `limit` readings (default 1000) by timestamp, `since`/`until` inclusive,
+        oldest first or with `order="desc"` newest first: a `Page`, a list that says whether more match
+        (`truncated`) and where they go on (`next_cursor`, to pass back as `cursor`). With `step`
+        (seconds, or a duration such as "10s", "5m", "1h"), `Bucket`s instead: count, min, max, avg,
+        first and last per step of time since 1970, empty ones left out, oldest first; `until` defaults
+        to now and `since` to `limit` steps before it."""
+        query = readings_query(since, until, limit, step, order, cursor)
         if query.step is None:
             return self._run(AsyncMetricService.query_readings, metric_id, query)
         return self._run(AsyncMetricService.query_buckets, metric_id, query)
+
+    def iter_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        *,
+        order: Order = "asc",
+        page_size: int = DEFAULT_READINGS_LIMIT,
+    ) -> Iterator[MetricReading]:
+        """Every reading of the metric within [since, until], oldest first or with `order="desc"` newest
+        first, read `page_size` at a time: none twice and none left out, though readings are written
+        meanwhile (those sorting before the page being read are not seen)."""
+        return self._iter_pages(metric_id, paging_query(since, until, order, page_size))
+
+    def _iter_pages(self, metric_id: str, query: ReadingsQuery | None) -> Iterator[MetricReading]:
+        while query is not None:
+            page = self._run(AsyncMetricService.query_readings, metric_id, query)
+            yield from page
+            query = next_query(query, page)

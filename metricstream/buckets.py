@@ -5,11 +5,17 @@ from the Unix epoch (floored, so before 1970 too). Buckets come in ascending ord
 readings are left out, so a `limit` counts buckets that hold something. `first` and `last` are the values
 of the bucket's earliest and latest readings by (timestamp, id), the order every store keeps.
 
-SQLite computes buckets in SQL. The memory store (per bucket) and Redis (per chunk read, in a Lua script)
-summarise runs of readings and `BucketBuilder` merges the runs into buckets and applies the limit.
+SQLite computes buckets in SQL, the memory store one bucket at a time (`summarise`), and Redis per chunk
+read, in a Lua script; `BucketBuilder` merges Redis' runs into buckets and applies the limit.
+
+The mean of finite values is finite, but their sum need not be (two readings of 1.7e308): SQLite's AVG and
+the Lua sums then give infinity, and `math.fsum` raises. Such a bucket (`overflowed`) is summed again with
+every value scaled down by a power of two, which is exact, and the mean scaled back up (`mean`, and the
+Redis script's `shift`). It is rare, so the common path pays nothing for it.
 
 A bucket that would start before 0001-01-01 (only readings in that day's first step, with a step that
 does not divide the time since) reports 0001-01-01T00:00:00Z as its start: `datetime` goes no earlier.
+For the same reason a default `since` (`limit` steps before `until`) stops at 0001-01-01 (`steps_before`).
 """
 
 from __future__ import annotations
@@ -32,8 +38,13 @@ __all__ = [
     "Bucket",
     "BucketBuilder",
     "bucket_start",
+    "mean",
+    "overflowed",
     "parse_step",
+    "shift_for",
     "start_moment",
+    "steps_before",
+    "summarise",
 ]
 
 MAX_BUCKETS: Final = 10_000
@@ -91,6 +102,14 @@ def parse_step(value: object) -> int:
     return step
 
 
+def steps_before(until: datetime, step: int, count: int) -> datetime:
+    """`count` steps before `until`, or 0001-01-01T00:00:00Z where that is earlier than a datetime goes."""
+    try:
+        return until - timedelta(microseconds=step * count)
+    except OverflowError:
+        return _EARLIEST
+
+
 def bucket_start(micros: int, step: int) -> int:
     """The start of the bucket holding `micros` (since the epoch): floored, so before 1970 too."""
     return micros // step * step
@@ -132,12 +151,6 @@ class BucketBuilder:
         self._open = _Run(start, count, low, high, total, first, last)
         return True
 
-    def add_values(self, start: int, values: Sequence[float]) -> bool:
-        """Take a run given by its values, in reading order."""
-        return self.add(
-            start, len(values), min(values), max(values), math.fsum(values), values[0], values[-1]
-        )
-
     def finish(self) -> list[Bucket]:
         """The buckets, the last one closed now that no more runs come."""
         self._close()
@@ -161,6 +174,35 @@ class _Run:
     total: float
     first: float
     last: float
+
+
+def summarise(start: int, values: Sequence[float]) -> Bucket:
+    """The bucket starting at `start` (microseconds since the epoch) of these values, in reading order."""
+    return Bucket(
+        start_moment(start), len(values), min(values), max(values), mean(values), values[0], values[-1]
+    )
+
+
+def mean(values: Sequence[float]) -> float:
+    """The mean of finite values, as exact as `math.fsum` makes it, and finite even where their sum is not."""
+    try:
+        return math.fsum(values) / len(values)
+    except OverflowError:  # the sum passes the largest float, though the mean cannot
+        shift = shift_for(len(values))
+        scaled = math.fsum([math.ldexp(value, -shift) for value in values])
+        return math.ldexp(scaled / len(values), shift)
+
+
+def shift_for(count: int) -> int:
+    """The power of two to divide `count` finite values by so that no sum of them overflows: each is below
+    2**1024, so their sum is below count * 2**1024. Exact, but for values within that factor of the
+    smallest floats, whose last bits go: they count only where huge values of both signs cancel out."""
+    return count.bit_length() + 1
+
+
+def overflowed(bucket: Bucket) -> bool:
+    """Whether a store's sum of the bucket's values overflowed (its mean is then infinite or NaN)."""
+    return not math.isfinite(bucket.avg)
 
 
 def start_moment(micros: int) -> datetime:

@@ -111,7 +111,7 @@ async def run_demo(
     rng = rng or random.Random()
     walks = []
     for metric in metrics:
-        newest = await service.storage.list_readings(metric.id, limit=1, newest=True)
+        newest = await service.storage.list_readings(metric.id, limit=1, descending=True)
         walks.append(walk_for(metric, newest[0].value if newest else None))
     raise_if_cancelled()
     async with asyncio.TaskGroup() as group:  # cancelling run_demo cancels and awaits every feed

@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import Annotated, Any, Final, TypeVar, cast
+from typing import Annotated, Any, Final, Literal, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -44,6 +44,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from .errors import ValidationError
+from .paging import CURSOR_MESSAGE, Cursor, Page
 
 __all__ = [
     "METRIC_CREATED",
@@ -54,6 +55,7 @@ __all__ = [
     "MetricReading",
     "MetricsQuery",
     "AnyReadingIn",
+    "Order",
     "ReadingFields",
     "ReadingIn",
     "ReadingsQuery",
@@ -74,6 +76,7 @@ EVENT_TYPES: Final = frozenset({METRIC_CREATED, READING_CREATED, METRIC_DELETED}
 MAX_NAME_LENGTH: Final = 200
 DEFAULT_READINGS_LIMIT: Final = 1000
 MAX_READINGS_LIMIT: Final = 10_000
+Order = Literal["asc", "desc"]  # of readings by (timestamp, id)
 STEP_MESSAGE: Final = "step must be a number of seconds or a duration such as 10s, 5m, 1h (from 1ms to 366d)"
 
 
@@ -116,7 +119,8 @@ class Snapshot:
     follow the stream from `last_event_id` and every later change arrives, none already in here."""
 
     metrics: list[Metric]
-    readings: dict[str, list[MetricReading]]  # metric id -> its newest readings, ascending
+    # metric id -> its newest readings, ascending; `truncated` if it has older ones (readings_limit)
+    readings: dict[str, Page[MetricReading]]
     last_event_id: str
 
 
@@ -407,8 +411,8 @@ def _step(value: object) -> object:
 
 
 class ReadingsQuery(BaseModel):
-    """Query of `GET /metrics/{id}/readings`: an inclusive time range and a count limit; with `step`,
-    buckets of that step instead of readings."""
+    """Query of `GET /metrics/{id}/readings`: an inclusive time range, an order and a count limit, and
+    where to go on from (`cursor`); with `step`, buckets of that step instead of readings."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -419,7 +423,7 @@ class ReadingsQuery(BaseModel):
         Field(
             ge=1,
             le=MAX_READINGS_LIMIT,
-            description="At most this many readings, or with step buckets (oldest first).",
+            description="At most this many readings, or with step buckets; X-Truncated says if more match.",
         ),
         BeforeValidator(_whole_number),
     ] = DEFAULT_READINGS_LIMIT
@@ -429,10 +433,20 @@ class ReadingsQuery(BaseModel):
         Field(
             description="Summarise readings per step of time: seconds (10, 0.5) or a duration (250ms, 10s, "
             "5m, 1h, 1d). Buckets start at multiples of step since 1970; empty ones are left out. "
-            "With step, until defaults to now and since to limit steps before until.",
+            "With step, until defaults to now and since to limit steps before until; order is asc.",
             examples=["10s", "5m", "1h", "30"],
         ),
         WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]}),  # text in; microseconds once read
+    ] = None
+    order: Annotated[
+        Order,
+        Field(description="Readings oldest first (asc) or newest first (desc: with limit, the newest)."),
+    ] = "asc"
+    cursor: Annotated[
+        Cursor | None,
+        BeforeValidator(lambda value: value if value is None else Cursor.decode(value)),
+        Field(description="Go on where a cut answer (X-Truncated: true) ended: its Link rel=next has it."),
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]}),  # opaque text
     ] = None
 
 
@@ -534,6 +548,8 @@ _MESSAGES: Final = {
     "limit": f"limit must be an integer from 1 to {MAX_READINGS_LIMIT}",
     "readings_limit": f"readings_limit must be an integer from 1 to {MAX_READINGS_LIMIT}",
     "step": STEP_MESSAGE,
+    "order": "order must be asc or desc",
+    "cursor": CURSOR_MESSAGE,
     "with_readings": "with_readings must be true or false",
 }
 

@@ -33,6 +33,7 @@ __all__ = [
     "LastEventHeader",
     "MetricList",
     "MetricOut",
+    "PageHeaders",
     "AnyReadingBatchIn",
     "ReadingBatchIn",
     "ReadingBatchOut",
@@ -58,6 +59,9 @@ class ReadingOut(BaseModel):
 
 class MetricWithReadingsOut(MetricOut):
     readings: list[ReadingOut] | None = None
+    readings_truncated: bool | None = Field(
+        None, description="With with_readings: whether the metric has older readings than those given."
+    )
 
 
 class MetricList(RootModel[list[MetricWithReadingsOut]]):
@@ -79,7 +83,7 @@ class BucketOut(BaseModel):
 
 
 class ReadingList(RootModel[list[ReadingOut | BucketOut]]):
-    """Readings, or with `step` buckets, ascending."""
+    """Readings (with order=desc, newest first), or with `step` buckets; at most `limit`."""
 
 
 class HealthOut(BaseModel):
@@ -123,6 +127,15 @@ class LastEventHeader(BaseModel):
     x_last_event_id: str = Field(
         description="Newest event id when this was read: resume the stream from it "
         "(the nil UUID when no event exists yet)."
+    )
+
+
+class PageHeaders(LastEventHeader):
+    x_truncated: str = Field(
+        description="true if more match than the answer holds (limit cut it), else false."
+    )
+    link: str = Field(
+        description='Only when cut: the next page, `<?...&cursor=...>; rel="next"`, relative to this URL.'
     )
 
 

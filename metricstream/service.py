@@ -20,13 +20,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, overload
 
 import orjson
 
 from .broadcast import Broadcaster
-from .buckets import MAX_BUCKETS, Bucket, bucket_start
+from .buckets import Bucket
 from .clock import Clock, SystemClock
 from .errors import ConflictError, LimitExceededError, NotFoundError, ValidationError
 from .events import Event
@@ -40,6 +40,7 @@ from .models import (
     Metric,
     MetricReading,
     MetricsQuery,
+    Order,
     ReadingFields,
     ReadingsQuery,
     Snapshot,
@@ -49,10 +50,11 @@ from .models import (
     validate_metric,
     validate_reading,
 )
+from .paging import Page
+from .queries import bucket_page, newest_readings, next_query, paging_query, reading_page, readings_query
 from .storage import MetricLimitReached, NameTaken, Storage, is_shared
-from .storage.rows import micros
 
-__all__ = ["AsyncMetricService", "readings_query"]
+__all__ = ["AsyncMetricService"]
 
 
 log = logging.getLogger("metricstream")
@@ -85,12 +87,6 @@ def _metric_of(fields: ReadingFields, ids_by_name: Mapping[str, str | None]) -> 
     metric_id = fields.metric_id or ids_by_name[fields.metric or ""]
     assert metric_id is not None, "every name was resolved or created"
     return metric_id
-
-
-def readings_query(
-    since: datetime | str | None, until: datetime | str | None, limit: int | None, step: float | str | None
-) -> ReadingsQuery:
-    return validate(ReadingsQuery, _given(since=since, until=until, limit=limit, step=step))
 
 
 def _given(**fields: Any) -> dict[str, Any]:
@@ -420,11 +416,11 @@ class AsyncMetricService:
 
     async def iter_metrics_with_readings(
         self, readings_limit: int, name: str | None = None
-    ) -> AsyncIterator[tuple[Metric, list[MetricReading]]]:
-        """Every metric (with `name`, those so named) with its newest `readings_limit` readings, ascending,
-        a metric at a time, letting the loop run between two."""
+    ) -> AsyncIterator[tuple[Metric, Page[MetricReading]]]:
+        """Every metric (with `name`, those so named) with its newest `readings_limit` readings, ascending
+        (`truncated` if it has older ones), a metric at a time, letting the loop run between two."""
         for metric in await self.list_metrics(name):
-            yield metric, await self.storage.list_readings(metric.id, limit=readings_limit, newest=True)
+            yield metric, await newest_readings(self.storage, metric.id, readings_limit)
             await asyncio.sleep(0)
 
     @overload
@@ -435,7 +431,10 @@ class AsyncMetricService:
         until: datetime | str | None = None,
         limit: int | None = None,
         step: None = None,
-    ) -> list[MetricReading]: ...
+        *,
+        order: Order = "asc",
+        cursor: str | None = None,
+    ) -> Page[MetricReading]: ...
 
     @overload
     async def list_readings(
@@ -446,7 +445,9 @@ class AsyncMetricService:
         limit: int | None = None,
         *,
         step: float | str,
-    ) -> list[Bucket]: ...
+        order: Order = "asc",
+        cursor: str | None = None,
+    ) -> Page[Bucket]: ...
 
     async def list_readings(
         self,
@@ -455,39 +456,46 @@ class AsyncMetricService:
         until: datetime | str | None = None,
         limit: int | None = None,
         step: float | str | None = None,
-    ) -> list[MetricReading] | list[Bucket]:
-        query = readings_query(since, until, limit, step)
+        *,
+        order: Order = "asc",
+        cursor: str | None = None,
+    ) -> Page[MetricReading] | Page[Bucket]:
+        query = readings_query(since, until, limit, step, order, cursor)
         if query.step is None:
             return await self.query_readings(metric_id, query)
         return await self.query_buckets(metric_id, query)
 
-    async def query_readings(self, metric_id: str, query: ReadingsQuery) -> list[MetricReading]:
-        """A metric's readings within the query's range (its `step` is not looked at)."""
-        metric = await self.get_metric(metric_id)
-        if query.since and query.until and query.since > query.until:
-            raise ValidationError("since must not be later than until")
-        return await self.storage.list_readings(metric.id, query.since, query.until, query.limit)
+    def iter_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        *,
+        order: Order = "asc",
+        page_size: int = DEFAULT_READINGS_LIMIT,
+    ) -> AsyncIterator[MetricReading]:
+        """Every reading of the metric within [since, until], in `order`, read `page_size` at a time."""
+        return self._iter_pages(metric_id, paging_query(since, until, order, page_size))
 
-    async def query_buckets(self, metric_id: str, query: ReadingsQuery) -> list[Bucket]:
-        """A metric's buckets of `query.step` within the query's range: until defaults to now and since
-        to `limit` steps before until; a range of more than MAX_BUCKETS steps is refused."""
-        metric = await self.get_metric(metric_id)
-        step = query.step
-        if step is None:
-            raise ValidationError("step is required")
-        until = query.until or datetime.fromtimestamp(self.clock.time(), UTC)
-        since = query.since or until - timedelta(microseconds=step * query.limit)
-        if since > until:
-            raise ValidationError("since must not be later than until")
-        spanned = bucket_start(micros(until), step) // step - bucket_start(micros(since), step) // step + 1
-        if spanned > MAX_BUCKETS:
-            raise ValidationError(
-                f"step {step / 1e6:g} s from since to until spans {spanned} buckets, more than "
-                f"{MAX_BUCKETS}: use a larger step or a shorter range"
-            )
-        return await self.storage.bucket_readings(metric.id, since, until, step, query.limit)
+    async def _iter_pages(self, metric_id: str, query: ReadingsQuery | None) -> AsyncIterator[MetricReading]:
+        while query is not None:
+            page = await self.query_readings(metric_id, query)
+            for reading in page:
+                yield reading
+            query = next_query(query, page)
 
-    async def buckets_at(self, metric_id: str, query: ReadingsQuery) -> tuple[list[Bucket], str]:
+    async def query_readings(self, metric_id: str, query: ReadingsQuery) -> Page[MetricReading]:
+        """A metric's readings as `query` asks (its `step` is not looked at), cut by its limit."""
+        metric = await self.get_metric(metric_id)
+        return await reading_page(self.storage, metric.id, query)
+
+    async def query_buckets(self, metric_id: str, query: ReadingsQuery) -> Page[Bucket]:
+        """A metric's buckets of `query.step`, cut by its limit (see `queries.bucket_page`)."""
+        metric = await self.get_metric(metric_id)
+        now = datetime.fromtimestamp(self.clock.time(), UTC)
+        return await bucket_page(self.storage, metric.id, query, now)
+
+    async def buckets_at(self, metric_id: str, query: ReadingsQuery) -> tuple[Page[Bucket], str]:
         """`query_buckets` and the stream position they are current at, read in one step (as `snapshot`
         is): a client adding streamed readings after that position to the buckets counts none twice,
         since a bucket, unlike a reading, cannot be recognised by its id."""

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 from .models import Metric, MetricReading
+from .paging import Page
 
 __all__ = ["FLUSH", "SLICE", "metrics_json", "readings_json"]
 
@@ -28,8 +29,9 @@ async def readings_json(readings: list[MetricReading]) -> AsyncIterator[bytes]:
     yield b"]"
 
 
-async def metrics_json(pairs: AsyncIterator[tuple[Metric, list[MetricReading]]]) -> AsyncIterator[bytes]:
-    """`[{...metric, "readings": [...]}, ...]` as JSON, sent in pieces of about FLUSH bytes."""
+async def metrics_json(pairs: AsyncIterator[tuple[Metric, Page[MetricReading]]]) -> AsyncIterator[bytes]:
+    """`[{...metric, "readings": [...], "readings_truncated": ...}, ...]` as JSON, sent in pieces of about
+    FLUSH bytes."""
     parts, size, separator = [b"["], 1, b""
     async for metric, readings in pairs:
         parts.append(separator + orjson.dumps(metric.to_dict())[:-1] + b',"readings":')
@@ -40,6 +42,8 @@ async def metrics_json(pairs: AsyncIterator[tuple[Metric, list[MetricReading]]])
             if size >= FLUSH:
                 yield b"".join(parts)
                 parts, size = [], 0
-        parts.append(b"}")
+        parts.append(
+            b',"readings_truncated":true}' if readings.truncated else b',"readings_truncated":false}'
+        )
     parts.append(b"]")
     yield b"".join(parts)

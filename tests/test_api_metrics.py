@@ -154,14 +154,16 @@ def test_list_metrics_with_readings_embeds_ascending_readings(http: httpx.Client
     ascending = sorted(readings, key=lambda reading: reading["timestamp"])
     assert [reading["value"] for reading in ascending] == [2.5, 3.5, 1.5]
     assert response.json() == [
-        {**first, "readings": ascending},
-        {**second, "readings": [other]},
+        {**first, "readings": ascending, "readings_truncated": False},
+        {**second, "readings": [other], "readings_truncated": False},
     ]
 
 
 def test_list_metrics_with_readings_metric_without_readings(http: httpx.Client) -> None:
     metric = post_metric(http)
-    assert http.get("/metrics?with_readings=true").json() == [{**metric, "readings": []}]
+    assert http.get("/metrics?with_readings=true").json() == [
+        {**metric, "readings": [], "readings_truncated": False}
+    ]
 
 
 @pytest.mark.parametrize("flag", ["false", "FALSE", "0", "no", ""])
@@ -185,6 +187,10 @@ def test_list_metrics_readings_limit_keeps_newest_ascending(http: httpx.Client) 
     assert response.status_code == 200
     [item] = response.json()
     assert [reading["value"] for reading in item["readings"]] == [3.0, 4.0]
+    assert item["readings_truncated"] is True  # issue 20.11: 1.0 and 2.0 are left out, and it says so
+    for limit, truncated in (("3", True), ("4", False), ("5", False)):
+        answer = http.get("/metrics", params={"with_readings": "true", "readings_limit": limit})
+        assert answer.json()[0]["readings_truncated"] is truncated
 
 
 @pytest.mark.parametrize("limit", ["0", "10001", "-1", "abc", "1.5", "", "²", "\uff11\uff10", " 5"])

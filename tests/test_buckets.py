@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import TypeVar
 
 import pytest
@@ -15,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metricstream import ValidationError
-from metricstream.buckets import MAX_STEP, MIN_STEP, Bucket, BucketBuilder, parse_step
+from metricstream.buckets import MAX_STEP, MIN_STEP, Bucket, BucketBuilder, mean, parse_step
 from metricstream.events import Event
 from metricstream.ids import new_id, new_ids
 from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading
@@ -26,6 +28,7 @@ T = TypeVar("T")
 SECOND = 1_000_000  # microseconds
 EARLY = datetime.min.replace(tzinfo=UTC)  # the widest bounds there are
 LATE = datetime.max.replace(tzinfo=UTC)
+HUGE = 1.7e308  # two of them sum past the largest float
 
 # Deterministic: the same examples on every run, nothing remembered between runs.
 PROPERTY = settings(
@@ -73,14 +76,14 @@ async def add_readings(store: Storage, readings: Sequence[MetricReading], keep: 
 def reference(
     readings: Sequence[MetricReading], since: datetime, until: datetime, step: int, limit: int
 ) -> list[Bucket]:
-    """Buckets the slow, obvious way."""
+    """Buckets the slow, obvious way; the mean exact, then rounded."""
     inside = sorted((r for r in readings if since <= r.timestamp <= until), key=lambda r: (r.timestamp, r.id))
     groups: dict[int, list[float]] = {}
     for reading in inside:
         ts = micros(reading.timestamp)
         groups.setdefault(ts - ts % step, []).append(reading.value)  # Python's % floors: before 1970 too
     return [
-        Bucket(moment(start), len(v), min(v), max(v), math.fsum(v) / len(v), v[0], v[-1])
+        Bucket(moment(start), len(v), min(v), max(v), float(sum(map(Fraction, v)) / len(v)), v[0], v[-1])
         for start, v in sorted(groups.items())[:limit]
     ]
 
@@ -108,7 +111,10 @@ def bucket_queries(draw: st.DrawFn) -> tuple[list[tuple[int, float]], int, int, 
     spread = step * draw(st.integers(1, 6))
     moments = st.integers(origin - spread, origin + spread)
     pool = draw(st.lists(moments, min_size=1, max_size=12))
-    values = st.floats(-1e6, 1e6, allow_nan=False)
+    # Moderate values of either sign, or any positive float up to the largest, whose sum may overflow
+    # (huge values of both signs would cancel out, beyond what a store's plain sum can do exactly).
+    values = st.floats(-1e6, 1e6, allow_nan=False) | st.floats(0, exclude_min=True, allow_infinity=False)
+    values |= st.sampled_from([HUGE, sys.float_info.max])
     points = draw(st.lists(st.tuples(st.sampled_from(pool), values), max_size=40))
     bounds = st.sampled_from(pool) | moments
     return points, draw(bounds), draw(bounds), step, draw(st.integers(1, 8))
@@ -224,14 +230,65 @@ def test_redis_reads_a_range_in_chunks_across_ties(
     on_store(f"{redis_server}?prefix=test-buckets-{new_id()}:", scenario)
 
 
+def test_a_bucket_whose_sum_overflows_has_the_finite_mean(store_url: str) -> None:
+    """Values of both signs, the sum of the first two past the largest float in any order of summing."""
+    values = [HUGE, sys.float_info.max, -1e308, 5.0, HUGE]
+
+    async def scenario(store: Storage) -> None:
+        metric_id, readings = await new_metric(store, [(s * SECOND, v) for s, v in enumerate(values)])
+        metric_id_2, readings_2 = await new_metric(store, [(0, HUGE), (1, HUGE), (10 * SECOND, 1.0)])
+        for metric, written in ((metric_id, readings), (metric_id_2, readings_2)):
+            got = await store.bucket_readings(metric, EARLY, LATE, 10 * SECOND, 9)
+            assert all(math.isfinite(bucket.avg) for bucket in got)
+            assert_same(got, reference(written, EARLY, LATE, 10 * SECOND, 9))
+        # and cut by the bounds, which the bucket's second summing must keep to
+        got = await store.bucket_readings(metric_id, moment(1), moment(3 * SECOND), 10 * SECOND, 9)
+        assert_same(got, reference(readings, moment(1), moment(3 * SECOND), 10 * SECOND, 9))
+
+    on_store(store_url, scenario)
+
+
+def test_redis_sums_an_overflowing_bucket_again_across_chunks(
+    redis_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metricstream.storage import redis
+
+    monkeypatch.setattr(redis, "_BUCKET_CHUNK", 2)  # each chunk's sum finite, the bucket's not, and back
+    points = [(s, HUGE) for s in range(7)] + [(SECOND, 2.0), (SECOND, 4.0)]
+
+    async def scenario(store: Storage) -> None:
+        metric_id, readings = await new_metric(store, points)
+        got = await store.bucket_readings(metric_id, EARLY, LATE, SECOND, 9)
+        assert [(b.count, b.avg) for b in got] == [(7, HUGE), (2, 3.0)]
+        assert_same(got, reference(readings, EARLY, LATE, SECOND, 9))
+
+    on_store(f"{redis_server}?prefix=test-buckets-{new_id()}:", scenario)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.0, 2.0, 4.0],
+        [HUGE, HUGE],
+        [sys.float_info.max] * 3,
+        [HUGE, HUGE, -HUGE],
+        [HUGE, HUGE, -HUGE, -HUGE, 3.0],  # cancelling out: the scaled sum is exact here too
+        [sys.float_info.max, 5e-324],
+        [5e-324, 5e-324, 1e-320],
+    ],
+)
+def test_mean_is_the_exact_mean_rounded_even_where_the_sum_overflows(values: list[float]) -> None:
+    assert mean(values) == float(sum(map(Fraction, values)) / len(values))
+
+
 def test_the_builder_merges_runs_of_one_bucket_and_stops_at_the_limit() -> None:
     builder = BucketBuilder(limit=2)
-    assert builder.add_values(0, [4.0, 2.0])
-    assert builder.add_values(0, [6.0])  # the same bucket, read in two pieces
+    assert builder.add(0, 2, 2.0, 4.0, 6.0, 4.0, 2.0)
+    assert builder.add(0, 1, 6.0, 6.0, 6.0, 6.0, 6.0)  # the same bucket, read in two pieces
     assert builder.add(10 * SECOND, 2, -1.0, 3.0, 2.0, 3.0, -1.0)
     assert builder.full  # two buckets started: readings of a third are not wanted
-    assert builder.add_values(10 * SECOND, [5.0])  # the second bucket goes on
-    assert not builder.add_values(20 * SECOND, [1.0])
+    assert builder.add(10 * SECOND, 1, 5.0, 5.0, 5.0, 5.0, 5.0)  # the second bucket goes on
+    assert not builder.add(20 * SECOND, 1, 1.0, 1.0, 1.0, 1.0, 1.0)
     assert [b.to_dict() for b in builder.finish()] == [
         {"start": "1970-01-01T00:00:00.000000Z", "count": 3, "min": 2.0, "max": 6.0, "avg": 4.0}
         | {"first": 4.0, "last": 6.0},

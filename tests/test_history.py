@@ -5,8 +5,10 @@ retention by age (`reading_ttl`), over HTTP and in Python, on every store. Time 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,65 @@ def test_limit_counts_buckets_and_the_window_defaults_to_now(make_hub: Callable[
         assert recent.json() == reference([p for p in POINTS if p[0] >= 10], 10)
         clock.advance(3600)  # an hour later the same question finds nothing
         assert http.get(f"/metrics/{metric.id}/readings", params={"step": "10s", "limit": 12}).json() == []
+
+
+def test_the_mean_of_huge_readings_is_finite(hub: Hub, http: httpx.Client) -> None:
+    """Issue 20.4: two readings of 1.7e308 (valid: positive and finite) averaged to null over HTTP and
+    infinity in Python on SQLite and Redis, and to a 500 on memory."""
+    metric_id = http.post("/metrics", json={"name": "m"}).json()["id"]
+    post_series(http, metric_id, [(0, 1.7e308), (1, 1.7e308), (2, sys.float_info.max), (20, 1.0)])
+    query = {"since": at(0), "until": at(60), "step": "10s"}
+    answer = http.get(f"/metrics/{metric_id}/readings", params=query)
+    assert answer.status_code == 200, answer.text
+    want = float((Fraction(1.7e308) * 2 + Fraction(sys.float_info.max)) / 3)
+    assert [(b["count"], b["avg"]) for b in answer.json()] == [(3, pytest.approx(want, rel=1e-15)), (1, 1.0)]
+    buckets = hub.service.list_readings(metric_id, since=at(0), until=at(60), step="10s")
+    assert [bucket.to_dict() for bucket in buckets] == answer.json()
+
+
+YEAR_1 = "0001-01-01T00:00:00.000000Z"
+LAST_BUCKET = format_timestamp(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=8013 * 366))  # 9999-08-15
+LAST = "9999-12-31T23:59:59.999999Z"
+YEAR_1_READINGS = [(YEAR_1, 1.0), ("0001-01-01T00:00:00.25Z", 2.0), ("0001-01-01T12:00:00Z", 3.0)]
+YEAR_9999_READINGS = [("9999-12-31T12:00:00Z", 4.0), (LAST, 5.0)]
+
+
+@pytest.mark.parametrize(
+    ("query", "buckets"),
+    [
+        # the issue's two: since defaults to limit steps before until, before year 1 here
+        ({"step": "366d", "until": "0001-01-02T00:00:00Z"}, [(YEAR_1, 3)]),
+        (
+            {"step": "1ms", "until": "0001-01-01T00:00:00.5Z"},
+            [(YEAR_1, 1), ("0001-01-01T00:00:00.250000Z", 1)],
+        ),
+        ({"step": "1ms", "until": "0001-01-01T00:00:00Z"}, [(YEAR_1, 1)]),
+        ({"step": "366d", "until": "0001-01-01T00:00:00Z", "limit": "1"}, [(YEAR_1, 1)]),
+        ({"step": "1d", "until": "0001-01-01T00:00:00.000001Z", "limit": "10000"}, [(YEAR_1, 1)]),
+        (
+            {"step": "1ms", "since": YEAR_1, "until": "0001-01-01T00:00:00.5Z"},
+            [(YEAR_1, 1), ("0001-01-01T00:00:00.250000Z", 1)],
+        ),
+        ({"step": "366d", "until": LAST, "limit": "10000"}, [(YEAR_1, 3), (LAST_BUCKET, 2)]),
+        ({"step": "366d", "since": LAST, "until": LAST}, [(LAST_BUCKET, 1)]),
+        ({"step": "366d", "since": "9999-12-31T12:00:00Z", "until": LAST, "limit": "1"}, [(LAST_BUCKET, 2)]),
+    ],
+)
+def test_bucket_queries_at_the_ends_of_time(
+    hub: Hub, http: httpx.Client, query: dict[str, str], buckets: list[tuple[str, int]]
+) -> None:
+    """Issue 20.5: a default since before 0001-01-01 was a 500 over HTTP and an OverflowError in Python;
+    it stops at 0001-01-01."""
+    metric_id = http.post("/metrics", json={"name": "m"}).json()["id"]
+    points = [
+        {"metric_id": metric_id, "value": v, "timestamp": t} for t, v in YEAR_1_READINGS + YEAR_9999_READINGS
+    ]
+    assert http.post("/metrics/readings/batch", json={"readings": points}).status_code == 201
+    answer = http.get(f"/metrics/{metric_id}/readings", params=query)
+    assert answer.status_code == 200, answer.text
+    assert [(b["start"], b["count"]) for b in answer.json()] == buckets
+    got = hub.service.list_readings(metric_id, **query)  # type: ignore[call-overload]
+    assert [b.to_dict() for b in got] == answer.json()
 
 
 @pytest.mark.parametrize(

@@ -161,11 +161,19 @@ def test_openapi_stream_types_is_a_comma_separated_list(openapi: dict[str, Any])
     assert types["schema"]["items"]["enum"] == ["metric_created", "metric_deleted", "metric_reading_created"]
 
 
-@pytest.mark.parametrize("path", ["/metrics", "/metrics/{metric_id}/readings"])
-def test_openapi_lists_are_arrays_with_last_event_header(openapi: dict[str, Any], path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/metrics", {"x-last-event-id"}),
+        ("/metrics/{metric_id}/readings", {"x-last-event-id", "x-truncated", "link"}),
+    ],
+)
+def test_openapi_lists_are_arrays_with_their_headers(
+    openapi: dict[str, Any], path: str, headers: set[str]
+) -> None:
     response = openapi["paths"][path]["get"]["responses"]["200"]
     assert resolve(openapi, response["content"]["application/json"]["schema"])["type"] == "array"
-    assert {name.lower() for name in response["headers"]} == {"x-last-event-id"}
+    assert {name.lower() for name in response["headers"]} == headers
 
 
 def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -237,3 +245,12 @@ def test_a_server_with_tokens_documents_them_and_their_refusals(start_hub: Any) 
 def test_the_host_rule_is_documented_where_it_applies(openapi: dict[str, Any]) -> None:
     for path, method, operation in operations(openapi):
         assert "403" in operation["responses"], (method, path)
+
+
+def test_openapi_says_when_embedded_readings_are_cut(openapi: dict[str, Any]) -> None:
+    listing = openapi["components"]["schemas"]["MetricWithReadingsOut"]["properties"]
+    assert listing["readings_truncated"]["anyOf"][0] == {"type": "boolean"}
+    operation = openapi["paths"]["/metrics/{metric_id}/readings"]["get"]
+    parameters = {parameter["name"]: parameter for parameter in operation["parameters"]}
+    assert parameters["order"]["schema"]["enum"] == ["asc", "desc"]
+    assert parameters["cursor"]["schema"]["anyOf"][0] == {"type": "string"}

@@ -89,10 +89,12 @@ class Storage(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
-        newest: bool = False,
+        descending: bool = False,
+        after: tuple[datetime, str] | None = None,
     ) -> list[MetricReading]:
-        """Readings ascending by timestamp within [since, until]; the first `limit` of them, or
-        with `newest` the last `limit`."""
+        """The first `limit` readings within [since, until] by (timestamp, id), ascending or `descending`;
+        with `after`, only those past that (timestamp, id) in that order. Found through the index, never
+        by reading what comes before: paging through a long series costs the same per page."""
         ...
 
     async def bucket_readings(

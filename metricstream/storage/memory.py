@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
-from ..buckets import Bucket, BucketBuilder, bucket_start
+from ..buckets import Bucket, bucket_start, summarise
 from ..errors import NotFoundError
 from ..events import Event, expired_prefix
 from ..models import Metric, MetricReading, name_key
@@ -155,7 +155,8 @@ class MemoryStorage:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
-        newest: bool = False,
+        descending: bool = False,
+        after: tuple[datetime, str] | None = None,
     ) -> list[MetricReading]:
         with self._lock:
             found = self._readings.get(metric_id)
@@ -164,11 +165,16 @@ class MemoryStorage:
             series, first = found.items, found.start
             start = first if since is None else bisect.bisect_left(series, since, first, key=_timestamp)
             stop = len(series) if until is None else bisect.bisect_right(series, until, first, key=_timestamp)
-            if limit is not None:
-                if newest:
+            if descending:
+                if after is not None:
+                    stop = min(stop, bisect.bisect_left(series, after, first, key=_sort_key))
+                if limit is not None:
                     start = max(start, stop - limit)
-                else:
-                    stop = min(stop, start + limit)
+                return series[start:stop][::-1]
+            if after is not None:
+                start = max(start, bisect.bisect_right(series, after, first, key=_sort_key))
+            if limit is not None:
+                stop = min(stop, start + limit)
             return series[start:stop]
 
     async def retained_events(self) -> tuple[list[Event], bool]:
@@ -192,16 +198,16 @@ class MemoryStorage:
             items = found.items
             first = bisect.bisect_left(items, since, found.start, key=_timestamp)
             stop = bisect.bisect_right(items, until, first, key=_timestamp)
-            builder = BucketBuilder(limit)
+            buckets: list[Bucket] = []
             # One bisect per bucket finds where it ends, and its values are the readings' own floats:
             # nothing is made per reading.
-            while first < stop and not builder.full:
+            while first < stop and len(buckets) < limit:
                 start = bucket_start(micros(items[first].timestamp), step)
                 end = _moment_or_none(start + step)
                 after = stop if end is None else bisect.bisect_left(items, end, first, stop, key=_timestamp)
-                builder.add_values(start, list(map(_value, items[first:after])))
+                buckets.append(summarise(start, list(map(_value, items[first:after]))))
                 first = after
-            return builder.finish()
+            return buckets
 
     async def trim_readings(self, before: datetime, chunk: int = 5000) -> int:
         if chunk < 1:  # a chunk of nothing would never finish

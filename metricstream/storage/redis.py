@@ -29,7 +29,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -40,13 +42,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from ..buckets import Bucket, BucketBuilder
+from ..buckets import Bucket, BucketBuilder, bucket_start, overflowed, shift_for
 from ..errors import NotFoundError, UnavailableError
 from ..events import Event
 from ..models import Metric, MetricReading, name_key
 from ..tasks import raise_if_cancelled
 from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
-from .redis_scripts import BUCKETS, INDEX_NAMES, NAMES_IN_NFC, TRIM, TRIM_OLDER, WRITE
+from .redis_scripts import BUCKETS, INDEX_NAMES, NAMES_IN_NFC, READINGS, TRIM, TRIM_OLDER, WRITE
 from .rows import micros, reading_from_dict
 
 __all__ = ["RedisStorage"]
@@ -266,18 +268,21 @@ class RedisStorage:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
-        newest: bool = False,
+        descending: bool = False,
+        after: tuple[datetime, str] | None = None,
     ) -> list[MetricReading]:
-        low = micros(since) if since else "-inf"
-        high = micros(until) if until else "+inf"
-        key = self._readings_key(metric_id)
-        count = {} if limit is None else {"start": 0, "num": limit}
+        args = [
+            "" if since is None else micros(since),
+            "" if until is None else micros(until),
+            -1 if limit is None else limit,
+            1 if descending else 0,
+            *(("", "") if after is None else (micros(after[0]), after[1])),
+        ]
+        read = self.client.register_script(READINGS)
         with _unavailable_on_error():
-            if newest:
-                members = await self.client.zrevrangebyscore(key, high, low, **count)
-                members.reverse()
-            else:
-                members = await self.client.zrangebyscore(key, low, high, **count)
+            members = await read(keys=[self._readings_key(metric_id)], args=args)
+        if descending:
+            members.reverse()
         return [reading_from_dict(orjson.loads(member)) for member in members]
 
     async def retained_events(self) -> tuple[list[Event], bool]:
@@ -343,14 +348,31 @@ class RedisStorage:
     async def bucket_readings(
         self, metric_id: str, since: datetime, until: datetime, step: int, limit: int
     ) -> list[Bucket]:
+        low, high = micros(since), micros(until)
+        buckets = []
+        for bucket in await self._summarise(metric_id, low, high, step, limit):
+            if overflowed(bucket):  # its sum passed the largest float: sum it again, scaled down
+                start = bucket_start(micros(bucket.start), step)
+                shift = shift_for(bucket.count)
+                span = (max(start, low), min(start + step - 1, high))
+                again = await self._summarise(metric_id, *span, step, 1, shift)
+                buckets += [replace(b, avg=math.ldexp(b.avg, shift)) for b in again]
+            else:
+                buckets.append(bucket)
+        return buckets
+
+    async def _summarise(
+        self, metric_id: str, low: int | bytes, high: int, step: int, limit: int, shift: int = 0
+    ) -> list[Bucket]:
+        """The first `limit` buckets of the readings scored from `low` to `high`, their sums (so their
+        means) divided by 2**shift."""
         summarize = self.client.register_script(BUCKETS)
         builder = BucketBuilder(limit)
-        low: int | bytes = micros(since)
         skip = 0
         while True:
             # Bounded calls, each resuming at the last score read, past the members read with it (ties in
             # time are common), so that Redis is never busy long with one of them.
-            args = [low, micros(until), skip, _BUCKET_CHUNK, step]
+            args = [low, high, skip, _BUCKET_CHUNK, step, shift]
             with _unavailable_on_error():
                 read, last, tied, *runs = await summarize(keys=[self._readings_key(metric_id)], args=args)
             for i in range(0, len(runs), 7):

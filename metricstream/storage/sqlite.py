@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from ..buckets import Bucket, bucket_start, start_moment
+from ..buckets import Bucket, bucket_start, mean, start_moment
 from ..errors import NotFoundError, UnavailableError
 from ..events import Event
 from ..ids import ensure_ids_after
@@ -359,24 +360,27 @@ class SQLiteStorage:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
-        newest: bool = False,
+        descending: bool = False,
+        after: tuple[datetime, str] | None = None,
     ) -> list[MetricReading]:
-        order = "DESC" if newest else "ASC"
+        low: tuple[str, tuple[Any, ...]] = ("ts >= ?", (micros(since) if since else -(2**62),))
+        high: tuple[str, tuple[Any, ...]] = ("ts <= ?", (micros(until) if until else 2**62,))
+        # The cursor as a row value, ties in time resumed by id, in place of the bound it passes: given
+        # both, SQLite seeks by the plain one and then scans every reading tied with the cursor.
+        if after is not None and descending and (until is None or after[0] <= until):
+            high = ("(ts, id) < (?, ?)", (micros(after[0]), after[1]))
+        elif after is not None and not descending and (since is None or after[0] >= since):
+            low = ("(ts, id) > (?, ?)", (micros(after[0]), after[1]))
+        order = "DESC" if descending else "ASC"
         query = (
-            "SELECT id, value, ts FROM readings WHERE metric_id = ? AND ts >= ? AND ts <= ?"
+            f"SELECT id, value, ts FROM readings WHERE metric_id = ? AND {low[0]} AND {high[0]}"
             f" ORDER BY ts {order}, id {order} LIMIT ?"
         )
-        params: tuple[Any, ...] = (
-            metric_id,
-            micros(since) if since else -(2**62),
-            micros(until) if until else 2**62,
-            -1 if limit is None else limit,
-        )
+        params = (metric_id, *low[1], *high[1], -1 if limit is None else limit)
 
         def work(db: sqlite3.Connection) -> list[MetricReading]:
             rows = db.execute(query, params).fetchall()
-            readings = [MetricReading(rid, metric_id, value, moment(ts)) for rid, value, ts in rows]
-            return readings[::-1] if newest else readings
+            return [MetricReading(rid, metric_id, value, moment(ts)) for rid, value, ts in rows]
 
         return await self._run(work)
 
@@ -421,6 +425,7 @@ class SQLiteStorage:
                 ORDER BY ts LIMIT 1)
             FROM readings WHERE metric_id = :metric AND ts >= :first AND ts < :end
         """
+        values = "SELECT value FROM readings WHERE metric_id = :metric AND ts >= :first AND ts < :end"
         last = micros(until)
 
         def work(db: sqlite3.Connection) -> list[Bucket]:
@@ -431,8 +436,11 @@ class SQLiteStorage:
                 start = bucket_start(first, step)
                 end = min(start + step, last + 1)
                 params = {"metric": metric_id, "first": first, "end": end, "until": last}
-                count, low, high, mean, first_value, last_value, first = db.execute(bucket, params).fetchone()
-                buckets.append(Bucket(start_moment(start), count, low, high, mean, first_value, last_value))
+                count, low, high, avg, first_value, last_value, after = db.execute(bucket, params).fetchone()
+                if avg is None or not math.isfinite(avg):  # the sum overflowed (NaN is NULL to SQLite)
+                    avg = mean([value for (value,) in db.execute(values, params)])
+                buckets.append(Bucket(start_moment(start), count, low, high, avg, first_value, last_value))
+                first = after
             return buckets
 
         return await self._run(work)
