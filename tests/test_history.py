@@ -143,16 +143,19 @@ YEAR_9999_READINGS = [("9999-12-31T12:00:00Z", 4.0), (LAST, 5.0)]
     ],
 )
 def test_bucket_queries_at_the_ends_of_time(
-    hub: Hub, http: httpx.Client, query: dict[str, str], buckets: list[tuple[str, int]]
+    make_hub: Callable[..., Hub], query: dict[str, str], buckets: list[tuple[str, int]]
 ) -> None:
     """Issue 20.5: a default since before 0001-01-01 was a 500 over HTTP and an OverflowError in Python;
     it stops at 0001-01-01."""
-    metric_id = http.post("/metrics", json={"name": "m"}).json()["id"]
-    points = [
-        {"metric_id": metric_id, "value": v, "timestamp": t} for t, v in YEAR_1_READINGS + YEAR_9999_READINGS
-    ]
-    assert http.post("/metrics/readings/batch", json={"readings": points}).status_code == 201
-    answer = http.get(f"/metrics/{metric_id}/readings", params=query)
+    hub = make_hub(max_future=None)  # readings in year 9999
+    with httpx.Client(base_url=hub.url, timeout=10) as http:
+        metric_id = http.post("/metrics", json={"name": "m"}).json()["id"]
+        points = [
+            {"metric_id": metric_id, "value": v, "timestamp": t}
+            for t, v in YEAR_1_READINGS + YEAR_9999_READINGS
+        ]
+        assert http.post("/metrics/readings/batch", json={"readings": points}).status_code == 201
+        answer = http.get(f"/metrics/{metric_id}/readings", params=query)
     assert answer.status_code == 200, answer.text
     assert [(b["start"], b["count"]) for b in answer.json()] == buckets
     got = hub.service.list_readings(metric_id, **query)  # type: ignore[call-overload]
