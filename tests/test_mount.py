@@ -64,6 +64,11 @@ def test_the_host_app_and_the_api_answer_under_the_prefix(site: str) -> None:
         assert batch.status_code == 201, batch.text
         readings = http.get(f"/ms/metrics/{metric_id}/readings").json()
         assert [reading["value"] for reading in readings] == [1.5, 2]
+        first = http.get(f"/ms/metrics/{metric_id}/readings", params={"limit": 1})
+        assert first.headers["x-truncated"] == "true"
+        rest = http.get(first.url.join(first.links["next"]["url"]))  # relative: it stays under the prefix
+        assert rest.url.path == f"/ms/metrics/{metric_id}/readings"
+        assert [reading["value"] for reading in rest.json()] == [2]
         assert http.get("/ms/openapi.json").status_code == 200
         assert http.get("/ms/-/metrics").status_code == 200
 
