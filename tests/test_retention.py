@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from metricstream import Hub
 from metricstream.clock import ManualClock
 from metricstream.events import GENESIS_ID
 from metricstream.storage import open_storage
 
-from .conftest import FAST, OpenStream, wait_for
+from .conftest import FAST, Frame, OpenStream, RawStream, wait_for
 
 TTL = 60.0
 
@@ -123,3 +125,101 @@ def test_sqlite_wall_clock_stepped_back_leaves_no_silent_gap(tmp_path: Path, ope
         stream.expect_open()
         got = [stream.next_event() for _ in expected]
         assert [frame.json()["id"] for frame in got] == expected
+
+
+class Listener:
+    """A raw stream read as an EventSource reads it: it keeps the last `id:` it was sent, any frame's."""
+
+    def __init__(self, stream: RawStream, last_id: str | None) -> None:
+        self.stream = stream
+        self.last_id = last_id
+
+    def next(self) -> Frame:
+        """The next frame that is not a heartbeat, after noting its id."""
+        frame = self.stream.next_event()
+        if frame.id is not None:
+            self.last_id = frame.id
+        return frame
+
+    def open(self) -> None:
+        assert self.stream.status == 200
+        assert self.next().get("retry") is not None
+        assert self.next().data == "connected"
+
+
+FILTERS = {
+    "metric": lambda quiet: f"metric_id={quiet}",
+    "types": lambda quiet: "types=metric_created",
+    "metric and types": lambda quiet: f"metric_id={quiet}&types=metric_reading_created,metric_deleted",
+}
+
+
+@pytest.mark.parametrize("saw_one", [True, False], ids=["saw an event", "saw none"])
+@pytest.mark.parametrize("restart", [False, True], ids=["", "restarted"])
+@pytest.mark.parametrize("kind", FILTERS)
+def test_a_filtered_stream_resumes_without_reset_after_its_last_event_expired(
+    make_hub: Callable[..., Hub], store_url: str, open_stream: OpenStream, kind: str, saw_one: bool, restart: bool
+) -> None:
+    """A client that wants one quiet metric (or the rare metric_created) resumes after its last event and
+    its position expired while other metrics' events came: nothing it wanted is gone, so no `reset`, and
+    each of its events comes once. So too across a restart on the same store."""
+    clock = ManualClock()
+    hub = make_hub(clock=clock, event_ttl=TTL)
+    quiet, busy = hub.service.create_metric("quiet"), hub.service.create_metric("busy")
+    query = FILTERS[kind](quiet.id)
+
+    def wanted(value: float) -> str:  # an event this client wants, made when `kind` asks for it
+        if kind == "types":
+            return hub.service.create_metric(f"m{value}").id
+        return hub.service.create_reading(quiet.id, value).id
+
+    position = hub.service.last_event_id  # the state, read over REST
+    listener = Listener(open_stream(hub.url, query, headers={"Last-Event-ID": position}), position)
+    listener.open()
+    if saw_one:
+        first = wanted(1)
+        assert listener.next().json()["id"] == first
+    for value in range(3):  # other metrics' events, and time: what this client saw expires
+        hub.service.create_reading(busy.id, value + 1)
+        swept(hub, clock, TTL)
+    hub.service.create_reading(busy.id, 9)  # its position is now before the oldest retained event
+    listener.stream.close()  # the connection drops
+    if restart:
+        hub = restarted(hub, make_hub, store_url, clock)
+    missed = wanted(2)  # while it is away
+    resumed = Listener(open_stream(hub.url, query, headers={"Last-Event-ID": listener.last_id or ""}), None)
+    resumed.open()
+    frame = resumed.next()
+    assert frame.event != "reset", frame.data
+    assert frame.json()["id"] == missed
+    live = wanted(3)
+    assert resumed.next().json()["id"] == live  # each once: nothing replayed twice
+    assert hub.app.broadcaster.statistics().resets == 0
+
+
+def restarted(hub: Hub, make_hub: Callable[..., Hub], store_url: str, clock: ManualClock) -> Hub:
+    """The same store served again: `stop()`/`start()` in memory, a new Hub on a durable store."""
+    hub.stop()
+    if store_url == "memory://":
+        return hub.start()
+    return make_hub(clock=clock, event_ttl=TTL)
+
+
+def test_a_filtered_stream_is_reset_when_an_event_it_wanted_expired(
+    make_hub: Callable[..., Hub], open_stream: OpenStream
+) -> None:
+    """The other side of the rule: an event the filter matches expired unseen, so `reset`."""
+    clock = ManualClock()
+    hub = make_hub(clock=clock, event_ttl=TTL)
+    quiet, busy = hub.service.create_metric("quiet"), hub.service.create_metric("busy")
+    seen = hub.service.create_reading(quiet.id, 1)
+    position = hub.service.last_event_id  # the client saw `seen`, then its connection dropped
+    hub.service.create_reading(quiet.id, 2)  # it never saw this one
+    for value in range(3):
+        hub.service.create_reading(busy.id, value + 1)
+        swept(hub, clock, TTL)
+    hub.service.create_reading(busy.id, 9)
+    stream = open_stream(hub.url, f"metric_id={quiet.id}", headers={"Last-Event-ID": position})
+    stream.expect_open()
+    assert stream.next_event().event == "reset"
+    assert seen.id != position
