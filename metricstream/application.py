@@ -95,8 +95,7 @@ class MetricStreamApp:
         if self._maintenance is not None:
             return
         await self.storage.open()
-        events, truncated = await self.storage.retained_events()
-        self.log.restore(events, truncated)
+        self.log.restore(await self.storage.retained_events())
         self.log.trim(self.clock.time())  # what expired while no server ran
         self._maintenance = asyncio.create_task(self._maintain())
         if self.settings.demo:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from metricstream import sse
-from metricstream.events import GENESIS_ID, Event, EventLog
+from metricstream.events import GENESIS_ID, Event, EventLog, RetainedLog
 from metricstream.ids import new_id
 from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading
 
@@ -72,11 +72,11 @@ def test_an_id_trimmed_last_still_resumes_without_loss() -> None:
 def test_restore_keeps_order_and_the_truncation() -> None:
     stored = [event(1), event(2)]
     log = EventLog(60)
-    log.restore(stored, truncated=True)
+    log.restore(RetainedLog(stored, truncated=True, marks=[]))
     assert log.position_after(stored[0].id) == 1
     assert log.position_after(GENESIS_ID) is None
     fresh = EventLog(60)
-    fresh.restore(stored, truncated=False)
+    fresh.restore(RetainedLog(stored, truncated=False, marks=[]))
     assert fresh.position_after(GENESIS_ID) == 0
 
 

@@ -89,7 +89,7 @@ def test_sqlite_schema_is_versioned(tmp_path: Path) -> None:
     with Hub(port=0, store=f"sqlite:///{path}", **FAST):
         pass
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         db.execute("PRAGMA user_version = 99")  # written by a newer release
     with pytest.raises(Exception, match="schema version 99"):
