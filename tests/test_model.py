@@ -126,13 +126,18 @@ class Model:
         self.index[event.event_id] = len(self.events)
         self.events.append(event)
 
+    # the last trimmable() answer, (cutoff, count): a later cutoff drops at least as many, so a scan for one
+    # goes on from there (the clock only goes back by a step, rarely)
+    scanned: tuple[float, int] = (float("-inf"), 0)
+
     def trimmable(self, cutoff: float) -> int:
         """How many events, from the oldest, a trim at `cutoff` may drop: they go by position."""
-        count = 0
-        for event in self.events:
-            if event.created >= cutoff:
-                break
+        later = cutoff >= self.scanned[0]
+        count = self.scanned[1] if later else 0
+        while count < len(self.events) and self.events[count].created < cutoff:
             count += 1
+        if later:
+            self.scanned = (cutoff, count)
         return count
 
     def may_be_gone(self) -> int:
@@ -151,6 +156,7 @@ class Driver:
         self.http = httpx.Client(base_url=self.hub.url, timeout=10)
         self.metrics: list[str] = []
         self.subscribers: list[Subscriber] = []
+        self.gone: list[Subscriber] = []  # those that left
         self.numbers = iter(range(10**9))
         self.log: list[str] = []  # the steps taken, for the failure message
         self.resets = 0  # `reset` frames checked
@@ -176,6 +182,7 @@ class Driver:
             (self.connect, 4),
             (self.cut, 2),
             (self.resume, 2),
+            (self.leave, 1),
             (self.burst, 1),
             (self.make_slow, 2),
             (self.advance_a_little, 4),
@@ -348,6 +355,16 @@ class Driver:
             sub.away = False
             self._open(sub)
 
+    def leave(self) -> None:
+        """A subscriber goes for good; a later `connect` brings another, with a filter of its own."""
+        leaving = [sub for sub in self.subscribers if not sub.slow_for]
+        if leaving:
+            sub = self.random.choice(leaving)
+            if sub.stream is not None:
+                sub.stream.close()
+            self.subscribers.remove(sub)
+            self.gone.append(sub)
+
     def make_slow(self) -> None:
         connected = [sub for sub in self.subscribers if sub.stream is not None and not sub.slow_for]
         if connected:
@@ -508,14 +525,15 @@ def run_the_model(driver: Driver, capsys: pytest.CaptureFixture[str]) -> None:
     for _ in range(STEPS):
         driver.step()
     driver.check()
-    received = sum(sub.received for sub in driver.subscribers)
-    filtered = sum(sub.filtered for sub in driver.subscribers)
+    everyone = driver.subscribers + driver.gone
+    received = sum(sub.received for sub in everyone)
+    filtered = sum(sub.filtered for sub in everyone)
     assert len(driver.model.events) > 0
     with capsys.disabled():
         print(
             f"\n[model] {driver.store.split(':')[0]} on {driver.loop} {STEPS} steps: "
             f"{len(driver.model.events)} events, "
-            f"{len(driver.subscribers)} subscribers ({filtered} filtered), {received} deliveries checked, "
+            f"{len(everyone)} subscribers ({filtered} filtered), {received} deliveries checked, "
             f"{driver.resets} resets checked, {driver.drops} slow readers dropped and resumed",
             end="",
         )
