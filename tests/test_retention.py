@@ -4,15 +4,23 @@ the clock instead of sleeping."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from metricstream import Hub
 from metricstream.clock import ManualClock
-from metricstream.events import GENESIS_ID
+from metricstream.events import GENESIS_ID, Event
+from metricstream.ids import new_id
+from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading
 from metricstream.storage import open_storage
+from metricstream.storage.redis import RedisStorage
+from metricstream.storage.sqlite import SQLiteStorage
 
 from .conftest import FAST, Frame, OpenStream, RawStream, wait_for
 
@@ -229,3 +237,40 @@ def test_a_filtered_stream_is_reset_when_an_event_it_wanted_expired(
     stream.expect_open()
     assert stream.next_event().event == "reset"
     assert seen.id != position
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_a_store_trimmed_by_an_older_release_resets_a_filtered_client_it_cannot_place(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, open_stream: OpenStream
+) -> None:
+    """Events trimmed before stores kept marks left none: a filtered position then cannot be told safe.
+    A client that wants `a` from the nil id must be reset (a's reading is gone), not resumed."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = f"{request.getfixturevalue('redis_server')}?prefix=old{uuid.uuid4().hex[:8]}:"
+    a, b = Metric(new_id(), "a"), Metric(new_id(), "b")
+    reading = MetricReading(new_id(), a.id, 1.0, datetime.now(UTC))
+
+    async def trimmed_by_an_older_release() -> None:
+        store = open_storage(url, TTL)
+        await store.open()
+        await store.add_metric(a, Event.create(METRIC_CREATED, a, 0.0))
+        await store.add_readings([reading], [Event.create(READING_CREATED, reading, 1.0)])
+        await store.add_metric(b, Event.create(METRIC_CREATED, b, 2.0))
+        await store.trim_events(before=2.5)  # a's events go; b's creation stays, marking the end
+        if isinstance(store, SQLiteStorage):  # as schema version 2 left it
+            await store.close()
+            with sqlite3.connect(tmp_path / "old.db") as db:
+                db.execute("DROP TABLE event_marks")
+                db.execute("PRAGMA user_version = 2")
+        else:
+            assert isinstance(store, RedisStorage)
+            await store.client.delete(f"{store.prefix}event_marks")
+            await store.close()
+
+    asyncio.run(trimmed_by_an_older_release())
+    with Hub(port=0, store=url, clock=ManualClock(wall=10.0), event_ttl=TTL, **FAST) as hub:
+        stream = open_stream(hub.url, f"metric_id={a.id}", headers={"Last-Event-ID": GENESIS_ID})
+        stream.expect_open()
+        assert stream.next_event().event == "reset"
