@@ -22,7 +22,7 @@ from metricstream.storage import open_storage
 from metricstream.storage.redis import RedisStorage
 from metricstream.storage.sqlite import SQLiteStorage
 
-from .conftest import FAST, Frame, OpenStream, RawStream, wait_for
+from .conftest import FAST, Frame, OpenStream, RawStream, StartHub, wait_for
 
 TTL = 60.0
 
@@ -274,3 +274,38 @@ def test_a_store_trimmed_by_an_older_release_resets_a_filtered_client_it_cannot_
         stream = open_stream(hub.url, f"metric_id={a.id}", headers={"Last-Event-ID": GENESIS_ID})
         stream.expect_open()
         assert stream.next_event().event == "reset"
+
+
+def test_a_filtered_position_means_the_same_on_every_process_sharing_redis(
+    redis_server: str, start_hub: StartHub, open_stream: OpenStream
+) -> None:
+    """Named on one process, resumed on another that trimmed the same events, and on one started after
+    they expired (it learns what they left from the store)."""
+    store = f"{redis_server}?prefix=shared{uuid.uuid4().hex[:8]}:"
+    clock = ManualClock()
+    first, second = (start_hub(store=store, clock=clock, event_ttl=TTL) for _ in range(2))
+    quiet, busy = first.service.create_metric("quiet"), first.service.create_metric("busy")
+    seen = first.service.create_reading(quiet.id, 1)
+    query = f"metric_id={quiet.id}"
+    listener = Listener(open_stream(first.url, query, headers={"Last-Event-ID": GENESIS_ID}), GENESIS_ID)
+    listener.open()
+    assert listener.next().json()["id"] == seen.id
+    for value in range(1, 4):
+        first.service.create_reading(busy.id, value)
+        swept(first, clock, TTL)
+    first.service.create_reading(busy.id, 9)
+    wait_for(lambda: second.app.log.head == first.app.log.head, what="the second to follow")
+    wait_for(lambda: second.app.log.base == first.app.log.base, what="the second's sweep")
+    listener.stream.close()
+    third = start_hub(store=store, clock=clock, event_ttl=TTL)
+    missed = first.service.create_reading(quiet.id, 2)
+    newest = first.app.log.position_id
+    wait_for(lambda: second.app.log.position_id == newest == third.app.log.position_id, what="the reading")
+    for hub in (second, third):
+        resumed = Listener(
+            open_stream(hub.url, query, headers={"Last-Event-ID": listener.last_id or ""}), None
+        )
+        resumed.open()
+        frame = resumed.next()
+        assert frame.event != "reset", frame.data
+        assert frame.json()["id"] == missed.id
