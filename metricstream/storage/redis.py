@@ -6,7 +6,8 @@
 - Events: a Redis stream, trimmed by age (the `created` field, from the server's clock) in stream order
   up to the newest expired entry, which is kept: it marks where trimmed history ends. Each entry also
   carries a global sequence number from `INCR`, so a process that reads the stream can tell when entries
-  it never saw were trimmed (events lost), and only then make its clients reset.
+  it never saw were trimmed (events lost), and only then make its clients reset. Trimmed entries leave
+  their marks (the newest of each kind, for filtered streams: see `events`) in a hash, in the same script.
 
 A write stores data and events in one Lua script: atomic, one round trip. The limits are checked in the
 same script: `max_metrics` (`LLEN` of the id list before anything is written; the script then writes

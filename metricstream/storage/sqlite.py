@@ -7,7 +7,9 @@ process being killed (only a power cut may lose the last commits, which `synchro
 at some speed).
 
 The event log keeps its order in `events.seq` and is trimmed by it, oldest first (see `Storage.trim_events`):
-the newest expired event is kept, so its id still marks where trimmed history ends, across restarts too.
+the newest expired event is kept, so its id still marks where trimmed history ends, across restarts too;
+the trimmed events leave their marks (`event_marks`, the newest of each kind) in the same transaction, so
+filtered streams resume across restarts as well (see `events`).
 Schema versions are kept in `PRAGMA user_version` and applied in order by `_MIGRATIONS`.
 
 Limits are checked inside the write's transaction: `max_metrics` by counting metrics before the insert, the
