@@ -147,8 +147,7 @@ class MetricStreamApp:
             return
         await self.storage.open()
         self.telemetry.watch_loop(asyncio.get_running_loop())
-        events, truncated = await self.storage.retained_events()
-        self.log.restore(events, truncated)
+        self.log.restore(await self.storage.retained_events())
         self.log.trim(self.clock.time())  # what expired while no server ran
         self._maintenance = asyncio.create_task(self._maintain())
         if self.settings.demo:

@@ -32,9 +32,8 @@ import orjson
 from . import sse
 from .clock import Clock, SystemClock
 from .errors import UnavailableError
-from .events import Event, EventLog
+from .events import Event, EventLog, StreamFilter
 from .ids import new_id
-from .models import METRIC_CREATED
 
 __all__ = ["BroadcastStatistics", "Broadcaster", "Client"]
 
@@ -67,24 +66,20 @@ class Client:
         "_waiter",
         "connected_at",
         "cursor",
+        "filter",
         "last_write",
         "mark",
-        "metric_id",
         "ping_due",
         "preamble",
         "reason",
         "reset",
-        "types",
         "write_started",
     )
 
-    def __init__(
-        self, cursor: int, mark: int, types: frozenset[str] | None, metric_id: str | None, now: float
-    ) -> None:
+    def __init__(self, cursor: int, mark: int, wanted: StreamFilter | None, now: float) -> None:
         self.cursor = cursor  # next sequence number to send
         self.mark = mark  # head when it connected or last woke: lag is counted from here
-        self.types = types
-        self.metric_id = metric_id
+        self.filter = wanted  # None: every event
         self.reason: str | None = None  # set when the stream must end
         self.ping_due = False
         self.preamble = b""
@@ -94,13 +89,6 @@ class Client:
         self.write_started: float | None = None  # while a write is under way
         self._waiter: asyncio.Future[None] | None = None
         self._guard: asyncio.Timeout | None = None  # the watchdog cuts a stalled write short through it
-
-    def wants(self, event: Event) -> bool:
-        if self.types is not None and event.type not in self.types:
-            return False
-        if self.metric_id is not None:  # this metric's readings, and its deletion
-            return event.type != METRIC_CREATED and event.metric_id == self.metric_id
-        return True
 
     def wake(self) -> None:
         waiter = self._waiter
@@ -193,39 +181,45 @@ class Broadcaster:
         earliest: bool = False,
     ) -> Client:
         """Register a client positioned just after `last_event_id`; without one, at the head, or with
-        `earliest` at the oldest retained event."""
+        `earliest` at the oldest retained event. A filtered client's position is named by the newest
+        event it wants (`EventLog.name_for`), an id that stays resumable after it expires."""
         if self.closing:
             raise UnavailableError("the server is shutting down")
         while len(self.clients) >= self.max_clients:
             oldest = next(iter(self.clients))
             self._drop(oldest, "limit")
+        wanted = StreamFilter.of(types, metric_id)
         head = self.log.head
-        cursor, position_id, reset = head, self.log.position_id, b""
+        cursor, position_id, reset = head, self.log.position_id, False
         if earliest and not last_event_id:
             cursor, position_id = self.log.base, self.log.earliest_id
             self.replayed += head - cursor
         elif last_event_id:
-            position = self.log.position_after(last_event_id)
+            position = self.log.position_after(last_event_id, wanted)
             if position is None:
-                reset = self._reset_frame(last_event_id)
+                reset = True
                 self.resets += 1
             else:
                 cursor, position_id = position, last_event_id
                 self.replayed += head - position
+        if wanted is not None:
+            position_id = self.log.name_for(cursor, wanted) or position_id
         # `connected` carries the client's position, so even a client that has seen no event yet
-        # resumes from the right place after a dropped connection.
-        preamble = sse.encode_retry(self.retry) + sse.encode_event("connected", id=position_id) + reset
-        client = Client(cursor, head, types, metric_id, self.clock.monotonic())
+        # resumes from the right place after a dropped connection; so does `reset`.
+        preamble = sse.encode_retry(self.retry) + sse.encode_event("connected", id=position_id)
+        if reset:
+            preamble += self._reset_frame(last_event_id or "", position_id)
+        client = Client(cursor, head, wanted, self.clock.monotonic())
         client.preamble = preamble
-        client.reset = bool(reset)
+        client.reset = reset
         self.clients[client] = None
         self.accepted += 1
         return client
 
-    def _reset_frame(self, last_event_id: str) -> bytes:
+    def _reset_frame(self, last_event_id: str, position_id: str) -> bytes:
         data = {"reason": "unknown_last_event_id", "last_event_id": last_event_id}
         # The id tells the client where it now stands, so a reconnect resumes from here.
-        return sse.encode_event(orjson.dumps(data).decode(), event="reset", id=self.log.position_id)
+        return sse.encode_event(orjson.dumps(data).decode(), event="reset", id=position_id)
 
     def _drop(self, client: Client, reason: str) -> None:
         """Take a client out now; its sender ends the stream."""
@@ -312,12 +306,13 @@ class Broadcaster:
             return None
         events = log.between(client.cursor, min(head, client.cursor + MAX_CHUNK_EVENTS))
         client.cursor += len(events)
-        if client.types is None and client.metric_id is None:  # no filter: the common case, kept cheap
+        if client.filter is None:  # no filter: the common case, kept cheap
             if len(events) == 1:
                 return events[0].frame
             frames = [event.frame for event in events]
         else:
-            frames = [event.frame for event in events if client.wants(event)]
+            wants = client.filter.wants
+            frames = [event.frame for event in events if wants(event)]
         return b"".join(frames) if frames else None
 
     # --- housekeeping -----------------------------------------------------------------------

@@ -248,6 +248,18 @@ class RawStream:
         deadline = time.monotonic() + timeout
         while b"\n\n" not in self._body:
             self._read_chunk(deadline)
+        return self._take_frame()
+
+    def next_write(self, timeout: float = 10) -> list[Frame]:
+        """The frames of the server's next write (one chunk), all read before it: the opening frames."""
+        assert not self._body, "frames of an earlier write are still unread"
+        self._read_chunk(time.monotonic() + timeout)
+        frames = []
+        while b"\n\n" in self._body:
+            frames.append(self._take_frame())
+        return frames
+
+    def _take_frame(self) -> Frame:
         block, _, self._body = self._body.partition(b"\n\n")
         frame = Frame()
         for line in block.decode().split("\n"):

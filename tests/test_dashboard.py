@@ -30,9 +30,12 @@ import httpx
 import pytest
 
 from metricstream import Hub, ValidationError
+from metricstream.clock import ManualClock
 from metricstream.settings import Settings
 
 from .conftest import FAST, Certificates, RawStream, free_port, wait_for
+from .proxy import FaultProxy
+from .test_retention import TTL, swept
 
 try:
     from playwright.sync_api import (
@@ -971,6 +974,34 @@ def test_one_metric_alone_and_why_it_is_missing(tab: Tab, server: Hub) -> None:
     paths = {urlsplit(request.url).path for request in tab.requests[asked:]}
     assert {"/metrics", "/events/watch"}.isdisjoint(paths)  # no state or stream for an invalid id
     assert tab.errors == []
+
+
+def test_one_metric_alone_resumes_after_its_position_expired_without_reloading(tab: Tab) -> None:
+    """The single-metric view streams one metric's events. That metric is quiet for longer than
+    event_ttl while another reports, then the connection drops: the browser resumes from the position
+    `connected` named, is not told `reset` (nothing it wants is gone) and loads no state again."""
+    clock = ManualClock()
+    settings: dict[str, Any] = {**FAST, "store": "memory://", "retry": 300, "event_ttl": TTL}
+    with Hub(port=0, clock=clock, **settings) as hub, FaultProxy(hub.url) as proxy:
+        quiet, busy = hub.service.create_metric("Quiet"), hub.service.create_metric("Busy")
+        hub.service.create_reading(quiet.id, 1.0)
+        hub.service.create_reading(busy.id, 1.0)  # the newest event when the page loads: not its own
+        page = tab.page
+        page.goto(f"{proxy.url}/?metric={quiet.id}")
+        selector = card(quiet.id)
+        expect(page.locator(selector)).to_have_attribute("data-points", "1")
+        page.wait_for_selector('#connection[data-state="connected"]')
+        for value in range(2, 5):  # the other metric reports; what the page saw expires
+            hub.service.create_reading(busy.id, float(value))
+            swept(hub, clock, TTL)
+        assert proxy.cut() >= 1
+        hub.service.create_reading(quiet.id, 2.0)  # while it is away
+        expect(page.locator(selector)).to_have_attribute("data-points", "2")
+        expect(page.locator(selector)).to_have_attribute("data-value", "2")
+        assert hub.app.broadcaster.statistics().resets == 0
+    assert len(tab.requested("/events/watch")) == 2
+    assert len(tab.requested("/metrics")) == 1  # what was missed came through the replay
+    assert [error for error in tab.errors if "ERR_CONNECTION_RESET" not in error] == []  # but the cut's
 
 
 # --- many tabs: one HTTP/2 connection over HTTPS, six HTTP/1.1 connections without ---------------------

@@ -125,8 +125,8 @@ def test_the_store_refuses_readings_of_a_metric_deleted_meanwhile(store_url: str
             reading = MetricReading(new_id(), metric.id, 1.0, datetime.now(UTC))
             with pytest.raises(NotFoundError, match="not found"):
                 await storage.add_readings([reading], [Event.create(READING_CREATED, reading, 3.0)])
-            events, _ = await storage.retained_events()
-            assert [event.type for event in events] == [METRIC_CREATED, METRIC_DELETED]
+            retained = await storage.retained_events()
+            assert [event.type for event in retained.events] == [METRIC_CREATED, METRIC_DELETED]
         finally:
             await storage.close()
 

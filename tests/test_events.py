@@ -8,9 +8,9 @@ import orjson
 import pytest
 
 from metricstream import sse
-from metricstream.events import GENESIS_ID, Event, EventLog
+from metricstream.events import GENESIS_ID, Event, EventLog, RetainedLog, StreamFilter, newest_of_each_kind
 from metricstream.ids import new_id
-from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading
+from metricstream.models import METRIC_CREATED, METRIC_DELETED, READING_CREATED, Metric, MetricReading
 
 
 def event(created: float) -> Event:
@@ -72,11 +72,11 @@ def test_an_id_trimmed_last_still_resumes_without_loss() -> None:
 def test_restore_keeps_order_and_the_truncation() -> None:
     stored = [event(1), event(2)]
     log = EventLog(60)
-    log.restore(stored, truncated=True)
+    log.restore(RetainedLog(stored, truncated=True, marks=[]))
     assert log.position_after(stored[0].id) == 1
     assert log.position_after(GENESIS_ID) is None
     fresh = EventLog(60)
-    fresh.restore(stored, truncated=False)
+    fresh.restore(RetainedLog(stored, truncated=False, marks=[]))
     assert fresh.position_after(GENESIS_ID) == 0
 
 
@@ -110,3 +110,112 @@ def test_an_event_that_cannot_be_one_data_line_is_refused() -> None:
         Event.restore(new_id(), READING_CREATED, new_id(), b'{"a":\n1}', 0.0)
     with pytest.raises(ValueError, match="one SSE data line"):
         Event.restore("id\nevent: forged", READING_CREATED, new_id(), b"{}", 0.0)
+
+
+# --- filtered streams: positions named by the newest event a filter wants, and marks ---------------------
+
+
+def made(metric: Metric, created: float) -> Event:
+    return Event.create(METRIC_CREATED, metric, created)
+
+
+def reading(metric: Metric, created: float) -> Event:
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    return Event.create(READING_CREATED, MetricReading(new_id(), metric.id, 1.0, moment), created)
+
+
+def wanting(types: frozenset[str] | None, metric_id: str | None) -> StreamFilter:
+    wanted = StreamFilter.of(types, metric_id)
+    assert wanted is not None
+    return wanted
+
+
+def quiet_and_busy() -> tuple[EventLog, list[Event], StreamFilter, StreamFilter]:
+    """a made, b made, a's reading, then b's three: filters for a's events and for metric_created."""
+    a, b = Metric(new_id(), "a"), Metric(new_id(), "b")
+    log = EventLog(60)
+    events = [made(a, 0), made(b, 1), reading(a, 2), reading(b, 3), reading(b, 4), reading(b, 100)]
+    log.extend(events)
+    return log, events, wanting(None, a.id), wanting(frozenset({METRIC_CREATED}), None)
+
+
+def test_a_filter_names_a_position_by_the_newest_event_it_wants() -> None:
+    log, events, of_a, created = quiet_and_busy()
+    assert log.name_for(log.head, of_a) == events[2].id
+    assert log.name_for(2, of_a) == GENESIS_ID  # before a's reading: it wanted none (not a's creation)
+    assert log.name_for(log.head, created) == events[1].id
+    assert log.name_for(4, created) == events[1].id  # looked back from 4, past a reading it wants not
+    assert StreamFilter.of(None, None) is None  # no filter: the position is the event it stands after
+    assert StreamFilter.of(frozenset({METRIC_CREATED, READING_CREATED, METRIC_DELETED}), None) is None
+
+
+def test_a_filtered_name_resumes_after_it_expired_until_an_event_it_wants_expires() -> None:
+    log, events, of_a, created = quiet_and_busy()
+    assert log.trim(now=70) == 5  # everything but b's last reading
+    assert log.position_after(events[2].id) is None  # unfiltered, events after it are gone
+    assert log.position_after(events[2].id, of_a) == log.base  # nothing a wants is gone
+    assert log.position_after(events[1].id, created) == log.base
+    assert log.position_after(events[0].id, created) is None  # b's creation came after it, and is gone
+    assert log.position_after(GENESIS_ID, of_a) is None  # a's reading is gone
+    assert log.name_for(log.head, of_a) == events[2].id  # the name outlives its event
+    later = reading(Metric(events[2].metric_id, "a"), 200)
+    log.append(later)
+    assert log.name_for(log.head, of_a) == later.id
+    assert log.position_after(events[2].id, of_a) == log.base  # `later` is still there: replayed
+    log.trim(now=300)
+    assert log.position_after(events[2].id, of_a) is None  # `later` expired unseen: reset
+    assert log.position_after(later.id, of_a) == log.base
+
+
+def test_a_filter_that_wanted_nothing_resumes_from_the_nil_id() -> None:
+    log, _, _, _ = quiet_and_busy()
+    deleted = wanting(frozenset({METRIC_DELETED}), None)
+    assert log.name_for(log.head, deleted) == GENESIS_ID
+    log.trim(now=1000)
+    assert log.position_after(GENESIS_ID) is None  # unfiltered, every event before is gone
+    assert log.position_after(GENESIS_ID, deleted) == log.base
+
+
+def test_marks_are_the_newest_of_each_kind() -> None:
+    _, events, _, _ = quiet_and_busy()
+    marks = {(mark.type, mark.metric_id): (mark.seq, mark.id) for mark in newest_of_each_kind(events, 10)}
+    a, b = events[0].metric_id, events[1].metric_id
+    assert marks == {
+        (READING_CREATED, b): (15, events[5].id),
+        (READING_CREATED, ""): (15, events[5].id),
+        (READING_CREATED, a): (12, events[2].id),
+        (METRIC_CREATED, ""): (11, events[1].id),  # no metric's filter wants it: no mark per metric
+    }
+
+
+def test_restored_marks_resume_and_a_store_without_them_is_not_trusted() -> None:
+    log, events, of_a, _ = quiet_and_busy()
+    log.trim(now=70)
+    a = events[0].metric_id
+    retained = RetainedLog(events[5:], truncated=True, marks=newest_of_each_kind(events[:5], 1))
+    restored = EventLog(60)
+    restored.restore(retained)
+    assert restored.position_after(events[2].id, of_a) == restored.base
+    assert restored.name_for(restored.head, of_a) == events[2].id
+    other = wanting(None, new_id())  # a metric with no events: it wanted none
+    assert restored.position_after(GENESIS_ID, other) == restored.base
+    # Trimmed by a release that kept no marks: what was trimmed is unknown, so nothing is taken on trust.
+    unmarked = EventLog(60)
+    unmarked.restore(RetainedLog(events[5:], truncated=True, marks=None))
+    assert unmarked.position_after(GENESIS_ID, other) is None
+    assert unmarked.position_after(events[2].id, of_a) is None
+    assert unmarked.name_for(unmarked.head, wanting(None, a)) is None
+
+
+def test_forget_drops_the_marks_and_its_id_names_a_filtered_start() -> None:
+    log, events, of_a, _ = quiet_and_busy()
+    log.trim(now=70)
+    origin = new_id()
+    log.forget(origin)
+    assert log.position_after(events[2].id, of_a) is None
+    assert log.position_after(GENESIS_ID, of_a) is None
+    assert log.name_for(log.head, of_a) == origin
+    log.append(reading(Metric(new_id(), "c"), 200))
+    log.trim(now=300)
+    assert log.position_after(origin) is None  # unfiltered: an event after it is gone
+    assert log.position_after(origin, of_a) == log.base  # a wanted none of it

@@ -1,26 +1,33 @@
 """A model-based test: seeded random sequences of operations against a real hub on each store, checked
 after every step against a reference model that is a plain list of every event.
 
-Operations: create metrics and post readings or batches (HTTP or Python); connect subscribers from the nil
-id, the head, a retained id, an expired id or an unknown id; cut connections and resume from the last id
-received; make readers slow for a few steps; let time pass (a little, past the TTL, or hours of quiet);
-step the wall clock back or forward; restart the hub (`stop()`/`start()`, or a new process on SQLite and
-Redis). Time is a `ManualClock`: nothing sleeps.
+Operations: create metrics and post readings or batches (HTTP or Python); connect subscribers, unfiltered or
+filtered (`metric_id=`, `types=`, both), from the nil id, the head, a retained id, an expired id or an
+unknown id; cut connections and resume from the last id received (any frame's, as an EventSource keeps it);
+make readers slow for a few steps; let time pass (a little, past the TTL, or hours of quiet); step the wall
+clock back or forward; restart the hub (`stop()`/`start()`, or a new process on SQLite and Redis). Time is a
+`ManualClock`: nothing sleeps.
 
 Invariants, after every step:
-- every subscriber has received exactly the events after its position, in order, or a `reset`;
-- `reset` comes only when an event the subscriber needed may really be gone (it is older than the TTL at
-  some moment the clock showed, as are all before it) or its id was never an event;
+- every subscriber has received exactly the events after its position that it wants, in order, or a
+  `reset`;
+- `connected` (and `reset`) name the subscriber's position: unfiltered, by the event it stands after;
+  filtered, by the newest event it wants at or before it (the nil id when none);
+- `reset` comes only when an event the subscriber needed (one it wants, after its position) may really be
+  gone (it is older than the TTL at some moment the clock showed, as are all before it) or its id was never
+  an event;
 - a subscriber that keeps up is never dropped (only a restart ends its stream);
 - the broadcaster holds no more than its clients: waiting ones at most as many as connected ones, and
   after a sweep, no more retained events than the TTL window holds.
 
-CI runs a fixed set of seeds in well under a minute. A long run: METRICSTREAM_MODEL_STEPS=20000
-METRICSTREAM_MODEL_SEEDS=1,2,3,4,5 (steps per seed and store).
+CI runs a fixed set of seeds in well under a minute. A long run of 105,000 operations (steps per seed and
+store; on uvloop, the first seed): METRICSTREAM_MODEL_STEPS=5000 METRICSTREAM_MODEL_SEEDS=1,2,3,4,5,6.
 """
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import os
 import random
 import uuid
@@ -36,6 +43,7 @@ from metricstream import Hub
 from metricstream.clock import ManualClock
 from metricstream.events import GENESIS_ID
 from metricstream.ids import new_id
+from metricstream.models import EVENT_TYPES, METRIC_CREATED, READING_CREATED
 
 from .conftest import Frame, RawStream, wait_for
 
@@ -60,6 +68,8 @@ class Recorded:
     event_id: str
     subject_id: str  # the id inside `data`: the metric's or the reading's
     created: float  # the wall clock when it was written
+    type: str
+    metric_id: str
 
 
 @dataclass
@@ -74,6 +84,37 @@ class Subscriber:
     away: bool = False  # its connection dropped; it resumes at a later step, as a real client does
     keeps_up: bool = True  # read after every step since it connected
     received: int = 0
+    types: frozenset[str] | None = None  # its filter, if any
+    metric_id: str | None = None
+    wanted: list[int] = field(default_factory=list)  # filtered: indices of the events it wants, ascending
+
+    @property
+    def filtered(self) -> bool:
+        return self.types is not None or self.metric_id is not None
+
+    @property
+    def query(self) -> str:
+        terms = [] if self.types is None else ["types=" + ",".join(sorted(self.types))]
+        return "&".join(terms + ([] if self.metric_id is None else [f"metric_id={self.metric_id}"]))
+
+    def wants(self, event: Recorded) -> bool:
+        if self.types is not None and event.type not in self.types:
+            return False
+        return self.metric_id is None or (event.type != METRIC_CREATED and event.metric_id == self.metric_id)
+
+    def newest_wanted(self, at_or_before: int) -> int:
+        """Index of the newest event it wants at or before `at_or_before`; -1 if none."""
+        if not self.filtered:
+            return at_or_before
+        found = bisect.bisect_right(self.wanted, at_or_before)
+        return self.wanted[found - 1] if found else -1
+
+    def next_wanted(self, after: int, count: int) -> int | None:
+        """Index of the first event it wants after `after`, among the first `count`; None if none."""
+        if not self.filtered:
+            return after + 1 if after + 1 < count else None
+        found = bisect.bisect_right(self.wanted, after)
+        return self.wanted[found] if found < len(self.wanted) else None
 
 
 @dataclass
@@ -81,18 +122,35 @@ class Model:
     events: list[Recorded] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)  # event id -> position
     latest_wall: float = 0.0  # the latest the wall clock has shown
+    # (type, metric id or "" for any) -> positions of those events: what a new filtered subscriber wants
+    kinds: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
-    def add(self, event_id: str, subject_id: str, created: float) -> None:
-        self.index[event_id] = len(self.events)
-        self.events.append(Recorded(event_id, subject_id, created))
+    def add(self, event: Recorded) -> None:
+        position = self.index[event.event_id] = len(self.events)
+        self.events.append(event)
+        for kind in ((event.type, ""), (event.type, event.metric_id)):
+            self.kinds.setdefault(kind, []).append(position)
+
+    def wanted_by(self, sub: Subscriber) -> list[int]:
+        """Positions of the events a filtered subscriber wants, ascending."""
+        types = EVENT_TYPES if sub.types is None else sub.types
+        if sub.metric_id is not None:
+            types = types - {METRIC_CREATED}
+        kinds = [self.kinds.get((type, sub.metric_id or ""), []) for type in sorted(types)]
+        return list(heapq.merge(*kinds))
+
+    # the last trimmable() answer, (cutoff, count): a later cutoff drops at least as many, so a scan for one
+    # goes on from there (the clock only goes back by a step, rarely)
+    scanned: tuple[float, int] = (float("-inf"), 0)
 
     def trimmable(self, cutoff: float) -> int:
         """How many events, from the oldest, a trim at `cutoff` may drop: they go by position."""
-        count = 0
-        for event in self.events:
-            if event.created >= cutoff:
-                break
+        later = cutoff >= self.scanned[0]
+        count = self.scanned[1] if later else 0
+        while count < len(self.events) and self.events[count].created < cutoff:
             count += 1
+        if later:
+            self.scanned = (cutoff, count)
         return count
 
     def may_be_gone(self) -> int:
@@ -111,6 +169,7 @@ class Driver:
         self.http = httpx.Client(base_url=self.hub.url, timeout=10)
         self.metrics: list[str] = []
         self.subscribers: list[Subscriber] = []
+        self.gone: list[Subscriber] = []  # those that left
         self.numbers = iter(range(10**9))
         self.log: list[str] = []  # the steps taken, for the failure message
         self.resets = 0  # `reset` frames checked
@@ -136,6 +195,7 @@ class Driver:
             (self.connect, 4),
             (self.cut, 2),
             (self.resume, 2),
+            (self.leave, 1),
             (self.burst, 1),
             (self.make_slow, 2),
             (self.advance_a_little, 4),
@@ -208,14 +268,23 @@ class Driver:
         events = log.between(log.head - len(subject_ids), log.head)
         assert [orjson_id(event.body) for event in events] == subject_ids, "the log holds another order"
         for event in events:
-            self.model.add(event.id, orjson_id(event.body), self.clock.time())
+            recorded = Recorded(
+                event.id, orjson_id(event.body), self.clock.time(), event.type, event.metric_id
+            )
+            for sub in self.subscribers:
+                if sub.filtered and sub.wants(recorded):
+                    sub.wanted.append(len(self.model.events))
+            self.model.add(recorded)
 
     def connect(self) -> None:
         if sum(sub.stream is not None or sub.away for sub in self.subscribers) >= MAX_SUBSCRIBERS:
             return self.resume()
-        sub = Subscriber(next(self.numbers))
+        sub = self._new_subscriber()
         start = self.random.choice(["nil", "head", "retained", "expired", "unknown"])
         events, gone = self.model.events, self.model.may_be_gone()
+        # A filtered client holds ids of events it wants (`connected` names its position by one): an
+        # expired id of another event names no position it could have held, and is not tried here.
+        expired = [i for i in sub.wanted if i < gone - 1] if sub.filtered else range(max(0, gone - 1))
         if start == "nil":
             sub.last_id, sub.position = GENESIS_ID, -1
         elif start == "head" or not events:
@@ -224,23 +293,59 @@ class Driver:
             low = max(0, gone - 1)
             sub.position = low if self.random.random() < 0.3 else self.random.randrange(low, len(events))
             sub.last_id = events[sub.position].event_id
-        elif start == "expired" and gone >= 2:
-            sub.position = self.random.randrange(0, gone - 1)
+        elif start == "expired" and expired:
+            sub.position = self.random.choice(expired)
             sub.last_id = events[sub.position].event_id
         else:
             sub.last_id, sub.position = new_id(), -2  # -2: never an event
-        self.log[-1] += f"({start} #{sub.number})"
+        self.log[-1] += f"({start} #{sub.number}{'?' + sub.query if sub.filtered else ''})"
         self.subscribers.append(sub)
         self._open(sub)
         return None
+
+    def _new_subscriber(self) -> Subscriber:
+        """Unfiltered half of the time; else wanting one metric's events, some types, or both."""
+        sub = Subscriber(next(self.numbers))
+        kind = self.random.choice(["none", "none", "metric", "types", "both"])
+        if kind in ("metric", "both"):  # sometimes a metric no event names
+            sub.metric_id = self.random.choice([*self.metrics, new_id()])
+        if kind in ("types", "both"):
+            sub.types = frozenset(self.random.sample(sorted(EVENT_TYPES), self.random.randint(1, 2)))
+        sub.wanted = self.model.wanted_by(sub) if sub.filtered else []
+        return sub
 
     def _open(self, sub: Subscriber) -> None:
         headers = {"Last-Event-ID": sub.last_id} if sub.last_id else {}
         # A small receive buffer: two large batches outgrow what the kernel holds, so the server is still
         # writing the first when the second comes (the case a lag count must not mistake for slowness).
-        sub.stream = RawStream(self.hub.url, headers=headers, receive_buffer=16 * 1024)
+        sub.stream = RawStream(self.hub.url, sub.query, headers=headers, receive_buffer=16 * 1024)
         assert sub.stream.status == 200
         sub.keeps_up, sub.slow_for = True, 0
+        self._opening(sub, sub.stream.next_write())
+
+    def _opening(self, sub: Subscriber, frames: list[Frame]) -> None:
+        """Check the opening frames (one write): `retry`, `connected`, and `reset` only if legitimate;
+        `connected` names the position as the model does. The subscriber keeps that id, as an
+        EventSource would."""
+        retry, connected, *rest = frames
+        assert retry.get("retry") is not None, frames
+        assert connected.data == "connected", frames
+        if rest:
+            assert [frame.event for frame in rest] == ["reset"], frames
+            after = sub.next_wanted(sub.position, len(self.model.events))
+            legitimate = sub.position == -2 or (after is not None and after < self.model.may_be_gone())
+            assert legitimate, (
+                f"#{sub.number} was reset at {sub.position}, nothing it needed is gone: {self._where()}"
+            )
+            self.resets += 1
+            sub.position = len(self.model.events) - 1  # it starts again at the head
+        assert sub.position != -2, f"#{sub.number} resumed from an unknown id without a reset"
+        named = sub.newest_wanted(sub.position)
+        expected = GENESIS_ID if named < 0 else self.model.events[named].event_id
+        assert [frame.id for frame in (connected, *rest)] == [expected] * (1 + len(rest)), (
+            f"#{sub.number} at {sub.position} was placed at {connected.id}, not {expected}: {self._where()}"
+        )
+        sub.position, sub.last_id = named, expected
 
     def cut(self) -> None:
         """A connection drops; the client resumes from the last id it received, now or at a later step."""
@@ -262,6 +367,16 @@ class Driver:
             sub = self.random.choice(away)
             sub.away = False
             self._open(sub)
+
+    def leave(self) -> None:
+        """A subscriber goes for good; a later `connect` brings another, with a filter of its own."""
+        leaving = [sub for sub in self.subscribers if not sub.slow_for]
+        if leaving:
+            sub = self.random.choice(leaving)
+            if sub.stream is not None:
+                sub.stream.close()
+            self.subscribers.remove(sub)
+            self.gone.append(sub)
 
     def make_slow(self) -> None:
         connected = [sub for sub in self.subscribers if sub.stream is not None and not sub.slow_for]
@@ -349,7 +464,7 @@ class Driver:
     def _read(self, sub: Subscriber, until_end: bool = False) -> None:
         """Read what `sub` was sent, up to the model's head (or its stream's end), checking each frame."""
         assert sub.stream is not None
-        head = len(self.model.events) - 1
+        head = sub.newest_wanted(len(self.model.events) - 1)  # filtered: the newest event it wants
         while until_end or sub.position < head:
             try:
                 frame = sub.stream.next_frame()
@@ -370,25 +485,17 @@ class Driver:
         events = self.model.events
         if frame.data == "disconnected":
             return True
-        if frame.event == "reset":
-            legitimate = sub.position == -2 or sub.position < self.model.may_be_gone() - 1
-            assert legitimate, (
-                f"#{sub.number} was reset at {sub.position}, nothing it needed is gone: {self._where()}"
-            )
-            self.resets += 1
-            sub.position = -1 if frame.id == GENESIS_ID else self.model.index[frame.id or ""]
-            sub.last_id = frame.id
-            return False
+        assert frame.event != "reset", f"#{sub.number} was told reset after its opening: {self._where()}"
         if frame.event in ("metric_created", "metric_reading_created"):
-            assert sub.position != -2, f"#{sub.number} resumed from an unknown id without a reset"
-            expected = events[sub.position + 1] if sub.position + 1 < len(events) else None
+            after = sub.next_wanted(sub.position, len(events))
             got = orjson_id((frame.data or "").encode())
-            assert expected is not None, f"#{sub.number} got {got}, past the last event: {self._where()}"
+            assert after is not None, f"#{sub.number} got {got}, past the last event: {self._where()}"
+            expected = events[after]
             assert got == expected.subject_id, (
                 f"#{sub.number} at {sub.position} got {got}, expected {expected.subject_id}: {self._where()}"
             )
             assert frame.id == expected.event_id
-            sub.position += 1
+            sub.position = after
             sub.last_id = frame.id
             sub.received += 1
         return False
@@ -431,13 +538,15 @@ def run_the_model(driver: Driver, capsys: pytest.CaptureFixture[str]) -> None:
     for _ in range(STEPS):
         driver.step()
     driver.check()
-    received = sum(sub.received for sub in driver.subscribers)
+    everyone = driver.subscribers + driver.gone
+    received = sum(sub.received for sub in everyone)
+    filtered = sum(sub.filtered for sub in everyone)
     assert len(driver.model.events) > 0
     with capsys.disabled():
         print(
             f"\n[model] {driver.store.split(':')[0]} on {driver.loop} {STEPS} steps: "
             f"{len(driver.model.events)} events, "
-            f"{len(driver.subscribers)} subscribers, {received} deliveries checked, "
+            f"{len(everyone)} subscribers ({filtered} filtered), {received} deliveries checked, "
             f"{driver.resets} resets checked, {driver.drops} slow readers dropped and resumed",
             end="",
         )
@@ -452,7 +561,10 @@ def test_the_model_catches_a_lost_event(tmp_path: Path) -> None:
         driver.subscribers.append(sub)
         driver._open(sub)
         driver.check()
-        driver.model.add(str(uuid.uuid4()), "never-sent", driver.clock.time())
+        lost = Recorded(
+            str(uuid.uuid4()), "never-sent", driver.clock.time(), READING_CREATED, driver.metrics[0]
+        )
+        driver.model.add(lost)
         driver.post_reading()
         with pytest.raises(AssertionError, match="expected never-sent"):
             driver.check()

@@ -318,7 +318,7 @@ def test_a_store_refuses_a_taken_name_or_a_full_store_and_writes_nothing(store_u
         try:
             taken = Metric(new_id(), "taken")
             assert await store.add_metric(taken, Event.create(METRIC_CREATED, taken, 0.0))
-            before_events = len((await store.retained_events())[0])
+            before_events = len((await store.retained_events()).events)
             again = Metric(new_id(), "taken")
             reading, event = _reading_of(again)
             with pytest.raises(NameTaken):
@@ -335,7 +335,7 @@ def test_a_store_refuses_a_taken_name_or_a_full_store_and_writes_nothing(store_u
             assert await store.find_metrics("fresh") == []
             assert await store.list_readings(again.id) == []
             assert await store.list_readings(fresh.id) == []
-            assert len((await store.retained_events())[0]) == before_events
+            assert len((await store.retained_events()).events) == before_events
             # with room and a free name, both are stored in one step
             await store.add_readings(
                 [reading], [Event.create(METRIC_CREATED, fresh, 0.0), event], None, [fresh], 2
@@ -357,11 +357,11 @@ def test_a_store_writes_nothing_when_one_metric_of_a_batch_is_gone(store_url: st
             await store.add_metric(present, Event.create(METRIC_CREATED, present, 0.0))
             kept, kept_event = _reading_of(present)
             gone, gone_event = _reading_of(Metric(new_id(), "never stored"))
-            before_events = len((await store.retained_events())[0])
+            before_events = len((await store.retained_events()).events)
             with pytest.raises(Exception, match="not found"):
                 await store.add_readings([kept, gone], [kept_event, gone_event])
             assert await store.list_readings(present.id) == []
-            assert len((await store.retained_events())[0]) == before_events
+            assert len((await store.retained_events()).events) == before_events
         finally:
             await store.close()
 

@@ -936,7 +936,9 @@
     stream.onopen = () => live() && connected();
     stream.onmessage = (event) => {
       if (!live()) return;
-      if (event.lastEventId) position = event.lastEventId;
+      // A filtered stream (one metric) names its position by an event of that metric (docs/protocol.md),
+      // which loadHistory cannot compare with an answer's X-Last-Event-ID; the browser resumes from it.
+      if (event.lastEventId && focus === null) position = event.lastEventId;
       if (event.data === "connected") connected();
       else if (event.data === "disconnected") setState("reconnecting"); // the browser comes back by itself
     };

@@ -15,7 +15,7 @@ from typing import Final, Protocol, TypeGuard
 
 from ..buckets import Bucket
 from ..errors import ValidationError
-from ..events import Event
+from ..events import Event, RetainedLog
 from ..models import Metric, MetricReading
 
 __all__ = [
@@ -109,16 +109,18 @@ class Storage(Protocol):
         that other work goes on meanwhile; how many were deleted."""
         ...
 
-    async def retained_events(self) -> tuple[list[Event], bool]:
-        """Every stored event in log order; and whether older events were trimmed (so the first one
-        returned is not the beginning of history)."""
+    async def retained_events(self) -> RetainedLog:
+        """Every stored event in log order; whether older events were trimmed (so the first one returned
+        is not the beginning of history); and the marks those left (`events.newest_of_each_kind`), read
+        in the same step."""
         ...
 
     async def trim_events(self, before: float) -> None:
         """Forget events in log order, oldest first, up to the first one created at or after `before`
         (wall-clock seconds), but keep the newest of those forgotten: the first event kept then marks
         where trimmed history ends, so a client that saw it loses nothing across a restart. Never by
-        the time alone: a wall clock that stepped back must not open a gap in the middle."""
+        the time alone: a wall clock that stepped back must not open a gap in the middle. The forgotten
+        events' marks are kept in the same step, so a filtered client's position survives a restart."""
         ...
 
 

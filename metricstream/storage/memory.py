@@ -12,7 +12,7 @@ from typing import Final
 
 from ..buckets import Bucket, bucket_start, summarise
 from ..errors import NotFoundError
-from ..events import Event, expired_prefix
+from ..events import Event, Mark, RetainedLog, expired_prefix, newest_of_each_kind
 from ..models import Metric, MetricReading, name_key
 from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .rows import micros, moment
@@ -74,7 +74,8 @@ class MemoryStorage:
         self._named: dict[str, list[str]] = {}  # name_key -> ids of the metrics so named, in creation order
         self._readings: dict[str, _Series] = {}
         self._events: list[Event] = []
-        self._trimmed = False
+        self._trimmed = 0  # events forgotten, ever: the first retained one's number
+        self._marks: dict[tuple[str, str], Mark] = {}  # what they left, by kind
 
     async def open(self) -> None:
         pass
@@ -177,16 +178,18 @@ class MemoryStorage:
                 stop = min(stop, start + limit)
             return series[start:stop]
 
-    async def retained_events(self) -> tuple[list[Event], bool]:
+    async def retained_events(self) -> RetainedLog:
         with self._lock:
-            return list(self._events), self._trimmed
+            return RetainedLog(list(self._events), self._trimmed > 0, list(self._marks.values()))
 
     async def trim_events(self, before: float) -> None:
         with self._lock:
             expired = expired_prefix(self._events, before)
             if expired > 1:  # keep the newest expired one: it marks where trimmed history ends
+                for mark in newest_of_each_kind(self._events[: expired - 1], self._trimmed):
+                    self._marks[mark.type, mark.metric_id] = mark
                 del self._events[: expired - 1]
-                self._trimmed = True
+                self._trimmed += expired - 1
 
     async def bucket_readings(
         self, metric_id: str, since: datetime, until: datetime, step: int, limit: int

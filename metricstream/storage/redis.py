@@ -6,7 +6,8 @@
 - Events: a Redis stream, trimmed by age (the `created` field, from the server's clock) in stream order
   up to the newest expired entry, which is kept: it marks where trimmed history ends. Each entry also
   carries a global sequence number from `INCR`, so a process that reads the stream can tell when entries
-  it never saw were trimmed (events lost), and only then make its clients reset.
+  it never saw were trimmed (events lost), and only then make its clients reset. Trimmed entries leave
+  their marks (the newest of each kind, for filtered streams: see `events`) in a hash, in the same script.
 
 A write stores data and events in one Lua script: atomic, one round trip. The limits are checked in the
 same script: `max_metrics` (`LLEN` of the id list before anything is written; the script then writes
@@ -44,7 +45,7 @@ from redis.exceptions import RedisError
 
 from ..buckets import Bucket, BucketBuilder, bucket_start, overflowed, shift_for
 from ..errors import NotFoundError, UnavailableError
-from ..events import Event
+from ..events import Event, Mark, RetainedLog
 from ..models import Metric, MetricReading, name_key
 from ..tasks import raise_if_cancelled
 from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
@@ -88,6 +89,7 @@ class RedisStorage:
         self.prefix = prefix
         self._stream = f"{prefix}events"
         self._counter = f"{prefix}event_seq"
+        self._marks = f"{prefix}event_marks"  # what trimmed events left (events.Mark): see redis_scripts
         self._metrics = f"{prefix}metrics"
         self._metric_ids = f"{prefix}metric_ids"
         self._names_indexed = f"{prefix}names_indexed"
@@ -164,7 +166,7 @@ class RedisStorage:
         # The events were stamped by the server's clock: trim by it too, not by this machine's.
         cutoff = (events[-1].created if events else 0.0) - self.event_ttl
         args: list[Any] = [repr(cutoff), len(operations)]
-        all_keys = [self._stream, self._counter, *keys]
+        all_keys = [self._stream, self._counter, self._marks, *keys]
         for kind, key, a, b in operations:
             args += [kind, all_keys.index(key) + 1, a, b]
         for event in events:
@@ -285,20 +287,26 @@ class RedisStorage:
             members.reverse()
         return [reading_from_dict(orjson.loads(member)) for member in members]
 
-    async def retained_events(self) -> tuple[list[Event], bool]:
+    async def retained_events(self) -> RetainedLog:
         with _unavailable_on_error():
-            entries = await self.client.xrange(self._stream)
-            if not entries:
-                return [], await self.client.exists(self._counter) == 1
+            # One transaction: a trim by another process between the reads would leave a gap.
+            async with self.client.pipeline(transaction=True) as read:
+                read.xrange(self._stream).hgetall(self._marks).exists(self._counter)
+                entries, stored, counted = await read.execute()
+        marks = [_mark(field.decode(), value.decode()) for field, value in stored.items() if b"|" in field]
+        if not entries:
+            return RetainedLog([], counted == 1, marks if b"complete" in stored else None)
         self._last_stream_id = entries[-1][0].decode()
         self._last_seq = int(entries[-1][1][b"seq"])
-        return [_event(fields) for _, fields in entries], int(entries[0][1][b"seq"]) > 1
+        truncated = int(entries[0][1][b"seq"]) > 1
+        complete = b"complete" in stored or not truncated
+        return RetainedLog([_event(fields) for _, fields in entries], truncated, marks if complete else None)
 
     async def trim_events(self, before: float) -> None:
         if self._trim is None:
             raise UnavailableError("the store is closed")
         with _unavailable_on_error():
-            await self._trim(keys=[self._stream], args=[repr(before)])
+            await self._trim(keys=[self._stream, self._marks], args=[repr(before)])
 
     async def newest_event_id(self) -> str | None:
         with _unavailable_on_error():
@@ -418,3 +426,9 @@ def _event(fields: dict[bytes, bytes]) -> Event:
         fields[b"body"],
         float(fields[b"created"]),
     )
+
+
+def _mark(field: str, value: str) -> Mark:
+    type, _, metric_id = field.partition("|")
+    seq, _, event_id = value.partition(" ")
+    return Mark(type, metric_id, int(seq), event_id)

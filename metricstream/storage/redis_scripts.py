@@ -92,26 +92,39 @@ if count > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, count - 1) end
 return count
 """
 
-# Trims the stream (KEYS[1]) in stream order up to the newest entry created (by the server's clock, the
-# `created` field) before the cutoff, and keeps that one: it marks where trimmed history ends. Entry ids
-# carry Redis's own clock, which need not agree with the servers': comparing them with the cutoff could
-# trim entries not yet expired, even ones followers have not read. The scan stops at the first entry
-# within the TTL, so it reads a couple of entries when trimming keeps up.
+# Trims the stream in stream order up to the newest entry created (by the server's clock, the `created`
+# field) before the cutoff, and keeps that one: it marks where trimmed history ends. Entry ids carry Redis's
+# own clock, which need not agree with the servers': comparing them with the cutoff could trim entries not
+# yet expired, even ones followers have not read. The scan stops at the first entry within the TTL, so it
+# reads a couple of entries when trimming keeps up. Each trimmed entry leaves its marks (`events.Mark`) in
+# the marks hash: field "<type>|<metric id>" (no metric id: the type over every metric), value "<seq> <id>";
+# field "complete" says that marks were kept from the first trim on (an older metricstream kept none).
 TRIM_UP_TO = """
-local function trim_up_to(stream, cutoff)
-  local marker, start = nil, '-'
+local function fields_of(entry)
+  local fields = {}
+  for f = 1, #entry[2], 2 do fields[entry[2][f]] = entry[2][f + 1] end
+  return fields
+end
+local function mark(marks, fields)
+  local value = fields.seq .. ' ' .. fields.id
+  redis.call('HSET', marks, fields.type .. '|', value)
+  if fields.type ~= 'metric_created' then
+    redis.call('HSET', marks, fields.type .. '|' .. fields.metric_id, value)
+  end
+  if fields.seq == '1' then redis.call('HSET', marks, 'complete', '1') end
+end
+local function trim_up_to(stream, marks, cutoff)
+  local marker, previous, start = nil, nil, '-'
   while true do
     local entries = redis.call('XRANGE', stream, start, '+', 'COUNT', 16)
     for _, entry in ipairs(entries) do
-      local fields, created = entry[2], nil
-      for f = 1, #fields, 2 do
-        if fields[f] == 'created' then created = tonumber(fields[f + 1]) end
-      end
-      if created >= cutoff then
+      local fields = fields_of(entry)
+      if tonumber(fields.created) >= cutoff then
         if marker then redis.call('XTRIM', stream, 'MINID', marker) end
         return
       end
-      marker = entry[1]
+      if previous then mark(marks, previous) end  -- it goes: this newer one is expired too
+      marker, previous = entry[1], fields
     end
     if #entries < 16 then break end
     start = '(' .. entries[#entries][1]
@@ -120,7 +133,7 @@ local function trim_up_to(stream, cutoff)
 end
 """
 
-# KEYS: 1 the stream, 2 the sequence counter, 3.. data keys.
+# KEYS: 1 the stream, 2 the sequence counter, 3 the marks hash, 4.. data keys.
 # ARGV: 1 the trim cutoff (wall-clock seconds), 2 number of data operations, then 4 per operation
 # (kind, key index, a, b), then 5 per event (id, type, metric_id, body, created).
 # Kinds: zadd, hset, hdel, rpush, lrem, sadd, srem, del; checks, which come first and refuse the whole
@@ -130,7 +143,7 @@ end
 WRITE: Final = (
     TRIM_UP_TO
     + """
-local stream, counter = KEYS[1], KEYS[2]
+local stream, counter, marks = KEYS[1], KEYS[2], KEYS[3]
 local cutoff, operations = tonumber(ARGV[1]), tonumber(ARGV[2])
 local i = 3
 for _ = 1, operations do
@@ -182,13 +195,13 @@ while i <= #ARGV do
     'metric_id', ARGV[i + 2], 'body', ARGV[i + 3], 'created', ARGV[i + 4], 'seq', seq)
   i = i + 5
 end
-trim_up_to(stream, cutoff)
+trim_up_to(stream, marks, cutoff)
 return 1
 """
 )
 
-# KEYS: 1 the stream. ARGV: 1 the trim cutoff.
-TRIM: Final = TRIM_UP_TO + "trim_up_to(KEYS[1], tonumber(ARGV[1]))\nreturn 1\n"
+# KEYS: 1 the stream, 2 the marks hash. ARGV: 1 the trim cutoff.
+TRIM: Final = TRIM_UP_TO + "trim_up_to(KEYS[1], KEYS[2], tonumber(ARGV[1]))\nreturn 1\n"
 
 # Index metrics stored before names were (KEYS: 1 the metrics hash, 2 the done flag; ARGV: 1 the name
 # sets' key prefix); once, atomically, so a write by name never misses an older metric.

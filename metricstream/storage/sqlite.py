@@ -7,7 +7,9 @@ process being killed (only a power cut may lose the last commits, which `synchro
 at some speed).
 
 The event log keeps its order in `events.seq` and is trimmed by it, oldest first (see `Storage.trim_events`):
-the newest expired event is kept, so its id still marks where trimmed history ends, across restarts too.
+the newest expired event is kept, so its id still marks where trimmed history ends, across restarts too;
+the trimmed events leave their marks (`event_marks`, the newest of each kind) in the same transaction, so
+filtered streams resume across restarts as well (see `events`).
 Schema versions are kept in `PRAGMA user_version` and applied in order by `_MIGRATIONS`.
 
 A file serves one process at a time: the store claims it while open (`claim.py`) and notes who it is in
@@ -40,9 +42,9 @@ from typing import Any, Final, TypeVar
 
 from ..buckets import Bucket, bucket_start, mean, start_moment
 from ..errors import NotFoundError, UnavailableError
-from ..events import Event
+from ..events import Event, Mark, RetainedLog
 from ..ids import ensure_ids_after
-from ..models import Metric, MetricReading, name_key
+from ..models import METRIC_CREATED, Metric, MetricReading, name_key
 from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .claim import Claim, claim_database, note_holder
 from .rows import micros, moment
@@ -50,6 +52,8 @@ from .rows import micros, moment
 __all__ = ["SQLiteStorage"]
 
 T = TypeVar("T")
+
+_UNMARKED: Final = ""  # the type of the event_marks row that says older trims left no marks
 
 
 _MIGRATIONS: Final = [
@@ -96,7 +100,34 @@ _MIGRATIONS: Final = [
     DROP INDEX metrics_by_name;
     CREATE INDEX metrics_by_name_key ON metrics(name_key, seq);
     """,
+    # version 5: the marks trimmed events leave (events.Mark), so filtered streams resume after a restart
+    f"""
+    CREATE TABLE event_marks (
+        type TEXT NOT NULL,
+        metric_id TEXT NOT NULL,  -- '' for the type over every metric
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        PRIMARY KEY (type, metric_id)
+    ) WITHOUT ROWID;
+    -- events trimmed before this table existed left no marks: a row of no type says so
+    INSERT INTO event_marks SELECT '{_UNMARKED}', '', 0, '' WHERE (SELECT MIN(seq) FROM events) > 1;
+    """,
 ]
+
+
+# The marks of the events about to be trimmed (those before ?1), as `events.newest_of_each_kind` makes them:
+# the newest of each type of each metric (metric_created aside), then of each type. With MAX(), SQLite
+# takes the other columns from the row that has it. A trim always moves forward: a new mark is newer.
+_MARK_METRICS: Final = """
+INSERT INTO event_marks (type, metric_id, seq, id)
+SELECT type, metric_id, MAX(seq), id FROM events WHERE seq < ?1 AND type != ?2 GROUP BY type, metric_id
+ON CONFLICT (type, metric_id) DO UPDATE SET seq = excluded.seq, id = excluded.id
+"""
+_MARK_TYPES: Final = """
+INSERT INTO event_marks (type, metric_id, seq, id)
+SELECT type, '', MAX(seq), id FROM events WHERE seq < ?1 GROUP BY type
+ON CONFLICT (type, metric_id) DO UPDATE SET seq = excluded.seq, id = excluded.id
+"""
 
 
 @contextlib.contextmanager
@@ -384,13 +415,16 @@ class SQLiteStorage:
 
         return await self._run(work)
 
-    async def retained_events(self) -> tuple[list[Event], bool]:
-        def work(db: sqlite3.Connection) -> tuple[list[Event], bool]:
+    async def retained_events(self) -> RetainedLog:
+        def work(db: sqlite3.Connection) -> RetainedLog:
             rows = db.execute(
                 "SELECT seq, id, type, metric_id, body, created FROM events ORDER BY seq"
             ).fetchall()
             events = [Event.restore(*row[1:]) for row in rows]
-            return events, bool(rows) and rows[0][0] > 1  # seq 1 gone: older events were trimmed
+            marks = [Mark(*row) for row in db.execute("SELECT type, metric_id, seq, id FROM event_marks")]
+            marked = all(mark.type != _UNMARKED for mark in marks)
+            # seq 1 gone: older events were trimmed
+            return RetainedLog(events, bool(rows) and rows[0][0] > 1, marks if marked else None)
 
         return await self._run(work)
 
@@ -405,6 +439,8 @@ class SQLiteStorage:
             ).fetchone()[0]
             if marker is not None:
                 with _transaction(db):
+                    db.execute(_MARK_METRICS, (marker, METRIC_CREATED))
+                    db.execute(_MARK_TYPES, (marker,))
                     db.execute("DELETE FROM events WHERE seq < ?", (marker,))
 
         await self._run(work)

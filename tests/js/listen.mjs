@@ -3,6 +3,7 @@
 //   {"type": "open"}                                    once the stream is accepted
 //   {"type": "message", "id": ..., "data": ...}         unnamed control messages (`connected`)
 //   {"type": "<event type>", "id": ..., "data": ...}    metric_created and metric_reading_created
+//   {"type": "reset", "id": ..., "data": ...}           the server could not resume (not counted)
 //   {"type": "error", "message": ...}                   connection trouble (the client retries)
 //   {"type": "timeout", "received": n}                  gave up waiting; exit status 2
 // Usage: node listen.mjs <stream url> <metric events to wait for> [timeout seconds, default 20]
@@ -29,6 +30,7 @@ const print = (event) => emit({ type: event.type, id: event.lastEventId, data: e
 source.addEventListener("open", () => emit({ type: "open" }));
 source.addEventListener("error", (event) => emit({ type: "error", message: event.message ?? "" }));
 source.addEventListener("message", print);
+source.addEventListener("reset", print);
 for (const type of ["metric_created", "metric_reading_created"]) {
   source.addEventListener(type, (event) => {
     print(event);
