@@ -20,7 +20,7 @@ from metricstream.ids import new_id
 from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading
 from metricstream.storage import open_storage
 from metricstream.storage.redis import RedisStorage
-from metricstream.storage.sqlite import SQLiteStorage
+from metricstream.storage.sqlite import _MIGRATIONS, SQLiteStorage
 
 from .conftest import FAST, Frame, OpenStream, RawStream, StartHub, wait_for
 
@@ -259,11 +259,11 @@ def test_a_store_trimmed_by_an_older_release_resets_a_filtered_client_it_cannot_
         await store.add_readings([reading], [Event.create(READING_CREATED, reading, 1.0)])
         await store.add_metric(b, Event.create(METRIC_CREATED, b, 2.0))
         await store.trim_events(before=2.5)  # a's events go; b's creation stays, marking the end
-        if isinstance(store, SQLiteStorage):  # as schema version 2 left it
+        if isinstance(store, SQLiteStorage):  # as the schema before the marks left it
             await store.close()
             with sqlite3.connect(tmp_path / "old.db") as db:
                 db.execute("DROP TABLE event_marks")
-                db.execute("PRAGMA user_version = 2")
+                db.execute(f"PRAGMA user_version = {len(_MIGRATIONS) - 1}")  # before the marks
         else:
             assert isinstance(store, RedisStorage)
             await store.client.delete(f"{store.prefix}event_marks")
