@@ -1,12 +1,12 @@
 """A model-based test: seeded random sequences of operations against a real hub on each store, checked
 after every step against a reference model that is a plain list of every event.
 
-Operations: create metrics and post readings or batches (HTTP or Python); connect subscribers, unfiltered or
-filtered (`metric_id=`, `types=`, both), from the nil id, the head, a retained id, an expired id or an
-unknown id; cut connections and resume from the last id received (any frame's, as an EventSource keeps it);
-make readers slow for a few steps; let time pass (a little, past the TTL, or hours of quiet); step the wall
-clock back or forward; restart the hub (`stop()`/`start()`, or a new process on SQLite and Redis). Time is a
-`ManualClock`: nothing sleeps.
+Operations: create metrics and post readings or batches (HTTP or Python), some dated before or after now,
+past `max_future` too; connect subscribers, unfiltered or filtered (`metric_id=`, `types=`, both), from the
+nil id, the head, a retained id, an expired id or an unknown id; cut connections and resume from the last id
+received (any frame's, as an EventSource keeps it); make readers slow for a few steps; let time pass (a
+little, past the TTL, or hours of quiet); step the wall clock back or forward; restart the hub
+(`stop()`/`start()`, or a new process on SQLite and Redis). Time is a `ManualClock`: nothing sleeps.
 
 Invariants, after every step:
 - every subscriber has received exactly the events after its position that it wants, in order, or a
@@ -16,6 +16,8 @@ Invariants, after every step:
 - `reset` comes only when an event the subscriber needed (one it wants, after its position) may really be
   gone (it is older than the TTL at some moment the clock showed, as are all before it) or its id was never
   an event;
+- a reading dated more than `max_future` ahead of the clock, as it stands after any step, is refused with
+  nothing stored and no event; any other is taken;
 - a subscriber that keeps up is never dropped (only a restart ends its stream);
 - the broadcaster holds no more than its clients: waiting ones at most as many as connected ones, and
   after a sweep, no more retained events than the TTL window holds.
@@ -33,13 +35,14 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from metricstream import Hub
+from metricstream import Hub, ValidationError
 from metricstream.clock import ManualClock
 from metricstream.events import GENESIS_ID
 from metricstream.ids import new_id
@@ -55,10 +58,12 @@ SETTINGS: dict[str, Any] = {
     "client_buffer": 16,  # far under a batch: a large publish must not make a reader look slow
     "max_batch": 2048,  # one outgrows the socket buffers: the server is still writing it when the next comes
     "shutdown_timeout": 3.0,
+    "max_future": 300.0,  # a reading dated further ahead of the (stepped) clock is refused
 }
 STEPS = int(os.environ.get("METRICSTREAM_MODEL_STEPS", "100"))
 SEEDS = [int(seed) for seed in os.environ.get("METRICSTREAM_MODEL_SEEDS", "1,2,3").split(",")]
 MAX_SUBSCRIBERS = 6
+MAX_FUTURE: float = SETTINGS["max_future"]
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,7 @@ class Driver:
         self.log: list[str] = []  # the steps taken, for the failure message
         self.resets = 0  # `reset` frames checked
         self.drops = 0  # slow readers dropped (allowed) and resumed
+        self.dated = {"taken": 0, "refused": 0}  # readings dated by post_dated, by what became of them
 
     def _new_hub(self) -> Hub:
         return Hub(port=0, store=self.store, clock=self.clock, loop=self.loop, **SETTINGS).start()
@@ -192,6 +198,7 @@ class Driver:
             (self.create_metric, 3),
             (self.post_reading, 10),
             (self.post_batch, 4),
+            (self.post_dated, 3),
             (self.connect, 4),
             (self.cut, 2),
             (self.resume, 2),
@@ -261,6 +268,52 @@ class Driver:
             assert answer.status_code == 201, answer.text
             ids = [reading["id"] for reading in answer.json()["readings"]]
         self._recorded(ids)
+
+    def post_dated(self) -> None:
+        """A reading dated before or after now, by id or by a new name, alone or after a reading of now in
+        a batch: taken when at most `max_future` ahead of the server's clock (which `step_wall` moves both
+        ways), else refused, over HTTP and in Python alike, with nothing stored and no event."""
+        ahead = self.random.choice(
+            [-7200.0, -30.0, 0.0, 120.0, MAX_FUTURE - 1, MAX_FUTURE + 1, 900.0, 86400.0]
+        )
+        moment = datetime.fromtimestamp(self.clock.time() + ahead, UTC).isoformat()
+        item: dict[str, Any] = {"value": self.random.uniform(0.1, 100), "timestamp": moment}
+        if self.metrics and self.random.random() < 0.7:
+            item["metric_id"] = self.random.choice(self.metrics)
+        else:
+            item["metric"] = f"dated{next(self.numbers)}"
+        items = [{"metric_id": self.random.choice(self.metrics), "value": 1.0}] if self.metrics else []
+        items.append(item)
+        head = self.hub.app.log.head
+        readings = self._write_dated(items, single=len(items) == 1 and self.random.random() < 0.7)
+        if ahead > MAX_FUTURE:
+            assert isinstance(readings, str), f"a reading {ahead:g} s ahead was taken"
+            assert f"max_future={MAX_FUTURE:g}" in readings, readings
+            assert self.hub.app.log.head == head, "a refused write left an event"
+            self.dated["refused"] += 1
+            return
+        assert not isinstance(readings, str), f"a reading {ahead:g} s ahead was refused: {readings}"
+        created = [r["metric_id"] for r in readings if r["metric_id"] not in self.metrics]
+        self.metrics += created
+        self._recorded([*created, *(r["id"] for r in readings)])
+        self.dated["taken"] += 1
+
+    def _write_dated(self, items: list[dict[str, Any]], single: bool) -> list[dict[str, Any]] | str:
+        """The readings written, as JSON, or the refusal's message."""
+        if self.random.random() < 0.5:
+            try:
+                readings = self.hub.service.create_readings(items)
+            except ValidationError as error:
+                return error.message
+            return [reading.to_dict() for reading in readings]
+        path, body = (
+            ("/metrics/readings", items[0]) if single else ("/metrics/readings/batch", {"readings": items})
+        )
+        answer = self.http.post(path, json=body)
+        if answer.status_code == 400:
+            return str(answer.json()["error"])
+        assert answer.status_code == 201, answer.text
+        return [answer.json()] if single else list(answer.json()["readings"])
 
     def _recorded(self, subject_ids: list[str]) -> None:
         """Add a write's events to the model, labelled with the ids the server's log gave them."""
@@ -547,7 +600,9 @@ def run_the_model(driver: Driver, capsys: pytest.CaptureFixture[str]) -> None:
             f"\n[model] {driver.store.split(':')[0]} on {driver.loop} {STEPS} steps: "
             f"{len(driver.model.events)} events, "
             f"{len(everyone)} subscribers ({filtered} filtered), {received} deliveries checked, "
-            f"{driver.resets} resets checked, {driver.drops} slow readers dropped and resumed",
+            f"{driver.resets} resets checked, {driver.drops} slow readers dropped and resumed, "
+            f"dated readings {driver.dated['taken']} taken and {driver.dated['refused']} refused "
+            "past max_future",
             end="",
         )
 
