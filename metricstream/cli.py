@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         serve.add_argument(
             flag_name(name), dest=name, type=kind, default=None, metavar=name.upper(), help=help_text
         )
-    serve.add_argument("--quiet", action="store_true", help="do not print the URL at start")
+    serve.add_argument(
+        "--quiet", action="store_true", help="print nothing at start: neither the URL nor the access notes"
+    )
     return parser
 
 

@@ -237,3 +237,21 @@ def test_the_public_surface_is_one_sorted_all_that_resolves() -> None:
         value = getattr(metricstream, name)
         module = getattr(value, "__module__", "metricstream")
         assert module.startswith("metricstream"), f"{name} comes from {module}"
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        # what a reader missed in the docs before (issue 20, point 13)
+        ("docs/python-api.md", "`metric_reading_created`, `metric_deleted`"),
+        ("docs/python-api.md", "`input_frequency` is a period: the seconds expected between two readings"),
+        ("docs/security.md", "when it listens beyond loopback"),
+        ("docs/configuration.md", "**`--quiet`** prints nothing at start"),
+        ("README.md", "127.0.0.1:8000, so give `--bind 127.0.0.1:8089`"),
+        ("notebooks/README.md", "`pip install -e '.[notebook]' jupyterlab`"),
+    ],
+)
+def test_the_docs_say_what_readers_asked(path: str, said: str) -> None:
+    assert said in " ".join((ROOT / path).read_text(encoding="utf-8").split()), (
+        f"{path} does not say {said!r}"
+    )
