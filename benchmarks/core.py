@@ -18,7 +18,7 @@ from multiprocessing.synchronize import Event as ProcessEvent
 
 import httpx
 
-from metricstream import Hub
+from metricstream.server.hub import Hub
 
 MARKER = b"event: metric_reading_created"
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, CDPSession, Page, sync_playwright
 
-from metricstream import Hub
+from metricstream.server.hub import Hub
 
 HISTORY = 300  # readings per chart, as the dashboard keeps
 # Launched as tests/test_dashboard.py launches it: Debian's chromium, headless, no GPU.

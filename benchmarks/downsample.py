@@ -22,11 +22,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from metricstream.buckets import parse_step
-from metricstream.events import Event
+from metricstream.domain.buckets import parse_step
+from metricstream.domain.values import Metric, MetricReading
 from metricstream.ids import new_id, new_ids
-from metricstream.models import METRIC_CREATED, Metric, MetricReading
-from metricstream.storage import Storage, open_storage
+from metricstream.storage import open_storage
+from metricstream.storage.base import Storage
+from metricstream.stream.log import Event
+from metricstream.wire import METRIC_CREATED
 
 READINGS = 1_000_000
 BATCH = 10_000

@@ -690,7 +690,7 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
 
 def service(args: argparse.Namespace) -> dict[str, Any]:
     """`hub.service.create_readings` in this process: the HTTP layer left out."""
-    from metricstream import Hub
+    from metricstream.server.hub import Hub
 
     with Hub(port=0) as hub:
         metric = hub.service.create_metric("ingest")
@@ -721,9 +721,10 @@ def event_memory(args: argparse.Namespace) -> dict[str, Any]:
     import tracemalloc
     from datetime import UTC, datetime
 
-    from metricstream.events import Event, EventLog
+    from metricstream.domain.values import MetricReading
     from metricstream.ids import new_id, new_ids
-    from metricstream.models import READING_CREATED, MetricReading
+    from metricstream.stream.log import Event, EventLog
+    from metricstream.wire import READING_CREATED
 
     count, metric_id, created = args.events, new_id(), time.time()
     moment = datetime.now(UTC)

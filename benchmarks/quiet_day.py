@@ -19,8 +19,8 @@ import time
 import tracemalloc
 from multiprocessing.connection import Connection
 
-from metricstream import Hub
 from metricstream.clock import ManualClock
+from metricstream.server.hub import Hub
 
 PING = b": ping\n"
 

@@ -19,8 +19,10 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from metricstream import Hub, Metric, MetricService
-from metricstream.demo import Walk, step
+from metricstream.domain.values import Metric
+from metricstream.server.hub import Hub
+from metricstream.service.demo import Walk, step
+from metricstream.service.metric_service import MetricService
 
 OUTPUT = Path(__file__).with_name("dashboard.png")
 CHROMIUM = "/usr/bin/chromium"

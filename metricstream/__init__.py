@@ -15,7 +15,8 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .client import AsyncSubscriber, StreamEvent, Subscriber
+from .client.core import StreamEvent
+from .client.subscribers import AsyncSubscriber, Subscriber
 from .errors import (
     ConflictError,
     HubError,
@@ -27,36 +28,35 @@ from .errors import (
     UnavailableError,
     ValidationError,
 )
-
-__version__ = "0.1.0"
+from .wire import __version__
 
 # A library stays quiet unless the application configures logging (`metricstream serve` does).
 logging.getLogger("metricstream").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
-    from .application import MetricStreamApp, create_app
-    from .blocking import MetricService
-    from .buckets import Bucket
-    from .dataframe import to_dataframe
-    from .models import Metric, MetricReading, Snapshot
-    from .paging import Page
-    from .server import Hub
-    from .service import AsyncMetricService
+    from .domain.buckets import Bucket
+    from .domain.paging import Page
+    from .domain.values import Metric, MetricReading, Snapshot
+    from .notebook.dataframe import to_dataframe
+    from .server.hub import Hub
+    from .service.metric_service import MetricService
+    from .service.use_cases import AsyncMetricService
     from .settings import Settings
+    from .web.application import MetricStreamApp, create_app
 
 _LAZY = {
-    "AsyncMetricService": ".service",
-    "Bucket": ".buckets",
-    "Hub": ".server",
-    "Metric": ".models",
-    "MetricReading": ".models",
-    "Snapshot": ".models",
-    "MetricService": ".blocking",
-    "Page": ".paging",
-    "MetricStreamApp": ".application",
+    "AsyncMetricService": ".service.use_cases",
+    "Bucket": ".domain.buckets",
+    "Hub": ".server.hub",
+    "Metric": ".domain.values",
+    "MetricReading": ".domain.values",
+    "Snapshot": ".domain.values",
+    "MetricService": ".service.metric_service",
+    "Page": ".domain.paging",
+    "MetricStreamApp": ".web.application",
     "Settings": ".settings",
-    "create_app": ".application",
-    "to_dataframe": ".dataframe",
+    "create_app": ".web.application",
+    "to_dataframe": ".notebook.dataframe",
 }
 
 __all__ = [

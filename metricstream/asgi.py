@@ -8,8 +8,8 @@ connection. Only then does the lifespan shutdown run.
 
 from __future__ import annotations
 
-from .application import MetricStreamApp
-from .fdlimit import fit_settings
+from .server.fdlimit import fit_settings
 from .settings import Settings
+from .web.application import MetricStreamApp
 
 app = MetricStreamApp(fit_settings(Settings.build()))

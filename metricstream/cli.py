@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
 from .errors import MetricStreamError
 from .settings import ENV_PREFIX, Settings
+from .wire import __version__
 
 __all__ = ["build_parser", "main"]
 
@@ -66,8 +66,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args.pop("command")
     try:  # a flag left out is None here, which must leave the environment or the default in charge
         settings = Settings.build(**{name: value for name, value in args.items() if value is not None})
-        from .server import run
-        from .telemetry import configure_logging
+        from .server.serving import run
+        from .web.telemetry import configure_logging
 
         configure_logging(settings.log_level)  # the program owns logging; the library never does
 

@@ -23,12 +23,12 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ValidationError
+from .wire import MAX_NAME_LENGTH
 
 __all__ = ["Settings"]
 
 ENV_PREFIX = "METRICSTREAM_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-MAX_NAME_LENGTH = 200  # the ceiling the API document states (models.MAX_NAME_LENGTH)
 MIN_TOKEN_LENGTH = 16
 # RFC 6750 b64token: what an Authorization: Bearer header can carry unquoted.
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from metricstream.models import timestamp_hint
+from metricstream.domain.validation import timestamp_hint
 
 OpenStream = Callable[..., Any]  # conftest.open_stream: (url, query="", headers=...) -> RawStream
 

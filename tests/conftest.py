@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from metricstream import Hub
+from metricstream.server.hub import Hub
 
 FAST: dict[str, Any] = {"heartbeat": 0.5, "shutdown_timeout": 3.0}
 

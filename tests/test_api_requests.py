@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from metricstream import Hub
 from metricstream.ids import new_id
+from metricstream.server.hub import Hub
 
 from .apitools import (
     BAD_JSON_PREFIX,

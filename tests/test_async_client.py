@@ -16,7 +16,10 @@ import httpx
 import pytest
 from anyio.abc import TaskGroup
 
-from metricstream import AsyncSubscriber, Hub, StreamEvent, SubscriptionError
+from metricstream.client.core import StreamEvent
+from metricstream.client.subscribers import AsyncSubscriber
+from metricstream.errors import SubscriptionError
+from metricstream.server.hub import Hub
 
 from .conftest import wait_for
 from .proxy import FaultProxy

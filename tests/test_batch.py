@@ -7,7 +7,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from metricstream import Hub, NotFoundError, ValidationError
+from metricstream.errors import NotFoundError, ValidationError
+from metricstream.server.hub import Hub
 
 from .conftest import RawStream
 

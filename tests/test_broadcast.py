@@ -8,12 +8,13 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from metricstream.broadcast import Broadcaster, Client
 from metricstream.clock import ManualClock
-from metricstream.events import Event, EventLog
+from metricstream.domain.values import MetricReading
 from metricstream.ids import new_id, new_ids
-from metricstream.models import READING_CREATED, MetricReading
-from metricstream.sse import PING
+from metricstream.stream.broadcaster import Broadcaster, Client
+from metricstream.stream.log import Event, EventLog
+from metricstream.stream.sse import PING
+from metricstream.wire import READING_CREATED
 
 METRIC = new_id()
 

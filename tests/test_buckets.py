@@ -16,13 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metricstream import ValidationError
-from metricstream.buckets import MAX_STEP, MIN_STEP, Bucket, BucketBuilder, mean, parse_step
-from metricstream.events import Event
+from metricstream.domain.buckets import MAX_STEP, MIN_STEP, Bucket, BucketBuilder, mean, parse_step
+from metricstream.domain.values import Metric, MetricReading
+from metricstream.errors import ValidationError
 from metricstream.ids import new_id, new_ids
-from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading
-from metricstream.storage import Storage, open_storage
+from metricstream.storage import open_storage
+from metricstream.storage.base import Storage
 from metricstream.storage.rows import micros, moment
+from metricstream.stream.log import Event
+from metricstream.wire import METRIC_CREATED, READING_CREATED
 
 T = TypeVar("T")
 SECOND = 1_000_000  # microseconds

@@ -26,11 +26,12 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 import metricstream
-from metricstream import Settings, ValidationError
-from metricstream.application import MetricStreamApp
 from metricstream.cli import build_parser
-from metricstream.demo import DEMO_METRICS
-from metricstream.events import GENESIS_ID
+from metricstream.errors import ValidationError
+from metricstream.service.demo import DEMO_METRICS
+from metricstream.settings import Settings
+from metricstream.web.application import MetricStreamApp
+from metricstream.wire import GENESIS_ID
 
 from .conftest import RawStream, wait_for
 

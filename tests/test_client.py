@@ -18,7 +18,10 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from metricstream import Hub, StreamEvent, Subscriber, SubscriptionError
+from metricstream.client.core import StreamEvent
+from metricstream.client.subscribers import Subscriber
+from metricstream.errors import SubscriptionError
+from metricstream.server.hub import Hub
 
 from .conftest import RawStream, wait_for
 from .proxy import FaultProxy

@@ -10,12 +10,8 @@ import httpx
 import pytest
 from httpx_sse import EventSource, ServerSentEvent
 
-from metricstream.client import (
-    AsyncSubscriber,
-    BaseSubscriber,
-    StreamEvent,
-    Subscriber,
-)
+from metricstream.client.core import BaseSubscriber, StreamEvent
+from metricstream.client.subscribers import AsyncSubscriber, Subscriber
 
 BASE = "http://127.0.0.1:8089"
 SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8"}

@@ -29,8 +29,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from metricstream import Hub, ValidationError
 from metricstream.clock import ManualClock
+from metricstream.errors import ValidationError
+from metricstream.server.hub import Hub
 from metricstream.settings import Settings
 
 from .conftest import FAST, Certificates, RawStream, free_port, wait_for

@@ -16,7 +16,10 @@ import pandas as pd
 import pytest
 
 import metricstream
-from metricstream import Hub, Metric, MetricReading, StreamEvent, to_dataframe
+from metricstream.client.core import StreamEvent
+from metricstream.domain.values import Metric, MetricReading
+from metricstream.notebook.dataframe import to_dataframe
+from metricstream.server.hub import Hub
 
 CPU = Metric("01a21b32-2870-78a3-85f4-5b37387bfd17", "CPU Temperature", 1.0)
 FAN = Metric("01a21b32-2871-7000-8000-000000000001", "Fan Speed")
@@ -261,7 +264,7 @@ def test_buckets_from_python_and_from_http_give_one_frame() -> None:
 
 
 def test_buckets_and_readings_do_not_mix() -> None:
-    from metricstream import Bucket
+    from metricstream.domain.buckets import Bucket
 
     bucket = Bucket(T0, 1, 1.0, 1.0, 1.0, 1.0, 1.0)
     with pytest.raises(TypeError, match="expected only buckets"):

@@ -11,11 +11,13 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from metricstream import Hub, NotFoundError
-from metricstream.events import Event
+from metricstream.domain.values import MetricReading
+from metricstream.errors import NotFoundError
 from metricstream.ids import new_id
-from metricstream.models import METRIC_DELETED, READING_CREATED, MetricReading
+from metricstream.server.hub import Hub
 from metricstream.storage import open_storage
+from metricstream.stream.log import Event
+from metricstream.wire import METRIC_DELETED, READING_CREATED
 
 from .apitools import assert_error, post_metric, post_reading
 
@@ -115,7 +117,8 @@ def test_the_store_refuses_readings_of_a_metric_deleted_meanwhile(store_url: str
         storage = open_storage(store_url)
         await storage.open()
         try:
-            from metricstream.models import METRIC_CREATED, Metric
+            from metricstream.domain.values import Metric
+            from metricstream.wire import METRIC_CREATED
 
             metric = Metric(new_id(), "m")
             await storage.add_metric(metric, Event.create(METRIC_CREATED, metric, 1.0))

@@ -20,10 +20,13 @@ from typing import Any, cast
 
 import pytest
 
-import metricstream.demo as demo_module
-from metricstream import Hub, Metric, StreamEvent, create_app
-from metricstream.demo import DEMO_METRICS, GENERIC_WALK, Walk, step, walk_for
-from metricstream.events import GENESIS_ID
+import metricstream.service.demo as demo_module
+from metricstream.client.core import StreamEvent
+from metricstream.domain.values import Metric
+from metricstream.server.hub import Hub
+from metricstream.service.demo import DEMO_METRICS, GENERIC_WALK, Walk, step, walk_for
+from metricstream.web.application import create_app
+from metricstream.wire import GENESIS_ID
 
 MakeHub = Callable[..., Hub]
 

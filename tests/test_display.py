@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from metricstream import ConflictError, HubError, NotFoundError, ValidationError
-from metricstream.display import DashboardView
-from metricstream.server import Hub
+from metricstream.errors import ConflictError, HubError, NotFoundError, ValidationError
+from metricstream.notebook.display import DashboardView
+from metricstream.server.hub import Hub
 
 from .conftest import FAST
 

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import os
 import re
@@ -152,62 +151,6 @@ def test_settings_table_is_current() -> None:
 
 
 Edge = tuple[str, str, str]  # (importer, imported, "-->" at module level or "-.->" inside a function)
-
-
-def module_of(path: Path) -> str:
-    parts = path.relative_to(PACKAGE).with_suffix("").parts
-    return parts[0]  # a subpackage (storage/) is one node
-
-
-def imported_modules(path: Path, node: ast.ImportFrom, modules: set[str]) -> list[str]:
-    """The package modules a relative import names, seen from `path`."""
-    inside_subpackage = path.parent != PACKAGE
-    if node.level == 1 and inside_subpackage:
-        return []  # within the subpackage itself
-    if node.module is not None:
-        return [node.module.split(".")[0]]
-    return [alias.name for alias in node.names if alias.name in modules]  # from . import sse
-
-
-def actual_edges() -> set[Edge]:
-    modules = {module_of(path) for path in PACKAGE.rglob("*.py")}
-    found: dict[tuple[str, str], str] = {}
-    for path in PACKAGE.rglob("*.py"):
-        source = module_of(path)
-        if source in ("__init__", "__main__"):  # the public facade and the entry point
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        type_only = {
-            id(inner)
-            for node in ast.walk(tree)
-            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-            for inner in ast.walk(node)
-        }
-        top_level = {id(node) for node in tree.body}
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.ImportFrom) or not node.level or id(node) in type_only:
-                continue
-            for target in imported_modules(path, node, modules):
-                if target in (source, "errors", "__init__") or target not in modules:
-                    continue
-                arrow = "-->" if id(node) in top_level else "-.->"
-                if found.get((source, target)) != "-->":
-                    found[(source, target)] = arrow
-    return {(source, target, arrow) for (source, target), arrow in found.items()}
-
-
-def test_architecture_diagram_matches_the_imports() -> None:
-    diagrams = [block for block in fenced_blocks(DOCS / "architecture.md") if block.language == "mermaid"]
-    assert len(diagrams) == 1
-    drawn = {
-        (match[0], match[2], match[1])
-        for match in re.findall(r"^\s*(\w+)\s+(-->|-\.->)\s+(\w+)\s*$", diagrams[0].code, re.M)
-    }
-    actual = actual_edges()
-    assert drawn == actual, (
-        "docs/architecture.md: the diagram differs from the imports; "
-        f"add {sorted(actual - drawn)}, remove {sorted(drawn - actual)}"
-    )
 
 
 def test_the_error_tree_in_the_python_docs_names_every_error() -> None:

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from metricstream import sse
-from metricstream.events import GENESIS_ID, Event, EventLog, RetainedLog, StreamFilter, newest_of_each_kind
+from metricstream.domain.values import Metric, MetricReading
 from metricstream.ids import new_id
-from metricstream.models import METRIC_CREATED, METRIC_DELETED, READING_CREATED, Metric, MetricReading
+from metricstream.stream import sse
+from metricstream.stream.log import Event, EventLog, RetainedLog, StreamFilter, newest_of_each_kind
+from metricstream.wire import GENESIS_ID, METRIC_CREATED, METRIC_DELETED, READING_CREATED
 
 
 def event(created: float) -> Event:

@@ -15,8 +15,8 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from metricstream import Hub
-from metricstream.events import GENESIS_ID
+from metricstream.server.hub import Hub
+from metricstream.wire import GENESIS_ID
 
 JS_DIR = Path(__file__).parent / "js"
 INSTALL_HINT = (

@@ -12,9 +12,10 @@ from typing import Any
 import anyio
 import pytest
 
-from metricstream import AsyncSubscriber, Hub, Subscriber
+from metricstream.client.subscribers import AsyncSubscriber, Subscriber
 from metricstream.clock import ManualClock
-from metricstream.models import Metric
+from metricstream.domain.values import Metric
+from metricstream.server.hub import Hub
 
 from .conftest import StartHub
 from .proxy import FaultProxy

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream import Hub
 from metricstream.clock import ManualClock
-from metricstream.gate import BODY_TIMEOUT, DRAIN_TIMEOUT
-from metricstream.session import FAILURE_WINDOW, MAX_FAILURES
+from metricstream.server.hub import Hub
+from metricstream.web.gate import BODY_TIMEOUT, DRAIN_TIMEOUT
+from metricstream.web.sessions import FAILURE_WINDOW, MAX_FAILURES
 
 from .conftest import StartHub, wait_for
 

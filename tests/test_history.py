@@ -15,12 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream import Bucket, Hub, ValidationError
 from metricstream.clock import ManualClock
-from metricstream.events import Event
+from metricstream.domain.buckets import Bucket
+from metricstream.domain.values import Metric, MetricReading, format_timestamp
+from metricstream.errors import ValidationError
 from metricstream.ids import new_id
-from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading, format_timestamp
-from metricstream.storage import EXPIRED_PER_WRITE, open_storage
+from metricstream.server.hub import Hub
+from metricstream.storage import open_storage
+from metricstream.storage.base import EXPIRED_PER_WRITE
+from metricstream.stream.log import Event
+from metricstream.wire import METRIC_CREATED, READING_CREATED
 
 from .apitools import assert_error, state
 from .conftest import FAST, wait_for

@@ -26,16 +26,10 @@ import httpx
 import pytest
 
 import metricstream
-from metricstream import (
-    Hub,
-    HubError,
-    Metric,
-    MetricReading,
-    MetricStreamError,
-    NotFoundError,
-    StreamEvent,
-    ValidationError,
-)
+from metricstream.client.core import StreamEvent
+from metricstream.domain.values import Metric, MetricReading
+from metricstream.errors import HubError, MetricStreamError, NotFoundError, ValidationError
+from metricstream.server.hub import Hub
 
 from .conftest import RawStream
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from metricstream.application import MetricStreamApp, create_app
 from metricstream.clock import ManualClock
 from metricstream.ids import new_id
+from metricstream.web.application import MetricStreamApp, create_app
 
 MAX_BODY = 4096
 TOKEN = "s3cret-write-token-of-length"

@@ -12,10 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream import Hub, LimitExceededError, MetricStreamError, Settings, ValidationError
-from metricstream.models import MAX_NAME_LENGTH
-from metricstream.settings import MAX_NAME_LENGTH as SETTINGS_MAX_NAME_LENGTH
+from metricstream.errors import LimitExceededError, MetricStreamError, ValidationError
+from metricstream.server.hub import Hub
+from metricstream.settings import Settings
 from metricstream.storage.memory import MemoryStorage
+from metricstream.wire import MAX_NAME_LENGTH
+from metricstream.wire import MAX_NAME_LENGTH as SETTINGS_MAX_NAME_LENGTH
 
 from .conftest import RawStream
 

@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream import Hub, Settings, ValidationError
 from metricstream.clock import ManualClock
-from metricstream.models import format_timestamp
+from metricstream.domain.values import format_timestamp
+from metricstream.errors import ValidationError
+from metricstream.server.hub import Hub
+from metricstream.settings import Settings
 
 from .apitools import assert_error, state
 

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream import Hub, ValidationError
+from metricstream.errors import ValidationError
+from metricstream.server.hub import Hub
 
 POSITIVE = "value must be a finite number greater than 0 (set positive_only=false to accept any finite value)"
 SHAPE = "timestamp must be an RFC 3339 date-time with an offset"

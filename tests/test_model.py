@@ -42,11 +42,11 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream import Hub, ValidationError
 from metricstream.clock import ManualClock
-from metricstream.events import GENESIS_ID
+from metricstream.errors import ValidationError
 from metricstream.ids import new_id
-from metricstream.models import EVENT_TYPES, METRIC_CREATED, READING_CREATED
+from metricstream.server.hub import Hub
+from metricstream.wire import EVENT_TYPES, GENESIS_ID, METRIC_CREATED, READING_CREATED
 
 from .conftest import Frame, RawStream, wait_for
 

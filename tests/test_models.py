@@ -18,25 +18,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metricstream import Metric, MetricReading, MetricStreamError, ValidationError
-from metricstream.events import Event
-from metricstream.ids import new_id
-from metricstream.models import (
-    METRIC_CREATED,
+from metricstream.domain.names import NAME_SPACE
+from metricstream.domain.validation import (
     METRIC_MISSING,
-    NAME_SPACE,
-    READING_CREATED,
     MetricIn,
     MetricsQuery,
     ReadingFields,
     ReadingIn,
     ReadingsQuery,
-    format_timestamp,
     reading_model,
     timestamp_hint,
     validate,
     validate_reading,
 )
+from metricstream.domain.values import Metric, MetricReading, format_timestamp
+from metricstream.errors import MetricStreamError, ValidationError
+from metricstream.ids import new_id
+from metricstream.stream.log import Event
+from metricstream.wire import METRIC_CREATED, READING_CREATED
 
 NAME_MESSAGE = "name must be a string of 1 to 200 characters (after trimming spaces)"
 FREQUENCY_MESSAGE = "input_frequency must be a number >= 0 (seconds between readings)"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from metricstream import Subscriber
+from metricstream.client.subscribers import Subscriber
 
 from .conftest import free_port
 from .test_dashboard import Tab, browser, card  # noqa: F401 - browser: a fixture used here

@@ -18,11 +18,12 @@ import orjson
 import pytest
 import redis
 
-from metricstream import ConflictError, Hub, ValidationError
-from metricstream.display import resolve
+from metricstream.errors import ConflictError, ValidationError
 from metricstream.ids import new_id
-from metricstream.models import METRIC_CREATED
+from metricstream.notebook.display import resolve
+from metricstream.server.hub import Hub
 from metricstream.storage.sqlite import _MIGRATIONS
+from metricstream.wire import METRIC_CREATED
 
 from .apitools import assert_error, post_metric, state
 from .conftest import FAST

@@ -18,12 +18,15 @@ import httpx
 import pytest
 import redis
 
-from metricstream import ConflictError, Hub, LimitExceededError, ValidationError
-from metricstream.events import GENESIS_ID, Event
+from metricstream.domain.values import Metric, MetricReading
+from metricstream.errors import ConflictError, LimitExceededError, ValidationError
 from metricstream.ids import new_id
-from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading
-from metricstream.storage import MetricLimitReached, NameTaken, open_storage
+from metricstream.server.hub import Hub
+from metricstream.storage import open_storage
+from metricstream.storage.base import MetricLimitReached, NameTaken
 from metricstream.storage.sqlite import _MIGRATIONS
+from metricstream.stream.log import Event
+from metricstream.wire import GENESIS_ID, METRIC_CREATED, READING_CREATED
 
 from .apitools import assert_error, post_metric, state
 from .conftest import FAST, RawStream

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream.models import MetricIn, ReadingIn, ReadingsQuery
+from metricstream.domain.validation import MetricIn, ReadingIn, ReadingsQuery
 
 # --- GET /openapi.json --------------------------------------------------------------------------
 
@@ -183,7 +183,7 @@ def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, A
 
 
 def test_every_route_of_the_app_is_documented(openapi: dict[str, Any]) -> None:
-    from metricstream import create_app
+    from metricstream.web.application import create_app
 
     app = create_app()
     routes = {re.sub(r"<(\w+)>", r"{\1}", rule.rule) for rule in app.quart.url_map.iter_rules()}

@@ -20,11 +20,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from metricstream import Hub, MetricReading, Page, ValidationError
+from metricstream.domain.paging import CURSOR_MESSAGE, Cursor, Page
+from metricstream.domain.values import MetricReading, format_timestamp
+from metricstream.errors import ValidationError
 from metricstream.ids import new_id
-from metricstream.models import format_timestamp
-from metricstream.paging import CURSOR_MESSAGE, Cursor
-from metricstream.storage import Storage
+from metricstream.server.hub import Hub
+from metricstream.storage.base import Storage
 
 from .apitools import UUID7, assert_error, state
 from .conftest import StartHub

@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream import Hub, MetricService, MetricStreamError, NotFoundError, ValidationError
+from metricstream.errors import MetricStreamError, NotFoundError, ValidationError
 from metricstream.ids import new_id
+from metricstream.server.hub import Hub
+from metricstream.service.metric_service import MetricService
 
 from .apitools import (
     assert_error,

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from metricstream import Hub
 from metricstream.clock import ManualClock
-from metricstream.events import GENESIS_ID, Event
+from metricstream.domain.values import Metric, MetricReading
 from metricstream.ids import new_id
-from metricstream.models import METRIC_CREATED, READING_CREATED, Metric, MetricReading
+from metricstream.server.hub import Hub
 from metricstream.storage import open_storage
 from metricstream.storage.redis import RedisStorage
 from metricstream.storage.sqlite import _MIGRATIONS, SQLiteStorage
+from metricstream.stream.log import Event
+from metricstream.wire import GENESIS_ID, METRIC_CREATED, READING_CREATED
 
 from .conftest import FAST, Frame, OpenStream, RawStream, StartHub, wait_for
 

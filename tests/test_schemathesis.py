@@ -41,7 +41,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from metricstream import Hub, create_app
+from metricstream.server.hub import Hub
+from metricstream.web.application import create_app
 
 from .conftest import FAST
 

@@ -17,8 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream import AsyncSubscriber, Hub, Settings, Subscriber, ValidationError
-from metricstream.events import GENESIS_ID
+from metricstream.client.subscribers import AsyncSubscriber, Subscriber
+from metricstream.errors import ValidationError
+from metricstream.server.hub import Hub
+from metricstream.settings import Settings
+from metricstream.wire import GENESIS_ID
 
 from .conftest import FAST, RawStream, StartHub
 from .test_cli import ENTRY_POINTS, child, child_env, finish, read_until, serve_url

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream import Hub
 from metricstream.clock import ManualClock
-from metricstream.session import FAILURE_WINDOW, MAX_FAILURES, FailureLimit
+from metricstream.server.hub import Hub
+from metricstream.web.sessions import FAILURE_WINDOW, MAX_FAILURES, FailureLimit
 
 from .conftest import RawStream, StartHub, free_port
 from .test_cli import child, child_env, finish, installed, read_until

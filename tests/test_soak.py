@@ -34,7 +34,8 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from metricstream import StreamEvent, Subscriber
+from metricstream.client.core import StreamEvent
+from metricstream.client.subscribers import Subscriber
 
 from .conftest import Frame, RawStream, wait_for
 from .proxy import FaultProxy

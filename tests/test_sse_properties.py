@@ -24,12 +24,14 @@ from httpx_sse import EventSource
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metricstream import Hub, StreamEvent, Subscriber
-from metricstream.client import AsyncSubscriber
-from metricstream.events import Event
+from metricstream.client.core import StreamEvent
+from metricstream.client.subscribers import AsyncSubscriber, Subscriber
+from metricstream.domain.values import Metric
 from metricstream.ids import new_id
-from metricstream.models import METRIC_CREATED, Metric
-from metricstream.sse import encode_event
+from metricstream.server.hub import Hub
+from metricstream.stream.log import Event
+from metricstream.stream.sse import encode_event
+from metricstream.wire import METRIC_CREATED
 
 from .conftest import RawStream
 

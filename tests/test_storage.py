@@ -24,10 +24,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from metricstream import Hub, HubError, ValidationError
-from metricstream.events import GENESIS_ID
+from metricstream.errors import HubError, ValidationError
+from metricstream.server.hub import Hub
 from metricstream.storage import open_storage
 from metricstream.storage.sqlite import _MIGRATIONS
+from metricstream.wire import GENESIS_ID
 
 from .conftest import FAST, RawStream, free_port, wait_for
 from .test_cli import WAIT, child, child_env, serve_url

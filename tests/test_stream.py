@@ -10,8 +10,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from metricstream import Hub
-from metricstream.events import GENESIS_ID
+from metricstream.server.hub import Hub
+from metricstream.wire import GENESIS_ID
 
 from .conftest import RawStream, wait_for
 

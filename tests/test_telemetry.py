@@ -15,9 +15,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from metricstream import Hub, Settings, ValidationError
 from metricstream.cli import build_parser
-from metricstream.telemetry import DROP_REASONS, METRICS_PATH, LogfmtFormatter, logfmt
+from metricstream.errors import ValidationError
+from metricstream.server.hub import Hub
+from metricstream.settings import Settings
+from metricstream.web.telemetry import DROP_REASONS, METRICS_PATH, LogfmtFormatter, logfmt
 
 from .conftest import RawStream, wait_for
 from .test_cli import WAIT, child, child_env, finish, read_until, serve_url

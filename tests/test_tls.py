@@ -23,8 +23,11 @@ import httpx
 import pytest
 import trustme
 
-import metricstream.subscription
-from metricstream import AsyncSubscriber, Hub, Settings, Subscriber, ValidationError
+import metricstream.client.core
+from metricstream.client.subscribers import AsyncSubscriber, Subscriber
+from metricstream.errors import ValidationError
+from metricstream.server.hub import Hub
+from metricstream.settings import Settings
 
 from .conftest import FAST, Certificates
 from .test_cli import ENTRY_POINTS, child, finish, serve_url
@@ -72,7 +75,7 @@ def test_a_subscriber_trusting_the_ca_reads_the_stream(
 ) -> None:
     verify: ssl.SSLContext | str = str(certificates.ca)  # a CA file, as a path
     if version == "HTTP/1.1":  # as without h2 installed; and the CA as an ssl.SSLContext
-        monkeypatch.setattr(metricstream.subscription, "HTTP2", False)
+        monkeypatch.setattr(metricstream.client.core, "HTTP2", False)
         verify = certificates.context()
     caplog.set_level(logging.INFO, logger="httpx")
     with https_hub(certificates) as hub, Subscriber(hub.url, start="earliest", verify=verify) as events:
@@ -131,7 +134,7 @@ async def test_many_async_subscribers_share_one_http2_connection(
 def test_close_from_another_thread_ends_an_https_subscriber_at_once(
     certificates: Certificates, http2: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(metricstream.subscription, "HTTP2", http2)
+    monkeypatch.setattr(metricstream.client.core, "HTTP2", http2)
     with https_hub(certificates, heartbeat=60) as hub:  # no traffic to wake the reading thread
         with Subscriber(hub.url, verify=str(certificates.ca)).on_event(lambda event: None) as subscriber:
             [consumer] = consumer_threads(subscriber)  # reading, blocked on the TLS socket

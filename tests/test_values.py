@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream import Hub, ValidationError
 from metricstream.cli import build_parser
+from metricstream.errors import ValidationError
+from metricstream.server.hub import Hub
 from metricstream.settings import Settings
 
 from .apitools import VALUE_MESSAGE, assert_error, post_metric, readings, state

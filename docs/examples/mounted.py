@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from metricstream import create_app
+from metricstream.web.application import create_app
 
 metricstream_app = create_app()  # settings as keyword arguments, or METRICSTREAM_* variables
 

@@ -1,148 +1,15 @@
-"""Where metrics, readings and the retained event log are kept.
-
-`Storage` is the one interface the service talks to; `open_storage(url)` picks a backend by URL scheme.
-Each write stores the data together with the events announcing it, so a backend that persists events can
-make both durable in one step. Backends: `memory://` (this process only), `sqlite:///path/to.db`
-(durable, one machine), `redis://host:port/db` (several processes, one stream). A backend's client
-library is imported only when its URL is used.
+"""Where metrics, readings and the retained event log are kept: `open_storage(url)` picks a backend by URL
+scheme, `memory://` (this process only), `sqlite:///path/to.db` (durable, one machine) or
+`redis://host:port/db` (several processes, one stream). A backend's client library is imported only when
+its URL is used. The interface they share is in `base.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Final, Protocol, TypeGuard
-
-from ..buckets import Bucket
 from ..errors import ValidationError
-from ..events import Event, RetainedLog
-from ..models import Metric, MetricReading
+from .base import Storage
 
-__all__ = [
-    "EXPIRED_PER_WRITE",
-    "MetricLimitReached",
-    "NameTaken",
-    "SharedStorage",
-    "Storage",
-    "is_shared",
-    "open_storage",
-]
-
-EXPIRED_PER_WRITE: Final = 1000  # expired readings a write removes at most per metric: its cost stays bounded
-
-
-class NameTaken(Exception):
-    """A write by name found, in the step that stores it, that a metric of that name now exists."""
-
-
-class MetricLimitReached(Exception):
-    """A write by name would create metrics beyond `max_metrics`."""
-
-
-class Storage(Protocol):
-    """A store this process alone writes: the service publishes each write's events itself."""
-
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def add_metric(self, metric: Metric, event: Event, max_metrics: int | None = None) -> bool:
-        """Store a metric with its event; store nothing and return False if `max_metrics` are already
-        stored (checked in the same atomic step as the insert)."""
-        ...
-
-    async def delete_metric(self, metric_id: str, event: Event) -> bool:
-        """Remove a metric and its readings and store `event`, in one step; False (nothing done) if there
-        is no such metric."""
-        ...
-
-    async def get_metric(self, metric_id: str) -> Metric | None: ...
-
-    async def list_metrics(self) -> list[Metric]: ...
-
-    async def find_metrics(self, name: str) -> list[Metric]:
-        """The metrics named exactly `name`, in creation order."""
-        ...
-
-    async def add_readings(
-        self,
-        readings: Sequence[MetricReading],
-        events: Sequence[Event],
-        keep: int | None = None,
-        created: Sequence[Metric] = (),
-        max_metrics: int | None = None,
-        expire_before: datetime | None = None,
-    ) -> None:
-        """Store the metrics `created` (a write by name: each name new) and readings of existing or
-        created metrics, with their events, all or nothing; then, in the same step, drop each written
-        metric's oldest readings (by timestamp, then id) beyond the newest `keep`, and up to
-        `EXPIRED_PER_WRITE` of its readings older than `expire_before` (the rest, if a backlog, go by
-        `trim_readings`, which works in chunks). Nothing is stored if a
-        metric is gone (deleted meanwhile by another process sharing the store: `NotFoundError`), if a
-        created metric's name is taken by then (`NameTaken`), or if the created metrics would pass
-        `max_metrics` (`MetricLimitReached`)."""
-        ...
-
-    async def list_readings(
-        self,
-        metric_id: str,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = None,
-        descending: bool = False,
-        after: tuple[datetime, str] | None = None,
-    ) -> list[MetricReading]:
-        """The first `limit` readings within [since, until] by (timestamp, id), ascending or `descending`;
-        with `after`, only those past that (timestamp, id) in that order. Found through the index, never
-        by reading what comes before: paging through a long series costs the same per page."""
-        ...
-
-    async def bucket_readings(
-        self, metric_id: str, since: datetime, until: datetime, step: int, limit: int
-    ) -> list[Bucket]:
-        """The readings within [since, until] summarised per `step` microseconds (see `buckets`): the
-        first `limit` buckets that hold readings, ascending."""
-        ...
-
-    async def trim_readings(self, before: datetime, chunk: int = 5000) -> int:
-        """Delete every metric's readings older than `before`, oldest first, at most `chunk` per step so
-        that other work goes on meanwhile; how many were deleted."""
-        ...
-
-    async def retained_events(self) -> RetainedLog:
-        """Every stored event in log order; whether older events were trimmed (so the first one returned
-        is not the beginning of history); and the marks those left (`events.newest_of_each_kind`), read
-        in the same step."""
-        ...
-
-    async def trim_events(self, before: float) -> None:
-        """Forget events in log order, oldest first, up to the first one created at or after `before`
-        (wall-clock seconds), but keep the newest of those forgotten: the first event kept then marks
-        where trimmed history ends, so a client that saw it loses nothing across a restart. Never by
-        the time alone: a wall clock that stepped back must not open a gap in the middle. The forgotten
-        events' marks are kept in the same step, so a filtered client's position survives a restart."""
-        ...
-
-
-class SharedStorage(Storage, Protocol):
-    """A store shared with other processes, with a log of its own: every process, the writer included,
-    publishes what `follow()` reads from that log, in its order, so every client sees one order."""
-
-    async def newest_event_id(self) -> str | None:
-        """The id of the newest event in the store's log (None if it holds none)."""
-        ...
-
-    async def follow(self, publish: Callable[[list[Event]], None], lost: Callable[[], None]) -> None:
-        """Publish new events from the store's log in order until cancelled; call `lost` when some
-        expired before this process read them."""
-        ...
-
-
-def is_shared(storage: Storage) -> TypeGuard[SharedStorage]:
-    """Whether `storage` is shared with other processes (it has a log to follow). Asked of this one
-    method, not of the whole protocol as `runtime_checkable` would: a store missing some other method
-    must fail the type check, not quietly pass for a store of this process alone."""
-    return callable(getattr(storage, "follow", None))
+__all__ = ["open_storage"]
 
 
 def open_storage(url: str = "memory://", event_ttl: float = 60.0) -> Storage:

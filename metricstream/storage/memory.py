@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
-from ..buckets import Bucket, bucket_start, summarise
+from ..domain.buckets import Bucket, bucket_start, summarise
+from ..domain.names import name_key
+from ..domain.values import Metric, MetricReading
 from ..errors import NotFoundError
-from ..events import Event, Mark, RetainedLog, expired_prefix, newest_of_each_kind
-from ..models import Metric, MetricReading, name_key
-from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
+from ..stream.log import Event, Mark, RetainedLog, expired_prefix, newest_of_each_kind
+from .base import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .rows import micros, moment
 
 __all__ = ["MemoryStorage"]

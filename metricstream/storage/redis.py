@@ -43,12 +43,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from ..buckets import Bucket, BucketBuilder, bucket_start, overflowed, shift_for
+from ..cancellation import raise_if_cancelled
+from ..domain.buckets import Bucket, BucketBuilder, bucket_start, overflowed, shift_for
+from ..domain.names import name_key
+from ..domain.values import Metric, MetricReading
 from ..errors import NotFoundError, UnavailableError
-from ..events import Event, Mark, RetainedLog
-from ..models import Metric, MetricReading, name_key
-from ..tasks import raise_if_cancelled
-from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
+from ..stream.log import Event, Mark, RetainedLog
+from .base import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .redis_scripts import BUCKETS, INDEX_NAMES, NAMES_IN_NFC, READINGS, TRIM, TRIM_OLDER, WRITE
 from .rows import micros, reading_from_dict
 

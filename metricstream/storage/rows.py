@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from ..models import MetricReading
+from ..domain.values import MetricReading
 
 __all__ = ["micros", "moment", "reading_from_dict"]
 

@@ -40,12 +40,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from ..buckets import Bucket, bucket_start, mean, start_moment
+from ..domain.buckets import Bucket, bucket_start, mean, start_moment
+from ..domain.names import name_key
+from ..domain.values import Metric, MetricReading
 from ..errors import NotFoundError, UnavailableError
-from ..events import Event, Mark, RetainedLog
 from ..ids import ensure_ids_after
-from ..models import METRIC_CREATED, Metric, MetricReading, name_key
-from . import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
+from ..stream.log import Event, Mark, RetainedLog
+from ..wire import METRIC_CREATED
+from .base import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .claim import Claim, claim_database, note_holder
 from .rows import micros, moment
 

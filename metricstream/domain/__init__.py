@@ -1,0 +1,1 @@
+"""The domain: values, their validation, buckets and pages. No I/O, no HTTP."""

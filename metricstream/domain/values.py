@@ -1,0 +1,70 @@
+"""The domain's values: metrics, readings and a snapshot of them, frozen, with the one timestamp format
+we send. No I/O, no HTTP."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from .paging import Page
+
+__all__ = ["DEFAULT_READINGS_LIMIT", "Metric", "MetricReading", "Order", "Snapshot", "format_timestamp"]
+
+DEFAULT_READINGS_LIMIT: Final = 1000
+Order = Literal["asc", "desc"]  # of readings by (timestamp, id)
+
+
+@functools.lru_cache(maxsize=256)  # a batch's readings often share one timestamp (now)
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and a `Z`, the one format we send."""
+    # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    id: str
+    name: str
+    input_frequency: float | None = None
+
+    @property
+    def metric_key(self) -> str:
+        """The metric an event about this one concerns (stream filters match on it)."""
+        return self.id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "input_frequency": self.input_frequency}
+
+
+@dataclass(frozen=True, slots=True)
+class MetricReading:
+    id: str
+    metric_id: str
+    value: float
+    timestamp: datetime  # aware, UTC
+
+    @property
+    def metric_key(self) -> str:
+        """The metric an event about this one concerns (stream filters match on it)."""
+        return self.metric_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "metric_id": self.metric_id,
+            "value": self.value,
+            "timestamp": format_timestamp(self.timestamp),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The state and the stream position it is current at, read in one step (`service.snapshot()`):
+    follow the stream from `last_event_id` and every later change arrives, none already in here."""
+
+    metrics: list[Metric]
+    # metric id -> its newest readings, ascending; `truncated` if it has older ones (readings_limit)
+    readings: dict[str, Page[MetricReading]]
+    last_event_id: str

@@ -1,0 +1,512 @@
+"""The use cases: validate → store → log the event → broadcast.
+
+`AsyncMetricService` runs on the server's event loop and is what the HTTP layer calls. `MetricService`
+(`blocking.py`) is its blocking twin for any other thread (a script, a notebook cell): each call runs the
+async one on the server's loop, so both emit exactly the same events in one order, and bad input raises the
+same `ValidationError` / `NotFoundError` with the message the HTTP API returns.
+
+Limits (settings, docs/configuration.md#limits) hold for both: a name longer than `max_name_length` is a
+`ValidationError`; a metric beyond `max_metrics` is refused with `LimitExceededError` (HTTP 409: the request
+is valid, the store is full; the store checks the count in the same step as the insert, so several
+processes sharing Redis cannot overshoot it); a reading beyond `max_readings_per_metric` is stored and that
+metric's oldest readings (by timestamp) are dropped in the same step, so writes never fail for it. The
+events of readings later dropped stay in the stream: they were created. A timestamp older than
+`reading_ttl` allows, or more than `max_future` seconds ahead of the clock, is a `ValidationError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, overload
+
+import orjson
+
+from ..clock import Clock, SystemClock
+from ..domain.buckets import Bucket
+from ..domain.names import name_key
+from ..domain.paging import Page
+from ..domain.validation import (
+    MetricsQuery,
+    ReadingFields,
+    ReadingsQuery,
+    validate,
+    validate_metric,
+    validate_reading,
+)
+from ..domain.values import DEFAULT_READINGS_LIMIT, Metric, MetricReading, Order, Snapshot, format_timestamp
+from ..errors import ConflictError, LimitExceededError, NotFoundError, ValidationError
+from ..ids import new_id, new_ids
+from ..storage.base import MetricLimitReached, NameTaken, Storage, is_shared
+from ..stream.broadcaster import Broadcaster
+from ..stream.log import Event
+from ..wire import MAX_NAME_LENGTH, METRIC_CREATED, METRIC_DELETED, READING_CREATED
+from .queries import bucket_page, newest_readings, next_query, paging_query, reading_page, readings_query
+
+__all__ = ["AsyncMetricService"]
+
+
+log = logging.getLogger("metricstream")
+
+ARRIVAL_TIMEOUT = 5.0  # seconds a write waits for its event to come back from a shared store
+_NAME_ATTEMPTS = 3  # tries of a write by name racing writes that create or delete metrics of its names
+
+
+def _parse_id(metric_id: object, field: str = "id") -> str:
+    """A metric id from a path or argument: any UUID is looked up; anything else is a 400."""
+    if isinstance(metric_id, uuid.UUID):
+        return str(metric_id)
+    try:
+        return str(uuid.UUID(str(metric_id)))
+    except ValueError:
+        raise ValidationError(f"{field} must be a UUID, got {str(metric_id)[:100]!r}") from None
+
+
+def _batch_message(errors: list[dict[str, object]], total: int) -> str:
+    shown = "; ".join(f"readings[{e['index']}]: {e['error']}" for e in errors[:3])
+    more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+    return f"{len(errors)} of {total} readings rejected, none stored: {shown}{more}"
+
+
+def _metric_limit_message(max_metrics: int | None) -> str:
+    return f"metric limit reached: this server holds at most {max_metrics} metrics (the max_metrics setting)"
+
+
+def _metric_of(fields: ReadingFields, ids_by_name: Mapping[str, str | None]) -> str:
+    metric_id = fields.metric_id or ids_by_name[fields.metric or ""]
+    assert metric_id is not None, "every name was resolved or created"
+    return metric_id
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+class AsyncMetricService:
+    """Metric use cases on the server's event loop."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        broadcaster: Broadcaster,
+        *,
+        clock: Clock | None = None,
+        max_batch: int | None = None,
+        max_name_length: int = MAX_NAME_LENGTH,
+        max_metrics: int | None = None,
+        max_readings_per_metric: int | None = None,
+        positive_only: bool = True,
+        reading_ttl: float | None = None,
+        max_future: float | None = None,
+    ) -> None:
+        self.storage = storage
+        self._shared = is_shared(storage)  # its own log publishes its writes
+        self.broadcaster = broadcaster
+        self.clock = clock or SystemClock()
+        self.max_batch = max_batch  # None: no limit
+        self.max_name_length = max_name_length
+        self.max_metrics = max_metrics  # None: no limit
+        self.max_readings_per_metric = max_readings_per_metric  # None: keep every reading
+        self.positive_only = positive_only  # False: any finite value, 0 and below too
+        self.reading_ttl = reading_ttl  # None: readings are kept whatever their age
+        self.max_future = max_future  # None: a timestamp may be any time ahead of the clock
+        self._arrivals: dict[str, asyncio.Future[None]] = {}  # shared store: writes awaiting their event
+        # Ids are made and stored under one lock, so this process's events reach the log in id order
+        # even when a store's writes could overtake each other (several Redis connections).
+        self._writing = asyncio.Lock()
+        # name -> id of the one metric so named, for writes by name; forgotten when any metric of that
+        # name is created or deleted (as events say, from every process on a shared store)
+        self._names_seen: dict[str, str] = {}
+
+    def _published(self, events: list[Event]) -> None:
+        """Publish a just-stored write's events, still under `_writing`, so that a snapshot (read under it
+        too) sees data and stream position together. A shared store publishes from its own log instead."""
+        if not self._shared:
+            self._forget_names(events)
+            self.broadcaster.publish(events)
+
+    def _forget_names(self, events: list[Event]) -> None:
+        if not self._names_seen:
+            return
+        for event in events:
+            if event.type == METRIC_CREATED:  # keyed by name_key: another process may be older
+                self._names_seen.pop(name_key(orjson.loads(event.body)["name"]), None)
+            elif event.type == METRIC_DELETED:
+                for name in [n for n, metric_id in self._names_seen.items() if metric_id == event.metric_id]:
+                    del self._names_seen[name]
+
+    async def _announce(self, events: list[Event]) -> None:
+        """With a shared store, wait until a write's events come back from its log, so that once a write
+        returns, this process's stream position includes it."""
+        if self._shared:
+            await self._arrival(events[-1].id)
+
+    async def _arrival(self, event_id: str) -> None:
+        """Wait until the event `event_id`, stored in the shared store, is in this process's log."""
+        if self.broadcaster.log.position_after(event_id) is not None:
+            return
+        arrival = self._arrivals.setdefault(event_id, asyncio.get_running_loop().create_future())
+        try:
+            async with asyncio.timeout(ARRIVAL_TIMEOUT):
+                await arrival
+        except TimeoutError:  # stored all the same; the follower will publish it when it can
+            log.warning("event %s not yet back from the shared store", event_id)
+        finally:
+            self._arrivals.pop(event_id, None)
+
+    def receive(self, events: list[Event]) -> None:
+        """Events read from a shared store's log, in its order: publish them here."""
+        self._forget_names(events)
+        self.broadcaster.publish(events)
+        for event in events:
+            arrival = self._arrivals.get(event.id)
+            if arrival is not None and not arrival.done():
+                arrival.set_result(None)
+
+    def lost(self) -> None:
+        """Some events expired before this process read them: every client must reset."""
+        self.broadcaster.forget_history()
+
+    @property
+    def last_event_id(self) -> str:
+        """Where the stream stands: the newest event id (the nil UUID before any event). Read it
+        before reading data, then resume a stream from it: nothing is missed."""
+        return self.broadcaster.log.position_id
+
+    # --- the HTTP layer's entry points: request bodies in, the answers' parts out ---------------------
+
+    async def write_metric(self, data: Mapping[str, Any]) -> Metric:
+        """Create a metric from a `POST /metrics` body."""
+        fields = validate_metric(data, self.max_name_length)
+        async with self._writing:
+            metric = Metric(new_id(), fields.name, fields.input_frequency)
+            event = Event.create(METRIC_CREATED, metric, self.clock.time())
+            if not await self.storage.add_metric(metric, event, self.max_metrics):
+                raise LimitExceededError(_metric_limit_message(self.max_metrics))
+            self._published([event])
+        await self._announce([event])
+        return metric
+
+    async def write_readings(
+        self, items: Sequence[Mapping[str, Any]], single: bool = False
+    ) -> tuple[list[MetricReading], list[Event]]:
+        """Create readings all or nothing and return them with their events (whose `body` is each
+        reading's JSON). A rejected batch raises with one error per bad item in `errors`; with
+        `single`, the one item's own message (as `POST /metrics/readings` answers). An item may name its
+        metric (`metric`) in place of its id: a name no metric has creates one, announced first."""
+        if not single and self.max_batch is not None and len(items) > self.max_batch:
+            raise ValidationError(f"at most {self.max_batch} readings per batch, got {len(items)}")
+        checked, errors = [], []
+        oldest, latest = self._oldest_kept(), self._latest_accepted()
+        for index, item in enumerate(items):
+            try:
+                fields = validate_reading(item, self.positive_only, self.max_name_length)
+                if fields.timestamp is not None:
+                    self._check_age(fields.timestamp, oldest, latest)
+                checked.append(fields)
+            except ValidationError as error:
+                errors.append({"index": index, "error": error.message})
+        if errors:
+            if single:
+                raise ValidationError(str(errors[0]["error"]))
+            raise ValidationError(_batch_message(errors, len(items)), errors)
+        if not checked:
+            return [], []
+        for attempt in range(_NAME_ATTEMPTS):
+            await self._require_all(checked, single)
+            names = dict.fromkeys(f.metric for f in checked if f.metric is not None)  # in order of use
+            ids_by_name = await self._resolve_names(names)
+            try:
+                _, readings, events = await self._store_readings(checked, ids_by_name)
+                return readings, events
+            except (NameTaken, NotFoundError):
+                # another write created a name, or deleted a metric found by name, since we looked
+                if attempt == _NAME_ATTEMPTS - 1 or not ids_by_name:
+                    raise
+                self._names_seen.clear()
+        raise AssertionError("unreachable")
+
+    def _oldest_kept(self) -> datetime | None:
+        """The oldest timestamp a reading may have under `reading_ttl` (None: any)."""
+        if self.reading_ttl is None:
+            return None
+        return datetime.fromtimestamp(self.clock.time() - self.reading_ttl, UTC)
+
+    def _latest_accepted(self) -> datetime | None:
+        """The latest timestamp a reading may have under `max_future` (None: any)."""
+        if self.max_future is None:
+            return None
+        try:
+            return datetime.fromtimestamp(self.clock.time() + self.max_future, UTC)
+        except (OverflowError, ValueError, OSError):  # past the last datetime: every timestamp is before
+            return None
+
+    def _check_age(self, timestamp: datetime, oldest: datetime | None, latest: datetime | None) -> None:
+        """Refuse a timestamp `reading_ttl` would remove at once, or one too far ahead of the clock: a
+        reading dated years ahead would stay the newest of its metric until then."""
+        if oldest is not None and timestamp < oldest:
+            raise ValidationError(
+                f"timestamp {format_timestamp(timestamp)} is older than the reading_ttl of "
+                f"{self.reading_ttl:g} seconds allows (readings before {format_timestamp(oldest)} "
+                "are removed)"
+            )
+        if latest is not None and timestamp > latest:
+            raise ValidationError(
+                f"timestamp {format_timestamp(timestamp)} is more than {self.max_future:g} seconds ahead "
+                f"of the server's clock (max_future={self.max_future:g}; set max_future=none to accept any)"
+            )
+
+    async def _require_all(self, checked: Sequence[ReadingFields], single: bool) -> None:
+        """Refuse, as one error per item, readings of metrics given by an id no metric has."""
+        missing = []
+        for metric_id in dict.fromkeys(f.metric_id for f in checked if f.metric_id is not None):
+            if await self.storage.get_metric(metric_id) is None:
+                missing.append(metric_id)
+        if not missing:
+            return
+        if single:
+            raise NotFoundError(f"metric {missing[0]} not found")
+        errors: list[dict[str, object]] = [
+            {"index": index, "error": f"metric {fields.metric_id} not found"}
+            for index, fields in enumerate(checked)
+            if fields.metric_id in missing
+        ]
+        raise NotFoundError(_batch_message(errors, len(checked)), errors)
+
+    async def _resolve_names(self, names: Iterable[str]) -> dict[str, str | None]:
+        """Each name's metric id, None for a name no metric has; `ConflictError` for a name several have."""
+        ids: dict[str, str | None] = {}
+        for name in names:
+            if name in self._names_seen:
+                ids[name] = self._names_seen[name]
+                continue
+            metrics = await self.storage.find_metrics(name)
+            if len(metrics) > 1:
+                raise ConflictError(
+                    f"{len(metrics)} metrics are named {name!r}: write to one by its metric_id "
+                    "(GET /metrics?name=... lists them)"
+                )
+            ids[name] = metrics[0].id if metrics else None
+            if metrics:
+                self._names_seen[name] = metrics[0].id
+        return ids
+
+    async def _store_readings(
+        self, checked: Sequence[ReadingFields], ids_by_name: Mapping[str, str | None]
+    ) -> tuple[list[Metric], list[MetricReading], list[Event]]:
+        """Store the readings, and before them the metrics of names no metric has, with their events;
+        the metrics created, the readings, and the readings' events."""
+        async with self._writing:
+            created = self.clock.time()
+            now = datetime.fromtimestamp(created, UTC)
+            unknown = [name for name, metric_id in ids_by_name.items() if metric_id is None]
+            ids = new_ids(2 * len(unknown) + 2 * len(checked))
+            metrics = [Metric(ids[2 * i], name) for i, name in enumerate(unknown)]
+            events = [Event.create(METRIC_CREATED, m, created, ids[2 * i + 1]) for i, m in enumerate(metrics)]
+            metric_ids = {**ids_by_name, **{metric.name: metric.id for metric in metrics}}
+            ids = ids[2 * len(unknown) :]
+            readings = [
+                MetricReading(
+                    ids[2 * i], _metric_of(fields, metric_ids), fields.value, fields.timestamp or now
+                )
+                for i, fields in enumerate(checked)
+            ]
+            events += [
+                Event.create(READING_CREATED, reading, created, ids[2 * i + 1])
+                for i, reading in enumerate(readings)
+            ]
+            try:
+                await self.storage.add_readings(
+                    readings,
+                    events,
+                    self.max_readings_per_metric,
+                    metrics,
+                    self.max_metrics,
+                    self._oldest_kept(),
+                )
+            except MetricLimitReached:
+                raise LimitExceededError(_metric_limit_message(self.max_metrics)) from None
+            self._published(events)
+        await self._announce(events)
+        return metrics, readings, events[len(metrics) :]
+
+    # --- the Python API: the same names and signatures as `MetricService`, as coroutines --------------
+
+    async def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
+        return await self.write_metric({"name": name, **_given(input_frequency=input_frequency)})
+
+    async def create_reading(
+        self, metric_id: str, value: float, timestamp: datetime | str | None = None
+    ) -> MetricReading:
+        item = {"metric_id": metric_id, "value": value, **_given(timestamp=timestamp)}
+        return (await self.write_readings([item], single=True))[0][0]
+
+    async def create_readings(self, items: Iterable[Mapping[str, Any]]) -> list[MetricReading]:
+        """Create readings all or nothing: every item is checked before any is stored."""
+        if isinstance(items, str | bytes | bytearray | Mapping) or not isinstance(items, Iterable):
+            raise ValidationError(
+                f"readings must be a list of readings (dicts like the HTTP body), got {type(items).__name__}"
+            )
+        return (await self.write_readings(list(items)))[0]
+
+    async def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading:
+        """Record a reading of the metric named `name`, created first if no metric has that name."""
+        item = {"metric": name, "value": value, **_given(timestamp=timestamp)}
+        return (await self.write_readings([item], single=True))[0][0]
+
+    async def metric(self, name: str) -> Metric:
+        """The metric named `name`, created (and announced) if no metric has that name; `ConflictError`
+        if several have it."""
+        wanted = validate_metric({"name": name}, self.max_name_length).name
+        for attempt in range(_NAME_ATTEMPTS):
+            metric_id = (await self._resolve_names([wanted]))[wanted]
+            try:
+                if metric_id is not None:
+                    return await self._require(metric_id)
+                return (await self._store_readings([], {wanted: None}))[0][0]
+            except (NameTaken, NotFoundError):  # created or deleted meanwhile: look again
+                self._names_seen.pop(wanted, None)
+                if attempt == _NAME_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def get_metric(self, metric_id: str) -> Metric:
+        return await self._require(_parse_id(metric_id))
+
+    async def delete_metric(self, metric_id: str) -> None:
+        """Remove a metric and its readings; announced as `metric_deleted` with `{"id": ...}`. Events
+        published before stay in the retained log and replay as they were."""
+        metric_id = _parse_id(metric_id)
+        body = orjson.dumps({"id": metric_id})
+        async with self._writing:
+            event = Event.restore(new_id(), METRIC_DELETED, metric_id, body, self.clock.time())
+            if not await self.storage.delete_metric(metric_id, event):
+                raise NotFoundError(f"metric {metric_id} not found")
+            self._published([event])
+        await self._announce([event])
+
+    async def list_metrics(self, name: str | None = None) -> list[Metric]:
+        """Every metric in creation order; with `name`, those with exactly that name."""
+        if name is None:
+            return await self.storage.list_metrics()
+        wanted = validate(MetricsQuery, {"name": name}).name
+        return await self.storage.find_metrics(wanted or "")
+
+    async def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
+        """Every metric with its newest `readings_limit` readings, and the stream position they are
+        current at, read in one step: this process makes no write in between. Follow the stream from
+        `last_event_id` and every later change arrives, none already in the snapshot. (With a store
+        shared by several processes, another process's write can land in both: apply events by id.)"""
+        limit = validate(MetricsQuery, {"readings_limit": readings_limit}).readings_limit
+        async with self._writing:
+            position = self.last_event_id
+            pairs = [pair async for pair in self.iter_metrics_with_readings(limit)]
+        return Snapshot([metric for metric, _ in pairs], {m.id: r for m, r in pairs}, position)
+
+    async def iter_metrics_with_readings(
+        self, readings_limit: int, name: str | None = None
+    ) -> AsyncIterator[tuple[Metric, Page[MetricReading]]]:
+        """Every metric (with `name`, those so named) with its newest `readings_limit` readings, ascending
+        (`truncated` if it has older ones), a metric at a time, letting the loop run between two."""
+        for metric in await self.list_metrics(name):
+            yield metric, await newest_readings(self.storage, metric.id, readings_limit)
+            await asyncio.sleep(0)
+
+    @overload
+    async def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        step: None = None,
+        *,
+        order: Order = "asc",
+        cursor: str | None = None,
+    ) -> Page[MetricReading]: ...
+
+    @overload
+    async def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        *,
+        step: float | str,
+        order: Order = "asc",
+        cursor: str | None = None,
+    ) -> Page[Bucket]: ...
+
+    async def list_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        step: float | str | None = None,
+        *,
+        order: Order = "asc",
+        cursor: str | None = None,
+    ) -> Page[MetricReading] | Page[Bucket]:
+        query = readings_query(since, until, limit, step, order, cursor)
+        if query.step is None:
+            return await self.query_readings(metric_id, query)
+        return await self.query_buckets(metric_id, query)
+
+    def iter_readings(
+        self,
+        metric_id: str,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        *,
+        order: Order = "asc",
+        page_size: int = DEFAULT_READINGS_LIMIT,
+    ) -> AsyncIterator[MetricReading]:
+        """Every reading of the metric within [since, until], in `order`, read `page_size` at a time."""
+        return self._iter_pages(metric_id, paging_query(since, until, order, page_size))
+
+    async def _iter_pages(self, metric_id: str, query: ReadingsQuery | None) -> AsyncIterator[MetricReading]:
+        while query is not None:
+            page = await self.query_readings(metric_id, query)
+            for reading in page:
+                yield reading
+            query = next_query(query, page)
+
+    async def query_readings(self, metric_id: str, query: ReadingsQuery) -> Page[MetricReading]:
+        """A metric's readings as `query` asks (its `step` is not looked at), cut by its limit."""
+        metric = await self.get_metric(metric_id)
+        return await reading_page(self.storage, metric.id, query)
+
+    async def query_buckets(self, metric_id: str, query: ReadingsQuery) -> Page[Bucket]:
+        """A metric's buckets of `query.step`, cut by its limit (see `queries.bucket_page`)."""
+        metric = await self.get_metric(metric_id)
+        now = datetime.fromtimestamp(self.clock.time(), UTC)
+        return await bucket_page(self.storage, metric.id, query, now)
+
+    async def buckets_at(self, metric_id: str, query: ReadingsQuery) -> tuple[Page[Bucket], str]:
+        """`query_buckets` and the stream position they are current at, read in one step (as `snapshot`
+        is): a client adding streamed readings after that position to the buckets counts none twice,
+        since a bucket, unlike a reading, cannot be recognised by its id."""
+        async with self._writing:
+            if not is_shared(self.storage):
+                position = self.last_event_id
+                return await self.query_buckets(metric_id, query), position
+            # The log lags a shared store: take the store's own newest event, once this process's log
+            # holds it. This process's writes are all in one or the other; another process's write
+            # landing between the two reads is not (as with `snapshot`).
+            buckets = await self.query_buckets(metric_id, query)
+            newest = await self.storage.newest_event_id()
+            if newest is None:
+                return buckets, self.last_event_id
+            await self._arrival(newest)
+            return buckets, newest
+
+    async def _require(self, metric_id: str) -> Metric:
+        metric = await self.storage.get_metric(metric_id)
+        if metric is None:
+            raise NotFoundError(f"metric {metric_id} not found")
+        return metric

@@ -1,0 +1,326 @@
+"""What `/openapi.json` says the API answers: the response models, the errors every route of a kind can
+give, and the stream's operation, which bypasses the framework and so is written out by hand.
+
+Request bodies and queries are documented by the models that validate them (`models.py`); these are the
+shapes of answers, which the routes build with orjson rather than through the models.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import BaseModel, Field, RootModel
+
+from ..domain.validation import AnyReadingIn, ReadingIn
+from ..wire import EVENT_TYPES, STREAM_PATH
+from .access import Access, Need
+from .gate import need_of
+
+__all__ = [
+    "BODY_ERRORS",
+    "ERROR_RESPONSE",
+    "STORE_ERRORS",
+    "STREAM_OPERATION",
+    "complete_document",
+    "move_response_headers",
+    "reading_batch_model",
+    "uuid_path_parameter",
+    "BatchErrorOut",
+    "BucketOut",
+    "ErrorOut",
+    "HealthOut",
+    "LastEventHeader",
+    "MetricList",
+    "MetricOut",
+    "PageHeaders",
+    "AnyReadingBatchIn",
+    "ReadingBatchIn",
+    "ReadingBatchOut",
+    "ReadingList",
+    "ReadingOut",
+    "RetryAfterHeader",
+    "SessionOut",
+]
+
+
+class MetricOut(BaseModel):
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    name: str
+    input_frequency: float | None
+
+
+class ReadingOut(BaseModel):
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    metric_id: str = Field(json_schema_extra={"format": "uuid"})
+    value: float
+    timestamp: str = Field(json_schema_extra={"format": "date-time"})
+
+
+class MetricWithReadingsOut(MetricOut):
+    readings: list[ReadingOut] | None = None
+    readings_truncated: bool | None = Field(
+        None, description="With with_readings: whether the metric has older readings than those given."
+    )
+
+
+class MetricList(RootModel[list[MetricWithReadingsOut]]):
+    pass
+
+
+class BucketOut(BaseModel):
+    """The readings of one step of time (`GET /metrics/{id}/readings?step=`)."""
+
+    start: str = Field(
+        json_schema_extra={"format": "date-time"}, description="A multiple of step since 1970."
+    )
+    count: int
+    min: float
+    max: float
+    avg: float
+    first: float
+    last: float
+
+
+class ReadingList(RootModel[list[ReadingOut | BucketOut]]):
+    """Readings (with order=desc, newest first), or with `step` buckets; at most `limit`."""
+
+
+class HealthOut(BaseModel):
+    status: str
+    clients: int = Field(description="Connected SSE clients.")
+    events: int = Field(description="Events retained for replay.")
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+class ItemError(BaseModel):
+    index: int
+    error: str
+
+
+class BatchErrorOut(BaseModel):
+    error: str
+    errors: list[ItemError] = Field(default_factory=list, description="One entry per rejected item.")
+
+
+class ReadingBatchIn(BaseModel):
+    readings: list[ReadingIn] = Field(description="Up to max_batch (10,000 by default) readings.")
+
+
+class AnyReadingBatchIn(BaseModel):
+    readings: list[AnyReadingIn] = Field(description="Up to max_batch (10,000 by default) readings.")
+
+
+def reading_batch_model(positive_only: bool = True) -> type[BaseModel]:
+    """The batch body as documented for the `positive_only` setting."""
+    return ReadingBatchIn if positive_only else AnyReadingBatchIn
+
+
+class ReadingBatchOut(BaseModel):
+    readings: list[ReadingOut]
+
+
+class LastEventHeader(BaseModel):
+    x_last_event_id: str = Field(
+        description="Newest event id when this was read: resume the stream from it "
+        "(the nil UUID when no event exists yet)."
+    )
+
+
+class PageHeaders(LastEventHeader):
+    x_truncated: str = Field(
+        description="true if more match than the answer holds (limit cut it), else false."
+    )
+    link: str = Field(
+        description='Only when cut: the next page, `<?...&cursor=...>; rel="next"`, relative to this URL.'
+    )
+
+
+class SessionOut(BaseModel):
+    """The dashboard's sign-in state."""
+
+    required: bool = Field(description="Reads and the stream need a token (subscribe_token is set).")
+    signed_in: bool = Field(description="This request's session cookie grants them.")
+
+
+class RetryAfterHeader(BaseModel):
+    retry_after: str = Field(description="Seconds until this address may try again.")
+
+
+def complete_document(document: dict[str, Any], access: Access) -> dict[str, Any]:
+    """The generated document with what the routes cannot declare: who may call each operation (by the
+    same rules the gate applies, for this server's tokens), the errors any route of a kind can answer,
+    the answers that are not JSON, the stream, which bypasses the framework, and every body schema as a
+    named component. Status codes are ints here, as quart-schema keys them, until it is serialized."""
+    paths = document["paths"]
+    paths[STREAM_PATH] = copy.deepcopy(STREAM_OPERATION)
+    paths["/openapi.json"] = copy.deepcopy(DOCUMENT_OPERATION)
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if path in NON_JSON_ANSWERS:
+                operation["responses"] = {**copy.deepcopy(NON_JSON_ANSWERS[path]), **operation["responses"]}
+            if "requestBody" in operation:  # no body at all is refused like any non-JSON one
+                operation["requestBody"]["required"] = True
+            _declare_access(operation, access, need_of(method.upper(), path.replace("{metric_id}", "x")))
+            errors = {
+                **(BODY_ERRORS if "requestBody" in operation else {}),
+                **(STORE_ERRORS if path.startswith("/metrics") else {}),
+                **(HOST_ERRORS if access.allowed_hosts is not None else {}),
+            }
+            for status, description in errors.items():
+                operation["responses"].setdefault(status, {"description": description, **ERROR_RESPONSE})
+    deletion = paths.get("/metrics/{metric_id}", {}).get("delete")
+    if deletion is not None:  # answered with no body, which quart-schema cannot declare
+        deletion["responses"].pop(200, None)
+        deletion["responses"][204] = {"description": "Deleted; announced as `metric_deleted`."}
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = copy.deepcopy(SECURITY_SCHEMES)
+    schemas = components.setdefault("schemas", {})
+    schemas.setdefault("ErrorOut", ErrorOut.model_json_schema())  # the errors above refer to it
+    _name_body_schemas(paths, schemas)
+    return document
+
+
+def _declare_access(operation: dict[str, Any], access: Access, need: Need) -> None:
+    """The operation's security requirement, and its 401 and 429, when this server guards it."""
+    if not access.guards(need):
+        operation["security"] = []  # open on this server
+        return
+    operation["security"] = [{scheme: []} for scheme in _SCHEMES[need]]
+    responses = operation["responses"]
+    responses.setdefault(401, {"description": f"No valid token for {need.value}.", **ERROR_RESPONSE})
+    responses.setdefault(
+        429,
+        {
+            "description": "Too many wrong tokens from this address: try again after Retry-After seconds.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            **ERROR_RESPONSE,
+        },
+    )
+
+
+def _name_body_schemas(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Every request and answer body schema that has a title, moved into components as a reference."""
+    for item in paths.values():
+        for operation in item.values():
+            bodies = [operation.get("requestBody", {}), *operation["responses"].values()]
+            for body in bodies:
+                for media in body.get("content", {}).values():
+                    schema = media.get("schema", {})
+                    title = schema.get("title")
+                    if title and "$ref" not in schema:
+                        schemas.setdefault(title, schema)
+                        media["schema"] = {"$ref": f"#/components/schemas/{title}"}
+
+
+def uuid_path_parameter(parameter: dict[str, Any]) -> dict[str, Any]:
+    """A `metric_id` path part: a plain string route part, so that a bad id gets our 400, not a 404."""
+    parameter["schema"] = {"type": "string", "format": "uuid"}
+    parameter["description"] = "The metric's id (a UUID; anything else is answered with 400)."
+    return parameter
+
+
+def move_response_headers(response: dict[str, Any]) -> dict[str, Any]:
+    """quart-schema files response headers under "content", where OpenAPI expects media types."""
+    headers = response["content"].pop("headers", None)
+    if headers is not None:
+        response["headers"] = headers
+    return response
+
+
+ERROR_RESPONSE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+BODY_ERRORS = {  # from _json_body, and from Quart for a body over the largest limit
+    413: "The body is larger than the limit (max_body; a batch may be 16 times as large).",
+    415: "The body is not JSON: Content-Type must be application/json (or a +json type).",
+}
+BODY_ERRORS[408] = "The body did not arrive within 60 seconds (the connection is closed)."
+STORE_ERRORS = {503: "The store is unavailable (e.g. Redis is down), or the server is shutting down."}
+HOST_ERRORS = {403: "The Host header names a host this server does not answer to (allowed_hosts)."}
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "token for everything; subscribe_token for reads and the stream (docs/security.md).",
+    },
+    "access_token": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "access_token",
+        "description": "The stream only, for a browser's EventSource, which cannot send headers.",
+    },
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "metricstream_session",
+        "description": "The dashboard's sign-in cookie (POST /dashboard/session): reads and the stream only.",
+    },
+}
+_SCHEMES = {
+    Need.READ: ("bearer", "session"),
+    Need.STREAM: ("bearer", "access_token", "session"),
+    Need.SCRAPE: ("bearer",),
+    Need.WRITE: ("bearer",),
+}
+_TEXT = {"schema": {"type": "string"}}
+NON_JSON_ANSWERS: dict[str, dict[int, Any]] = {
+    "/": {200: {"description": "The dashboard's page.", "content": {"text/html": _TEXT}}},
+    "/dashboard/{name}": {
+        200: {"description": "The file.", "content": {"text/javascript": _TEXT, "text/css": _TEXT}},
+        304: {"description": "Not modified (If-None-Match named its ETag)."},
+        404: {"description": "No such file.", **ERROR_RESPONSE},
+    },
+    "/-/metrics": {
+        200: {
+            "description": "Prometheus' text format, or OpenMetrics on request.",
+            "content": {"text/plain": _TEXT, "application/openmetrics-text": _TEXT},
+        }
+    },
+}
+DOCUMENT_OPERATION: dict[str, Any] = {
+    "get": {
+        "summary": "This document.",
+        "responses": {200: {"description": "OpenAPI 3.", "content": {"application/json": {"schema": {}}}}},
+    }
+}
+STREAM_OPERATION: dict[str, Any] = {
+    "get": {
+        "summary": "Live events as Server-Sent Events, with replay after Last-Event-ID.",
+        "description": "The stream's frames and rules: docs/protocol.md.",
+        "parameters": [
+            {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+            {"name": "last_event_id", "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "types",
+                "in": "query",
+                "style": "form",
+                "explode": False,  # one comma-separated value: types=metric_created,metric_reading_created
+                "schema": {"type": "array", "items": {"enum": sorted(EVENT_TYPES)}, "minItems": 1},
+                "description": "Only these event types (replay included).",
+            },
+            {
+                "name": "metric_id",
+                "in": "query",
+                "schema": {"type": "string", "format": "uuid"},
+                "description": "Only this metric's readings and its deletion (replay included).",
+            },
+            {
+                "name": "start",
+                "in": "query",
+                "schema": {"enum": ["now", "earliest"], "default": "now"},
+                "description": "Without Last-Event-ID: live events only (now), or every retained event "
+                "first (earliest), never a reset.",
+            },
+        ],
+        "responses": {
+            200: {
+                "description": "An endless text/event-stream.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            400: {"description": "Bad filter or start.", **ERROR_RESPONSE},
+            503: {"description": "Shutting down.", **ERROR_RESPONSE},
+        },
+    }
+}

@@ -1,0 +1,431 @@
+"""The HTTP API's routes on Quart, for a `MetricStreamApp` (`application.py`). The only module that imports
+Quart.
+
+Routes validate through the service (one set of pydantic models, also the source of `/openapi.json`), and
+every error leaves as `{"error": "..."}` with a 4xx status, mapped here in one place. `GET /events/watch`
+is handed to the framework-free handler in `stream.py`.
+
+Security: `access.Access` decides who may do what (the rules: docs/security.md) and `gate.py` applies it
+to every request before it gets here, with the Host rule, the wrong-token limit and the body's size and
+time; quart-cors adds the CORS headers for `cors_origins`. The sign-in routes (`/dashboard/session`,
+answered by `session.py`) check their own token, counted in the same limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import urlencode
+
+import orjson
+from quart import Quart, Response, g, request
+from quart_cors import cors
+from quart_schema import (
+    QuartSchema,
+    document_querystring,
+    document_request,
+    document_response,
+)
+from quart_schema.openapi import OpenAPIProvider
+from werkzeug.exceptions import HTTPException
+
+from ..dashboard import DashboardFile, dashboard_files, dashboard_headers
+from ..domain.paging import Page
+from ..domain.validation import MetricIn, MetricsQuery, ReadingsQuery, reading_model, validate
+from ..errors import MetricStreamError
+from ..wire import __version__
+from .access import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE, Access, session_cookie
+from .gate import client_key
+from .ingest import BATCH_BODY_FACTOR, batch_items, error_body, json_body
+from .json_slices import SLICE, metrics_json, readings_json
+from .openapi import (
+    BatchErrorOut,
+    ErrorOut,
+    HealthOut,
+    LastEventHeader,
+    MetricList,
+    MetricOut,
+    PageHeaders,
+    ReadingBatchOut,
+    ReadingList,
+    ReadingOut,
+    RetryAfterHeader,
+    SessionOut,
+    complete_document,
+    move_response_headers,
+    reading_batch_model,
+    uuid_path_parameter,
+)
+from .sessions import SESSION_PATH, Caller, FailureLimit, SessionAnswer, SessionIn, Sessions
+from .telemetry import METRICS_PATH, log_event
+
+if TYPE_CHECKING:
+    from ..service.use_cases import AsyncMetricService
+    from ..settings import Settings
+    from ..stream.broadcaster import BroadcastStatistics
+    from .telemetry import Telemetry
+
+__all__ = ["Parts", "build_quart"]
+
+log = logging.getLogger("metricstream")
+
+QueryT = TypeVar("QueryT", MetricsQuery, ReadingsQuery)
+
+
+class _Provider(OpenAPIProvider):
+    """quart-schema's document, completed by `schemas.py` (shared errors, the stream, header placement)."""
+
+    def schema(self) -> dict[str, Any]:
+        parts: Parts = self._app.extensions["metricstream"]
+        return complete_document(super().schema(), parts.access)
+
+    def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
+        parameter = super().build_path_parameter(name, converter)
+        return uuid_path_parameter(parameter) if name == "metric_id" else parameter
+
+    def build_response_object(self, model: Any, headers_model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        response, definitions = super().build_response_object(model, headers_model)
+        return move_response_headers(response), definitions
+
+
+def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, content_type="application/json")
+
+
+async def _json_body(limit: int) -> Any:
+    # In already: the gate read it (within its limit and time) before the request reached Quart.
+    data = cast(bytes, await request.get_data(as_text=False))
+    return json_body(data, request.mimetype, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """What the routes use of one server (`application.MetricStreamApp` wires them)."""
+
+    settings: Settings
+    service: AsyncMetricService
+    access: Access
+    failures: FailureLimit
+    telemetry: Telemetry
+    statistics: Callable[[], BroadcastStatistics]
+
+
+def build_quart(parts: Parts) -> Quart:
+    """The Quart app of the routes the framework serves, for one server's `parts`."""
+    app = Quart("metricstream", static_folder=None)  # the dashboard serves its own files
+    app.extensions["metricstream"] = parts  # for the document's access rules (_Provider)
+    app.config["MAX_CONTENT_LENGTH"] = parts.settings.max_body * BATCH_BODY_FACTOR
+    QuartSchema(
+        app,
+        info={"title": "metricstream", "version": __version__},
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        swagger_ui_path=None,
+        openapi_provider_class=_Provider,
+    )
+    _observability(app, parts)  # first: its before_request hook must see every request
+    _cors(app, parts.access)
+    _errors(app)
+    _metric_routes(app, parts)
+    _reading_routes(app, parts)
+    _dashboard_routes(app, parts)
+    _session_routes(app, parts)
+    return app
+
+
+def _errors(app: Quart) -> None:
+    """Every error mapped to its status and `{"error": ...}`, in one place."""
+
+    @app.errorhandler(MetricStreamError)
+    async def domain_error(error: MetricStreamError) -> Response:
+        return _json(error_body(error), error.status_code, error.headers or None)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        message = {413: f"request body is larger than {request.max_content_length} bytes"}.get(
+            status, error.description or error.name
+        )
+        # A body left unread (too large, or no route to read it) ends the connection: announce it,
+        # or a keep-alive client sends its next request into a socket that is being closed.
+        has_body = request.content_length or "transfer-encoding" in request.headers
+        return _json({"error": message}, status, {"Connection": "close"} if has_body else None)
+
+    @app.errorhandler(Exception)
+    async def unexpected_error(error: Exception) -> Response:
+        log_event(
+            log,
+            logging.ERROR,
+            "request_error",
+            method=request.method,
+            path=request.path,
+            status=500,
+            exc_info=error,
+        )
+        return _json({"error": "internal server error"}, 500)
+
+
+def _metric_routes(app: Quart, parts: Parts) -> None:
+    service = parts.service
+
+    @app.post("/metrics")
+    @document_request(MetricIn)
+    @document_response(MetricOut, 201)
+    @document_response(ErrorOut, 400)
+    @document_response(ErrorOut, 409)  # max_metrics reached
+    async def create_metric() -> Response:
+        """Create a metric.
+
+        Announced to the stream as a `metric_created` event."""
+        metric = await service.write_metric(await _json_body(parts.settings.max_body))
+        return _json(metric.to_dict(), 201)
+
+    @app.get("/metrics")
+    @document_querystring(MetricsQuery)
+    @document_response(MetricList, 200, LastEventHeader)
+    @document_response(ErrorOut, 400)
+    async def list_metrics() -> Response:
+        """List the metrics.
+
+        Every metric in creation order, or those with one name; optionally with each one's newest
+        readings."""
+        headers = _last_event_header(parts)  # read before the data: resuming from it never misses
+        query = _validate_query(MetricsQuery)
+        if not query.with_readings:
+            metrics = await service.list_metrics(query.name)
+            return _json([metric.to_dict() for metric in metrics], 200, headers)
+        pairs = service.iter_metrics_with_readings(query.readings_limit, query.name)
+        return Response(metrics_json(pairs), 200, headers, content_type="application/json")
+
+    @app.get("/metrics/<metric_id>")
+    @document_response(MetricOut, 200, LastEventHeader)
+    @document_response(ErrorOut, 400)
+    @document_response(ErrorOut, 404)
+    async def get_metric(metric_id: str) -> Response:
+        """One metric, by its id."""
+        headers = _last_event_header(parts)
+        metric = await service.get_metric(metric_id)
+        return _json(metric.to_dict(), 200, headers)
+
+    @app.delete("/metrics/<metric_id>")
+    @document_response(ErrorOut, 400)
+    @document_response(ErrorOut, 404)
+    async def delete_metric(metric_id: str) -> Response:
+        """Delete a metric and its readings.
+
+        Announced to the stream as `metric_deleted` with `{"id": ...}`."""
+        await service.delete_metric(metric_id)
+        answer = Response(b"", 204)
+        del answer.headers["Content-Type"]  # no body, so no type
+        return answer
+
+    @app.get("/healthz")
+    @document_response(HealthOut)
+    async def healthz() -> Response:
+        """Liveness: the connected stream clients and the retained events."""
+        stats = parts.statistics()
+        return _json({"status": "ok", "clients": stats.clients, "events": stats.retained})
+
+
+def _reading_routes(app: Quart, parts: Parts) -> None:
+    service = parts.service
+
+    @app.post("/metrics/readings")
+    @document_request(reading_model(parts.settings.positive_only))
+    @document_response(ReadingOut, 201)
+    @document_response(ErrorOut, 400)
+    @document_response(ErrorOut, 404)
+    @document_response(ErrorOut, 409)  # a name several metrics have, or max_metrics reached
+    async def create_reading() -> Response:
+        """Record a reading.
+
+        Of a metric given by id, or by name (`metric`: created first, and announced, if no metric has
+        that name); announced as a `metric_reading_created` event."""
+        _, events = await service.write_readings([await _json_body(parts.settings.max_body)], single=True)
+        return Response(events[0].body, 201, content_type="application/json")
+
+    @app.post("/metrics/readings/batch")
+    @document_request(reading_batch_model(parts.settings.positive_only))
+    @document_response(ReadingBatchOut, 201)
+    @document_response(BatchErrorOut, 400)
+    @document_response(BatchErrorOut, 404)
+    @document_response(ErrorOut, 409)
+    async def create_readings() -> Response:
+        """Record many readings at once, all or nothing.
+
+        Up to `max_batch` readings, their metrics given by id or name (each new name creating a metric
+        first); one event per reading."""
+        items = batch_items(await _json_body(parts.settings.max_body * BATCH_BODY_FACTOR))
+        _, events = await service.write_readings(items)
+        payload = b'{"readings":[' + b",".join(event.body for event in events) + b"]}"
+        return Response(payload, 201, content_type="application/json")
+
+    @app.get("/metrics/<metric_id>/readings")
+    @document_querystring(ReadingsQuery)
+    @document_response(ReadingList, 200, PageHeaders)
+    @document_response(ErrorOut, 400)
+    @document_response(ErrorOut, 404)
+    async def list_readings(metric_id: str) -> Response:
+        """A metric's readings, or buckets of them.
+
+        By timestamp, since/until inclusive, oldest first (or with order=desc newest first); with `step`,
+        buckets of that step (count, min, max, avg, first, last), empty ones left out. An answer cut by
+        `limit` says so (X-Truncated) and links to the rest (Link rel=next)."""
+        headers = _last_event_header(parts)
+        query = _validate_query(ReadingsQuery)
+        if query.step is not None:
+            buckets, position = await service.buckets_at(metric_id, query)
+            headers = {"X-Last-Event-ID": position}  # exact: a bucket cannot be told apart by reading id
+            return _json([bucket.to_dict() for bucket in buckets], 200, _page_headers(buckets, headers))
+        readings = await service.query_readings(metric_id, query)
+        headers = _page_headers(readings, headers)
+        if len(readings) <= SLICE:
+            return _json([reading.to_dict() for reading in readings], 200, headers)
+        return Response(readings_json(readings), 200, headers, content_type="application/json")
+
+
+def _page_headers(page: Page[Any], headers: dict[str, str]) -> dict[str, str]:
+    """`headers` and whether the page was cut; if so, a link to the next page: this request's query with
+    the page's cursor, relative to this request's URL, so it holds wherever the app is mounted."""
+    headers = {**headers, "X-Truncated": "true" if page.truncated else "false"}
+    if page.next_cursor is not None:
+        query = [(name, value) for name, value in request.args.items(multi=True) if name != "cursor"]
+        headers["Link"] = f'<?{urlencode([*query, ("cursor", page.next_cursor)])}>; rel="next"'
+    return headers
+
+
+def _last_event_header(parts: Parts) -> dict[str, str]:
+    return {"X-Last-Event-ID": parts.service.last_event_id}
+
+
+# --- the dashboard's files (loading and ETags: dashboard/__init__.py) -----------------------------------
+
+
+def _dashboard_response(file: DashboardFile, cache_control: str, common: dict[str, str]) -> Response:
+    headers = {**common, "Cache-Control": cache_control, "ETag": f'"{file.etag}"'}
+    if request.if_none_match.contains(file.etag):
+        return Response(b"", 304, headers)
+    return Response(file.body, 200, headers, content_type=file.content_type)
+
+
+def _dashboard_routes(app: Quart, parts: Parts) -> None:
+    common = dashboard_headers(parts.settings.frame_ancestors)  # the CSP, with who may frame the page
+
+    @app.get("/")
+    async def dashboard() -> Response:
+        """The live dashboard (an HTML page)."""
+        return _dashboard_response(dashboard_files()["index.html"], "no-cache", common)
+
+    @app.get("/dashboard/<name>")
+    async def dashboard_asset(name: str) -> Response:
+        """A file of the dashboard (its script or style sheet)."""
+        file = dashboard_files().get(name)
+        if file is None or name == "index.html":
+            return _json({"error": f"no dashboard file {name!r}"}, 404)
+        versioned = request.args.get("v") == file.etag
+        cache_control = "public, max-age=31536000, immutable" if versioned else "no-cache"
+        return _dashboard_response(file, cache_control, common)
+
+
+# --- the dashboard's sign-in (what each answers: session.py) ---------------------------------------------
+
+_SESSION_ENDPOINTS = frozenset({"session_state", "session_sign_in", "session_sign_out"})
+
+
+def _session_cookie() -> str | None:
+    return session_cookie(request.headers.getlist("Cookie"))
+
+
+def _session_routes(app: Quart, parts: Parts) -> None:
+    sessions = Sessions(parts.access, parts.failures)
+
+    def answer(result: SessionAnswer) -> Response:
+        return _json(result.body, result.status, result.headers)
+
+    def caller() -> Caller:
+        headers = request.headers
+        return Caller(
+            client_key(cast(dict[str, Any], request.scope)),
+            headers.get("Origin"),
+            headers.get("Host"),
+            request.scheme == "https",
+        )
+
+    @app.get(SESSION_PATH)
+    @document_response(SessionOut)
+    async def session_state() -> Response:
+        """The dashboard's sign-in state.
+
+        Whether reads need a token, and whether this request's session cookie grants them."""
+        return answer(sessions.state(_session_cookie()))
+
+    @app.post(SESSION_PATH)
+    @document_request(SessionIn)
+    @document_response(SessionOut)
+    @document_response(ErrorOut, 400)
+    @document_response(ErrorOut, 401)  # a wrong token
+    @document_response(ErrorOut, 403)  # an Origin other than this server's
+    @document_response(ErrorOut, 429, RetryAfterHeader)  # too many wrong tokens from this address
+    async def session_sign_in() -> Response:
+        """Sign in to the dashboard.
+
+        A valid token gets a session cookie for reads and the stream (never writes)."""
+        body = await _json_body(parts.settings.max_body)
+        return answer(sessions.sign_in(body, caller()))
+
+    @app.delete(SESSION_PATH)
+    @document_response(SessionOut)
+    @document_response(ErrorOut, 403)
+    async def session_sign_out() -> Response:
+        """Sign out of the dashboard: the session cookie cleared."""
+        return answer(sessions.sign_out(caller()))
+
+
+# --- observability: request timing and the Prometheus scrape (metrics and log format: telemetry.py) ------
+
+
+def _observability(app: Quart, parts: Parts) -> None:
+    @app.before_request
+    async def start_timer() -> None:
+        g.metricstream_started = time.perf_counter()
+
+    @app.after_request
+    async def observe(response: Response) -> Response:
+        started = g.pop("metricstream_started", None)
+        if started is not None:
+            rule = request.url_rule.rule if request.url_rule is not None else None
+            parts.telemetry.observe_request(
+                request.method, rule, response.status_code, time.perf_counter() - started
+            )
+        return response
+
+    @app.get(METRICS_PATH)
+    async def prometheus_metrics() -> Response:
+        """This server's own Prometheus metrics.
+
+        The text format, or OpenMetrics when the Accept header asks for it (docs/observability.md)."""
+        body, content_type = parts.telemetry.render(request.headers.get("Accept"))
+        return Response(body, 200, content_type=content_type)
+
+
+# --- CORS for the Quart routes (tokens, Host and bodies: gate.py, before any route) ----------------------
+
+
+def _cors(app: Quart, access: Access) -> None:
+    if access.cors_origins:
+        cors(
+            app,
+            allow_origin=sorted(access.cors_origins),
+            allow_credentials=False,
+            allow_headers=CORS_ALLOW_HEADERS,
+            allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
+            expose_headers=CORS_EXPOSE_HEADERS,
+            max_age=CORS_MAX_AGE,
+        )
+
+
+def _validate_query(model: type[QueryT]) -> QueryT:
+    return validate(model, {name: request.args[name] for name in request.args})
