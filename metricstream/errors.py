@@ -3,32 +3,40 @@
     MetricStreamError
     ├── ValidationError      (also a ValueError)   bad input           → HTTP 400
     ├── UnauthorizedError                          no or a wrong token → HTTP 401 (HTTP only)
+    ├── ForbiddenError                             a Host not answered → HTTP 403 (HTTP only)
     ├── NotFoundError        (also a LookupError)  no such metric      → HTTP 404
+    ├── MethodNotAllowedError                      a method a path does not take → HTTP 405 (HTTP only)
     ├── LimitExceededError                         a configured limit reached → HTTP 409
     ├── ConflictError                              a name several metrics share → HTTP 409
+    ├── RequestTimeoutError                        a body that did not arrive → HTTP 408 (HTTP only)
     ├── PayloadTooLargeError (also a ValueError)   body over the limit → HTTP 413
     ├── UnsupportedMediaTypeError                  a body not JSON     → HTTP 415 (HTTP only)
+    ├── TooManyRequestsError                       too many wrong tokens → HTTP 429 (HTTP only)
     ├── UnavailableError                           shutting down, store down → HTTP 503
     ├── HubError             (also a RuntimeError) a Hub could not start or was misused
     └── SubscriptionError    (also a ValueError)   a server refused a subscription (client side)
 
 Each class carries its HTTP status (`status_code`), and an error may carry response headers (`headers`,
-e.g. `WWW-Authenticate`), as Starlette's `HTTPException` does; the Quart app turns any of them into
-`{"error": message}` with that status and those headers in one handler (`app.py`), and the stream does the
-same in `stream.py`. The message is what a client reads in `{"error": ...}` and what a Python caller reads
-in `str(exc)`. The two HTTP-only ones are not exported: no Python API call raises them.
+e.g. `WWW-Authenticate`), as Starlette's `HTTPException` does; `web/answers.py` turns any of them into
+`{"error": message}` with that status and those headers, for every route. The message is what a client
+reads in `{"error": ...}` and what a Python caller reads in `str(exc)`. The HTTP-only ones are not
+exported: no Python API call raises them.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ConflictError",
+    "ForbiddenError",
     "HubError",
     "LimitExceededError",
+    "MethodNotAllowedError",
     "MetricStreamError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "RequestTimeoutError",
     "SubscriptionError",
+    "TooManyRequestsError",
     "UnauthorizedError",
     "UnavailableError",
     "UnsupportedMediaTypeError",
@@ -70,12 +78,36 @@ class UnauthorizedError(MetricStreamError):
     status_code = 401
 
 
+class ForbiddenError(MetricStreamError):
+    """A request to a Host this server does not answer to (HTTP 403)."""
+
+    status_code = 403
+
+
+class RequestTimeoutError(MetricStreamError):
+    """A request body that did not arrive in time (HTTP 408)."""
+
+    status_code = 408
+
+
+class TooManyRequestsError(MetricStreamError):
+    """A client address with too many wrong tokens (HTTP 429, with `Retry-After` in `headers`)."""
+
+    status_code = 429
+
+
 class UnsupportedMediaTypeError(MetricStreamError):
     status_code = 415
 
 
 class NotFoundError(MetricStreamError, LookupError):
     status_code = 404
+
+
+class MethodNotAllowedError(MetricStreamError):
+    """A method a path does not take (HTTP 405, with `Allow` in `headers`)."""
+
+    status_code = 405
 
 
 class LimitExceededError(MetricStreamError):

@@ -1,4 +1,4 @@
-"""Tests of metricstream.dataframe: readings of every kind into one DataFrame, and the missing-pandas
+"""Tests of metricstream.notebook.dataframe: readings of every kind into one DataFrame, and the missing-pandas
 message."""
 
 from __future__ import annotations

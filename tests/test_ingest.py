@@ -1,9 +1,11 @@
-"""The framework-free write routes (`metricstream/ingest.py`) answer as the Quart routes do.
+"""One path for every write: the same raw requests get the same answers on every route.
 
-Every request here goes, as raw ASGI messages, once to the whole app (where POSTs to the two reading
-routes take the fast path) and once to its Quart app alone (the routes in app.py), and the two answers
-must match: status, headers and body (ids and times aside, which differ by construction). Real HTTP
-through hypercorn reaches the fast path in test_api_readings.py and test_api_requests.py.
+The two write routes run outside Quart (`web/ingest.py`) and the rest inside it (`web/routes.py`), but
+the token, the body's size, its time, its type and its JSON are checked once, by the gate and the shared
+body helpers, and every error leaves through `web/answers.py`. Here each request goes, as raw ASGI
+messages, to the whole app, once per write route, and the answers must be the same: status, headers and
+error body. The readings' own answers are checked case by case, with the request metrics they leave. Real
+HTTP through hypercorn reaches these routes in test_api_readings.py and test_api_requests.py.
 """
 
 from __future__ import annotations
@@ -99,25 +101,6 @@ def build(**settings: Any) -> MetricStreamApp:
     return create_app(store="memory://", max_body=MAX_BODY, max_batch=5, clock=ManualClock(), **settings)
 
 
-def through_quart(app: MetricStreamApp) -> ASGI:
-    """The app with its write routes answered by Quart's copies, behind the same gate."""
-
-    async def to_quart(scope: Any, receive: Any, send: Any, body: bytes | None) -> None:
-        await app.quart(scope, receive, send)
-
-    async def framework(scope: Any, receive: Any, send: Any) -> None:
-        await app.gate(scope, receive, send, to_quart)
-
-    return framework
-
-
-async def both(app: MetricStreamApp, path: str, chunks: list[bytes], headers: dict[str, str]) -> Answer:
-    fast = await call(app, path, chunks, headers)
-    framework = await call(through_quart(app), path, chunks, headers)
-    assert fast.comparable() == framework.comparable(), (path, chunks[:1], headers)
-    return fast
-
-
 JSON = {"content-type": "application/json"}
 
 
@@ -156,34 +139,73 @@ def cases(metric: str) -> list[tuple[str, list[bytes], dict[str, str], int]]:
     ]
 
 
-def test_every_answer_matches_the_quart_route() -> None:
+def test_every_reading_answer_and_its_count() -> None:
     async def scenario() -> None:
         app = build()
         await app.startup()
         try:
             metric = (await app.service.create_metric("m")).id
             for path, chunks, headers, status in cases(metric):
-                answer = await both(app, path, chunks, headers)
+                answer = await call(app, path, chunks, headers)
                 assert answer.status == status, (path, chunks[:1], headers, answer.body)
-            # every write counted under its route and status, by each path
+                assert (b"content-type", b"application/json") in answer.headers
+                if status >= 400:
+                    assert set(json.loads(answer.body)) <= {"error", "errors"}
+            # every write counted under its route and status, refusals at the gate included
             expected = Counter((path, status) for path, _, _, status in cases(metric))
             scrape = app.telemetry.render()[0].decode()
             counted = {
                 (labels["route"], int(labels["status"])): float(value)
                 for labels, value in _samples(scrape, "metricstream_http_request_duration_seconds_count")
             }
-            assert counted == {key: 2.0 * count for key, count in expected.items()}
+            assert counted == {key: float(count) for key, count in expected.items()}
         finally:
             await app.shutdown()
 
     asyncio.run(scenario())
 
 
-def _samples(scrape: str, name: str) -> Iterator[tuple[dict[str, str], str]]:
-    for line in scrape.splitlines():
-        if line.startswith(name + "{"):
-            labels, value = line[len(name) + 1 :].rsplit("} ", 1)
-            yield dict(re.findall(r'(\w+)="([^"]*)"', labels)), value
+WRITE_ROUTES = ["/metrics", "/metrics/readings", "/metrics/readings/batch", "/dashboard/session"]
+
+
+def body_cases() -> list[tuple[str, list[bytes], dict[str, str]]]:
+    """Requests every write route refuses for the same reason, before anything of theirs runs."""
+    return [
+        ("not JSON", [b"{"], JSON),
+        ("empty", [b""], JSON),
+        ("plain text", [b'{"a": 1}'], {"content-type": "text/plain"}),
+        ("no type", [b'{"a": 1}'], {}),
+        ("declared too large", [b" "], {**JSON, "content-length": str(MAX_BODY * 16 + 1)}),
+        ("chunked too large", [b" " * MAX_BODY] * 17, {**JSON, "transfer-encoding": "chunked"}),
+    ]
+
+
+@pytest.mark.parametrize(("name", "chunks", "headers"), body_cases(), ids=[case[0] for case in body_cases()])
+def test_a_bad_body_gets_the_same_answer_on_every_write_route(
+    name: str, chunks: list[bytes], headers: dict[str, str]
+) -> None:
+    async def scenario() -> None:
+        app = build()
+        await app.startup()
+        try:
+            answers = {path: await call(app, path, chunks, headers) for path in WRITE_ROUTES}
+        finally:
+            await app.shutdown()
+        alike = {path: _alike(answer, path) for path, answer in answers.items()}
+        assert len({repr(value) for value in alike.values()}) == 1, (name, alike)
+        assert answers["/metrics"].status in (400, 413, 415)
+
+    asyncio.run(scenario())
+
+
+def _alike(answer: Answer, path: str) -> tuple[int, list[tuple[bytes, bytes]], object]:
+    """The answer, with the size limit its message names made alike: each route has its own (a batch's
+    body may be 16 times as large)."""
+    limit = MAX_BODY * 16 if path.endswith("/batch") else MAX_BODY
+    status, headers, body = answer.comparable()
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        body = {**body, "error": body["error"].replace(str(limit), "<limit>")}
+    return status, headers, body
 
 
 @pytest.mark.parametrize(
@@ -207,12 +229,15 @@ def test_the_write_token_is_checked_alike(authorization: str | None, status: int
                 headers = {**JSON, **({"origin": origin} if origin else {})}
                 if authorization:
                     headers["authorization"] = authorization
-                answer = await both(app, "/metrics/readings", [reading], headers)
+                answers = [await call(app, path, [reading], headers) for path in WRITE_ROUTES[:3]]
+                answer = answers[1]
                 assert answer.status == status
+                if status == 401:  # the same refusal on every write route
+                    assert all(other.comparable() == answer.comparable() for other in answers)
                 if origin == ORIGIN:
                     assert (b"access-control-allow-origin", ORIGIN.encode()) in answer.headers
                 large = {**headers, "content-length": str(MAX_BODY + 1)}  # refused unread: say close
-                answer = await both(app, "/metrics/readings", [b" " * (MAX_BODY + 1)], large)
+                answer = await call(app, "/metrics/readings", [b" " * (MAX_BODY + 1)], large)
                 assert answer.status == (status if status == 401 else 413)
         finally:
             await app.shutdown()
@@ -243,3 +268,10 @@ def test_a_body_that_stops_arriving_is_answered_408_by_the_clock() -> None:
             await app.shutdown()
 
     asyncio.run(scenario())
+
+
+def _samples(scrape: str, name: str) -> Iterator[tuple[dict[str, str], str]]:
+    for line in scrape.splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line[len(name) + 1 :].rsplit("} ", 1)
+            yield dict(re.findall(r'(\w+)="([^"]*)"', labels)), value

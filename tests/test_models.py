@@ -1,4 +1,4 @@
-"""Unit tests of metricstream.models: validation, the value objects, timestamps and id generation."""
+"""Unit tests of the domain: validation, the value objects, timestamps and id generation."""
 
 from __future__ import annotations
 

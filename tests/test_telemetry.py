@@ -353,7 +353,7 @@ def test_a_hub_session_adds_no_handler_and_prints_nothing(
 QUIET_SESSION = """
     import logging
     from metricstream import Hub
-    from metricstream.events import GENESIS_ID
+    from metricstream.wire import GENESIS_ID
 
     with Hub(port=0) as hub:
         with hub.subscribe(last_event_id=GENESIS_ID) as sub:

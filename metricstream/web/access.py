@@ -1,14 +1,13 @@
-"""Who may do what: tokens, CORS origins and the Host check, for the stream and (through `app.py`) the
-Quart routes alike; and the plain ASGI answers that refuse a request before any other work.
+"""Who may do what: the rules for tokens, the dashboard's session cookie, CORS origins and the Host header,
+and reading them off an ASGI request. `gate.py` applies them to every request.
 
 Rules (docs/security.md): with `subscribe_token` set, reads and the stream need it (or `token`, which grants
 everything), the stream also as `?access_token=<token>`, since a browser's EventSource cannot send headers.
 Tokens are compared with `hmac.compare_digest` and never logged (log lines carry parsed fields, never the
-query string). The dashboard's session cookie (`session.py` signs in) stands for a token on reads and the
+query string). The dashboard's session cookie (`sessions.py` signs in) stands for a token on reads and the
 stream only, never on writes: its value is `session_value(token)`, an HMAC keyed by the token, so a changed
-token revokes it. The stream bypasses quart-cors, so the same CORS headers are added here: on every answer for
-an allowed origin, and for a preflight (OPTIONS) asking for GET. Without a `token`, only loopback `Host`
-names and `allowed_hosts` are answered (DNS rebinding).
+token revokes it. Without a `token`, only loopback `Host` names and `allowed_hosts` are answered (DNS
+rebinding).
 """
 
 from __future__ import annotations
@@ -18,17 +17,13 @@ import functools
 import hashlib
 import hmac
 import ipaddress
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 from urllib.parse import parse_qs
 
-import orjson
-
-from .telemetry import log_event
-from .types import Scope, Send
+from .types import Scope
 
 __all__ = [
     "CORS_ALLOW_HEADERS",
@@ -40,19 +35,13 @@ __all__ = [
     "bearer",
     "header",
     "peer",
-    "preflight",
-    "refuse_host",
     "refusal",
     "route_path",
-    "send_json",
     "session_cookie",
     "session_of",
     "session_value",
     "stream_token",
 ]
-
-log = logging.getLogger("metricstream.stream")
-
 
 CORS_ALLOW_HEADERS: Final = ("Authorization", "Content-Type", "Last-Event-ID", "Cache-Control")
 CORS_EXPOSE_HEADERS: Final = ("Last-Event-ID", "X-Last-Event-ID", "X-Truncated", "Link")
@@ -219,17 +208,6 @@ def refusal(
     return f"the bearer token is not valid for {what}", 'Bearer realm="metricstream", error="invalid_token"'
 
 
-async def refuse_host(scope: Scope, send: Send) -> None:
-    """403 for a Host this server does not answer to; before any other work, on every route."""
-    host = header(scope, b"host") or ""
-    message = (
-        f"host {host[:100]!r} is not allowed: without a token this server answers only to localhost, "
-        "127.0.0.1 and [::1], and the hosts in allowed_hosts (see docs/security.md)"
-    )
-    log_event(log, logging.INFO, "host_refused", client=peer(scope), status=403, host=host[:100])
-    await send_json(send, 403, {"error": message}, [(b"connection", b"close")])
-
-
 def route_path(scope: Scope) -> str:
     """The path within this app: the request's path without the `root_path` it is mounted under."""
     path: str = scope["path"]
@@ -266,50 +244,6 @@ def session_cookie(values: Iterable[str]) -> str | None:
 def session_of(scope: Scope) -> str | None:
     """The session cookie of a plain ASGI request."""
     return session_cookie(value.decode("latin-1") for key, value in scope["headers"] if key == b"cookie")
-
-
-async def preflight(access: Access, scope: Scope, send: Send) -> bool:
-    """Answer a CORS preflight for GET from an allowed origin; False (nothing sent) for anything else."""
-    allowed = access.allowed_origin(header(scope, b"origin"))
-    if allowed is None or header(scope, b"access-control-request-method") != "GET":
-        return False
-    asked = header(scope, b"access-control-request-headers") or ""
-    requested = {name.strip().lower() for name in asked.split(",")}
-    headers = [name for name in CORS_ALLOW_HEADERS if name.lower() in requested]
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 204,
-            "headers": [
-                (b"access-control-allow-origin", allowed.encode("latin-1")),
-                (b"access-control-allow-methods", b"GET"),
-                (b"access-control-allow-headers", ", ".join(headers).encode()),
-                (b"access-control-max-age", b"%d" % CORS_MAX_AGE),
-                (b"vary", b"Origin"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": b""})
-    return True
-
-
-async def send_json(
-    send: Send,
-    status: int,
-    body: object,
-    headers: list[tuple[bytes, bytes]] | None = None,
-    *,
-    more_body: bool = False,
-) -> None:
-    """A JSON answer; with `more_body`, the caller ends it (an empty body message) when it is ready."""
-    payload = orjson.dumps(body)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", b"%d" % len(payload)),
-        *(headers or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload, "more_body": more_body})
 
 
 def peer(scope: Scope) -> str | None:

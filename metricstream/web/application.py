@@ -1,10 +1,10 @@
 """`MetricStreamApp`: one server's parts wired together (store, event log, broadcaster, service, access,
-telemetry, the Quart app) with their lifecycle, and the ASGI entry that hands `GET /events/watch` to the
-framework-free handler (`stream.py`), the two write routes to `ingest.py`, and everything else to Quart
-(`app.py`). `create_app()` builds it.
+telemetry, the Quart app) with their lifecycle, and the ASGI entry. `create_app()` builds it.
 
-Every request first passes the gate (`gate.py`): Host, token, wrong-token limit and body, on every route.
-Paths are matched within the app, without the `root_path` it may be mounted under.
+Every request first passes the gate (`gate.py`: Host, CORS, token, wrong-token limit, body), then goes by
+the routing table: `GET /events/watch` to `watch.py`, the two write routes to `ingest.py`, any other method
+on the stream's path to a 405, and everything else to Quart (`routes.py`). Paths are matched within the
+app, without the `root_path` it may be mounted under.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from ..cancellation import cancel_and_wait
 from ..clock import Clock, SystemClock
-from ..errors import MetricStreamError
+from ..errors import MethodNotAllowedError, MetricStreamError
 from ..service.use_cases import AsyncMetricService
 from ..settings import Settings
 from ..storage import open_storage
@@ -28,10 +28,11 @@ from ..storage.base import Storage, is_shared
 from ..stream.broadcaster import Broadcaster
 from ..stream.log import EventLog
 from ..wire import STREAM_PATH
-from .access import Access, header, preflight, route_path, send_json
-from .gate import Gate
+from .access import Access, route_path
+from .answers import send_error
+from .gate import BATCH_PATH, READING_PATH, Gate, Handler
 from .http2 import guard_body
-from .ingest import INGEST_PATHS, Ingest
+from .ingest import Ingest
 from .routes import Parts, build_quart
 from .sessions import FailureLimit
 from .telemetry import Telemetry
@@ -44,7 +45,7 @@ log = logging.getLogger("metricstream")
 
 
 class MetricStreamApp:
-    """The ASGI application: the stream path, then everything else through Quart."""
+    """The ASGI application: the gate, then the routing table, then Quart."""
 
     def __init__(
         self, settings: Settings, storage: Storage | None = None, clock: Clock | None = None
@@ -88,10 +89,16 @@ class MetricStreamApp:
                 self.broadcaster.statistics,
             )
         )
-        self.ingest = Ingest(self.service, self.access, self.telemetry, settings.max_body)
-        self.gate = Gate(
-            self.access, self.failures, self.clock, settings.max_body, self.ingest.ceiling, self._observe
-        )
+        self.ingest = Ingest(self.service, self.telemetry, settings.max_body)
+        # The handlers outside Quart, by (method, path); a path here takes no other method
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("GET", STREAM_PATH): self._watch,
+            ("POST", READING_PATH): self.ingest.reading,
+            ("POST", BATCH_PATH): self.ingest.batch,
+        }
+        self.only = {STREAM_PATH: "GET"}  # paths no other handler (Quart's) shares
+        limits = (settings.max_body, self.ingest.ceiling)
+        self.gate = Gate(self.access, self.failures, self.clock, limits, self.methods, self._observe)
         self._maintenance: asyncio.Task[None] | None = None
         self._demo: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
@@ -111,27 +118,42 @@ class MetricStreamApp:
         await self.gate(scope, receive, send, self.route)
 
     async def route(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
-        """A request that passed the gate, to the handler of its path."""
+        """A request that passed the gate, to the handler of its method and path."""
         path, method = route_path(scope), scope["method"]
-        if path == STREAM_PATH:
-            if method == "GET":
-                await watch(self.broadcaster, scope, receive, send, self.access)
-            elif not (method == "OPTIONS" and await preflight(self.access, scope, send)):
-                headers = [(b"allow", b"GET"), *self.access.cors_headers(header(scope, b"origin"))]
-                await send_json(send, 405, {"error": "the stream takes GET only"}, headers)
-        elif method == "POST" and path in INGEST_PATHS:
-            await self.ingest(scope, receive, send, body)
+        handler = self.routes.get((method, path))
+        if handler is not None:
+            await handler(scope, receive, send, body)
+        elif path in self.only:
+            allowed = self.only[path]
+            error = MethodNotAllowedError(f"{path} takes {allowed} only", headers={"Allow": allowed})
+            await send_error(send, error)
         else:
             await self.quart(scope, receive, send)  # type: ignore[arg-type]
 
+    async def _watch(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+        await watch(self.broadcaster, scope, send, receive)
+
+    def methods(self, path: str) -> frozenset[str]:
+        """The methods `path` takes (what a CORS preflight may ask for)."""
+        ours = {method for method, route in self.routes if route == path}
+        if path in self.only:
+            return frozenset(ours)
+        try:
+            theirs = self.quart.url_map.bind("localhost").allowed_methods(path)
+        except Exception:  # werkzeug refuses a path it cannot match: no method
+            theirs = []
+        return frozenset(ours | set(theirs))
+
     def _observe(self, method: str, path: str, status: int) -> None:
         """A request the gate refused, in the request metrics under its route's rule."""
-        adapter = self.quart.url_map.bind("localhost")
+        if (method, path) in self.routes or path in self.only:
+            self.telemetry.observe_request(method, path, status, 0.0)
+            return
         try:
-            rule, _ = adapter.match(path, method=method, return_rule=True)
+            rule, _ = self.quart.url_map.bind("localhost").match(path, method=method, return_rule=True)
             route: str | None = rule.rule
         except Exception:  # no route (404, 405): counted as unmatched
-            route = path if path in INGEST_PATHS else None
+            route = None
         self.telemetry.observe_request(method, route, status, 0.0)
 
     async def _start_unannounced(self) -> None:

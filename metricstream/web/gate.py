@@ -1,6 +1,7 @@
 """Every request's first stop: the policies that hold on every route, each written once.
 
-In order: the Host rule; the token the route needs (the bearer header, `?access_token=` on the stream, the
+In order: the Host rule; CORS (a preflight answered here, for any route; the headers of an allowed origin
+added to every answer); the token the route needs (the bearer header, `?access_token=` on the stream, the
 dashboard's cookie for reads); the count of wrong tokens per client address, which turns them into 429s;
 and the body, read whole within its limit and `BODY_TIMEOUT` seconds of the app's clock, before the route
 sees it. A refusal is answered before any body byte is read. Routes then find the body already in (the
@@ -19,23 +20,31 @@ import ipaddress
 import logging
 import math
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final
 
+from ..errors import (
+    ForbiddenError,
+    MetricStreamError,
+    PayloadTooLargeError,
+    RequestTimeoutError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
 from ..wire import STREAM_PATH
 from .access import (
+    CORS_ALLOW_HEADERS,
+    CORS_MAX_AGE,
     Access,
     Need,
     bearer,
     header,
     peer,
     refusal,
-    refuse_host,
     route_path,
-    send_json,
     session_of,
     stream_token,
 )
-from .ingest import BATCH_PATH
+from .answers import send_error
 from .sessions import SESSION_PATH, FailureLimit
 from .telemetry import METRICS_PATH, log_event
 from .types import Receive, Scope, Send
@@ -43,10 +52,12 @@ from .types import Receive, Scope, Send
 if TYPE_CHECKING:
     from ..clock import Clock
 
-__all__ = ["BODY_TIMEOUT", "DRAIN_TIMEOUT", "Gate", "client_key", "need_of"]
+__all__ = ["BATCH_PATH", "BODY_TIMEOUT", "DRAIN_TIMEOUT", "READING_PATH", "Gate", "client_key", "need_of"]
 
 log = logging.getLogger("metricstream")
 
+READING_PATH: Final = "/metrics/readings"
+BATCH_PATH: Final = "/metrics/readings/batch"  # its body may be a batch's size; any other, max_body
 BODY_TIMEOUT: Final = 60.0  # seconds for a whole request body to arrive, its first byte included
 DRAIN_TIMEOUT: Final = 10.0  # seconds a refused body is read for, to keep the connection usable
 _CLOSE: Final = (b"connection", b"close")
@@ -87,60 +98,64 @@ def client_key(scope: Scope) -> str:
     return str(parsed)
 
 
-class Refusal(NamedTuple):
-    status: int
-    message: str
-    headers: list[tuple[bytes, bytes]]
+class _Refused(Exception):
+    """A refusal, and how much of an unread body to drain after answering it."""
 
-
-class _BodyRefused(Exception):
-    def __init__(self, refusal: Refusal, drain: int = 0) -> None:
-        super().__init__(refusal.message)
-        self.refusal, self.drain = refusal, drain
+    def __init__(self, error: MetricStreamError, drain: int = 0) -> None:
+        super().__init__(error.message)
+        self.error, self.drain = error, drain
 
 
 class Gate:
-    """The policies above for one app: its access rules, wrong-token counts, clock and body limits."""
+    """The policies above for one app: its access rules, wrong-token counts, clock and body limits.
+    `methods` says which methods a path takes (for preflights); `observe` counts each refusal."""
 
     def __init__(
         self,
         access: Access,
         failures: FailureLimit,
         clock: Clock,
-        max_body: int,
-        ceiling: int,
+        limits: tuple[int, int],
+        methods: Callable[[str], frozenset[str]],
         observe: Callable[[str, str, int], None],
     ) -> None:
         self.access, self.failures, self.clock = access, failures, clock
-        self.max_body, self.ceiling = max_body, ceiling
-        self.observe = observe  # (method, path, status) of each refusal, for the request metrics
+        self.max_body, self.ceiling = limits
+        self.methods, self.observe = methods, observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, handler: Handler) -> None:
-        if not self.access.host_allowed(header(scope, b"host")):
-            await refuse_host(scope, send)
-            return
-        method, path = scope["method"], route_path(scope)
-        refused = self._check_token(scope, need_of(method, path))
-        if refused is not None:
-            await self._refuse(scope, receive, send, refused, drain=self.max_body)
-            return
-        if not _may_have_body(scope):
-            await handler(scope, receive, send, None)
-            return
         try:
-            body = await self._read_body(scope, receive)
-        except _BodyRefused as error:
-            await self._refuse(scope, receive, send, error.refusal, drain=error.drain)
+            self._check_host(scope)
+            if self.access.cors_origins:
+                if await self._preflight(scope, send):
+                    return
+                send = self._with_cors(scope, send)
+            self._check_token(scope, need_of(scope["method"], route_path(scope)))
+            reads_body = _may_have_body(scope)
+            body = await self._read_body(scope, receive) if reads_body else None
+        except _Refused as refused:
+            await self._refuse(scope, receive, send, refused)
             return
-        if body is not None:  # else the client went away
+        if not reads_body:
+            await handler(scope, receive, send, None)
+        elif body is not None:  # else the client went away
             await handler(scope, _replay(body, receive), send, body)
 
-    def _check_token(self, scope: Scope, need: Need) -> Refusal | None:
-        """None when the request may go on; else its 401, or 429 for an address with too many wrong
-        tokens (whether or not this one is right: a locked address learns nothing more)."""
+    def _check_host(self, scope: Scope) -> None:
+        host = header(scope, b"host")
+        if not self.access.host_allowed(host):
+            message = (
+                f"host {(host or '')[:100]!r} is not allowed: without a token this server answers only to "
+                "localhost, 127.0.0.1 and [::1], and the hosts in allowed_hosts (see docs/security.md)"
+            )
+            raise _Refused(ForbiddenError(message, headers={"Connection": "close"}))
+
+    def _check_token(self, scope: Scope, need: Need) -> None:
+        """Refuse a request without the token it needs (401), and every one carrying a token from an
+        address with too many wrong ones (429), right or not: a locked address learns nothing more."""
         access = self.access
         if need is Need.NOTHING or not access.guards(need):
-            return None
+            return
         session = session_of(scope) if need in (Need.READ, Need.STREAM) else None  # the cookie reads only
         presented = stream_token(scope) if need is Need.STREAM else bearer(header(scope, b"authorization"))
         if presented is None and session is None:
@@ -148,26 +163,27 @@ class Gate:
                 " or ?access_token=<token>" if need is Need.STREAM else ""
             )
             message, challenge = refusal(None, need.value, how)
-            return Refusal(401, message, [(b"www-authenticate", challenge.encode())])
+            raise _Refused(UnauthorizedError(message, headers={"WWW-Authenticate": challenge}), self.max_body)
         client = client_key(scope)
         wait = self.failures.retry_after(client)
         if wait is not None:
             seconds = max(1, math.ceil(wait))
             message = f"too many wrong tokens from this address: try again in {seconds} s"
-            return Refusal(429, message, [(b"retry-after", b"%d" % seconds)])
-        if access.grants(need, presented, session):
-            return None
-        self.failures.failed(client)
-        message, challenge = refusal(presented, need.value, session=session)
-        return Refusal(401, message, [(b"www-authenticate", challenge.encode())])
+            raise _Refused(
+                TooManyRequestsError(message, headers={"Retry-After": str(seconds)}), self.max_body
+            )
+        if not access.grants(need, presented, session):
+            self.failures.failed(client)
+            message, challenge = refusal(presented, need.value, session=session)
+            raise _Refused(UnauthorizedError(message, headers={"WWW-Authenticate": challenge}), self.max_body)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None if the client went away; refused past its limit or its time."""
         limit = self.ceiling if route_path(scope) == BATCH_PATH else self.max_body
-        too_large = Refusal(413, f"request body is larger than {limit} bytes", [])
+        too_large = PayloadTooLargeError(f"request body is larger than {limit} bytes")
         size = _declared_size(scope)
         if size is not None and size > limit:
-            raise _BodyRefused(too_large, drain=self.ceiling)  # unread; within a batch's size, drained
+            raise _Refused(too_large, drain=self.ceiling)  # unread; within a batch's size, drained
         chunks: list[bytes] = []
         received = 0
         try:
@@ -179,36 +195,46 @@ class Gate:
                     chunk = message.get("body", b"")
                     received += len(chunk)
                     if received > limit:
-                        raise _BodyRefused(too_large)
+                        raise _Refused(too_large)
                     chunks.append(chunk)
                     if not message.get("more_body", False):
                         return b"".join(chunks)
         except TimeoutError:
             late = f"the request body did not arrive within {BODY_TIMEOUT:g} seconds"
-            raise _BodyRefused(Refusal(408, late, [_CLOSE])) from None
+            raise _Refused(RequestTimeoutError(late, headers={"Connection": "close"})) from None
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, refused: Refusal, drain: int) -> None:
-        """Answer `refused` at once. For an unread body of at most `drain` bytes, the answer's end waits
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, refused: _Refused) -> None:
+        """Answer at once. For an unread body of at most `refused.drain` bytes, the answer's end waits
         until the body is read, and the connection is kept: hypercorn closes one whose request is unread
         when the answer ends, and the client may lose the answer to the reset that unread bytes cause."""
+        error = refused.error
         http1 = scope.get("http_version", "1.1").startswith("1")
         size = _declared_size(scope)
-        keep = http1 and _has_body(scope) and size is not None and size <= drain
-        headers = [item for item in refused.headers if http1 or item != _CLOSE]  # HTTP/2 has no `connection`
-        if http1 and _has_body(scope) and not keep and _CLOSE not in headers:
-            headers.append(_CLOSE)
-        headers += self.access.cors_headers(header(scope, b"origin"))
-        method, path = scope["method"], route_path(scope)
-        event = "stream_refused" if path == STREAM_PATH else "request_refused"
-        fields: dict[str, Any] = {"client": peer(scope), "status": refused.status}
-        if path != STREAM_PATH:
-            self.observe(method, path, refused.status)
-            fields |= {"method": method, "path": path[:200]}
-        log_event(log, logging.INFO, event, **fields, error=refused.message)
-        await send_json(send, refused.status, {"error": refused.message}, headers, more_body=keep)
+        keep = http1 and _has_body(scope) and size is not None and size <= refused.drain
+        if not http1:  # HTTP/2 has no `connection`: the stream ends, not the connection
+            error.headers.pop("Connection", None)
+        elif _has_body(scope) and not keep:
+            error.headers["Connection"] = "close"
+        self._log(scope, error)
+        await send_error(send, error, more_body=keep)
         if keep:
             await self._drain(receive)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _log(self, scope: Scope, error: MetricStreamError) -> None:
+        method, path = scope["method"], route_path(scope)
+        fields: dict[str, Any] = {"client": peer(scope), "status": error.status_code}
+        if isinstance(error, ForbiddenError):
+            event = "host_refused"
+            fields["host"] = (header(scope, b"host") or "")[:100]
+        elif path == STREAM_PATH:
+            event = "stream_refused"
+        else:
+            event = "request_refused"
+            fields |= {"method": method, "path": path[:200]}
+        if path != STREAM_PATH:
+            self.observe(method, path, error.status_code)
+        log_event(log, logging.INFO, event, **fields, error=error.message)
 
     async def _drain(self, receive: Receive) -> None:
         try:
@@ -219,6 +245,42 @@ class Gate:
                         return
         except TimeoutError:
             return  # the answer ends unread and hypercorn closes the connection: the client stalled anyway
+
+    # --- CORS (the rules: access.py) -------------------------------------------------------------------
+
+    async def _preflight(self, scope: Scope, send: Send) -> bool:
+        """Answer a CORS preflight from an allowed origin for a method its path takes; False (nothing
+        sent) for any other request, which goes on to its route."""
+        if scope["method"] != "OPTIONS":
+            return False
+        allowed = self.access.allowed_origin(header(scope, b"origin"))
+        method = header(scope, b"access-control-request-method")
+        if allowed is None or method is None or method not in self.methods(route_path(scope)):
+            return False
+        asked = header(scope, b"access-control-request-headers") or ""
+        requested = {name.strip().lower() for name in asked.split(",")}
+        headers = [name for name in CORS_ALLOW_HEADERS if name.lower() in requested]
+        start = [
+            (b"access-control-allow-origin", allowed.encode("latin-1")),
+            (b"access-control-allow-methods", method.encode("latin-1")),
+            (b"access-control-allow-headers", ", ".join(headers).encode()),
+            (b"access-control-max-age", b"%d" % CORS_MAX_AGE),
+            (b"vary", b"Origin"),
+        ]
+        await send({"type": "http.response.start", "status": 204, "headers": start})
+        await send({"type": "http.response.body", "body": b""})
+        return True
+
+    def _with_cors(self, scope: Scope, send: Send) -> Send:
+        """`send`, adding the CORS headers for this request's origin to its answer, whoever writes it."""
+        extra = self.access.cors_headers(header(scope, b"origin"))
+
+        async def send_with_cors(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        return send_with_cors
 
 
 def _declared_size(scope: Scope) -> int | None:

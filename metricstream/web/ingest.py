@@ -1,21 +1,23 @@
-"""`POST /metrics/readings` and `POST /metrics/readings/batch` as a plain ASGI handler: the hot write
-routes, beside Quart, as the stream is (a sensor posting one reading per request spent most of it in
-the framework). The answers are the Quart routes' (`app.py`, which still documents them in
-`/openapi.json`; tests/test_ingest.py compares the two): the same body limits and messages, CORS
-headers, error bodies and request telemetry. The token, the body's size and its time are checked before
-either, once, by `gate.py`, which hands over the body read whole. The body helpers here serve both.
+"""`POST /metrics/readings` and `POST /metrics/readings/batch` as plain ASGI handlers: the hot write routes,
+outside the framework as the stream is (a sensor posting one reading per request spent most of it in
+Quart). The gate (`gate.py`) has checked the token, the body's size and its time before they run, and
+hands over the body read whole; the CORS headers and the error answers are the same as every route's.
+`/openapi.json` documents them (`openapi.py`). The body checks here serve the Quart routes too.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from ..errors import MetricStreamError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
-from .access import Access, route_path
+from .access import header
+from .answers import send_error
+from .gate import BATCH_PATH, READING_PATH
 from .telemetry import log_event
 
 if TYPE_CHECKING:
@@ -23,13 +25,10 @@ if TYPE_CHECKING:
     from .telemetry import Telemetry
     from .types import Receive, Scope, Send
 
-__all__ = ["BATCH_BODY_FACTOR", "INGEST_PATHS", "Ingest", "batch_items", "error_body", "json_body"]
+__all__ = ["BATCH_BODY_FACTOR", "Ingest", "batch_items", "json_body"]
 
 log = logging.getLogger("metricstream")
 
-READING_PATH: Final = "/metrics/readings"
-BATCH_PATH: Final = "/metrics/readings/batch"
-INGEST_PATHS: Final = frozenset({READING_PATH, BATCH_PATH})
 BATCH_BODY_FACTOR: Final = 16  # a batch body may be this many times max_body
 _JSON: Final = (b"content-type", b"application/json")
 
@@ -53,65 +52,62 @@ def batch_items(body: Any) -> list[Any]:
     return items
 
 
-def error_body(error: MetricStreamError) -> dict[str, object]:
-    body: dict[str, object] = {"error": error.message}
-    if error.errors:
-        body["errors"] = error.errors
-    return body
-
-
 class Ingest:
-    """The two write routes for one app's service, CORS rules and telemetry."""
+    """The two write routes, for one app's service and telemetry."""
 
-    def __init__(
-        self, service: AsyncMetricService, access: Access, telemetry: Telemetry, max_body: int
-    ) -> None:
-        self.service, self.access, self.telemetry = service, access, telemetry
+    def __init__(self, service: AsyncMetricService, telemetry: Telemetry, max_body: int) -> None:
+        self.service, self.telemetry = service, telemetry
         self.max_body = max_body
         self.ceiling = max_body * BATCH_BODY_FACTOR  # no write route reads more than this
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+    async def reading(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+        """`POST /metrics/readings`: one reading, answered with its JSON."""
+
+        async def write(data: bytes, mimetype: str) -> bytes:
+            item = json_body(data, mimetype, self.max_body)
+            _, events = await self.service.write_readings([item], single=True)
+            return events[0].body
+
+        await self._answer(READING_PATH, scope, send, body, write)
+
+    async def batch(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+        """`POST /metrics/readings/batch`: readings all or nothing, answered as `{"readings": [...]}`."""
+
+        async def write(data: bytes, mimetype: str) -> bytes:
+            items = batch_items(json_body(data, mimetype, self.ceiling))
+            _, events = await self.service.write_readings(items)
+            return b'{"readings":[' + b",".join(event.body for event in events) + b"]}"
+
+        await self._answer(BATCH_PATH, scope, send, body, write)
+
+    async def _answer(
+        self,
+        route: str,
+        scope: Scope,
+        send: Send,
+        body: bytes | None,
+        write: Callable[[bytes, str], Awaitable[bytes]],
+    ) -> None:
         started = time.perf_counter()
-        path = route_path(scope)
-        status = await self._answer(scope, send, body or b"", path == BATCH_PATH)
-        self.telemetry.observe_request("POST", path, status, time.perf_counter() - started)
-
-    async def _answer(self, scope: Scope, send: Send, data: bytes, batch: bool) -> int:
-        headers = _request_headers(scope)
-        answer_headers = self.access.cors_headers(headers.get(b"origin"))
+        mimetype = (header(scope, b"content-type") or "").partition(";")[0].strip().lower()
         try:
-            mimetype = headers.get(b"content-type", "").partition(";")[0].strip().lower()
-            if batch:
-                items = batch_items(json_body(data, mimetype, self.ceiling))
-                _, events = await self.service.write_readings(items)
-                payload = b'{"readings":[' + b",".join(event.body for event in events) + b"]}"
-            else:
-                item = json_body(data, mimetype, self.max_body)
-                _, events = await self.service.write_readings([item], single=True)
-                payload = events[0].body
-            return await _send(send, 201, payload, answer_headers)
+            payload = await write(body or b"", mimetype)
         except MetricStreamError as error:
-            extra = [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
-            body = orjson.dumps(error_body(error))
-            return await _send(send, error.status_code, body, [*extra, *answer_headers])
+            await send_error(send, error)
+            status = error.status_code
         except Exception as error:
-            fields = {"method": "POST", "path": scope["path"], "status": 500}
-            log_event(log, logging.ERROR, "request_error", **fields, exc_info=error)
-            body = b'{"error":"internal server error"}'
-            return await _send(send, 500, body, answer_headers)
+            log_event(
+                log, logging.ERROR, "request_error", method="POST", path=route, status=500, exc_info=error
+            )
+            await _send(send, 500, b'{"error":"internal server error"}')
+            status = 500
+        else:
+            await _send(send, 201, payload)
+            status = 201
+        self.telemetry.observe_request("POST", route, status, time.perf_counter() - started)
 
 
-def _request_headers(scope: Scope) -> dict[bytes, str]:
-    """The request's headers by lower-case name; the first of repeated ones, as Quart reads them."""
-    headers: dict[bytes, str] = {}
-    for name, value in scope["headers"]:
-        if name not in headers:
-            headers[name] = value.decode("latin-1")
-    return headers
-
-
-async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> int:
-    start = [_JSON, (b"content-length", b"%d" % len(body)), *headers]
+async def _send(send: Send, status: int, body: bytes) -> None:
+    start = [_JSON, (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": start})
     await send({"type": "http.response.body", "body": body})
-    return status

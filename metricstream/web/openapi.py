@@ -11,8 +11,9 @@ import copy
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel
+from pydantic.json_schema import models_json_schema
 
-from ..domain.validation import AnyReadingIn, ReadingIn
+from ..domain.validation import AnyReadingIn, ReadingIn, reading_model
 from ..wire import EVENT_TYPES, STREAM_PATH
 from .access import Access, Need
 from .gate import need_of
@@ -150,14 +151,18 @@ class RetryAfterHeader(BaseModel):
     retry_after: str = Field(description="Seconds until this address may try again.")
 
 
-def complete_document(document: dict[str, Any], access: Access) -> dict[str, Any]:
+def complete_document(document: dict[str, Any], access: Access, positive_only: bool) -> dict[str, Any]:
     """The generated document with what the routes cannot declare: who may call each operation (by the
     same rules the gate applies, for this server's tokens), the errors any route of a kind can answer,
-    the answers that are not JSON, the stream, which bypasses the framework, and every body schema as a
-    named component. Status codes are ints here, as quart-schema keys them, until it is serialized."""
+    the answers that are not JSON, the stream and the two write routes, which bypass the framework, and
+    every body schema as a named component. Status codes are ints here, as quart-schema keys them, until
+    it is serialized."""
     paths = document["paths"]
     paths[STREAM_PATH] = copy.deepcopy(STREAM_OPERATION)
     paths["/openapi.json"] = copy.deepcopy(DOCUMENT_OPERATION)
+    write_paths, write_schemas = write_operations(positive_only)
+    paths.update(write_paths)
+    document.setdefault("components", {}).setdefault("schemas", {}).update(write_schemas)
     for path, item in paths.items():
         for method, operation in item.items():
             if path in NON_JSON_ANSWERS:
@@ -182,6 +187,60 @@ def complete_document(document: dict[str, Any], access: Access) -> dict[str, Any
     schemas.setdefault("ErrorOut", ErrorOut.model_json_schema())  # the errors above refer to it
     _name_body_schemas(paths, schemas)
     return document
+
+
+def write_operations(positive_only: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two write routes (`ingest.py`) as operations, with the schemas they name: their bodies come
+    from the models that validate them, for the `positive_only` setting."""
+    reading, batch = reading_model(positive_only), reading_batch_model(positive_only)
+    models: list[type[BaseModel]] = [reading, batch, ReadingOut, ReadingBatchOut, BatchErrorOut, ErrorOut]
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
+    )
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        return {
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+        }
+
+    def operation(
+        summary: str, description: str, body: type[BaseModel], answer: type[BaseModel]
+    ) -> dict[str, Any]:
+        errors = BatchErrorOut if body is batch else ErrorOut
+        return {
+            "post": {
+                "summary": summary,
+                "description": description,
+                "requestBody": {"required": True, **ref(body)},
+                "responses": {
+                    201: {"description": "Recorded.", **ref(answer)},
+                    400: {"description": "Bad input; nothing is stored.", **ref(errors)},
+                    404: {"description": "A metric_id no metric has; nothing is stored.", **ref(errors)},
+                    409: {
+                        "description": "A name several metrics have, or max_metrics reached.",
+                        **ref(ErrorOut),
+                    },
+                },
+            }
+        }
+
+    paths = {
+        "/metrics/readings": operation(
+            "Record a reading.",
+            "Of a metric given by id, or by name (`metric`: created first, and announced, if no metric has "
+            "that name); announced as a `metric_reading_created` event.",
+            reading,
+            ReadingOut,
+        ),
+        "/metrics/readings/batch": operation(
+            "Record many readings at once, all or nothing.",
+            "Up to `max_batch` readings, their metrics given by id or name (each new name creating a "
+            "metric first); one event per reading.",
+            batch,
+            ReadingBatchOut,
+        ),
+    }
+    return paths, definitions["$defs"]
 
 
 def _declare_access(operation: dict[str, Any], access: Access, need: Need) -> None:

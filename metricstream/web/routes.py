@@ -1,14 +1,10 @@
-"""The HTTP API's routes on Quart, for a `MetricStreamApp` (`application.py`). The only module that imports
-Quart.
+"""The routes the framework serves: metrics, readings, the dashboard's files and sign-in, the scrape, on
+Quart, for one server's `Parts`.
 
-Routes validate through the service (one set of pydantic models, also the source of `/openapi.json`), and
-every error leaves as `{"error": "..."}` with a 4xx status, mapped here in one place. `GET /events/watch`
-is handed to the framework-free handler in `stream.py`.
-
-Security: `access.Access` decides who may do what (the rules: docs/security.md) and `gate.py` applies it
-to every request before it gets here, with the Host rule, the wrong-token limit and the body's size and
-time; quart-cors adds the CORS headers for `cors_origins`. The sign-in routes (`/dashboard/session`,
-answered by `session.py`) check their own token, counted in the same limit.
+Routes validate through the service (one set of pydantic models, also the source of `/openapi.json`); an
+error leaves as `answers.error_body` says, with its status. The gate (`gate.py`) has already applied the
+Host rule, CORS, the token and the body's size and time; the stream and the two write routes never reach
+Quart (`application.py` routes them). The sign-in routes check their own token, counted in the same limit.
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ from urllib.parse import urlencode
 
 import orjson
 from quart import Quart, Response, g, request
-from quart_cors import cors
 from quart_schema import (
     QuartSchema,
     document_querystring,
@@ -34,29 +29,26 @@ from werkzeug.exceptions import HTTPException
 
 from ..dashboard import DashboardFile, dashboard_files, dashboard_headers
 from ..domain.paging import Page
-from ..domain.validation import MetricIn, MetricsQuery, ReadingsQuery, reading_model, validate
+from ..domain.validation import MetricIn, MetricsQuery, ReadingsQuery, validate
 from ..errors import MetricStreamError
 from ..wire import __version__
-from .access import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE, Access, session_cookie
+from .access import Access, session_cookie
+from .answers import error_body
 from .gate import client_key
-from .ingest import BATCH_BODY_FACTOR, batch_items, error_body, json_body
+from .ingest import BATCH_BODY_FACTOR, json_body
 from .json_slices import SLICE, metrics_json, readings_json
 from .openapi import (
-    BatchErrorOut,
     ErrorOut,
     HealthOut,
     LastEventHeader,
     MetricList,
     MetricOut,
     PageHeaders,
-    ReadingBatchOut,
     ReadingList,
-    ReadingOut,
     RetryAfterHeader,
     SessionOut,
     complete_document,
     move_response_headers,
-    reading_batch_model,
     uuid_path_parameter,
 )
 from .sessions import SESSION_PATH, Caller, FailureLimit, SessionAnswer, SessionIn, Sessions
@@ -80,7 +72,7 @@ class _Provider(OpenAPIProvider):
 
     def schema(self) -> dict[str, Any]:
         parts: Parts = self._app.extensions["metricstream"]
-        return complete_document(super().schema(), parts.access)
+        return complete_document(super().schema(), parts.access, parts.settings.positive_only)
 
     def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
         parameter = super().build_path_parameter(name, converter)
@@ -127,7 +119,6 @@ def build_quart(parts: Parts) -> Quart:
         openapi_provider_class=_Provider,
     )
     _observability(app, parts)  # first: its before_request hook must see every request
-    _cors(app, parts.access)
     _errors(app)
     _metric_routes(app, parts)
     _reading_routes(app, parts)
@@ -141,7 +132,7 @@ def _errors(app: Quart) -> None:
 
     @app.errorhandler(MetricStreamError)
     async def domain_error(error: MetricStreamError) -> Response:
-        return _json(error_body(error), error.status_code, error.headers or None)
+        return _json(error_body(error), error.status_code, error.headers or None)  # as answers.py says
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
@@ -231,37 +222,9 @@ def _metric_routes(app: Quart, parts: Parts) -> None:
 
 
 def _reading_routes(app: Quart, parts: Parts) -> None:
+    """The readings of a metric. (The two write routes are `ingest.py`'s, outside Quart; `openapi.py`
+    documents them.)"""
     service = parts.service
-
-    @app.post("/metrics/readings")
-    @document_request(reading_model(parts.settings.positive_only))
-    @document_response(ReadingOut, 201)
-    @document_response(ErrorOut, 400)
-    @document_response(ErrorOut, 404)
-    @document_response(ErrorOut, 409)  # a name several metrics have, or max_metrics reached
-    async def create_reading() -> Response:
-        """Record a reading.
-
-        Of a metric given by id, or by name (`metric`: created first, and announced, if no metric has
-        that name); announced as a `metric_reading_created` event."""
-        _, events = await service.write_readings([await _json_body(parts.settings.max_body)], single=True)
-        return Response(events[0].body, 201, content_type="application/json")
-
-    @app.post("/metrics/readings/batch")
-    @document_request(reading_batch_model(parts.settings.positive_only))
-    @document_response(ReadingBatchOut, 201)
-    @document_response(BatchErrorOut, 400)
-    @document_response(BatchErrorOut, 404)
-    @document_response(ErrorOut, 409)
-    async def create_readings() -> Response:
-        """Record many readings at once, all or nothing.
-
-        Up to `max_batch` readings, their metrics given by id or name (each new name creating a metric
-        first); one event per reading."""
-        items = batch_items(await _json_body(parts.settings.max_body * BATCH_BODY_FACTOR))
-        _, events = await service.write_readings(items)
-        payload = b'{"readings":[' + b",".join(event.body for event in events) + b"]}"
-        return Response(payload, 201, content_type="application/json")
 
     @app.get("/metrics/<metric_id>/readings")
     @document_querystring(ReadingsQuery)
@@ -409,22 +372,6 @@ def _observability(app: Quart, parts: Parts) -> None:
         The text format, or OpenMetrics when the Accept header asks for it (docs/observability.md)."""
         body, content_type = parts.telemetry.render(request.headers.get("Accept"))
         return Response(body, 200, content_type=content_type)
-
-
-# --- CORS for the Quart routes (tokens, Host and bodies: gate.py, before any route) ----------------------
-
-
-def _cors(app: Quart, access: Access) -> None:
-    if access.cors_origins:
-        cors(
-            app,
-            allow_origin=sorted(access.cors_origins),
-            allow_credentials=False,
-            allow_headers=CORS_ALLOW_HEADERS,
-            allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
-            expose_headers=CORS_EXPOSE_HEADERS,
-            max_age=CORS_MAX_AGE,
-        )
 
 
 def _validate_query(model: type[QueryT]) -> QueryT:

@@ -1,9 +1,8 @@
 """`GET /events/watch` as a plain ASGI handler.
 
 The stream path skips the web framework: each connection then costs a fraction of a Quart request's memory,
-and every chunk goes straight to `send`, which is what lets the broadcaster bound each write in time. The
-framework's routing, docs and error handling stay for the rest of the API (`app.py`); who may connect is
-decided by `access.py`, for both.
+and every chunk goes straight to `send`, which is what lets the broadcaster bound each write in time. Who
+may connect, and the CORS headers, are the gate's (`gate.py`), as for every route.
 """
 
 from __future__ import annotations
@@ -12,13 +11,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import NamedTuple
 from urllib.parse import parse_qs
 
 from ..errors import MetricStreamError, ValidationError
 from ..stream.broadcaster import GOODBYE_TIMEOUT, Broadcaster, Client
 from ..wire import EVENT_TYPES
-from .access import Access, header, peer, send_json
+from .access import peer
+from .answers import send_error
 from .telemetry import log_event
 from .types import Receive, Scope, Send
 
@@ -66,20 +65,23 @@ def parse_request(scope: Scope) -> Request:
     return last_event_id or None, types, metric_id, start == "earliest"
 
 
-async def watch(
-    broadcaster: Broadcaster, scope: Scope, receive: Receive, send: Send, access: Access | None = None
-) -> None:
+async def watch(broadcaster: Broadcaster, scope: Scope, send: Send, receive: Receive) -> None:
     """Serve one SSE client until it leaves, is dropped, or the server shuts down. One coroutine for
     the whole stream (the helpers below are plain functions): each frame held per connection counts."""
-    access = access or Access()
-    cors = access.cors_headers(header(scope, b"origin"))
-    admitted = _admit(broadcaster, scope)
-    if isinstance(admitted, _Refusal):
-        status, message, headers = admitted
-        log_event(log, logging.INFO, "stream_refused", client=peer(scope), status=status, error=message)
-        await send_json(send, status, {"error": message}, [*headers, *cors])
+    try:
+        request = parse_request(scope)
+        client = broadcaster.connect(*request)
+    except MetricStreamError as error:
+        log_event(
+            log,
+            logging.INFO,
+            "stream_refused",
+            client=peer(scope),
+            status=error.status_code,
+            error=error.message,
+        )
+        await send_error(send, error)
         return
-    client, request = admitted
     number = _log_connect(broadcaster, client, scope, request)
 
     async def watch_for_disconnect() -> None:
@@ -95,7 +97,7 @@ async def watch(
     close = [_CLOSE] if scope.get("http_version", "1.1").startswith("1") else []
     listener = asyncio.ensure_future(watch_for_disconnect())
     try:
-        start = [*_STREAM_HEADERS, *close, *cors]
+        start = [*_STREAM_HEADERS, *close]
         await send({"type": "http.response.start", "status": 200, "headers": start})
         await broadcaster.serve(client, write)
         with contextlib.suppress(TimeoutError):  # a peer that stopped reading can't take it
@@ -114,22 +116,6 @@ async def watch(
             duration=broadcaster.clock.monotonic() - client.connected_at,
             clients=broadcaster.statistics().clients,
         )
-
-
-class _Refusal(NamedTuple):
-    status: int
-    message: str
-    headers: list[tuple[bytes, bytes]]
-
-
-def _admit(broadcaster: Broadcaster, scope: Scope) -> tuple[Client, Request] | _Refusal:
-    """The connected client and its request, or the answer that refuses it (its token was checked by
-    the gate)."""
-    try:
-        request = parse_request(scope)
-        return broadcaster.connect(*request), request
-    except MetricStreamError as error:
-        return _Refusal(error.status_code, error.message, [])
 
 
 def _log_connect(broadcaster: Broadcaster, client: Client, scope: Scope, request: Request) -> int:
