@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_PATH", "BODY_TIMEOUT", "DRAIN_TIMEOUT", "READING_PATH", "Gate", "client_key", "need_of"]
 
 log = logging.getLogger("metricstream")
+stream_log = logging.getLogger("metricstream.stream")  # the stream's lines, and the Host refusals, as before
 
 READING_PATH: Final = "/metrics/readings"
 BATCH_PATH: Final = "/metrics/readings/batch"  # its body may be a batch's size; any other, max_body
@@ -234,7 +235,8 @@ class Gate:
             fields |= {"method": method, "path": path[:200]}
         if path != STREAM_PATH:
             self.observe(method, path, error.status_code)
-        log_event(log, logging.INFO, event, **fields, error=error.message)
+        logger = log if event == "request_refused" else stream_log
+        log_event(logger, logging.INFO, event, **fields, error=error.message)
 
     async def _drain(self, receive: Receive) -> None:
         try:
