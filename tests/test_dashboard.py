@@ -31,6 +31,7 @@ import pytest
 
 from metricstream import Hub, ValidationError
 from metricstream.clock import ManualClock
+from metricstream.dashboard import dashboard_files
 from metricstream.settings import Settings
 
 from .conftest import FAST, Certificates, RawStream, free_port, wait_for
@@ -155,8 +156,11 @@ def test_dashboard_files_have_their_types_caching_and_policy(server: Hub) -> Non
         assert page.headers["x-content-type-options"] == "nosniff"
         assert http.get("/", headers={"If-None-Match": page.headers["etag"]}).status_code == 304
 
-        assets = dict(re.findall(r'"(dashboard/dashboard\.(?:css|js))\?v=([0-9a-f]+)"', page.text))
-        assert set(assets) == {"dashboard/dashboard.css", "dashboard/dashboard.js"}
+        assets = dict(re.findall(r'"(dashboard/[\w.-]+\.(?:css|js))\?v=([0-9a-f]+)"', page.text))
+        assert set(assets) == {"dashboard/dashboard.css", "dashboard/main.js"}
+        assets.update(module_imports(http, "dashboard/main.js", assets["dashboard/main.js"]))
+        shipped = {f"dashboard/{name}" for name in dashboard_files() if name != "index.html"}
+        assert set(assets) == shipped  # every module is imported, each by its current hash
         types = {"css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8"}
         for path, version in assets.items():
             pinned = http.get(f"/{path}", params={"v": version})
@@ -182,6 +186,22 @@ def test_dashboard_files_have_their_types_caching_and_policy(server: Hub) -> Non
         }
 
 
+def module_imports(http: httpx.Client, path: str, version: str) -> dict[str, str]:
+    """The modules the served module at `path?v=version` imports, directly or not: path -> version."""
+    found: dict[str, str] = {}
+    waiting = [(path, version)]
+    while waiting:
+        module, pinned = waiting.pop()
+        source = http.get(f"/{module}", params={"v": pinned}).text
+        for name, hash_ in re.findall(
+            r'^(?:import|export)\b[^;]*?"\./([\w.-]+\.js)\?v=([0-9a-f]+)"', source, re.M
+        ):
+            if f"dashboard/{name}" not in found:
+                found[f"dashboard/{name}"] = hash_
+                waiting.append((f"dashboard/{name}", hash_))
+    return found
+
+
 LOOPBACK_ANCESTORS = "'self' http://localhost:* http://127.0.0.1:* https://localhost:* https://127.0.0.1:*"
 
 
@@ -205,7 +225,7 @@ def test_the_board_may_be_framed_by_pages_of_this_machine_and_listed_origins(
         Hub(port=0, **{**FAST, "frame_ancestors": setting}) as hub,
         httpx.Client(base_url=hub.url, timeout=10) as http,
     ):
-        for path in ("/", "/dashboard/dashboard.js", "/dashboard/dashboard.css"):
+        for path in ("/", "/dashboard/main.js", "/dashboard/chart.js", "/dashboard/dashboard.css"):
             headers = http.get(path).headers
             directives = headers["content-security-policy"].split("; ")
             assert directives[-1] == f"frame-ancestors {ancestors}"
@@ -257,8 +277,7 @@ def test_page_loads_without_errors_and_asks_only_its_own_origin(tab: Tab, server
     paths = {urlsplit(request.url).path for request in tab.requests}
     assert {
         "/",
-        "/dashboard/dashboard.css",
-        "/dashboard/dashboard.js",
+        *(f"/dashboard/{name}" for name in dashboard_files() if name != "index.html"),  # css, modules
         "/dashboard/session",  # whether to sign in first: no token is set here, so no
         "/metrics",
         "/events/watch",
