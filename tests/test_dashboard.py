@@ -995,6 +995,50 @@ def test_one_metric_alone_and_why_it_is_missing(tab: Tab, server: Hub) -> None:
     assert tab.errors == []
 
 
+# The colour at the newest point of a card's chart: with one reading, the middle of the chart's height,
+# 8 px from its right edge (chart.js).
+NEWEST_POINT_COLOR = """(id) => {
+  const canvas = document.querySelector(`.card[data-metric-id="${id}"] canvas`);
+  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  if (!canvas.width) return null;
+  const [x, y] = [canvas.width / ratio - 8, 14 + (canvas.height / ratio - 18) / 2];
+  const pixel = canvas.getContext("2d").getImageData(Math.round(x * ratio), Math.round(y * ratio), 1, 1).data;
+  return "#" + [...pixel.slice(0, 3)].map((level) => level.toString(16).padStart(2, "0")).join("");
+}"""
+
+
+def test_a_metric_has_its_own_colour_on_the_board_and_alone(tab: Tab, server: Hub) -> None:
+    """A metric's colour comes from its id (colors.js), so its view alone, a notebook's chart and the
+    board draw it alike, whatever other metrics there are and in whatever order they came."""
+    metrics = [server.service.create_metric(name) for name in ("Fan Speed", "CPU Temperature")]
+    for metric in metrics:
+        server.service.create_reading(metric.id, 1)
+    page = open_dashboard(tab, server)
+    accent = """(id) => getComputedStyle(document.querySelector(`.card[data-metric-id='${id}']`))
+        .getPropertyValue('--accent')"""
+    colours = {metric.id: page.evaluate(accent, metric.id) for metric in metrics}
+    assert len(set(colours.values())) == 2
+
+    later = metrics[1]
+    page.goto(f"{server.url}/?metric={later.id}")  # alone, it is the first metric on the page
+    page.wait_for_selector(card(later.id))
+    assert page.evaluate(accent, later.id) == colours[later.id]
+    server.service.delete_metric(metrics[0].id)
+    page.goto(server.url)
+    expect(page.locator(".card")).to_have_count(1)
+    assert page.evaluate(accent, later.id) == colours[later.id]
+
+    for metric in metrics[1:]:  # what a notebook's chart computes, and what the chart is drawn in
+        computed = page.evaluate(
+            "async (id) => (await import('./dashboard/colors.js')).metricColor(id)", metric.id
+        )
+        assert computed == colours[metric.id]
+        page.wait_for_function(
+            f"(id) => ({NEWEST_POINT_COLOR})(id) === {json.dumps(computed)}", arg=metric.id
+        )
+    assert tab.errors == []
+
+
 def test_one_metric_alone_resumes_after_its_position_expired_without_reloading(tab: Tab) -> None:
     """The single-metric view streams one metric's events. That metric is quiet for longer than
     event_ttl while another reports, then the connection drops: the browser resumes from the position
