@@ -69,7 +69,8 @@ export class Card {
   add(reading, number) {
     const time = parseTime(reading.timestamp);
     if (!this.series.add(reading.id, time, reading.value, number)) return false;
-    if (this.history !== null && number > this.history.cutoff) this.history.fold(time, reading.value, Date.now());
+    const history = this.history;
+    if (history !== null && number > history.cutoff) history.fold(time, reading.value, Date.now());
     this.dirty = true;
     return true;
   }
@@ -117,7 +118,8 @@ export class Card {
       if (latest === null) delete this.node.dataset.value;
       else this.node.dataset.value = String(latest);
     });
-    this.show("value", count ? format.value(latest, integers) : "–", (text) => (this.value.textContent = text));
+    const value = count ? format.value(latest, integers) : "–";
+    this.show("value", value, (text) => (this.value.textContent = text));
     let delta = "";
     if (count > 1 && latest !== values[count - 2]) {
       const change = latest - values[count - 2];
@@ -146,7 +148,8 @@ export class Card {
     }
     this.stale = false;
     const { width, height, color } = this;
-    drawChart(this.canvas, chart, { width, height, color, ratio: window.devicePixelRatio || 1, ...this.look });
+    const ratio = window.devicePixelRatio || 1;
+    drawChart(this.canvas, chart, { width, height, color, ratio, ...this.look });
     return true;
   }
 

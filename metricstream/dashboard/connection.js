@@ -134,7 +134,8 @@ export class Connection {
         const at = response.headers.get("X-Last-Event-ID");
         const rows = await response.json();
         // a server without buckets ignores `step` and answers raw readings
-        if (Array.isArray(rows) && rows.every((row) => typeof row.start === "string")) return { rows, at, retry };
+        const buckets = Array.isArray(rows) && rows.every((row) => typeof row.start === "string");
+        if (buckets) return { rows, at, retry };
       }
     } catch {
       // no answer, or not JSON: `retry` says whether to ask again
@@ -174,7 +175,8 @@ export class Connection {
       // which a bucket answer's X-Last-Event-ID cannot be compared with; the browser resumes from it.
       if (event.lastEventId && focus === null) this.position = event.lastEventId;
       if (event.data === "connected") this.connected();
-      else if (event.data === "disconnected") listener.state("reconnecting"); // the browser comes back by itself
+      // `disconnected`: the server is going away, and the browser comes back by itself
+      else if (event.data === "disconnected") listener.state("reconnecting");
     };
     stream.onerror = () => {
       if (!live()) return;

@@ -32,7 +32,7 @@ export class Format {
     this.timeZone = timeZone;
     /** @type {Map<string, Intl.NumberFormat>} */
     this.numbers = new Map();
-    /** @type {{clock: Intl.DateTimeFormat, calendar: Intl.DateTimeFormat, day: Intl.DateTimeFormat} | null} */
+    /** @type {Record<"clock" | "calendar" | "day", Intl.DateTimeFormat> | null} */
     this.dates = null;
   }
 
@@ -54,7 +54,8 @@ export class Format {
   value(value, integers = false) {
     const magnitude = Math.abs(value);
     const decimals = (n) => ({ minimumFractionDigits: n, maximumFractionDigits: n });
-    if (magnitude >= 1e6) return this.number(value, { notation: "compact", maximumFractionDigits: 2 }); // 1.23M
+    const compact = { notation: "compact", maximumFractionDigits: 2 }; // 1.23M
+    if (magnitude >= 1e6) return this.number(value, compact);
     if (integers || magnitude >= 1000) return this.number(value, decimals(0));
     if (magnitude >= 100) return this.number(value, decimals(1));
     if (magnitude >= 1) return this.number(value, decimals(2));
@@ -94,7 +95,12 @@ export class Format {
   makeDates() {
     const { locale, timeZone } = this;
     this.dates = {
-      clock: new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone }),
+      clock: new Intl.DateTimeFormat(locale, {
+        hour: "2-digit",
+        minute: "2-digit",
+        second: "2-digit",
+        timeZone,
+      }),
       calendar: new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short", timeZone }),
       day: new Intl.DateTimeFormat(locale, { year: "numeric", month: "numeric", day: "numeric", timeZone }),
     };

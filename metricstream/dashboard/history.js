@@ -110,7 +110,8 @@ export function bucketsUrl(metricId, history, now) {
   );
 }
 
-/** What a card shows of its buckets in the window ending at `now`: the chart's data (chart.js), and its texts.
+/** What a card shows of its buckets in the window ending at `now`: the chart's data (chart.js), and its
+ * texts.
  * @param {History} history
  * @param {import("./format.js").Format} format
  * @param {number} now ms since the epoch

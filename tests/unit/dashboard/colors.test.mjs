@@ -4,7 +4,9 @@ import { test } from "node:test";
 
 import { metricColor, metricHue } from "../../../metricstream/dashboard/colors.js";
 
-const ids = Array.from({ length: 500 }, (_, i) => `0190f5a8-${String(i).padStart(4, "0")}-7000-8000-00000000002a`);
+// ids that differ in one place, as UUIDv7s made in one millisecond do
+const uuid = (i) => `0190f5a8-${String(i).padStart(4, "0")}-7000-8000-0000000000aa`;
+const ids = Array.from({ length: 500 }, (_, i) => uuid(i));
 
 // "#rrggbb" back to hue (degrees), saturation and lightness (0-1)
 function hsl(color) {

@@ -4,7 +4,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import { Format } from "../../../metricstream/dashboard/format.js";
-import { Handoff, History, WINDOWS, bucketsChart, bucketsUrl } from "../../../metricstream/dashboard/history.js";
+import {
+  Handoff,
+  History,
+  WINDOWS,
+  bucketsChart,
+  bucketsUrl,
+} from "../../../metricstream/dashboard/history.js";
 
 const format = new Format({ locale: "en-US", timeZone: "UTC" });
 const NOW = Date.UTC(2024, 0, 2, 13, 0, 7); // 7 s into a minute: step 2 s of 10m, step 12 s of 1h
@@ -39,7 +45,7 @@ describe("History", () => {
     history.load([row(NOW - 31 * S, [1, 3]), row(NOW - 19 * S, [5])]);
     assert.equal(history.state, "ready");
     assert.deepEqual(
-      history.buckets.map((bucket) => [bucket.start, bucket.count, bucket.avg, bucket.firstAt, bucket.lastAt]),
+      history.buckets.map((b) => [b.start, b.count, b.avg, b.firstAt, b.lastAt]),
       [
         [NOW - 31 * S, 2, 2, NOW - 31 * S, NOW - 31 * S],
         [NOW - 19 * S, 1, 5, NOW - 19 * S, NOW - 19 * S],
@@ -113,7 +119,10 @@ describe("bucketsChart", () => {
     assert.equal(chart.points, 2);
     assert.equal(chart.readings, 5);
     assert.equal(chart.extent, "5 readings, averages per 2 s");
-    assert.equal(chart.label, "Chart of averages per 2 s over the last 10 minutes: 2 points, latest 6, lowest 1, highest 8");
+    assert.equal(
+      chart.label,
+      "Chart of averages per 2 s over the last 10 minutes: 2 points, latest 6, lowest 1, highest 8",
+    );
     assert.deepEqual([chart.low, chart.high, chart.integers, chart.message], [1, 8, true, null]);
     assert.deepEqual([0, 1].map(chart.valueAt), [2, 6]);
     assert.deepEqual([0, 1].map(chart.timeAt), [NOW - 4 * S, NOW]); // the middle of each step
