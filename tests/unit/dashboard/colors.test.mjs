@@ -8,17 +8,23 @@ import { metricColor, metricHue } from "../../../metricstream/dashboard/colors.j
 const uuid = (i) => `0190f5a8-${String(i).padStart(4, "0")}-7000-8000-0000000000aa`;
 const ids = Array.from({ length: 500 }, (_, i) => uuid(i));
 
-// "#rrggbb" back to hue (degrees), saturation and lightness (0-1)
-function hsl(color) {
-  const [r, g, b] = [1, 3, 5].map((at) => parseInt(color.slice(at, at + 2), 16) / 255);
-  const max = Math.max(r, g, b);
-  const min = Math.min(r, g, b);
-  const lightness = (max + min) / 2;
-  const chroma = max - min;
-  const saturation = chroma / (1 - Math.abs(2 * lightness - 1));
-  let hue = max === r ? ((g - b) / chroma) % 6 : max === g ? (b - r) / chroma + 2 : (r - g) / chroma + 4;
-  hue = (hue * 60 + 360) % 360;
-  return { hue, saturation, lightness };
+// "#rrggbb" back to OKLCH: lightness, chroma, hue in degrees (the inverse of what colors.js computes, with
+// Ottosson's matrices from sRGB to Oklab)
+function oklch(color) {
+  const [r, g, b] = [1, 3, 5].map((at) => {
+    const encoded = parseInt(color.slice(at, at + 2), 16) / 255;
+    return encoded <= 0.04045 ? encoded / 12.92 : ((encoded + 0.055) / 1.055) ** 2.4;
+  });
+  const l = Math.cbrt(0.4122214708 * r + 0.5363325363 * g + 0.0514459929 * b);
+  const m = Math.cbrt(0.2119034982 * r + 0.6806995451 * g + 0.1073969566 * b);
+  const s = Math.cbrt(0.0883024619 * r + 0.2817188376 * g + 0.6299787005 * b);
+  const A = 1.9779984951 * l - 2.428592205 * m + 0.4505937099 * s;
+  const B = 0.0259040371 * l + 0.7827717662 * m - 0.808675766 * s;
+  return {
+    lightness: 0.2104542553 * l + 0.793617785 * m - 0.0040720468 * s,
+    chroma: Math.hypot(A, B),
+    hue: ((Math.atan2(B, A) * 180) / Math.PI + 360) % 360,
+  };
 }
 
 test("the same id gives the same colour; it does not depend on what else was coloured", () => {
@@ -31,17 +37,19 @@ test("pinned: other pages (a notebook's chart) compute the same (FNV-1a of the i
   assert.equal(metricHue("cpu"), 289);
   assert.equal(metricHue("0190f5a8-0000-7000-8000-000000000000"), 36);
   assert.equal(metricHue("0190f5a8-0000-7000-8000-000000000001"), 215);
-  assert.equal(metricColor("0190f5a8-0000-7000-8000-000000000001"), "#2f76da");
+  assert.equal(metricColor("cpu"), "#9083dc");
+  assert.equal(metricColor("0190f5a8-0000-7000-8000-000000000001"), "#00a5c3");
 });
 
-test("the colour is hsl(hue, 70%, 52%) as #rrggbb", () => {
-  for (const id of ids.slice(0, 50)) {
+test("every colour is equally light and vivid, oklch(0.66 0.13 hue), near it where sRGB cannot show it", () => {
+  for (const id of ids) {
     const color = metricColor(id);
     assert.match(color, /^#[0-9a-f]{6}$/);
-    const { hue, saturation, lightness } = hsl(color);
-    assert.ok(Math.abs(hue - metricHue(id)) < 1.5 || Math.abs(hue - metricHue(id)) > 358.5, `${id}: ${hue}`);
-    assert.ok(Math.abs(saturation - 0.7) < 0.01, `${id}: ${saturation}`);
-    assert.ok(Math.abs(lightness - 0.52) < 0.01, `${id}: ${lightness}`);
+    const { lightness, chroma, hue } = oklch(color);
+    const turn = Math.abs(hue - metricHue(id));
+    assert.ok(Math.min(turn, 360 - turn) < 4, `${id} ${color}: hue ${hue}, not ${metricHue(id)}`);
+    assert.ok(Math.abs(lightness - 0.66) < 0.015, `${id} ${color}: lightness ${lightness}`);
+    assert.ok(Math.abs(chroma - 0.13) < 0.02, `${id} ${color}: chroma ${chroma}`);
   }
 });
 
