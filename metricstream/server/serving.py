@@ -111,7 +111,8 @@ async def serve_app(
 ) -> None:
     """Serve `app` on `sock` until `stop` is set, then shut down gracefully."""
     try:
-        await app.startup()  # here, not in the ASGI lifespan, so a store that is down fails plainly
+        # Here, not in the ASGI lifespan, so a store that is down fails plainly.
+        await app.startup()
     except BaseException:
         sock.close()
         raise

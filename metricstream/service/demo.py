@@ -127,12 +127,14 @@ async def _feed(service: AsyncMetricService, metric: Metric, walk: Walk, rng: ra
         except MetricStreamError as error:  # the metric is gone or the store is down: this feed ends
             log.warning("demo readings for %r stopped: %s", metric.name, error)
             return
-        except Exception:  # a bug must not end the other feeds (a TaskGroup would cancel them)
+        except Exception:
+            # A bug must not end the other feeds (a TaskGroup would cancel them).
             log.exception("demo readings for %r stopped", metric.name)
             return
         raise_if_cancelled()
         due += interval
         delay = due - loop.time()
-        if delay < 0:  # fell behind (a slow store): carry on from now instead of catching up
+        # Fell behind (a slow store): carry on from now instead of catching up.
+        if delay < 0:
             due, delay = loop.time(), 0.0
         await asyncio.sleep(delay)

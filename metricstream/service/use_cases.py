@@ -151,7 +151,8 @@ class AsyncMetricService:
         try:
             async with asyncio.timeout(ARRIVAL_TIMEOUT):
                 await arrival
-        except TimeoutError:  # stored all the same; the follower will publish it when it can
+        except TimeoutError:
+            # Stored all the same; the follower will publish it when it can.
             log.warning("event %s not yet back from the shared store", event_id)
         finally:
             self._arrivals.pop(event_id, None)

@@ -249,7 +249,8 @@ class EventLog:
     def extend(self, events: Iterable[Event]) -> None:
         seq = self.head
         seq_by_id, latest, append = self._seq_by_id, self._latest, self._events.append
-        for event in events:  # on every publish: kept to a few dictionary writes per event
+        # On every publish: kept to a few dictionary writes per event.
+        for event in events:
             seq_by_id[event.id] = seq
             newest = latest[event.type]
             newest[""] = seq

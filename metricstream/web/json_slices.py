@@ -13,8 +13,10 @@ from ..domain.values import Metric, MetricReading
 
 __all__ = ["FLUSH", "SLICE", "metrics_json", "readings_json"]
 
-SLICE = 1000  # readings turned into JSON between two turns of the event loop (~3 ms)
-FLUSH = 256 * 1024  # bytes gathered before a piece of the answer is sent
+# Readings turned into JSON between two turns of the event loop (~3 ms),
+# and bytes gathered before a piece of the answer is sent.
+SLICE = 1000
+FLUSH = 256 * 1024
 
 
 async def readings_json(readings: list[MetricReading]) -> AsyncIterator[bytes]:
