@@ -1,5 +1,5 @@
 """HTTPS: the certificate and key a server is given (`certfile`, `keyfile`), checked before it starts, and
-the pin with which a Hub's own subscriber knows its server. hypercorn serves them (`server.py`); this
+the pin with which a Hub's own subscriber knows its server. hypercorn serves them (`serving.py`); this
 module only reads them, with the standard library's `ssl`.
 """
 

@@ -87,7 +87,7 @@ _MIGRATIONS: Final = [
     DROP INDEX metrics_by_name;
     CREATE INDEX metrics_by_name_key ON metrics(name_key, seq);
     """,
-    # version 5: the marks trimmed events leave (events.Mark), so filtered streams resume after a restart
+    # version 5: the marks trimmed events leave (stream.log.Mark), so filtered streams resume after a restart
     f"""
     CREATE TABLE event_marks (
         type TEXT NOT NULL,

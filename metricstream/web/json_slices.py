@@ -1,5 +1,5 @@
 """Large JSON answers, produced a slice at a time, so the event loop serves streams and other requests
-between two slices. No framework: `app.py` wraps these iterators in its responses."""
+between two slices. No framework: `routes.py` wraps these iterators in its responses."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ QueryT = TypeVar("QueryT", MetricsQuery, ReadingsQuery)
 
 
 class _Provider(OpenAPIProvider):
-    """quart-schema's document, completed by `schemas.py` (shared errors, the stream, header placement)."""
+    """quart-schema's document, completed by `openapi.py` (shared errors, the stream, header placement)."""
 
     def schema(self) -> dict[str, Any]:
         parts: Parts = self._app.extensions["metricstream"]
@@ -297,7 +297,7 @@ def _dashboard_routes(app: Quart, parts: Parts) -> None:
         return _dashboard_response(file, cache_control, common)
 
 
-# --- the dashboard's sign-in (what each answers: session.py) ---------------------------------------------
+# --- the dashboard's sign-in (what each answers: sessions.py) ---------------------------------------------
 
 _SESSION_ENDPOINTS = frozenset({"session_state", "session_sign_in", "session_sign_out"})
 
