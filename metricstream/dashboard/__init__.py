@@ -1,6 +1,6 @@
 """The live dashboard: static files shipped as package data beside this module (index.html, the style sheet
 and the script as ES modules, main.js first), read once, with the ETags and headers they are served with.
-Knows nothing of Quart: `app.py` serves them.
+Knows nothing of Quart: `web/routes.py` serves them.
 
 An asset asked for by its current hash (`?v=<its ETag>`) may be cached for good. index.html links its
 assets so, and each module's relative imports (`from "./format.js"`) are rewritten here to name their
