@@ -309,14 +309,6 @@ def test_serve_demo_creates_metrics_and_streams_readings(how: str) -> None:
     assert "Task" not in stderr  # no task destroyed while pending, no exception never retrieved
 
 
-def test_bool_settings_are_switches() -> None:
-    switches = [name for name, field in Settings.model_fields.items() if field.annotation is bool]
-    assert "demo" in switches
-    parser = build_parser()
-    for name in switches:
-        assert vars(parser.parse_args(["serve", "--" + name.replace("_", "-")]))[name] is True
-        assert vars(parser.parse_args(["serve", "--no-" + name.replace("_", "-")]))[name] is False
-        assert vars(parser.parse_args(["serve"]))[name] is None  # left to METRICSTREAM_* or the default
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
@@ -421,19 +413,6 @@ def test_hypercorn_stops_on_sigterm_even_with_a_stream_open() -> None:
 # --- create_app -----------------------------------------------------------------------------------
 
 
-def test_create_app_settings_faces(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = metricstream.create_app(max_clients=3)
-    assert isinstance(app, MetricStreamApp)
-    assert callable(app)
-    assert app.settings.max_clients == 3
-    assert app.broadcaster.max_clients == 3
-    monkeypatch.setenv("METRICSTREAM_MAX_CLIENTS", "7")
-    assert metricstream.create_app().settings.max_clients == 7
-    assert metricstream.create_app(max_clients=3).settings.max_clients == 3
-    with pytest.raises(ValidationError, match="max_clients"):
-        metricstream.create_app(max_clients=0)
-    with pytest.raises(TypeError, match="max_client"):
-        metricstream.create_app(max_client=3)
 
 
 def test_create_app_runs_under_a_server_of_ones_own() -> None:

@@ -229,7 +229,3 @@ def test_bad_arguments_are_refused(hub: Hub, arguments: dict[str, Any], message:
     assert str(refused.value) == message
 
 
-def test_a_hub_that_is_not_running_cannot_show() -> None:
-    hub = Hub(port=0)
-    with pytest.raises(HubError, match="not running"):
-        hub.show()

@@ -115,15 +115,3 @@ def test_a_lower_max_future_is_named_in_its_message(start_hub: Callable[..., Hub
     assert exact.service.log("cpu", 1, at(0)).value == 1
 
 
-def test_max_future_setting_faces(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings.build().max_future == 300
-    assert Settings.build(max_future=None).max_future is None  # Python's None: accept any
-    assert Settings.build(max_future="60").max_future == 60
-    monkeypatch.setenv("METRICSTREAM_MAX_FUTURE", "none")
-    assert Settings.build().max_future is None
-    assert Settings.build(max_future=5).max_future == 5  # an argument wins over the environment
-    monkeypatch.setenv("METRICSTREAM_MAX_FUTURE", "120")
-    assert Settings.build().max_future == 120
-    for bad in (-1, "soon", float("nan")):
-        with pytest.raises(ValidationError, match="max_future"):
-            Settings.build(max_future=bad)

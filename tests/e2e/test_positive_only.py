@@ -110,11 +110,3 @@ def test_the_openapi_document_follows_the_setting(make_hub: Callable[..., Hub]) 
     assert item == "AnyReadingIn"
 
 
-def test_the_setting_has_a_flag_both_ways_and_a_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    parser = build_parser()
-    assert vars(parser.parse_args(["serve", "--no-positive-only"]))["positive_only"] is False
-    assert vars(parser.parse_args(["serve", "--positive-only"]))["positive_only"] is True
-    assert vars(parser.parse_args(["serve"]))["positive_only"] is None
-    monkeypatch.setenv("METRICSTREAM_POSITIVE_ONLY", "false")
-    assert Settings.build().positive_only is False
-    assert Settings.build(positive_only=True).positive_only is True

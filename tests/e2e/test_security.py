@@ -343,23 +343,6 @@ def test_tokens_are_never_logged(secured: Hub, caplog: pytest.LogCaptureFixture)
             assert secret not in text, record
 
 
-def test_settings_hide_and_check_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = Settings.build(token=WRITE, subscribe_token=READ)
-    assert WRITE not in repr(settings)
-    assert WRITE not in str(settings.model_dump())
-    assert settings.token is not None
-    assert settings.token.get_secret_value() == WRITE
-    monkeypatch.setenv("METRICSTREAM_TOKEN", WRITE)
-    from_env = Settings.build().token
-    assert from_env is not None
-    assert from_env.get_secret_value() == WRITE
-    with pytest.raises(ValidationError, match=r"token: .*at least 16 characters") as short:
-        Settings.build(token="short")
-    assert "short" not in str(short.value)  # the value given is never repeated
-    with pytest.raises(ValidationError, match=r"subscribe_token: .*may hold only"):
-        Settings.build(subscribe_token="has spaces in it, sixteen+")
-    with pytest.raises(ValidationError, match="token"):
-        Settings.build(token="")
 
 
 # --- CORS ----------------------------------------------------------------------------------------------
@@ -457,15 +440,8 @@ def test_cors_wildcard_never_with_credentials(start_hub: StartHub) -> None:
         Settings.build(cors_origins=["*", ORIGIN])
 
 
-@pytest.mark.parametrize("bad", ["https://a.example/", "a.example", "https://a.example/path", "null"])
-def test_cors_origins_must_be_origins(bad: str) -> None:
-    with pytest.raises(ValidationError, match=r"cors_origins: .*is not an origin"):
-        Settings.build(cors_origins=bad)
 
 
-def test_cors_origins_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("METRICSTREAM_CORS_ORIGINS", "https://A.example, http://b.example:8080,")
-    assert Settings.build().cors_origins == ["https://a.example", "http://b.example:8080"]
 
 
 def test_stream_cors_headers(start_hub: StartHub) -> None:
@@ -636,10 +612,3 @@ def test_with_a_token_any_host_is_answered_unless_allowed_hosts_is_set(start_hub
     assert status_and_json(raw_request(pinned, "GET", "/metrics", REBOUND))[0] == 403
 
 
-def test_allowed_hosts_must_be_host_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValidationError, match="is not a host name"):
-        Settings.build(allowed_hosts="http://x.example")
-    with pytest.raises(ValidationError, match="give it alone"):
-        Settings.build(allowed_hosts="*,a.example")
-    monkeypatch.setenv("METRICSTREAM_ALLOWED_HOSTS", "A.Example., b.example")
-    assert Settings.build().allowed_hosts == ["a.example", "b.example"]

@@ -230,25 +230,6 @@ def test_a_wrong_token_is_refused_and_repeated_failures_wait_out_the_window(star
         assert set_cookie(answer).key == COOKIE
 
 
-def test_failures_are_remembered_for_a_bounded_number_of_addresses() -> None:
-    clock = ManualClock()
-    limit = FailureLimit(clock, limit=2, window=60, max_tracked=3)
-    for address in ("a", "b", "c", "d"):
-        limit.failed(address)
-        limit.failed(address)
-    assert limit.tracked == 3  # "a", whose last failure is oldest, was forgotten
-    assert limit.retry_after("a") is None
-    assert limit.retry_after("d") == 60
-    clock.advance(30)
-    assert limit.retry_after("d") == 30
-    limit.failed("e")  # a failure sweeps out the addresses whose last failure is out of the window
-    assert limit.tracked == 3
-    clock.advance(30)
-    assert limit.retry_after("d") is None
-    limit.failed("e")
-    assert limit.tracked == 1  # only "e" failed within the last 60 s
-    limit.succeeded("e")
-    assert limit.tracked == 0
 
 
 def test_sign_in_and_out_take_only_this_servers_origin_or_none(secured: Hub) -> None:

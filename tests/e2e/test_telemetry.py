@@ -286,45 +286,8 @@ def test_a_refused_stream_is_logged(
     assert not stream_records(stream_logs, "stream_connect")
 
 
-def test_logfmt_quotes_what_a_client_could_use_to_forge_a_line() -> None:
-    line = logfmt(
-        {
-            "event": "x",
-            "plain": "127.0.0.1:80",
-            "rule": "/metrics/<metric_id>",
-            "space": "a b",
-            "newline": "a\nevent=forged",
-            "quote": 'say "hi"',
-            "equals": "a=b",
-            "backslash": "a\\b",
-            "unicode": "é",
-            "empty": "",
-            "none": None,
-            "yes": True,
-            "seconds": 1.23456,
-            "count": 3,
-        }
-    )
-    assert line == (
-        'event=x plain=127.0.0.1:80 rule=/metrics/<metric_id> space="a b" newline="a\\nevent=forged" '
-        'quote="say \\"hi\\"" equals="a=b" backslash="a\\\\b" unicode="\\u00e9" empty="" yes=true '
-        "seconds=1.235 count=3"
-    )
 
 
-def test_serve_formatter_keeps_every_record_on_one_line() -> None:
-    formatter = LogfmtFormatter()
-    try:
-        raise ValueError("two\nlines")
-    except ValueError:
-        record = logging.LogRecord(
-            "metricstream", logging.ERROR, __file__, 1, "plain %s", ("text",), sys.exc_info()
-        )
-    line = formatter.format(record)
-    assert "\n" not in line
-    assert line.startswith("time=")
-    assert line.endswith('"')
-    assert ' level=error logger=metricstream msg="plain text" exc="Traceback' in line
 
 
 # --- quiet by default --------------------------------------------------------------------------------
@@ -414,11 +377,3 @@ def test_serve_writes_log_lines_to_stderr(level: str) -> None:
         assert stream_lines == []
 
 
-def test_log_level_is_a_setting_with_a_flag(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("METRICSTREAM_LOG_LEVEL", raising=False)
-    assert Settings.build().log_level == "info"
-    assert Settings.build(log_level=" WARNING ").log_level == "warning"
-    with pytest.raises(ValidationError, match="log_level"):
-        Settings.build(log_level="loud")
-    args = build_parser().parse_args(["serve", "--log-level", "debug"])
-    assert args.log_level == "debug"

@@ -229,16 +229,6 @@ def test_serve_refuses_bad_certificate_settings(
 # --- bad settings -----------------------------------------------------------------------------------
 
 
-def test_certfile_and_keyfile_go_together(
-    certificates: Certificates, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with pytest.raises(ValidationError, match=r"^invalid settings: certfile is set but keyfile is not: "):
-        Hub(port=0, certfile=str(certificates.certfile))
-    monkeypatch.setenv("METRICSTREAM_KEYFILE", str(certificates.keyfile))
-    with pytest.raises(ValidationError, match=r"^invalid settings: keyfile is set but certfile is not: "):
-        Settings.build()
-    monkeypatch.setenv("METRICSTREAM_KEYFILE", "")  # an empty variable is no setting
-    assert Settings.build().keyfile is None
 
 
 def test_unreadable_or_mismatched_files_fail_the_start(certificates: Certificates, tmp_path: Path) -> None:
@@ -263,14 +253,3 @@ def test_unreadable_or_mismatched_files_fail_the_start(certificates: Certificate
         assert not hub.running
 
 
-def test_a_subscriber_refuses_a_ca_it_cannot_load_or_verify_with_a_client(tmp_path: Path) -> None:
-    missing = tmp_path / "no-ca.pem"
-    with pytest.raises(ValueError, match=re.escape(f"verify: cannot load CA certificates from '{missing}'")):
-        Subscriber("https://127.0.0.1:1", verify=missing)
-    with (
-        httpx.Client() as http,
-        pytest.raises(ValueError, match=r"^pass verify= or client=, not both"),
-    ):
-        Subscriber("https://127.0.0.1:1", verify=False, client=http)
-    with pytest.raises(ValueError, match=r"^pass verify= or client=, not both"):
-        AsyncSubscriber("https://127.0.0.1:1", verify=True, client=httpx.AsyncClient())

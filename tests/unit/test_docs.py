@@ -22,72 +22,23 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs"
 PACKAGE = ROOT / "metricstream"
-MARKDOWN = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
-EXAMPLE_TIMEOUT = 40.0  # seconds for one example; the slowest takes about one
 
 
-@dataclass(frozen=True)
-class Block:
-    path: Path
-    line: int  # of the opening fence
-    language: str
-    code: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
 
 
-def fenced_blocks(path: Path) -> Iterator[Block]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    opening: tuple[int, str] | None = None
-    body: list[str] = []
-    for number, line in enumerate(lines, 1):
-        stripped = line.strip()
-        if opening is None and stripped.startswith("```"):
-            opening, body = (number, stripped[3:].strip()), []
-        elif opening is not None and stripped == "```":
-            yield Block(path, opening[0], opening[1], "\n".join(body) + "\n")
-            opening = None
-        elif opening is not None:
-            body.append(line)
-    assert opening is None, f"{path.name}:{opening[0]}: unclosed code block"
 
 
-def prose(path: Path, *, inline_code: bool = False) -> str:
-    """The Markdown text with code blocks (and inline code, unless asked to keep it) blanked out."""
-    text = path.read_text(encoding="utf-8")
-    text = re.sub(r"^```.*?^```", lambda m: "\n" * m.group().count("\n"), text, flags=re.M | re.S)
-    return text if inline_code else re.sub(r"`[^`\n]*`", "", text)
 
 
 # --- examples ------------------------------------------------------------------------------------
 
-PYTHON_BLOCKS = [block for path in MARKDOWN for block in fenced_blocks(path) if block.language == "python"]
 
 
 def test_the_docs_have_python_examples() -> None:
     assert any(block.path.name == "python-api.md" for block in PYTHON_BLOCKS)
 
 
-@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[block.name for block in PYTHON_BLOCKS])
-def test_python_example_runs(block: Block, tmp_path: Path) -> None:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("METRICSTREAM_")}
-    try:
-        done = subprocess.run(
-            [sys.executable, "-W", "error", "-c", block.code],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=EXAMPLE_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired as expired:
-        pytest.fail(f"{block.name} did not finish within {EXAMPLE_TIMEOUT} s; output:\n{expired.stdout!r}")
-    assert done.returncode == 0, f"{block.name} failed:\n{done.stdout}\n{done.stderr}"
 
 
 # --- links ---------------------------------------------------------------------------------------

@@ -12,6 +12,29 @@ from httpx_sse import EventSource, ServerSentEvent
 
 from metricstream.client.core import BaseSubscriber, StreamEvent
 from metricstream.client.subscribers import AsyncSubscriber, Subscriber
+from __future__ import annotations
+import contextlib
+import logging
+import re
+import signal
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+import anyio
+import httpx
+import pytest
+import trustme
+import metricstream.client.core
+from metricstream.client.subscribers import AsyncSubscriber, Subscriber
+from metricstream.errors import ValidationError
+from metricstream.server.hub import Hub
+from metricstream.settings import Settings
+from tests.support.hubs import FAST
+from tests.support.tls import Certificates
+from tests.support.processes import ENTRY_POINTS, child, finish, serve_url
+from tests.support.subscribers import consumer_threads
 
 BASE = "http://127.0.0.1:8089"
 SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8"}
@@ -415,3 +438,16 @@ def test_dispatch_yields_the_event_a_marker_for_connected_or_nothing() -> None:
     assert sub.dispatch(ServerSentEvent(data="disconnected")) == ()
     assert sub.stream_ended
     assert sub.last_event_id == "e2"
+
+
+def test_a_subscriber_refuses_a_ca_it_cannot_load_or_verify_with_a_client(tmp_path: Path) -> None:
+    missing = tmp_path / "no-ca.pem"
+    with pytest.raises(ValueError, match=re.escape(f"verify: cannot load CA certificates from '{missing}'")):
+        Subscriber("https://127.0.0.1:1", verify=missing)
+    with (
+        httpx.Client() as http,
+        pytest.raises(ValueError, match=r"^pass verify= or client=, not both"),
+    ):
+        Subscriber("https://127.0.0.1:1", verify=False, client=http)
+    with pytest.raises(ValueError, match=r"^pass verify= or client=, not both"):
+        AsyncSubscriber("https://127.0.0.1:1", verify=True, client=httpx.AsyncClient())

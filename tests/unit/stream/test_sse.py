@@ -211,25 +211,6 @@ def test_async_subscriber_yields_every_event_whatever_the_chunking(datas: list[s
 
 # --- no user string can break framing ----------------------------------------------------------------
 
-HOSTILE_NAMES = [
-    "line\nbreak",
-    "crlf\r\nbreak",
-    "cr\rbreak",
-    "x\nevent: injected",
-    "x\r\nid: injected",
-    "x\rdata: injected",
-    'x\n\ndata: {"forged": true}\n\nid: 9',
-    "x\nretry: 1",
-    "nul\0byte",
-    "look-alike \u2028 line \u2029 ends \x85 \x0b \x0c \x1c inside",
-    "look-alike \u2028 line \u2029 separators",
-    "\ufeffBOM first",
-    ": comment-like",
-    "data: z",
-    "id: y",
-    "event: x",
-    "ünïcödé ✓ 🚀 \U0010ffff",
-]
 
 
 @PROPERTY
@@ -247,48 +228,5 @@ def test_a_metric_event_is_one_json_data_line_whatever_the_name(name: str, at: l
     assert json.loads(data)["name"] == name
 
 
-def test_hostile_names_arrive_as_one_json_data_line_through_a_server(
-    hub: Hub, http: httpx.Client, open_stream: Callable[..., RawStream]
-) -> None:
-    """Names with control characters are refused at the door (the name rule); the rest, look-alike line
-    ends and field-like text included, arrive as one JSON data line. (The pure test above covers every
-    string, as a name stored before the rule may hold one.)"""
-    position = http.get("/metrics").headers["X-Last-Event-ID"]
-    stream = open_stream(hub.url)
-    stream.expect_open()
-    bodies = []
-    for name in HOSTILE_NAMES:
-        response = http.post("/metrics", json={"name": name})
-        if any(unicodedata.category(character) == "Cc" for character in name.strip()):
-            assert response.status_code == 400, response.text
-            assert "must not contain control characters" in response.json()["error"]
-            continue
-        assert response.status_code == 201, response.text
-        body = response.json()
-        assert body["name"] == name.strip()
-        bodies.append(body)
-        frame = stream.next_event()  # read off the socket, split on LF only
-        assert [field for field, _ in frame.fields] == ["id", "event", "data"]
-        assert frame.event == METRIC_CREATED
-        assert frame.data is not None
-        assert not set(frame.data) & {"\r", "\n", "\0"}
-        assert json.loads(frame.data) == body
-    with Subscriber(hub.url, last_event_id=position) as subscriber:  # and through the real client
-        received = [event for _, event in zip(bodies, subscriber, strict=False)]
-    assert [event.data for event in received] == bodies
 
 
-@pytest.mark.parametrize(
-    "hostile", ["x\nevent: injected", "x\r\n\r\ndata: forged", "x\rid: 9", "nul\0", "\ufeff: c"]
-)
-def test_a_hostile_last_event_id_comes_back_json_escaped_in_reset(
-    hub: Hub, open_stream: Callable[..., RawStream], hostile: str
-) -> None:
-    stream = open_stream(hub.url, "last_event_id=" + quote(hostile))
-    stream.expect_open()
-    reset = stream.next_event()
-    assert [field for field, _ in reset.fields] == ["id", "event", "data"]
-    assert reset.event == "reset"
-    assert reset.data is not None
-    assert not set(reset.data) & {"\r", "\n", "\0"}
-    assert reset.json()["last_event_id"] == hostile
