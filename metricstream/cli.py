@@ -64,7 +64,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args = vars(build_parser().parse_args(argv))
     quiet = args.pop("quiet")
     args.pop("command")
-    try:  # a flag left out is None here, which must leave the environment or the default in charge
+    # A flag left out is None here: it leaves the environment or the default in charge.
+    try:
         settings = Settings.build(**{name: value for name, value in args.items() if value is not None})
         from .server.serving import run
         from .web.telemetry import configure_logging

@@ -94,7 +94,8 @@ class ManualClock:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._wait(seconds, loop, _Waiter(lambda: not future.done(), lambda: _wake(future)))
-        await future  # a cancelled sleeper stays in the heap until its deadline passes; then it is skipped
+        # A cancelled sleeper stays in the heap until its deadline passes; then it is skipped.
+        await future
 
     @contextlib.asynccontextmanager
     async def timeout(self, seconds: float) -> AsyncIterator[object]:

@@ -61,7 +61,7 @@ class MetricStreamError(Exception):
     ) -> None:
         super().__init__(message)
         self.errors = errors or []
-        self.headers = headers or {}  # response headers the HTTP answer carries
+        self.headers = headers or {}
 
     @property
     def message(self) -> str:

@@ -11,7 +11,8 @@ import uuid6
 __all__ = ["ensure_ids_after", "new_id", "new_ids"]
 
 _id_lock = threading.Lock()
-_id_floor = 0  # every new id is greater than this one (as an integer)
+# Every new id is greater than this one (as an integer).
+_id_floor = 0
 
 
 def new_id() -> str:
@@ -42,7 +43,8 @@ def new_ids(count: int) -> list[str]:
     return ids
 
 
-_RAND_B = (1 << 62) - 1  # UUIDv7's low 62 random bits, below the variant
+# UUIDv7's low 62 random bits, below the variant.
+_RAND_B = (1 << 62) - 1
 
 
 def ensure_ids_after(event_id: str) -> None:

@@ -33,7 +33,8 @@ MIN_TOKEN_LENGTH = 16
 # RFC 6750 b64token: what an Authorization: Bearer header can carry unquoted.
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s]+")
-_HOST = re.compile(r"\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\]")  # a name (or .suffix), or [IPv6]
+# A name (or a .suffix), or an [IPv6] address.
+_HOST = re.compile(r"\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\]")
 # A CSP host-source: scheme://host, `*.` taking subdomains, `:port` or `:*`. Nothing else, so no entry can
 # add a directive to the policy (`;`) or a source (a space); CSP has no syntax for IPv6 literals.
 _ANCESTOR = re.compile(r"[a-z][a-z0-9+.-]*://(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:(\d{1,5}|\*))?")
@@ -297,6 +298,7 @@ def _describe(exc: Exception) -> str:
     parts = []
     for error in errors():
         field = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")  # our validators' own words, as they are
-        parts.append(f"{field}: {message}" if field else message)  # no field: a rule across settings
+        # Our validators' own words as they are; an error with no field is a rule across settings.
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{field}: {message}" if field else message)
     return "; ".join(parts)

@@ -17,7 +17,8 @@ __all__ = [
     "STREAM_PATH",
 ]
 
-__version__ = "0.1.0"  # the package's, as pyproject.toml says it; the API document states it
+# The package's version, as pyproject.toml says it; the API document states it.
+__version__ = "0.1.0"
 
 STREAM_PATH: Final = "/events/watch"
 
@@ -30,5 +31,7 @@ EVENT_TYPES: Final = frozenset({METRIC_CREATED, READING_CREATED, METRIC_DELETED}
 # can still resume from that state.
 GENESIS_ID: Final = "00000000-0000-0000-0000-000000000000"
 
-MAX_NAME_LENGTH: Final = 200  # the hard ceiling; the max_name_length setting may only lower it
-MAX_READINGS_LIMIT: Final = 10_000  # readings (or buckets) one answer holds at most
+# The hard ceiling; the max_name_length setting may only lower it.
+MAX_NAME_LENGTH: Final = 200
+# Readings (or buckets) one answer holds at most.
+MAX_READINGS_LIMIT: Final = 10_000

@@ -2,8 +2,8 @@
 how to read each dispatched event and each answer, and how long to wait before reconnecting; and the
 options of the httpx client a subscriber makes (HTTP/2, `verify=`: the one file read here, a CA bundle).
 
-`Subscriber` and `AsyncSubscriber` (`client.py`) share it, as httpx's `Client` and `AsyncClient` share
-their base, and differ only in I/O. The rules it applies are in `client.py`'s docstring.
+`Subscriber` and `AsyncSubscriber` (`subscribers.py`) share it, as httpx's `Client` and `AsyncClient` share
+their base, and differ only in I/O. Where its rules depart from an EventSource is said in `subscribers.py`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import httpx
 import orjson
 
 from ..errors import SubscriptionError
-from ..wire import STREAM_PATH  # typing only: importing it pulls in nothing of the server
+from ..wire import STREAM_PATH
 
 __all__ = [
     "EARLIEST",
@@ -37,8 +37,10 @@ __all__ = [
 DEFAULT_RETRY_MS = 1000  # until the server sends `retry:`
 MIN_RETRY_MS = 100
 CONNECT_TIMEOUT = 10.0
-NOW: Final = "now"  # start: what is published from the moment of subscribing
-EARLIEST: Final = "earliest"  # start: every event the server retains, then live ones
+# Values of `start=` besides an event id: from the moment of subscribing, or every event
+# the server retains first, then live ones.
+NOW: Final = "now"
+EARLIEST: Final = "earliest"
 # HTTP/2 when h2 is installed (the `h2` extra; hypercorn brings it): over HTTPS many streams then share
 # one connection, where a browser or a client pool allows only a few HTTP/1.1 connections per server.
 HTTP2: Final = importlib.util.find_spec("h2") is not None
@@ -79,11 +81,16 @@ def _untrusted(exc: BaseException | None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
-    """One event from the stream: a metric event, or a `reset` of the resume position."""
+    """One event from the stream: a metric event, or a `reset` of the resume position.
 
-    id: str  # the event id; for `reset`, the position the server now holds for this client
-    type: str  # "metric_created" | "metric_reading_created" | "reset"
-    data: Any  # decoded JSON
+    `id` is the event's id (for `reset`, the position the server now holds for this client); `type` is
+    metric_created, metric_reading_created, metric_deleted or reset; `data` is the decoded JSON, or the
+    string as sent when it is not JSON.
+    """
+
+    id: str
+    type: str
+    data: Any
 
 
 class Dispatched(Protocol):
@@ -144,9 +151,11 @@ class BaseSubscriber:
         self.idle_timeout = idle_timeout
         self.max_backoff = max_backoff
         self.retry_ms = DEFAULT_RETRY_MS
-        self.failures = 0  # consecutive connections that did not deliver `connected`
-        self.stream_ended = False  # the server said `disconnected` on this connection
-        self.connected = False  # the server said `connected` on this connection
+        # Consecutive connections that did not deliver `connected`.
+        self.failures = 0
+        # Whether the server said `disconnected`, and `connected`, on this connection.
+        self.stream_ended = False
+        self.connected = False
         # An id given either way is where to resume; "now" and "earliest" say where to begin without one.
         self._last_event_id = last_event_id or (None if start in (NOW, EARLIEST) else start)
         self._earliest = start == EARLIEST
@@ -165,12 +174,14 @@ class BaseSubscriber:
             params["types"] = ",".join(self.types)
         if self.metric_id is not None:
             params["metric_id"] = self.metric_id
-        if self._earliest and not self._last_event_id:  # once `connected`, the position says it all
+        # Only until `connected` came: from then on the position says it all.
+        if self._earliest and not self._last_event_id:
             params["start"] = EARLIEST
         return params
 
     def headers(self) -> dict[str, str]:
-        headers: dict[str, str] = {}  # connect_sse adds Accept and Cache-Control
+        # connect_sse adds Accept and Cache-Control.
+        headers: dict[str, str] = {}
         if self._last_event_id:
             headers["Last-Event-ID"] = self._last_event_id
         if self._token:
@@ -231,7 +242,8 @@ class BaseSubscriber:
             if sse.id:
                 self._last_event_id = sse.id
             return None
-        if sse.event == "message":  # unnamed messages are control messages only
+        # Unnamed messages are control messages only.
+        if sse.event == "message":
             if sse.data == "connected":
                 self.failures = 0
                 self.connected = True
@@ -263,4 +275,4 @@ class BaseSubscriber:
         self.failures += 1
         base = max(self.retry_ms, MIN_RETRY_MS) / 1000
         ceiling = min(self.max_backoff, base * 2.0**exponent)
-        return ceiling * (0.5 + 0.5 * self._rand())  # full jitter in [ceiling/2, ceiling]
+        return ceiling * (0.5 + 0.5 * self._rand())

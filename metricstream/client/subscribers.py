@@ -1,47 +1,22 @@
 """Subscribe to a metricstream server's event stream: `Subscriber` and `AsyncSubscriber`.
 
-Both read `GET {base_url}/events/watch` (Server-Sent Events) and yield each metric event once, in order,
-reconnecting by themselves with `Last-Event-ID`. Transport and parsing are httpx-sse's: `connect_sse` /
-`aconnect_sse` open the stream over an httpx client (yours, with its proxies, auth, TLS and transports, or
-one of their own), and `EventSource.iter_sse()` / `aiter_sse()` decode it. This module is the layer above:
-where to start, reconnecting with the last id and jittered backoff that honours `retry:`, the idle
-watchdog, `connected` / `disconnected` / `reset`, exactly-once delivery, filters and tokens. As in httpx,
-`BaseSubscriber` holds every decision that needs no I/O; the two subclasses only write the loops.
+Both yield each event of `GET /events/watch` once, in order, reconnecting with `Last-Event-ID` by
+themselves. httpx-sse opens and decodes the stream; this module is the layer above it (where to start,
+reconnecting, the idle watchdog, control messages, filters, tokens). As in httpx, `BaseSubscriber`
+(`core.py`) holds every decision that needs no I/O and the two classes here only write the loops.
+docs/python-api.md tells how to use them.
 
-Where to start (`start=`): ``"now"`` (the default) yields what is published from the moment of subscribing;
-``"earliest"`` first replays every event the server retains; an event id yields what came after it. The
-position is fixed when you subscribe: entering ``with`` / ``async with`` (or calling `connect()`) opens the
-stream and waits for the server's `connected`, which carries the position, so an event published after
-that and before the first ``next()`` is not lost. `Hub.subscribe()` takes the position in-process at once.
+Deliberate deviations from an EventSource: the last event id is taken from metric events, `reset` and
+`connected` (the position the server placed this connection at), never from `disconnected`; an HTTP 5xx,
+408 or 429 answer is retried, any other non-200 answer (400, 401, 404, 204 "stop"), or a 200 that is not
+`text/event-stream`, raises `SubscriptionError`; a `retry:` below 100 ms counts as 100 ms, so a failing
+server cannot cause a busy loop; event data that is not JSON is yielded as the string it is.
 
-Where httpx-sse 0.4.3 departs from the WHATWG rules, and why it cannot matter here:
-
-* It dispatches blocks that carry no data (an `id:` or `retry:` alone). They are not yielded; their id and
-  retry are kept, as WHATWG keeps them from blocks it does not dispatch.
-* It reads `retry:` with `int()`, so `retry: +5` or `retry: 5_0` count, and a `retry:` applies only to the
-  block it is in. A metricstream server sends `retry: <digits>` once, in a block of its own, first.
-* It keeps a leading byte-order mark and decodes with the charset the header names; it holds back a block
-  that ends in a lone CR until more bytes come. A metricstream server sends UTF-8, says so, sends no BOM
-  and ends every line with LF.
-
-Other deliberate deviations from an EventSource:
-
-* The last event id is taken from metric events, `reset`, and the `connected` message (whose id is
-  the position the server placed this connection at); never from `disconnected`.
-* An HTTP 5xx, 408 or 429 answer is retried (the server answers 503 while shutting down); any other
-  non-200 answer (400, 401, 404, 204 "stop"), or a 200 that is not `text/event-stream`, raises
-  `SubscriptionError` (a `ValueError`).
-* A `retry:` below 100 ms is raised to 100 ms so a failing server cannot cause a busy loop.
-* Event data that is not JSON is yielded as the raw string instead of failing the stream.
-
-`AsyncSubscriber` runs on anyio, so it works under asyncio and trio alike. A server with a
-`subscribe_token` wants it: pass `token=`; it is sent as `Authorization: Bearer <token>` on every
-connection (never in the URL, so it stays out of access logs). Over HTTPS, `verify=` (a CA file or
-directory, an `ssl.SSLContext`, False) is what the client a subscriber makes trusts; it speaks HTTP/2 when
-h2 is installed. A certificate it does not trust is raised (`httpx.ConnectError`), never retried.
-
-`Subscriber.on_event(callback)` consumes the stream in a daemon thread, so a notebook cell does not block.
-Its async twin is a task: ``task_group.start_soon(consume, subscriber)`` over an ``async for``.
+Where httpx-sse 0.4.3 departs from WHATWG, and why it cannot matter here: it dispatches blocks with no
+data (their id and retry are kept, not yielded, as WHATWG keeps them); it reads `retry:` with `int()`
+(`+5`, `5_0`) and applies it to its own block only; it keeps a leading byte-order mark, decodes with the
+charset the header names, and holds back a block that ends in a lone CR. A metricstream server sends
+`retry: <digits>` once, in a block of its own, first, and UTF-8 without a BOM, every line ending in LF.
 """
 
 from __future__ import annotations
@@ -65,7 +40,8 @@ T = TypeVar("T")
 
 log = logging.getLogger("metricstream.client")
 
-CONSUMER_JOIN_TIMEOUT = 10.0  # seconds close() waits for an on_event callback that is still running
+# Seconds close() waits for an on_event callback that is still running.
+CONSUMER_JOIN_TIMEOUT = 10.0
 
 
 def _shutdown(stream: Any) -> bool:
@@ -87,7 +63,7 @@ class Subscriber(BaseSubscriber):
     """Iterate over a server's events, reconnecting and resuming by itself.
 
     ``url`` is the server's base URL (or the full ``.../events/watch`` URL); ``start`` is ``"now"``,
-    ``"earliest"`` or an event id (see the module). ``with Subscriber(url) as events:`` connects before
+    ``"earliest"`` or an event id (docs/python-api.md). ``with Subscriber(url) as events:`` connects before
     its body runs, so nothing published from then on is missed. Iteration ends only through `close()`
     (from any thread) or an exception: `SubscriptionError` when the server refuses the subscription (bad
     filter, wrong token, wrong URL). One consumer at a time: an iteration, or `on_event`.
@@ -123,9 +99,11 @@ class Subscriber(BaseSubscriber):
         self._closed = False
         self._wake = threading.Event()
         self._response: httpx.Response | None = None
-        self._network_stream: Any = None  # the connection in use, known before its response is
+        # The connection in use, known before its response is.
+        self._network_stream: Any = None
         self._claim = threading.Lock()
-        self._stream: Generator[StreamEvent | None, None, None] | None = None  # opened by connect()
+        # Opened by connect(), taken over by the iteration.
+        self._stream: Generator[StreamEvent | None, None, None] | None = None
         self._iterating = False
         self._consumer: threading.Thread | None = None
         self.error: Exception | None = None
@@ -359,11 +337,15 @@ class AsyncSubscriber(BaseSubscriber):
         self._owns_client = client is None
         self._client = httpx.AsyncClient(**options) if client is None else client
         self._closed = False
-        self._wake: anyio.Event | None = None  # made on first use: an anyio Event needs a running loop
-        self._scope: anyio.CancelScope | None = None  # around the read under way, so aclose() can end it
-        self._stream: AsyncGenerator[StreamEvent | None, None] | None = None  # opened by connect()
-        self._iteration: AsyncGenerator[StreamEvent, None] | None = None  # the `async for` under way
-        self._open: tuple[httpx.Response, AsyncGenerator[Any, None]] | None = None  # the stream being read
+        # Made on first use: an anyio Event needs a running loop.
+        self._wake: anyio.Event | None = None
+        # Around the read under way, so aclose() can end it.
+        self._scope: anyio.CancelScope | None = None
+        # Opened by connect(), taken over by the iteration.
+        self._stream: AsyncGenerator[StreamEvent | None, None] | None = None
+        # The `async for` under way, and the response and messages being read.
+        self._iteration: AsyncGenerator[StreamEvent, None] | None = None
+        self._open: tuple[httpx.Response, AsyncGenerator[Any, None]] | None = None
 
     async def connect(self) -> Self:
         """Open the stream and wait for the server's `connected` (see `Subscriber.connect`)."""

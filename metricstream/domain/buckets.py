@@ -1,21 +1,12 @@
 """Downsampled history: a metric's readings summarised per fixed step of time.
 
-A bucket covers `[start, start + step)`, where `start` is a multiple of the step counted in microseconds
-from the Unix epoch (floored, so before 1970 too). Buckets come in ascending order and those with no
-readings are left out, so a `limit` counts buckets that hold something. `first` and `last` are the values
-of the bucket's earliest and latest readings by (timestamp, id), the order every store keeps.
-
-SQLite computes buckets in SQL, the memory store one bucket at a time (`summarise`), and Redis per chunk
-read, in a Lua script; `BucketBuilder` merges Redis' runs into buckets and applies the limit.
-
-The mean of finite values is finite, but their sum need not be (two readings of 1.7e308): SQLite's AVG and
-the Lua sums then give infinity, and `math.fsum` raises. Such a bucket (`overflowed`) is summed again with
-every value scaled down by a power of two, which is exact, and the mean scaled back up (`mean`, and the
-Redis script's `shift`). It is rare, so the common path pays nothing for it.
-
-A bucket that would start before 0001-01-01 (only readings in that day's first step, with a step that
-does not divide the time since) reports 0001-01-01T00:00:00Z as its start: `datetime` goes no earlier.
-For the same reason a default `since` (`limit` steps before `until`) stops at 0001-01-01 (`steps_before`).
+A bucket covers `[start, start + step)`, `start` a multiple of the step in microseconds since the Unix epoch
+(floored, so before 1970 too; never before 0001-01-01, where `datetime` ends). SQLite computes buckets in
+SQL, the memory store one bucket at a time (`summarise`), Redis per chunk read in a Lua script, whose runs
+`BucketBuilder` merges into buckets and limits. A bucket whose sum overflows though its mean cannot (SQLite's
+AVG and the Lua sums give infinity, `math.fsum` raises: `overflowed`) is summed again with every value scaled
+down by a power of two, which is exact, and the mean scaled back up (`mean`, and the Redis script's `shift`);
+the common path pays nothing for it. What a bucket holds is in docs/python-api.md.
 """
 
 from __future__ import annotations
@@ -50,8 +41,9 @@ __all__ = [
 STEP_MESSAGE: Final = "step must be a number of seconds or a duration such as 10s, 5m, 1h (from 1ms to 366d)"
 
 MAX_BUCKETS: Final = 10_000
-MIN_STEP: Final = 1_000  # microseconds: 1 ms
-MAX_STEP: Final = 366 * 86_400 * 1_000_000  # microseconds: 366 days
+# Steps are in microseconds: 1 ms to 366 days.
+MIN_STEP: Final = 1_000
+MAX_STEP: Final = 366 * 86_400 * 1_000_000
 
 
 _UNITS: Final = {"ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000}
@@ -126,7 +118,8 @@ class BucketBuilder:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.buckets: list[Bucket] = []
-        self._open: _Run | None = None  # the last bucket, which a later run may still add to
+        # The last bucket, which a later run may still add to.
+        self._open: _Run | None = None
 
     @property
     def full(self) -> bool:

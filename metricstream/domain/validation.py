@@ -1,16 +1,14 @@
 """Input validation: the pydantic models that check requests and Python calls alike, and document the
 HTTP API in `/openapi.json`. A failure becomes a `ValidationError` whose message names the field and the
-rule, identical for HTTP and Python callers.
+rule, identical for HTTP and Python callers. `MetricIn` keeps the hard name ceiling (200), so
+`/openapi.json` states a true maxLength; `validate_metric` checks the `max_name_length` setting with a
+subclass, so the message names the configured number.
 
 Deliberate deviations from the Go original: a reading's value must be a finite number > 0 (the original took
 any float; `positive_only=false` takes any), and metric names follow one rule (`names.normalize_name`) on
 every path. From Python, a number is an int or a float (numpy's included), never a bool, `Decimal` or
 `Fraction`, as JSON can carry only the former. A leap second (`23:59:60` UTC, valid RFC 3339) is accepted
 and read as the next second, as POSIX time counts it; a `:60` anywhere else is refused.
-
-The name limit is a setting (`max_name_length`) that may only lower the ceiling: `MetricIn` keeps the hard
-200, so `/openapi.json` states a true maxLength whatever the server's setting, and `validate_metric` checks
-with a subclass carrying the configured limit, its message naming the configured number.
 """
 
 from __future__ import annotations
@@ -61,7 +59,8 @@ __all__ = [
 ]
 
 
-_WORDED: Final = "worded"  # the type of a pydantic error whose message is already the one for people
+# The type of a pydantic error whose message is already the one for people.
+_WORDED: Final = "worded"
 
 
 # RFC 3339 date-time with a mandatory offset; "T" or a space, any fraction of a second.
@@ -86,7 +85,8 @@ def _rfc3339(value: object) -> object:
         assert digits is not None
         fraction = digits.group()
         text = f"{head}.{fraction[:6].ljust(6, '0')}{tail[len(fraction) :]}"
-    leap = text[17:19] == "60"  # a leap second: read as the next second, as POSIX time counts it
+    # A leap second reads as the next second, as POSIX time counts it.
+    leap = text[17:19] == "60"
     if leap:
         text = f"{text[:17]}59{text[19:]}"
     try:
@@ -101,7 +101,8 @@ def _rfc3339(value: object) -> object:
 
 
 def _to_utc(moment: datetime) -> datetime:
-    try:  # 0001-01-01T00:00:00+01:00 is a real date, but not one Python can hold in UTC
+    # 0001-01-01T00:00:00+01:00 is a real date, but not one Python can hold in UTC.
+    try:
         return moment.astimezone(UTC)
     except OverflowError:
         raise ValueError("out of range") from None
@@ -185,7 +186,8 @@ def timestamp_hint(value: object) -> str | None:
         return f"{text} has no UTC offset: add Z (UTC) or +hh:mm, e.g. {text}Z"
     if _DATE.fullmatch(text):
         return f"{text} is a date without a time, e.g. {text}T00:00:00Z"
-    if _SPACED_OFFSET.fullmatch(value):  # `+02:00` unescaped in a URL's query arrives as ` 02:00`
+    # `+02:00` unescaped in a URL's query arrives as ` 02:00`.
+    if _SPACED_OFFSET.fullmatch(value):
         return f"{value!r} has a space where its offset's + belongs: in a URL, send + as %2B"
     return None
 
@@ -299,7 +301,8 @@ class ReadingIn(BaseModel):
 class AnyReadingIn(ReadingIn):
     """Body of `POST /metrics/readings` with `positive_only=False`: any finite value, 0 and below too."""
 
-    value: Annotated[  # the same type, without the bound
+    # The same type, without the bound.
+    value: Annotated[
         float,
         Field(allow_inf_nan=False, strict=True, description="A finite number."),
         BeforeValidator(_real_number),
@@ -341,7 +344,8 @@ class ReadingsQuery(BaseModel):
             "With step, until defaults to now and since to limit steps before until; order is asc.",
             examples=["10s", "5m", "1h", "30"],
         ),
-        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]}),  # text in; microseconds once read
+        # Text in; microseconds once read.
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]}),
     ] = None
     order: Annotated[
         Order,
@@ -351,7 +355,8 @@ class ReadingsQuery(BaseModel):
         Cursor | None,
         BeforeValidator(lambda value: value if value is None else Cursor.decode(value)),
         Field(description="Go on where a cut answer (X-Truncated: true) ended: its Link rel=next has it."),
-        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]}),  # opaque text
+        # Opaque text in; a Cursor once read.
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]}),
     ] = None
 
 
@@ -427,7 +432,8 @@ def validate_reading(
             pass  # the model says what is wrong
     try:
         fields = validate(reading_model(positive_only), data)
-    except ValidationError as error:  # say the configured name limit, not the model's ceiling
+    except ValidationError as error:
+        # Say the configured name limit, not the model's ceiling.
         message = error.message.replace(_MESSAGES["metric"], name_message(max_name_length, "metric"))
         raise ValidationError(message) from None
     if fields.metric is not None and len(fields.metric) > max_name_length:
@@ -446,7 +452,8 @@ _MESSAGES: Final = {
     "metric_id": "metric_id must be a UUIDv7 string",
     "value": "value must be a finite number greater than 0 "
     "(set positive_only=false to accept any finite value)",
-    "AnyReadingIn.value": "value must be a finite number",  # a model's own message for a field
+    # A model's own message for a field.
+    "AnyReadingIn.value": "value must be a finite number",
     "timestamp": "timestamp must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
     "since": "since must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
     "until": "until must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z",
@@ -478,7 +485,8 @@ def _describe(exc: PydanticValidationError, model: str = "", messages: list[str]
     messages = list(messages or [])
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else ""
-        if not field or error["type"] == _WORDED:  # the model's own check, already worded for people
+        # The model's own checks are worded for people already.
+        if not field or error["type"] == _WORDED:
             message = error["msg"]
         elif error["type"] == "missing":
             message = f"{field} is required"
@@ -493,7 +501,8 @@ def validate_metric(data: object, max_name_length: int = MAX_NAME_LENGTH) -> Met
     """`MetricIn` from `data`, its name also limited to `max_name_length` (at most the model's own 200)."""
     try:
         return validate(_metric_model(max_name_length), data)
-    except ValidationError as error:  # say the configured limit, not the model's ceiling
+    except ValidationError as error:
+        # Say the configured limit, not the model's ceiling.
         message = error.message.replace(_MESSAGES["name"], name_message(max_name_length))
         raise ValidationError(message) from None
 

@@ -1,17 +1,10 @@
 """Which run of which notebook cell created a Hub, so that re-running a cell replaces its earlier hub.
 
-Re-running `hub = Hub(port=0).start()` is what notebook users do. The earlier hub would keep serving,
-unreferenced, and data would split between two hubs. So in a Jupyter kernel, starting a hub first stops
-every running hub that an earlier run of the same cell created (`Hub.start`). Nowhere else: a script or
-a test may run several hubs on purpose.
-
-- "The same cell" is the id the front end sends with each execution (`cellId` in the execute_request's
-  metadata: JupyterLab, Notebook 7 and VS Code send it), which stays the same when the cell is edited.
-  Without one (nbval, a bare jupyter_client) it is the cell's code: only an unchanged cell is recognised.
-- "A run" is one execute_request (its message id): hubs created by one run, in a loop say, are left
-  alone, as are hubs created by other cells, even through a function defined in this one.
-- Only code on the kernel's main thread, where cells run, belongs to a cell: a hub created on another
-  thread has no cell, and is neither replaced nor replaces any.
+Re-running `hub = Hub(port=0).start()` is what notebook users do; the earlier hub would keep serving,
+unreferenced, and data would split between two hubs. A cell is known by the `cellId` in its
+execute_request's metadata, which stays the same when the cell is edited, else by its code; a run is one
+execute_request; only the kernel's main thread, where cells run, belongs to a cell. Nowhere but in a
+kernel is a hub replaced. docs/python-api.md says which hubs are replaced and which are left alone.
 """
 
 from __future__ import annotations
@@ -25,13 +18,16 @@ from .display import notebook_shell
 
 __all__ = ["CellRun", "current_cell_run"]
 
-_order = itertools.count()  # creation order across this process's cells
+_order = itertools.count()
 
 
 @dataclass(frozen=True)
 class CellRun:
-    cell: str  # the cell's id, or a hash of its code
-    run: str  # the execute_request's message id
+    """A cell (its id, or a hash of its code) and one run of it (the execute_request's message id), in
+    creation order across this process's cells."""
+
+    cell: str
+    run: str
     order: int = field(default_factory=lambda: next(_order))
 
     def replaces(self, earlier: CellRun) -> bool:
@@ -45,7 +41,8 @@ def current_cell_run() -> CellRun | None:
         return None
     shell = notebook_shell()
     get_parent = getattr(getattr(shell, "kernel", None), "get_parent", None)
-    request = get_parent() if callable(get_parent) else None  # the message being executed
+    # The message being executed.
+    request = get_parent() if callable(get_parent) else None
     if not isinstance(request, dict):
         return None
     header, metadata, content = (request.get(part) or {} for part in ("header", "metadata", "content"))

@@ -76,8 +76,9 @@ def _is_bucket(item: object) -> bool:
     return isinstance(item, Bucket) or (isinstance(item, Mapping) and "start" in item and "count" in item)
 
 
-def _bucket_frame(pandas: Any, items: list[Any]) -> pd.DataFrame:  # pandas, imported when called
-    """One row per bucket (`Bucket`s or the bucket dicts the HTTP API returns), sorted by start."""
+def _bucket_frame(pandas: Any, items: list[Any]) -> pd.DataFrame:
+    """One row per bucket (`Bucket`s or the bucket dicts the HTTP API returns), sorted by start; `pandas`
+    is the module, imported when called."""
     rows = []
     for item in items:
         if not _is_bucket(item):

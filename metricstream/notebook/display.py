@@ -39,8 +39,9 @@ class DashboardView:
     __slots__ = ("_just_shown", "height", "src", "title", "url")
 
     def __init__(self, url: str, src: str, title: str, height: int) -> None:
-        self.url = url  # the page itself
-        self.src = src  # what the frame loads: the page without its top bar, for one metric
+        # The page itself, and what the frame loads (for one metric, the page without its top bar).
+        self.url = url
+        self.src = src
         self.title = title
         self.height = height
         self._just_shown = False
@@ -102,7 +103,8 @@ def resolve(service: MetricService, metric: Metric | str) -> Metric:
         return service.get_metric(metric.id)  # one deleted meanwhile is an error now, not a blank view
     if not isinstance(metric, str):
         raise ValidationError(f"metric must be a metric's id or name, not {type(metric).__name__}")
-    text = metric.strip(NAME_SPACE)  # as names are trimmed; list_metrics then applies the whole rule
+    # Trimmed as names are; list_metrics then applies the whole rule.
+    text = metric.strip(NAME_SPACE)
     if not text:
         raise ValidationError("metric must be a metric's id or name, not an empty string")
     if _is_uuid(text):

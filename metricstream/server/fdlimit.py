@@ -17,7 +17,8 @@ __all__ = ["FD_RESERVE", "fit_max_clients", "fit_settings"]
 
 log = logging.getLogger("metricstream.server")
 
-FD_RESERVE = 64  # descriptors kept from streams: the listener, REST connections, the store, logs
+# Descriptors kept from streams: the listener, REST connections, the store, logs.
+FD_RESERVE = 64
 
 
 def fit_max_clients(max_clients: int) -> int:

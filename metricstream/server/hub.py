@@ -85,7 +85,8 @@ class Hub:
         self._serving: tuple[AsyncMetricService, asyncio.AbstractEventLoop] | None = None
         self._service = MetricService(self._serving_now)
         self._url: str | None = None
-        self._cell_run = current_cell_run()  # in a notebook: the run of the cell creating it (cells.py)
+        # In a notebook: the run of the cell creating it (cells.py).
+        self._cell_run = current_cell_run()
 
     def __repr__(self) -> str:
         if self._url is None:
@@ -170,10 +171,12 @@ class Hub:
 
         if start == "now" and not filters.get("last_event_id"):
             start = self.service.last_event_id
-        token = self.settings.subscribe_token or self.settings.token  # token grants the stream too
+        # The token grants the stream too.
+        token = self.settings.subscribe_token or self.settings.token
         if token is not None:
             filters.setdefault("token", token.get_secret_value())
-        if self.settings.certfile is not None and "client" not in filters:  # knows its own certificate
+        # A hub knows its own certificate.
+        if self.settings.certfile is not None and "client" not in filters:
             filters.setdefault("verify", pinned_context(self.settings.certfile))
         return Subscriber(self.url, start=start, **filters)
 
@@ -265,7 +268,8 @@ class Hub:
         try:
             with asyncio.Runner(loop_factory=self._new_loop) as runner:
                 runner.run(main())
-        except BaseException as error:  # reported to start(), or logged if it came later
+        except BaseException as error:
+            # Reported to start(), or logged if it came later.
             if not ready.is_set():
                 failure.append(error)
             else:

@@ -31,7 +31,8 @@ __all__ = ["bind_socket", "exposure_warning", "is_loopback", "loop_factory", "ru
 log = logging.getLogger("metricstream.server")
 
 
-SEND_BUFFER = 128 * 1024  # per connection; the kernel doubles it for its own bookkeeping
+# The send buffer of each connection; the kernel doubles it for its own bookkeeping.
+SEND_BUFFER = 128 * 1024
 
 
 def bind_socket(host: str, port: int, write_timeout: float = 10.0) -> socket.socket:
@@ -98,7 +99,8 @@ def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] 
     return uvloop.new_event_loop
 
 
-KEEP_ALIVE_TIMEOUT = 75.0  # seconds an idle keep-alive connection is held (nginx's default)
+# Seconds an idle keep-alive connection is held (nginx's default).
+KEEP_ALIVE_TIMEOUT = 75.0
 
 
 async def serve_app(
@@ -109,7 +111,8 @@ async def serve_app(
 ) -> None:
     """Serve `app` on `sock` until `stop` is set, then shut down gracefully."""
     try:
-        await app.startup()  # here, not in the ASGI lifespan, so a store that is down fails plainly
+        # Here, not in the ASGI lifespan, so a store that is down fails plainly.
+        await app.startup()
     except BaseException:
         sock.close()
         raise
@@ -121,7 +124,8 @@ async def serve_app(
     # Longer than clients keep an idle connection (httpx: 5 s, hypercorn's default too), so the client
     # ends it: a server closing it just as the client reuses it fails that request.
     config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT
-    if app.settings.certfile is not None:  # TLS on our own socket too: hypercorn wraps fd:// binds
+    # TLS on our own socket too: hypercorn wraps fd:// binds.
+    if app.settings.certfile is not None:
         config.certfile, config.keyfile = app.settings.certfile, app.settings.keyfile
         config.alpn_protocols = list(ALPN)
 
@@ -167,8 +171,9 @@ def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = Fal
     # objects, and with the default threshold (700) collections took ~30% of a 10,000-reading batch.
     # (A Hub leaves the GC alone: it lives in someone else's process.)
     gc.set_threshold(50_000, 20, 20)
-    app = MetricStreamApp(fit_settings(settings), storage)  # a bad store URL fails before the port is taken
-    new_loop = loop_factory(settings)  # as does a loop that is not installed
+    # A bad store URL, or a loop that is not installed, fails here, before the port is taken.
+    app = MetricStreamApp(fit_settings(settings), storage)
+    new_loop = loop_factory(settings)
     check_certificate(settings)
     sock = bind_socket(settings.host, settings.port, settings.write_timeout)
     url = url_of(sock, tls=settings.certfile is not None)

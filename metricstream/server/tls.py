@@ -1,5 +1,5 @@
 """HTTPS: the certificate and key a server is given (`certfile`, `keyfile`), checked before it starts, and
-the pin with which a Hub's own subscriber knows its server. hypercorn serves them (`server.py`); this
+the pin with which a Hub's own subscriber knows its server. hypercorn serves them (`serving.py`); this
 module only reads them, with the standard library's `ssl`.
 """
 
@@ -14,7 +14,8 @@ from ..settings import Settings
 
 __all__ = ["ALPN", "check_certificate", "pinned_context"]
 
-ALPN: Final = ("h2", "http/1.1")  # HTTP/2 for every client that offers it, HTTP/1.1 for the others
+# HTTP/2 for every client that offers it, HTTP/1.1 for the others.
+ALPN: Final = ("h2", "http/1.1")
 _PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
 
@@ -55,6 +56,7 @@ def pinned_context(certfile: str) -> ssl.SSLContext:
     if found is None:
         raise ValidationError(f"invalid settings: certfile {certfile!r} holds no PEM certificate")
     context = ssl.create_default_context(cadata=found.group().decode("ascii"))
-    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # the pinned leaf is the whole chain trusted
-    context.check_hostname = False  # the pin is the certificate itself, not one of its names
+    # The pin is the certificate itself: trusted as a whole chain, none of its names checked.
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    context.check_hostname = False
     return context

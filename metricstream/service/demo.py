@@ -1,20 +1,10 @@
 """The demo feed: random-walk readings so a newcomer sees live data at once (`Hub(demo=True)`, `--demo`).
 
-Like the original service's "mock readings ticker". At start-up, if the store holds no metric, a few demo
-metrics are created (`DEMO_METRICS`); then every metric that exists at that moment gets one reading at once
-and then one every `input_frequency` seconds (`DEFAULT_FREQUENCY` when it has none or 0), posted through
-`AsyncMetricService` so each is stored and announced exactly like a reading posted over HTTP. The feed runs
-on the server's loop until it is cancelled, which the app does first thing when it shuts down.
-
-Choices worth knowing:
-
-* Metrics created after start-up are left alone: they are the user's, fed by the user.
-* Values walk randomly within bounds and are always > 0 (the API rejects anything else). A demo metric
-  keeps its own plausible range; any other metric walks around its newest reading (or within 1..100).
-* A metric is fed at most every `MIN_INTERVAL` seconds, so a tiny `input_frequency` cannot flood the hub.
-* A feed that falls behind skips the missed readings rather than posting them in a burst.
-* A feed ends once cancelled even when an await it was cancelled in returned normally (see
-  `tasks.raise_if_cancelled`), so shutdown never waits for it.
+Like the original service's "mock readings ticker". Readings are posted through `AsyncMetricService`, so
+each is stored and announced exactly like one posted over HTTP. The feed runs on the server's loop until
+it is cancelled, which the app does first thing when it shuts down, and it ends once cancelled even when
+the await it was cancelled in returned normally (`cancellation.raise_if_cancelled`), so shutdown never
+waits for it. What it feeds, and how often, is in docs/configuration.md (Demo feed).
 """
 
 from __future__ import annotations
@@ -47,7 +37,8 @@ class Walk:
 @dataclass(frozen=True, slots=True)
 class DemoMetric:
     name: str
-    input_frequency: float  # seconds between readings
+    # Seconds between readings.
+    input_frequency: float
     walk: Walk
 
 
@@ -56,11 +47,16 @@ DEMO_METRICS: tuple[DemoMetric, ...] = (
     DemoMetric("Memory Usage", 2.0, Walk(20.0, 95.0, 45.0)),  # %
     DemoMetric("Requests per Second", 0.5, Walk(5.0, 500.0, 120.0)),
 )
-GENERIC_WALK = Walk(1.0, 100.0, 50.0)  # a metric with no reading and a name we do not know
-DEFAULT_FREQUENCY = 1.0  # seconds, for a metric whose input_frequency is None or 0
-MIN_INTERVAL = 0.01  # seconds: at most 100 readings per second per metric
-STEP = 0.03  # standard deviation of one step, as a fraction of the walk's range
-TIME_SCALE = 1.0  # demo metrics are created with input_frequency x TIME_SCALE (tests shrink it)
+# For a metric with no reading and a name we do not know.
+GENERIC_WALK = Walk(1.0, 100.0, 50.0)
+# Seconds, for a metric whose input_frequency is None or 0.
+DEFAULT_FREQUENCY = 1.0
+# Seconds: at most 100 readings per second per metric.
+MIN_INTERVAL = 0.01
+# The standard deviation of one step, as a fraction of the walk's range.
+STEP = 0.03
+# Demo metrics are created with input_frequency x TIME_SCALE (tests shrink it).
+TIME_SCALE = 1.0
 
 
 def step(walk: Walk, value: float, rng: random.Random) -> float:
@@ -131,12 +127,14 @@ async def _feed(service: AsyncMetricService, metric: Metric, walk: Walk, rng: ra
         except MetricStreamError as error:  # the metric is gone or the store is down: this feed ends
             log.warning("demo readings for %r stopped: %s", metric.name, error)
             return
-        except Exception:  # a bug must not end the other feeds (a TaskGroup would cancel them)
+        except Exception:
+            # A bug must not end the other feeds (a TaskGroup would cancel them).
             log.exception("demo readings for %r stopped", metric.name)
             return
         raise_if_cancelled()
         due += interval
         delay = due - loop.time()
-        if delay < 0:  # fell behind (a slow store): carry on from now instead of catching up
+        # Fell behind (a slow store): carry on from now instead of catching up.
+        if delay < 0:
             due, delay = loop.time(), 0.0
         await asyncio.sleep(delay)

@@ -1,4 +1,4 @@
-"""`MetricService`: the blocking twin of `AsyncMetricService` (`service.py`), for any thread but the
+"""`MetricService`: the blocking twin of `AsyncMetricService` (`use_cases.py`), for any thread but the
 server's own (a script, a notebook cell). Each call runs the async one on the server's loop and waits, so
 both emit the same events in one order and raise the same errors with the same messages.
 

@@ -1,5 +1,5 @@
 """Reading queries over a store: a `ReadingsQuery` answered as a `Page` of readings or buckets, cut by its
-limit and saying so (`paging.py`), for the service (`service.py`) and its blocking twin alike.
+limit and saying so (`paging.py`), for the service (`use_cases.py`) and its blocking twin alike.
 
 Each answer is read one beyond its limit, so that whether more match is known, not guessed: a page of
 readings then ends with a cursor at its last reading, a page of buckets with one at the first bucket left

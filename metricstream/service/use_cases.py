@@ -1,17 +1,10 @@
 """The use cases: validate → store → log the event → broadcast.
 
 `AsyncMetricService` runs on the server's event loop and is what the HTTP layer calls. `MetricService`
-(`blocking.py`) is its blocking twin for any other thread (a script, a notebook cell): each call runs the
-async one on the server's loop, so both emit exactly the same events in one order, and bad input raises the
-same `ValidationError` / `NotFoundError` with the message the HTTP API returns.
-
-Limits (settings, docs/configuration.md#limits) hold for both: a name longer than `max_name_length` is a
-`ValidationError`; a metric beyond `max_metrics` is refused with `LimitExceededError` (HTTP 409: the request
-is valid, the store is full; the store checks the count in the same step as the insert, so several
-processes sharing Redis cannot overshoot it); a reading beyond `max_readings_per_metric` is stored and that
-metric's oldest readings (by timestamp) are dropped in the same step, so writes never fail for it. The
-events of readings later dropped stay in the stream: they were created. A timestamp older than
-`reading_ttl` allows, or more than `max_future` seconds ahead of the clock, is a `ValidationError`.
+(`metric_service.py`) is its blocking twin for any other thread (a script, a notebook cell): each call runs
+the async one on the server's loop, so both emit exactly the same events in one order, and bad input raises
+the same errors with the messages the HTTP API returns. Every limit (docs/configuration.md#limits) is
+checked here or in the store's write step, so it holds alike over HTTP and in Python.
 """
 
 from __future__ import annotations
@@ -51,8 +44,10 @@ __all__ = ["AsyncMetricService"]
 
 log = logging.getLogger("metricstream")
 
-ARRIVAL_TIMEOUT = 5.0  # seconds a write waits for its event to come back from a shared store
-_NAME_ATTEMPTS = 3  # tries of a write by name racing writes that create or delete metrics of its names
+# Seconds a write waits for its event to come back from a shared store.
+ARRIVAL_TIMEOUT = 5.0
+# Tries of a write by name racing writes that create or delete metrics of its names.
+_NAME_ATTEMPTS = 3
 
 
 def _parse_id(metric_id: object, field: str = "id") -> str:
@@ -103,17 +98,21 @@ class AsyncMetricService:
         max_future: float | None = None,
     ) -> None:
         self.storage = storage
-        self._shared = is_shared(storage)  # its own log publishes its writes
+        # A shared store's own log publishes its writes.
+        self._shared = is_shared(storage)
         self.broadcaster = broadcaster
         self.clock = clock or SystemClock()
-        self.max_batch = max_batch  # None: no limit
+        # None lifts a limit (max_future: any time ahead; reading_ttl: any age);
+        # positive_only=False takes any finite value, 0 and below too.
+        self.max_batch = max_batch
         self.max_name_length = max_name_length
-        self.max_metrics = max_metrics  # None: no limit
-        self.max_readings_per_metric = max_readings_per_metric  # None: keep every reading
-        self.positive_only = positive_only  # False: any finite value, 0 and below too
-        self.reading_ttl = reading_ttl  # None: readings are kept whatever their age
-        self.max_future = max_future  # None: a timestamp may be any time ahead of the clock
-        self._arrivals: dict[str, asyncio.Future[None]] = {}  # shared store: writes awaiting their event
+        self.max_metrics = max_metrics
+        self.max_readings_per_metric = max_readings_per_metric
+        self.positive_only = positive_only
+        self.reading_ttl = reading_ttl
+        self.max_future = max_future
+        # With a shared store: writes awaiting their event.
+        self._arrivals: dict[str, asyncio.Future[None]] = {}
         # Ids are made and stored under one lock, so this process's events reach the log in id order
         # even when a store's writes could overtake each other (several Redis connections).
         self._writing = asyncio.Lock()
@@ -152,7 +151,8 @@ class AsyncMetricService:
         try:
             async with asyncio.timeout(ARRIVAL_TIMEOUT):
                 await arrival
-        except TimeoutError:  # stored all the same; the follower will publish it when it can
+        except TimeoutError:
+            # Stored all the same; the follower will publish it when it can.
             log.warning("event %s not yet back from the shared store", event_id)
         finally:
             self._arrivals.pop(event_id, None)

@@ -25,7 +25,8 @@ __all__ = [
     "is_shared",
 ]
 
-EXPIRED_PER_WRITE: Final = 1000  # expired readings a write removes at most per metric: its cost stays bounded
+# Expired readings a write removes at most per metric, so its cost stays bounded.
+EXPIRED_PER_WRITE: Final = 1000
 
 
 class NameTaken(Exception):

@@ -1,19 +1,13 @@
-"""One SQLite file, one process: a store claims its database file for as long as it has it open, and
-notes itself in the file's `holder` table, which a process refused the file reads to name the holder.
+"""One SQLite file, one process: a store claims its database file while it has it open, and notes itself
+in the file's `holder` table, which a process refused the file reads to name the holder. (Two processes
+on one file would each keep their own event log, stream and counts, and silently disagree.)
 
-Two processes on one file would each keep their own event log, stream and counts, and silently disagree,
-so the second is refused. The claim is an exclusive `flock` on the database file itself:
-- flock locks belong to the open file description, and SQLite takes POSIX (`fcntl`) locks, a separate
-  kind, so neither disturbs the other;
-- the kernel drops it when the process ends however it ends (`kill -9` too): no stale lock to clear.
-
-Within this process a claim is also kept by (device, inode), and a second claim on a claimed file is
-refused before any descriptor is opened: closing *any* descriptor of a file drops every POSIX lock this
-process holds on it, SQLite's own included (sqlite.org/howtocorrupt.html, 2.2.1). For the same reason a
-claim is released only after the store's connection is closed.
-
-Windows has no flock; there nothing is claimed and nothing refused (docs/configuration.md says so).
-Nor does a claim hold across machines on a network filesystem, where SQLite's WAL mode does not work either.
+The claim is an exclusive `flock` on the file. It belongs to the open file description, so it and SQLite's
+POSIX (`fcntl`) locks never disturb each other, and the kernel drops it when the process ends, however it
+ends. Within this process a claim is also kept by (device, inode), and a second one is refused before any
+descriptor is opened: closing *any* descriptor of a file drops every POSIX lock this process holds on it,
+SQLite's included (sqlite.org/howtocorrupt.html, 2.2.1). For the same reason a claim is released only
+after the store's connection is closed. Windows has no flock: there nothing is claimed.
 """
 
 from __future__ import annotations
@@ -33,7 +27,8 @@ __all__ = ["Claim", "claim_database", "note_holder"]
 if sys.platform != "win32":
     import fcntl
 
-_claimed: set[tuple[int, int]] = set()  # (device, inode) of the files this process has claimed
+# (device, inode) of the files this process has claimed.
+_claimed: set[tuple[int, int]] = set()
 _claiming = threading.Lock()  # hubs start on their own threads
 
 
@@ -49,7 +44,8 @@ class Claim:
     """The claim on one file, held until `release()`."""
 
     def __init__(self, held: tuple[int, tuple[int, int]] | None) -> None:
-        self._held = held  # our descriptor, and the file's (device, inode); None once released
+        # Our descriptor, and the file's (device, inode); None once released.
+        self._held = held
 
     def release(self) -> None:
         """Give the file up (closing our descriptor drops the flock); idempotent."""
@@ -94,7 +90,8 @@ def _holder_of(path: str) -> str:
     try:
         with contextlib.closing(sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)) as db:
             row = db.execute("SELECT pid, host, program FROM holder").fetchone()
-    except sqlite3.Error:  # a file from before schema version 3 (the holder table), or not written yet
+    except sqlite3.Error:
+        # A file from before schema version 3 (the holder table), or not written yet.
         row = None
     if row is None:
         return "another process"

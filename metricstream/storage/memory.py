@@ -72,11 +72,13 @@ class MemoryStorage:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._metrics: dict[str, Metric] = {}
-        self._named: dict[str, list[str]] = {}  # name_key -> ids of the metrics so named, in creation order
+        # name_key -> ids of the metrics so named, in creation order.
+        self._named: dict[str, list[str]] = {}
         self._readings: dict[str, _Series] = {}
         self._events: list[Event] = []
-        self._trimmed = 0  # events forgotten, ever: the first retained one's number
-        self._marks: dict[tuple[str, str], Mark] = {}  # what they left, by kind
+        # Events forgotten, ever (the first retained one's number), and the marks they left, by kind.
+        self._trimmed = 0
+        self._marks: dict[tuple[str, str], Mark] = {}
 
     async def open(self) -> None:
         pass
@@ -186,7 +188,8 @@ class MemoryStorage:
     async def trim_events(self, before: float) -> None:
         with self._lock:
             expired = expired_prefix(self._events, before)
-            if expired > 1:  # keep the newest expired one: it marks where trimmed history ends
+            # Keep the newest expired one: it marks where trimmed history ends.
+            if expired > 1:
                 for mark in newest_of_each_kind(self._events[: expired - 1], self._trimmed):
                     self._marks[mark.type, mark.metric_id] = mark
                 del self._events[: expired - 1]

@@ -1,28 +1,12 @@
 """Redis storage: several server processes, one store, one stream of events in one global order.
 
-- Metrics: a hash (id -> JSON) and a list of ids in creation order.
-- Readings: one sorted set per metric, scored by the timestamp in microseconds (exact in a double),
-  members the reading's JSON, which starts with its id: ties sort by id, as in the other backends.
-- Events: a Redis stream, trimmed by age (the `created` field, from the server's clock) in stream order
-  up to the newest expired entry, which is kept: it marks where trimmed history ends. Each entry also
-  carries a global sequence number from `INCR`, so a process that reads the stream can tell when entries
-  it never saw were trimmed (events lost), and only then make its clients reset. Trimmed entries leave
-  their marks (the newest of each kind, for filtered streams: see `events`) in a hash, in the same script.
-
-A write stores data and events in one Lua script: atomic, one round trip. The limits are checked in the
-same script: `max_metrics` (`LLEN` of the id list before anything is written; the script then writes
-nothing and returns 0) and the readings cap (`ZREMRANGEBYRANK` of each written set's lowest ranks, i.e. its
-oldest readings, beyond the cap), so processes sharing one Redis cannot overshoot either.
-
-Metrics are found by name through one set of ids per name, keyed by the name in NFC (`models.name_key`);
-the hash keeps each name as it was given. A store from before names were normalised is re-indexed once,
-at open (`NAMES_IN_NFC`), so its names are found by either spelling.
-
-Processes do not publish their own writes directly: every process, the writer included, follows the
-stream (`XREAD BLOCK`) and publishes what it reads, so every client of every process sees the same order.
-
-When Redis goes away, writes fail at once with `UnavailableError` (HTTP 503), the stream follower keeps
-retrying with backoff, and open SSE streams stay up.
+Each write stores data and events in one Lua script (`redis_scripts.py`): atomic, one round trip, its
+limits checked inside, so processes sharing one Redis cannot overshoot them. No process publishes its own
+writes: each follows the event stream (`XREAD BLOCK`) and publishes what it reads, so every client of every
+process sees one order; the global sequence number on each entry tells a follower when entries it never
+read were trimmed, and only then are its clients reset. When Redis goes away, writes fail at once
+(`UnavailableError`, 503), the follower retries with backoff, and open streams stay up.
+docs/architecture.md (Stores) lays out the keys.
 """
 
 from __future__ import annotations
@@ -59,8 +43,10 @@ log = logging.getLogger("metricstream.redis")
 
 _FOLLOW_BLOCK_MS: Final = 1000
 _FOLLOW_BATCH: Final = 2000
-_FOLLOW_MOST: Final = 50_000  # entries published at once at most, when far behind
-_BUCKET_CHUNK: Final = 5_000  # readings summarised per script call: several ms of Redis each
+# Entries published at once at most, when far behind.
+_FOLLOW_MOST: Final = 50_000
+# Readings summarised per script call: several ms of Redis each.
+_BUCKET_CHUNK: Final = 5_000
 
 _OK: Final = 1
 _CHECK_FAILED: Final = {0: "below", -1: "present", -2: "absent"}  # the script's refusals
@@ -90,7 +76,8 @@ class RedisStorage:
         self.prefix = prefix
         self._stream = f"{prefix}events"
         self._counter = f"{prefix}event_seq"
-        self._marks = f"{prefix}event_marks"  # what trimmed events left (events.Mark): see redis_scripts
+        # What trimmed events left (stream.log.Mark): see redis_scripts.
+        self._marks = f"{prefix}event_marks"
         self._metrics = f"{prefix}metrics"
         self._metric_ids = f"{prefix}metric_ids"
         self._names_indexed = f"{prefix}names_indexed"
@@ -99,7 +86,8 @@ class RedisStorage:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._write: Any = None
         self._trim: Any = None
-        self._last_stream_id = "0-0"  # where following the stream resumes
+        # Where following the stream resumes.
+        self._last_stream_id = "0-0"
         self._last_seq: int | None = None
 
     def __repr__(self) -> str:
@@ -113,7 +101,9 @@ class RedisStorage:
         return f"{self.prefix}named:{name_key(name)}"
 
     @property
-    def client(self) -> Any:  # redis-py's reply types are too loose to check; replies are parsed here
+    def client(self) -> Any:
+        """The open client: `Any`, since redis-py's reply types are too loose to check; replies are parsed
+        where they are read."""
         if self._client is None:
             raise UnavailableError("the store is closed")
         return self._client
@@ -121,7 +111,8 @@ class RedisStorage:
     async def open(self) -> None:
         if self._client is not None and self._loop is asyncio.get_running_loop():
             return
-        self._client = None  # one left from a hub's earlier run was bound to that run's loop
+        # One left from a hub's earlier run was bound to that run's loop.
+        self._client = None
         self._loop = asyncio.get_running_loop()
         # Short timeouts and no retries: a write during an outage fails fast with 503, never hangs.
         self._client = aioredis.Redis.from_url(
@@ -251,7 +242,8 @@ class RedisStorage:
             ("zadd", self._readings_key(r.metric_id), micros(r.timestamp), orjson.dumps(r.to_dict()))
             for r in readings
         ]
-        if keep is not None:  # rank 0 is the oldest: lowest score (time), ties by member (id first)
+        # Rank 0 is the oldest: lowest score (time), ties by member (id first).
+        if keep is not None:
             operations += [("cap", key, keep, "") for key in reading_keys]
         if expire_before is not None:
             cutoff = micros(expire_before)
@@ -360,7 +352,8 @@ class RedisStorage:
         low, high = micros(since), micros(until)
         buckets = []
         for bucket in await self._summarise(metric_id, low, high, step, limit):
-            if overflowed(bucket):  # its sum passed the largest float: sum it again, scaled down
+            # Its sum passed the largest float: sum it again, scaled down.
+            if overflowed(bucket):
                 start = bucket_start(micros(bucket.start), step)
                 shift = shift_for(bucket.count)
                 span = (max(start, low), min(start + step - 1, high))
@@ -402,7 +395,8 @@ class RedisStorage:
             total = 0
             for metric_id in metric_ids:
                 key = self._readings_key(metric_id.decode())
-                while True:  # one chunk per call: other clients' commands go in between
+                # One chunk per call: other clients' commands go in between.
+                while True:
                     removed = int(await trim(keys=[key], args=[micros(before), chunk]))
                     total += removed
                     if removed < chunk:

@@ -96,7 +96,7 @@ return count
 # field) before the cutoff, and keeps that one: it marks where trimmed history ends. Entry ids carry Redis's
 # own clock, which need not agree with the servers': comparing them with the cutoff could trim entries not
 # yet expired, even ones followers have not read. The scan stops at the first entry within the TTL, so it
-# reads a couple of entries when trimming keeps up. Each trimmed entry leaves its marks (`events.Mark`) in
+# reads a couple of entries when trimming keeps up. Each trimmed entry leaves its marks (`stream.log.Mark`) in
 # the marks hash: field "<type>|<metric id>" (no metric id: the type over every metric), value "<seq> <id>";
 # field "complete" says that marks were kept from the first trim on (an older metricstream kept none).
 TRIM_UP_TO = """

@@ -1,29 +1,13 @@
 """SQLite storage: metrics, readings and the retained event log in one file that survives restarts.
 
-One connection lives on one dedicated thread, so blocking calls never run on the event loop and writes
-are serialised. Every write is one transaction (data and its events together), committed before the
-caller hears of success: in WAL mode with `synchronous=NORMAL`, a committed transaction survives the
-process being killed (only a power cut may lose the last commits, which `synchronous=FULL` would prevent
-at some speed).
-
-The event log keeps its order in `events.seq` and is trimmed by it, oldest first (see `Storage.trim_events`):
-the newest expired event is kept, so its id still marks where trimmed history ends, across restarts too;
-the trimmed events leave their marks (`event_marks`, the newest of each kind) in the same transaction, so
-filtered streams resume across restarts as well (see `events`).
-Schema versions are kept in `PRAGMA user_version` and applied in order by `_MIGRATIONS`.
-
-A file serves one process at a time: the store claims it while open (`claim.py`) and notes who it is in
-the `holder` table, which a process refused the file reads to name that holder.
-
-Metrics are found by name through `name_key`, the name in NFC (`models.name_key`), kept beside the name as
-it was given: a name stored before names were normalised is found by either spelling and still shown as it
-was stored. The column is filled in Python (here, and once by migration 4 through a function registered on
-this connection only), so other tools reading the file need nothing of ours.
-
-Limits are checked inside the write's transaction: `max_metrics` by counting metrics before the insert, the
-readings cap by deleting a metric's oldest rows (by ts, then id) beyond it. The number of readings per
-metric is counted once per metric and then kept up to date here (this connection is the only writer), so
-a capped write deletes only its excess and never scans the series.
+One connection, on a thread of its own, so blocking calls never run on the event loop and writes are
+serialised. Every write is one transaction, data and events together and its limits checked inside,
+committed before the caller hears of success. Being the file's only writer, the store counts a metric's
+readings once and keeps the count, so a capped write deletes only its excess, never scanning the series.
+Schema versions are kept in `PRAGMA user_version` and applied in order by `_MIGRATIONS`. `name_key` (the
+name in NFC) is computed in Python, by a function registered on this connection only for migration 4, so
+other tools reading the file need nothing of ours. docs/architecture.md (Stores) says what the file holds
+and how durable it is; the claim on it is in `claim.py`.
 """
 
 from __future__ import annotations
@@ -55,7 +39,8 @@ __all__ = ["SQLiteStorage"]
 
 T = TypeVar("T")
 
-_UNMARKED: Final = ""  # the type of the event_marks row that says older trims left no marks
+# The type of the event_marks row that says older trims left no marks.
+_UNMARKED: Final = ""
 
 
 _MIGRATIONS: Final = [
@@ -102,7 +87,7 @@ _MIGRATIONS: Final = [
     DROP INDEX metrics_by_name;
     CREATE INDEX metrics_by_name_key ON metrics(name_key, seq);
     """,
-    # version 5: the marks trimmed events leave (events.Mark), so filtered streams resume after a restart
+    # version 5: the marks trimmed events leave (stream.log.Mark), so filtered streams resume after a restart
     f"""
     CREATE TABLE event_marks (
         type TEXT NOT NULL,
@@ -151,7 +136,8 @@ class SQLiteStorage:
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
         self._claim: Claim | None = None
-        self._counts: dict[str, int] = {}  # readings per metric, exact; used on the writer thread only
+        # Readings per metric, exact; used on the writer thread only.
+        self._counts: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({self.path!r})"
@@ -162,7 +148,8 @@ class SQLiteStorage:
         db = self._db
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, work, db)
-        except sqlite3.OperationalError as error:  # disk full, locked for too long, file gone
+        except sqlite3.OperationalError as error:
+            # Disk full, locked for too long, file gone.
             raise UnavailableError(f"the store failed: {error}") from None
 
     async def open(self) -> None:
@@ -225,7 +212,7 @@ class SQLiteStorage:
         if db is not None:
             await asyncio.get_running_loop().run_in_executor(executor, db.close)
         if held is not None:
-            held.release()  # once the connection is closed (see claim.py)
+            held.release()
         executor.shutdown(wait=True)
 
     @staticmethod
@@ -371,7 +358,8 @@ class SQLiteStorage:
         counts = {}
         for metric_id, new in added.items():
             known = self._counts.get(metric_id)
-            if known is None:  # the first write here since opening: count once (this write included)
+            # The first write here since opening: count once (this write included).
+            if known is None:
                 (count,) = db.execute(
                     "SELECT COUNT(*) FROM readings WHERE metric_id = ?", (metric_id,)
                 ).fetchone()
@@ -469,13 +457,15 @@ class SQLiteStorage:
         def work(db: sqlite3.Connection) -> list[Bucket]:
             buckets: list[Bucket] = []
             row = db.execute(earliest, (metric_id, micros(since), last)).fetchone()
-            first: int | None = None if row is None else row[0]  # the next bucket's earliest reading
+            # The next bucket's earliest reading.
+            first: int | None = None if row is None else row[0]
             while first is not None and len(buckets) < limit:
                 start = bucket_start(first, step)
                 end = min(start + step, last + 1)
                 params = {"metric": metric_id, "first": first, "end": end, "until": last}
                 count, low, high, avg, first_value, last_value, after = db.execute(bucket, params).fetchone()
-                if avg is None or not math.isfinite(avg):  # the sum overflowed (NaN is NULL to SQLite)
+                # The sum overflowed (NaN is NULL to SQLite).
+                if avg is None or not math.isfinite(avg):
                     avg = mean([value for (value,) in db.execute(values, params)])
                 buckets.append(Bucket(start_moment(start), count, low, high, avg, first_value, last_value))
                 first = after

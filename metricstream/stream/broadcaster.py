@@ -1,21 +1,11 @@
 """Connected SSE clients: fan-out, heartbeats, limits and eviction. Knows nothing of metrics or HTTP.
 
-Each client is a cursor into the shared `EventLog` rather than a queue of copies: publishing appends one
-event (encoded once) and wakes the clients that are waiting, so it costs the publisher nothing per busy
-client and one slow client never delays another. A client's sender writes everything between its cursor
-and the head as one chunk. The buffer bound is explicit: a client that falls more than `client_buffer`
-events behind while it is busy writing is dropped as slow, as is one whose write takes longer than
-`write_timeout`; it is told `data: disconnected` when its connection still takes writes. Lag is counted
-up to the start of the latest publish only, so a single publish, however large (a batch may hold
-`max_batch` events), never makes a client that keeps up look slow; nor do events that arrive while a
-client waits idle or that it replays on connect: it was ready for them.
-
-Write timeouts are kept by one watchdog (in `run_maintenance`), not a timer per write: each write notes
-when it started, and the watchdog cuts short one that has taken too long. Heartbeats, sweeps and the
-watchdog read the injected clock (`clock.py`), so tests can let hours pass without sleeping.
-
-Replay cannot race live events: registering a client and reading the log happen in one step on the event
-loop, with no await between, so every event lands either in the replay or after it, exactly once.
+Each client is a cursor into the shared `EventLog`, not a queue of copies, so publishing costs nothing per
+busy client and one slow client never delays another. Backpressure is explicit: a client more than
+`client_buffer` events behind while it is busy writing (the latest publish, idle waits and its replay not
+counted), or whose write takes longer than `write_timeout`, is dropped. One watchdog keeps every write's
+timeout, by the injected clock; a client is registered and placed in the log in one step with no await
+between, so replay cannot race live events. docs/architecture.md walks through it.
 """
 
 from __future__ import annotations
@@ -39,23 +29,31 @@ __all__ = ["BroadcastStatistics", "Broadcaster", "Client"]
 
 Write = Callable[[bytes], Awaitable[None]]
 
-MAX_CHUNK_EVENTS: Final = 1024  # events joined into one write, so a long replay is sent in steps
-GOODBYE_TIMEOUT: Final = 1.0  # seconds to try telling a dropped client `disconnected`
+# Events joined into one write, so a long replay is sent in steps.
+MAX_CHUNK_EVENTS: Final = 1024
+# Seconds to try telling a dropped client `disconnected`.
+GOODBYE_TIMEOUT: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class BroadcastStatistics:
-    """A snapshot of a `Broadcaster`, as anyio's `statistics()` gives: read it, never its fields."""
+    """A snapshot of a `Broadcaster`, as anyio's `statistics()` gives: read it, never its fields.
 
-    clients: int  # connected now
-    waiting: int  # of those, waiting idle for an event
-    senders: int  # streams still being served (a dropped one ends soon)
-    retained: int  # events in the log
-    published: int  # events, ever
-    accepted: int  # clients, ever
-    replayed: int  # events replayed on connect, ever
-    resets: int  # clients told `reset`, ever
-    dropped: dict[str, int]  # clients dropped, by reason
+    `clients` are connected now, `waiting` of them idle for an event; `senders` are streams still being
+    served (a dropped one ends soon); `retained` events are in the log. Counted since the start:
+    `published` events, `accepted` clients, `replayed` events (on connecting), `resets` (clients told
+    `reset`) and `dropped` clients, by reason.
+    """
+
+    clients: int
+    waiting: int
+    senders: int
+    retained: int
+    published: int
+    accepted: int
+    replayed: int
+    resets: int
+    dropped: dict[str, int]
 
 
 class Client:
@@ -77,18 +75,23 @@ class Client:
     )
 
     def __init__(self, cursor: int, mark: int, wanted: StreamFilter | None, now: float) -> None:
-        self.cursor = cursor  # next sequence number to send
-        self.mark = mark  # head when it connected or last woke: lag is counted from here
+        # The next sequence number to send; the head when it connected or last woke, lag counted from it.
+        self.cursor = cursor
+        self.mark = mark
         self.filter = wanted  # None: every event
-        self.reason: str | None = None  # set when the stream must end
+        # Set when the stream must end.
+        self.reason: str | None = None
         self.ping_due = False
         self.preamble = b""
-        self.reset = False  # told `reset` on connecting: its Last-Event-ID could not be resumed
-        self.connected_at = now  # monotonic, as the others
+        # Told `reset` on connecting: its Last-Event-ID could not be resumed.
+        self.reset = False
+        # Monotonic times, as every time here; `write_started` only while a write is under way.
+        self.connected_at = now
         self.last_write = now
-        self.write_started: float | None = None  # while a write is under way
+        self.write_started: float | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._guard: asyncio.Timeout | None = None  # the watchdog cuts a stalled write short through it
+        # The watchdog cuts a stalled write short through it.
+        self._guard: asyncio.Timeout | None = None
 
     def wake(self) -> None:
         waiter = self._waiter
@@ -125,14 +128,19 @@ class Broadcaster:
         self._wake_pending: asyncio.Handle | None = None
         self.closing = False
         self.clients: dict[Client, None] = {}  # insertion order: the first is the oldest
-        self.dropped: Counter[str] = Counter()  # reason -> clients dropped
+        # Clients dropped, by reason.
+        self.dropped: Counter[str] = Counter()
         self.published = 0
         self.replayed = 0
-        self.accepted = 0  # clients connected, ever
-        self.resets = 0  # clients told `reset`: their Last-Event-ID was unknown
-        self._idle: dict[Client, None] = {}  # clients waiting for events; each leaves once woken
-        self._latest_publish_start = 0  # head before the latest publish: lag is counted up to here
-        self._senders = 0  # serve() calls still running
+        # Clients connected, and told `reset` (their Last-Event-ID could not be resumed), ever.
+        self.accepted = 0
+        self.resets = 0
+        # Clients waiting for events; each leaves once woken.
+        self._idle: dict[Client, None] = {}
+        # The head before the latest publish: lag is counted up to here.
+        self._latest_publish_start = 0
+        # serve() calls still running.
+        self._senders = 0
         self._senders_done = asyncio.Event()
 
     def statistics(self) -> BroadcastStatistics:

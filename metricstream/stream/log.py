@@ -1,16 +1,12 @@
 """The retained event log: what a client resuming with `Last-Event-ID` is replayed from.
 
-Events get consecutive sequence numbers in the order they are published; that order, not the order of the
-UUIDv7 ids, is the one every client sees (ids from other processes or a drifting clock need not sort).
-Events older than the TTL are dropped by `trim`, so memory is bounded by the event rate times the TTL.
-Not thread-safe: it lives on the server's event loop.
-
-A filtered stream (`StreamFilter`: some event types, one metric's events) names its position by the newest
-event it wants at or before it, or by `GENESIS_ID` while it wanted none: for that stream every position
-between two events it wants is the same one, and that name stays resumable once it expires, for the log
-keeps the newest trimmed event of each kind (a type, over every metric or of one metric): its `marks`. A
-filtered client is then told `reset` only when an event it wants expired after its position. The stores
-keep their marks too (`RetainedLog`), so a name means the same after a restart and on every process.
+Events get consecutive sequence numbers in publish order; that order, not the UUIDv7 ids' (ids from other
+processes or a drifting clock need not sort), is the one every client sees. `trim` drops events older than
+the TTL, so memory is bounded by the event rate times the TTL. Not thread-safe: it lives on the server's
+event loop. A filtered stream (`StreamFilter`: some event types, one metric's events) names its position by
+the newest event it wants at or before it (`GENESIS_ID` while it wanted none); that name stays resumable
+after it expires, for the log keeps the newest trimmed event of each kind, its `marks`, as the stores do
+(`RetainedLog`). docs/architecture.md (Replay) and docs/protocol.md (filtered streams) say what follows.
 """
 
 from __future__ import annotations
@@ -38,7 +34,8 @@ __all__ = [
 ]
 
 
-_FRAMING = len("id: \nevent: \ndata: ")  # the frame's bytes before its body, besides the id and type
+# A frame's bytes before its body, besides the id and type.
+_FRAMING = len("id: \nevent: \ndata: ")
 
 
 class Subject(Protocol):
@@ -96,7 +93,8 @@ def expired_prefix(events: Iterable[Event], cutoff: float) -> int:
     return count
 
 
-Kind = tuple[str, str]  # (event type, metric id): "" for that type over every metric
+# (event type, metric id), the id "" for that type over every metric.
+Kind = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +131,8 @@ class Mark:
 
     type: str
     metric_id: str
-    seq: int  # its place in the order of the log that trimmed it: marks are compared with each other only
+    # Its place in the order of the log that trimmed it: marks are compared with each other only.
+    seq: int
     id: str
 
 
@@ -177,17 +176,21 @@ class EventLog:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._events: list[Event] = []
-        self._base = 0  # sequence number of self._events[0]
+        # The sequence number of self._events[0].
+        self._base = 0
         self._seq_by_id: dict[str, int] = {}
-        self._trimmed_id: str | None = (
-            None  # stands for position `_base`: the last event trimmed (or forgotten)
-        )
-        self._truncated = False  # history before the first retained event is gone
+        # Stands for position `_base`: the last event trimmed (or forgotten).
+        self._trimmed_id: str | None = None
+        # Whether history before the first retained event is gone.
+        self._truncated = False
         # type -> metric id (or "": any) -> sequence number of the newest retained event of that kind
         self._latest: defaultdict[str, dict[str, int]] = defaultdict(dict)
-        self._marks: dict[Kind, tuple[int, str]] = {}  # kind -> (seq, id) of its newest trimmed event
-        self._origin = GENESIS_ID  # what a filtered client that wanted no event yet resumes from
-        self._tracked = True  # every trimmed event since the origin left its marks
+        # kind -> (seq, id) of its newest trimmed event.
+        self._marks: dict[Kind, tuple[int, str]] = {}
+        # What a filtered client that wanted no event yet resumes from.
+        self._origin = GENESIS_ID
+        # Whether every trimmed event since the origin left its marks.
+        self._tracked = True
 
     def __len__(self) -> int:
         return len(self._events)
@@ -246,7 +249,8 @@ class EventLog:
     def extend(self, events: Iterable[Event]) -> None:
         seq = self.head
         seq_by_id, latest, append = self._seq_by_id, self._latest, self._events.append
-        for event in events:  # on every publish: kept to a few dictionary writes per event
+        # On every publish: kept to a few dictionary writes per event.
+        for event in events:
             seq_by_id[event.id] = seq
             newest = latest[event.type]
             newest[""] = seq

@@ -1,5 +1,6 @@
 """Server-Sent Events framing with no I/O: events, comments and control frames to bytes. (The subscriber
-decodes with httpx-sse; see `client.py` for where that departs from WHATWG, and why it cannot matter.)
+decodes with httpx-sse; `client/subscribers.py` says where that departs from WHATWG, and why it cannot
+matter.)
 
 Every field value is written so that it cannot break framing: a value with CR or LF is split into several
 `data:` lines (which a WHATWG decoder joins back with LF), and CR/LF/NUL are refused in `id:` and `event:`

@@ -45,7 +45,8 @@ __all__ = [
 
 CORS_ALLOW_HEADERS: Final = ("Authorization", "Content-Type", "Last-Event-ID", "Cache-Control")
 CORS_EXPOSE_HEADERS: Final = ("Last-Event-ID", "X-Last-Event-ID", "X-Truncated", "Link")
-CORS_MAX_AGE: Final = 600  # seconds a browser may reuse a preflight's answer
+# Seconds a browser may reuse a preflight's answer.
+CORS_MAX_AGE: Final = 600
 SESSION_COOKIE: Final = "metricstream_session"
 _SESSION_LABEL: Final = b"metricstream dashboard session v1"
 
@@ -89,25 +90,30 @@ def is_loopback_name(name: str) -> bool:
 
 
 class Need(Enum):
-    """Which token a request needs (docs/security.md)."""
+    """Which token a request needs (docs/security.md): reads take `subscribe_token` or `token`, or the
+    dashboard's cookie; the stream takes the same, also as `?access_token=`; `/-/metrics` either token,
+    never the cookie; writes `token`, as a bearer header only."""
 
     NOTHING = "nothing"
-    READ = "reads"  # subscribe_token or token, or the dashboard's cookie
-    STREAM = "the stream"  # as READ, also as ?access_token=
-    SCRAPE = "/-/metrics"  # either token, never the cookie
-    WRITE = "writes"  # token, as a bearer header only
+    READ = "reads"
+    STREAM = "the stream"
+    SCRAPE = "/-/metrics"
+    WRITE = "writes"
 
 
 @dataclass(frozen=True, slots=True)
 class Access:
     """Who may do what, and which web origins may call. None means "no token needed"."""
 
-    token: bytes | None = None  # writes; grants reads and the stream too
-    subscribe_token: bytes | None = None  # reads and the stream
-    cors_origins: frozenset[str] = frozenset()  # exact origins, or {"*"}; empty: no CORS at all
+    # Grants writes, and reads and the stream too.
+    token: bytes | None = None
+    # Grants reads and the stream.
+    subscribe_token: bytes | None = None
+    # Exact origins, or {"*"}; empty: no CORS at all.
+    cors_origins: frozenset[str] = frozenset()
     # Host names answered besides loopback ones (".x" takes subdomains, "*" any); None: any host at all.
     allowed_hosts: frozenset[str] | None = None
-    # the session cookie values that grant reads: one per token (see session_value)
+    # The session cookie values that grant reads: one per token (see session_value).
     sessions: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

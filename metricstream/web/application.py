@@ -77,8 +77,10 @@ class MetricStreamApp:
             max_future=settings.max_future,
         )
         self.access = _access(settings)
-        self.failures = FailureLimit(self.clock)  # wrong tokens per client address, on every route
-        self.telemetry = Telemetry(self.broadcaster)  # this app's own Prometheus registry
+        # Wrong tokens per client address, on every route.
+        self.failures = FailureLimit(self.clock)
+        # This app's own Prometheus registry.
+        self.telemetry = Telemetry(self.broadcaster)
         self.quart = build_quart(
             Parts(
                 settings,
@@ -102,7 +104,8 @@ class MetricStreamApp:
         self._maintenance: asyncio.Task[None] | None = None
         self._demo: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
-        self.started = asyncio.Event()  # set once startup is done and requests are served
+        # Set once startup is done and requests are served.
+        self.started = asyncio.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -242,7 +245,7 @@ class MetricStreamApp:
         while True:
             try:
                 await self.storage.trim_readings(datetime.fromtimestamp(self.clock.time() - ttl, UTC))
-            except MetricStreamError as error:  # the store is down: try again next time
+            except MetricStreamError as error:
                 log.warning("removing expired readings failed: %s", error)
             await self.clock.sleep(interval)
 

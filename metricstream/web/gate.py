@@ -1,17 +1,14 @@
 """Every request's first stop: the policies that hold on every route, each written once.
 
-In order: the Host rule; CORS (a preflight answered here, for any route; the headers of an allowed origin
-added to every answer); the token the route needs (the bearer header, `?access_token=` on the stream, the
+In order: the Host rule; CORS (a preflight answered here, for any route; an allowed origin's headers added
+to every answer); the token the route needs (the bearer header, `?access_token=` on the stream, the
 dashboard's cookie for reads); the count of wrong tokens per client address, which turns them into 429s;
-and the body, read whole within its limit and `BODY_TIMEOUT` seconds of the app's clock, before the route
-sees it. A refusal is answered before any body byte is read. Routes then find the body already in (the
-write routes take it as bytes; Quart reads it again from a replayed message) and can neither hang on a
-client that stops sending nor keep one connected for ever.
-
-A refused HTTP/1.1 body is drained after the answer, for `DRAIN_TIMEOUT` seconds and up to `max_body` (a
-token refusal) or a batch's size (a body over its route's limit), so a keep-alive client's next request
-finds the connection usable; a larger, chunked or slower one closes it (`connection: close`). Over HTTP/2,
-`http2.guard_body` does the draining.
+and the body, read whole within its limit and `BODY_TIMEOUT` seconds of the app's clock before the route
+sees it (Quart reads it again from a replayed message), so no route hangs on a client that stops sending.
+A refusal is answered before any body byte is read; a refused HTTP/1.1 body is then drained for
+`DRAIN_TIMEOUT` seconds, up to `max_body` (a token refusal) or a batch's size (a body over its route's
+limit), so a keep-alive connection stays usable; a larger, chunked or slower one is closed. Over HTTP/2,
+`http2.guard_body` drains.
 """
 
 from __future__ import annotations
@@ -55,11 +52,15 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_PATH", "BODY_TIMEOUT", "DRAIN_TIMEOUT", "READING_PATH", "Gate", "client_key", "need_of"]
 
 log = logging.getLogger("metricstream")
+stream_log = logging.getLogger("metricstream.stream")  # the stream's lines, and the Host refusals, as before
 
 READING_PATH: Final = "/metrics/readings"
-BATCH_PATH: Final = "/metrics/readings/batch"  # its body may be a batch's size; any other, max_body
-BODY_TIMEOUT: Final = 60.0  # seconds for a whole request body to arrive, its first byte included
-DRAIN_TIMEOUT: Final = 10.0  # seconds a refused body is read for, to keep the connection usable
+# The batch route's body may be a batch's size; any other route's, max_body.
+BATCH_PATH: Final = "/metrics/readings/batch"
+# Seconds for a whole request body to arrive, its first byte included.
+BODY_TIMEOUT: Final = 60.0
+# Seconds a refused body is read for, to keep the connection usable.
+DRAIN_TIMEOUT: Final = 10.0
 _CLOSE: Final = (b"connection", b"close")
 _PUBLIC_PATHS: Final = frozenset({"/", "/healthz", "/openapi.json"})
 
@@ -156,7 +157,8 @@ class Gate:
         access = self.access
         if need is Need.NOTHING or not access.guards(need):
             return
-        session = session_of(scope) if need in (Need.READ, Need.STREAM) else None  # the cookie reads only
+        # The cookie grants reads only.
+        session = session_of(scope) if need in (Need.READ, Need.STREAM) else None
         presented = stream_token(scope) if need is Need.STREAM else bearer(header(scope, b"authorization"))
         if presented is None and session is None:
             how = "Authorization: Bearer <token>" + (
@@ -211,7 +213,8 @@ class Gate:
         http1 = scope.get("http_version", "1.1").startswith("1")
         size = _declared_size(scope)
         keep = http1 and _has_body(scope) and size is not None and size <= refused.drain
-        if not http1:  # HTTP/2 has no `connection`: the stream ends, not the connection
+        # HTTP/2 has no `connection`: the stream ends, not the connection.
+        if not http1:
             error.headers.pop("Connection", None)
         elif _has_body(scope) and not keep:
             error.headers["Connection"] = "close"
@@ -234,7 +237,8 @@ class Gate:
             fields |= {"method": method, "path": path[:200]}
         if path != STREAM_PATH:
             self.observe(method, path, error.status_code)
-        log_event(log, logging.INFO, event, **fields, error=error.message)
+        logger = log if event == "request_refused" else stream_log
+        log_event(logger, logging.INFO, event, **fields, error=error.message)
 
     async def _drain(self, receive: Receive) -> None:
         try:
@@ -244,7 +248,8 @@ class Gate:
                     if message["type"] != "http.request" or not message.get("more_body", False):
                         return
         except TimeoutError:
-            return  # the answer ends unread and hypercorn closes the connection: the client stalled anyway
+            # The answer ends unread and hypercorn closes the connection: the client stalled anyway.
+            return
 
     # --- CORS (the rules: access.py) -------------------------------------------------------------------
 

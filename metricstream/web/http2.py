@@ -22,13 +22,15 @@ if TYPE_CHECKING:
 
 __all__ = ["DRAIN_TIMEOUT", "guard_body"]
 
-DRAIN_TIMEOUT: Final = 10.0  # seconds an answer waits for the rest of a body it does not need
+# Seconds an answer waits for the rest of a body it does not need.
+DRAIN_TIMEOUT: Final = 10.0
 
 
 def guard_body(receive: Receive, send: Send, limit: int, clock: Clock) -> tuple[Receive, Send]:
     """`receive` and `send` for an HTTP/2 request whose final body message waits for the request body."""
-    complete = asyncio.Event()  # the body is in (or the client has gone)
-    readers = 0  # calls of receive under way
+    # Set once the body is in (or the client has gone); `readers` counts calls of receive under way.
+    complete = asyncio.Event()
+    readers = 0
     drained = 0
 
     async def guarded_receive() -> MutableMapping[str, Any]:

@@ -29,7 +29,8 @@ __all__ = ["BATCH_BODY_FACTOR", "Ingest", "batch_items", "json_body"]
 
 log = logging.getLogger("metricstream")
 
-BATCH_BODY_FACTOR: Final = 16  # a batch body may be this many times max_body
+# A batch's body may be this many times max_body.
+BATCH_BODY_FACTOR: Final = 16
 _JSON: Final = (b"content-type", b"application/json")
 
 
@@ -58,7 +59,8 @@ class Ingest:
     def __init__(self, service: AsyncMetricService, telemetry: Telemetry, max_body: int) -> None:
         self.service, self.telemetry = service, telemetry
         self.max_body = max_body
-        self.ceiling = max_body * BATCH_BODY_FACTOR  # no write route reads more than this
+        # No write route reads more than this.
+        self.ceiling = max_body * BATCH_BODY_FACTOR
 
     async def reading(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
         """`POST /metrics/readings`: one reading, answered with its JSON."""

@@ -1,5 +1,5 @@
 """Large JSON answers, produced a slice at a time, so the event loop serves streams and other requests
-between two slices. No framework: `app.py` wraps these iterators in its responses."""
+between two slices. No framework: `routes.py` wraps these iterators in its responses."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from ..domain.values import Metric, MetricReading
 
 __all__ = ["FLUSH", "SLICE", "metrics_json", "readings_json"]
 
-SLICE = 1000  # readings turned into JSON between two turns of the event loop (~3 ms)
-FLUSH = 256 * 1024  # bytes gathered before a piece of the answer is sent
+# Readings turned into JSON between two turns of the event loop (~3 ms),
+# and bytes gathered before a piece of the answer is sent.
+SLICE = 1000
+FLUSH = 256 * 1024
 
 
 async def readings_json(readings: list[MetricReading]) -> AsyncIterator[bytes]:

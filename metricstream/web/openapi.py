@@ -1,8 +1,8 @@
 """What `/openapi.json` says the API answers: the response models, the errors every route of a kind can
 give, and the stream's operation, which bypasses the framework and so is written out by hand.
 
-Request bodies and queries are documented by the models that validate them (`models.py`); these are the
-shapes of answers, which the routes build with orjson rather than through the models.
+Request bodies and queries are documented by the models that validate them (`domain/validation.py`);
+these are the shapes of answers, which the routes build with orjson rather than through the models.
 """
 
 from __future__ import annotations
@@ -291,7 +291,8 @@ def move_response_headers(response: dict[str, Any]) -> dict[str, Any]:
 
 
 ERROR_RESPONSE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
-BODY_ERRORS = {  # from _json_body, and from Quart for a body over the largest limit
+# From _json_body, and from Quart for a body over the largest limit.
+BODY_ERRORS = {
     413: "The body is larger than the limit (max_body; a batch may be 16 times as large).",
     415: "The body is not JSON: Content-Type must be application/json (or a +json type).",
 }
@@ -355,7 +356,8 @@ STREAM_OPERATION: dict[str, Any] = {
                 "name": "types",
                 "in": "query",
                 "style": "form",
-                "explode": False,  # one comma-separated value: types=metric_created,metric_reading_created
+                # One comma-separated value: types=metric_created,metric_reading_created.
+                "explode": False,
                 "schema": {"type": "array", "items": {"enum": sorted(EVENT_TYPES)}, "minItems": 1},
                 "description": "Only these event types (replay included).",
             },

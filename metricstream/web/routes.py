@@ -68,7 +68,7 @@ QueryT = TypeVar("QueryT", MetricsQuery, ReadingsQuery)
 
 
 class _Provider(OpenAPIProvider):
-    """quart-schema's document, completed by `schemas.py` (shared errors, the stream, header placement)."""
+    """quart-schema's document, completed by `openapi.py` (shared errors, the stream, header placement)."""
 
     def schema(self) -> dict[str, Any]:
         parts: Parts = self._app.extensions["metricstream"]
@@ -107,8 +107,9 @@ class Parts:
 
 def build_quart(parts: Parts) -> Quart:
     """The Quart app of the routes the framework serves, for one server's `parts`."""
-    app = Quart("metricstream", static_folder=None)  # the dashboard serves its own files
-    app.extensions["metricstream"] = parts  # for the document's access rules (_Provider)
+    # The dashboard serves its own files; the document's access rules (_Provider) read the parts.
+    app = Quart("metricstream", static_folder=None)
+    app.extensions["metricstream"] = parts
     app.config["MAX_CONTENT_LENGTH"] = parts.settings.max_body * BATCH_BODY_FACTOR
     QuartSchema(
         app,
@@ -183,7 +184,8 @@ def _metric_routes(app: Quart, parts: Parts) -> None:
 
         Every metric in creation order, or those with one name; optionally with each one's newest
         readings."""
-        headers = _last_event_header(parts)  # read before the data: resuming from it never misses
+        # Read before the data: resuming from it never misses.
+        headers = _last_event_header(parts)
         query = _validate_query(MetricsQuery)
         if not query.with_readings:
             metrics = await service.list_metrics(query.name)
@@ -241,7 +243,8 @@ def _reading_routes(app: Quart, parts: Parts) -> None:
         query = _validate_query(ReadingsQuery)
         if query.step is not None:
             buckets, position = await service.buckets_at(metric_id, query)
-            headers = {"X-Last-Event-ID": position}  # exact: a bucket cannot be told apart by reading id
+            # Exact: a bucket cannot be told apart by reading id.
+            headers = {"X-Last-Event-ID": position}
             return _json([bucket.to_dict() for bucket in buckets], 200, _page_headers(buckets, headers))
         readings = await service.query_readings(metric_id, query)
         headers = _page_headers(readings, headers)
@@ -275,7 +278,8 @@ def _dashboard_response(file: DashboardFile, cache_control: str, common: dict[st
 
 
 def _dashboard_routes(app: Quart, parts: Parts) -> None:
-    common = dashboard_headers(parts.settings.frame_ancestors)  # the CSP, with who may frame the page
+    # The CSP, with who may frame the page.
+    common = dashboard_headers(parts.settings.frame_ancestors)
 
     @app.get("/")
     async def dashboard() -> Response:
@@ -293,7 +297,7 @@ def _dashboard_routes(app: Quart, parts: Parts) -> None:
         return _dashboard_response(file, cache_control, common)
 
 
-# --- the dashboard's sign-in (what each answers: session.py) ---------------------------------------------
+# --- the dashboard's sign-in (what each answers: sessions.py) ---------------------------------------------
 
 _SESSION_ENDPOINTS = frozenset({"session_state", "session_sign_in", "session_sign_out"})
 

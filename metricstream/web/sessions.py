@@ -1,20 +1,10 @@
-"""The dashboard's sign-in: what `GET`, `POST` and `DELETE /dashboard/session` answer (the Quart routes that
-serve them are in `app.py`; the cookie's value and what it grants, in `access.py`).
+"""The dashboard's sign-in: what `GET`, `POST` and `DELETE /dashboard/session` answer (the Quart routes
+that serve them are in `routes.py`; the cookie's value and what it grants, in `access.py`).
 
 A browser's EventSource cannot send an `Authorization` header, so the page posts the token once and gets a
-cookie that its same-origin fetches and EventSource then send by themselves:
-
-- `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's request carries it), `Path=/`, and
-  `Secure` when the request came over HTTPS (the ASGI scope's scheme). No `Max-Age`: it lasts until the
-  browser ends its session, or until `DELETE` clears it.
-- Its value is `session_value(token)`, an HMAC keyed by the token: not the token, and no server-side
-  state, so it survives a restart with the same token, and a changed token revokes every cookie.
-- It grants reads and the stream only, never writes: a cross-site request it could ride along on (a form
-  post) can change nothing. The sign-in itself takes a JSON body and an `Origin` of this server or none.
-- Wrong tokens are counted per client address, here and on every other route alike (one `FailureLimit`
-  per app, which `gate.py` also feeds): after `MAX_FAILURES` within `FAILURE_WINDOW` seconds of the app's
-  monotonic clock, that address gets 429 with `Retry-After` until the oldest of them is that old. At most
-  `MAX_TRACKED` addresses are remembered.
+cookie that its same-origin requests then send by themselves: an HMAC keyed by the token (no server-side
+state), which grants reads and the stream only. Wrong tokens count in the app's one `FailureLimit`, with
+those on every other route (`gate.py`). docs/security.md (The dashboard's sign-in) says the rest.
 """
 
 from __future__ import annotations
@@ -50,9 +40,11 @@ __all__ = [
 log = logging.getLogger("metricstream")
 
 SESSION_PATH: Final = "/dashboard/session"
-MAX_FAILURES: Final = 5  # wrong tokens from one address ...
-FAILURE_WINDOW: Final = 60.0  # ... within this many seconds, then 429
-MAX_TRACKED: Final = 10_000  # addresses whose failures are remembered
+# MAX_FAILURES wrong tokens from one address within FAILURE_WINDOW seconds, then 429;
+# the failures of at most MAX_TRACKED addresses are remembered.
+MAX_FAILURES: Final = 5
+FAILURE_WINDOW: Final = 60.0
+MAX_TRACKED: Final = 10_000
 _ATTRIBUTES: Final = "Path=/; HttpOnly; SameSite=Strict"
 
 
@@ -65,12 +57,13 @@ class SessionIn(BaseModel):
 
 
 class Caller(NamedTuple):
-    """What the session routes read of a request."""
+    """What the session routes read of a request: the peer's address (which failures are counted by), the
+    Origin and Host headers, and whether it came over HTTPS (the ASGI scope's scheme)."""
 
-    client: str  # the peer's address, which failures are counted by
-    origin: str | None  # the Origin header
-    host: str | None  # the Host header
-    secure: bool  # came over HTTPS (the ASGI scope's scheme)
+    client: str
+    origin: str | None
+    host: str | None
+    secure: bool
 
 
 class SessionAnswer(NamedTuple):
@@ -148,7 +141,8 @@ class Sessions:
 
     def __init__(self, access: Access, failures: FailureLimit) -> None:
         self.access = access
-        self.failures = failures  # the app's own, shared with every route's token check (gate.py)
+        # The app's own, shared with every route's token check (gate.py).
+        self.failures = failures
 
     def state(self, session: str | None) -> SessionAnswer:
         """`GET`: whether reads need a token, and whether this request's cookie grants them."""

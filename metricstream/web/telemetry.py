@@ -1,52 +1,10 @@
-"""Observability: Prometheus metrics at `GET /-/metrics`, and structured log lines.
+"""Observability: Prometheus metrics at `GET /-/metrics`, and structured log lines (logfmt).
 
-Metrics
--------
-Each app has its own `CollectorRegistry` (`MetricStreamApp.telemetry.registry`), so two apps or Hubs in one
-process never share or clash; nothing is registered in prometheus-client's global registry. The stream's
-figures are read from the `Broadcaster` at scrape time (a custom collector), so the hot path pays nothing
-for them:
-
-    metricstream_clients_connected                    gauge    SSE clients connected now
-    metricstream_clients_accepted_total               counter  SSE connections accepted
-    metricstream_clients_dropped_total{reason}        counter  streams ended, by reason (below)
-    metricstream_clients_reset_total                  counter  clients told `reset` (Last-Event-ID unknown)
-    metricstream_events_published_total              counter  events published to this app's clients
-    metricstream_events_replayed_total                counter  events queued for replay after Last-Event-ID
-    metricstream_events_retained                      gauge    events kept for replay now
-    metricstream_http_request_duration_seconds{method,route,status}   histogram   REST requests
-    process_*, python_gc_*, python_info               the standard process and runtime collectors
-
-`reason` is one of gone (the client left), slow, write_timeout, limit (evicted by a newer client beyond
-`max_clients`), shutdown, lost (a shared store lost events); every reason is exported from the start, at 0.
-`route` is the Quart rule (`/metrics/<metric_id>`), never the raw path, and `<unmatched>` when no rule
-matched; `method` is one of the usual verbs or `other`: a hostile client cannot grow the label set. The
-stream (`/events/watch`) bypasses Quart and never ends by itself, so it is not in the histogram; the
-clients_* series cover it. The time is measured from routing to the response handed to the server.
-The body is Prometheus text format, or OpenMetrics when the scraper's Accept header asks for it.
-
-Log lines
----------
-Loggers live under "metricstream" (the stream's are "metricstream.stream"). A structured line's message is
-`event=<name>` followed by `key=value` pairs (logfmt); a value with a space, quote, `=`, backslash, control
-or non-ASCII character is a JSON string literal, so a line can never be split or forged by what a client
-sent. The same pairs ride on the LogRecord as attributes (`record.event`, `record.reason`, ...) for JSON
-formatters. Keys with no value are left out.
-
-    event=stream_connect stream=7 client=127.0.0.1:51234 last_event_id=0190... types=metric_created
-        metric_id=... replay=12 reset=false clients=3                                              (INFO)
-    event=stream_disconnect stream=7 client=127.0.0.1:51234 reason=gone duration=12.034 clients=2  (INFO)
-    event=stream_refused client=127.0.0.1:51240 status=400 error="types must be ..."               (INFO)
-    event=request_error method=GET path=/metrics status=500 (with the traceback)                  (ERROR)
-
-`stream` numbers the connections of one app, pairing each connect with its disconnect; `replay` is the
-number of retained events after the client's Last-Event-ID; `duration` is in seconds.
-
-Quiet by default: the package attaches a `NullHandler` to "metricstream" (in `__init__`) and nothing else, so
-a notebook or script prints nothing unless it configures logging itself (`logging.basicConfig(level=...)`).
-Only `metricstream serve` installs a handler: logfmt lines on stderr at `log_level` (default info), each
-prefixed with `time=... level=... logger=...`; a plain message becomes `msg="..."` and a traceback
-`exc="..."`, so every record stays one line.
+Each app has its own `CollectorRegistry`, so two apps or Hubs in one process never share or clash. The
+stream's figures are read from the `Broadcaster` when scraped (a custom collector), so the hot path pays
+nothing for them, and every label comes from a bounded set, so a hostile client cannot grow them. A log
+value that could split or forge a line is written as a JSON string. docs/observability.md lists every
+metric and log line, and says what `metricstream serve` logs where.
 """
 
 from __future__ import annotations
@@ -104,7 +62,8 @@ class Telemetry:
         if child is None:
             known = method if method in _METHODS else "other"
             child = self._requests.labels(known, route or UNMATCHED_ROUTE, str(status))
-            if len(self._children) < 1024:  # routes are rules, methods and statuses few: bounded anyway
+            # Routes are rules, and methods and statuses few: bounded anyway.
+            if len(self._children) < 1024:
                 self._children[method, route, status] = child
         child.observe(seconds)
 
@@ -171,7 +130,8 @@ class _TaskCollector:
 
 # --- structured logs -----------------------------------------------------------------------------------
 
-_BARE = re.compile(r"[!#-<>-\[\]-~]+")  # printable ASCII but space, '"', '=' and '\'
+# Printable ASCII but space, '"', '=' and '\'.
+_BARE = re.compile(r"[!#-<>-\[\]-~]+")
 
 
 def _value(value: object) -> str:

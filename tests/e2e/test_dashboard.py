@@ -30,6 +30,7 @@ import httpx
 import pytest
 
 from metricstream.clock import ManualClock
+from metricstream.dashboard import dashboard_files
 from metricstream.errors import ValidationError
 from metricstream.server.hub import Hub
 from metricstream.settings import Settings
@@ -156,8 +157,11 @@ def test_dashboard_files_have_their_types_caching_and_policy(server: Hub) -> Non
         assert page.headers["x-content-type-options"] == "nosniff"
         assert http.get("/", headers={"If-None-Match": page.headers["etag"]}).status_code == 304
 
-        assets = dict(re.findall(r'"(dashboard/dashboard\.(?:css|js))\?v=([0-9a-f]+)"', page.text))
-        assert set(assets) == {"dashboard/dashboard.css", "dashboard/dashboard.js"}
+        assets = dict(re.findall(r'"(dashboard/[\w.-]+\.(?:css|js))\?v=([0-9a-f]+)"', page.text))
+        assert set(assets) == {"dashboard/dashboard.css", "dashboard/main.js"}
+        assets.update(module_imports(http, "dashboard/main.js", assets["dashboard/main.js"]))
+        shipped = {f"dashboard/{name}" for name in dashboard_files() if name != "index.html"}
+        assert set(assets) == shipped  # every module is imported, each by its current hash
         types = {"css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8"}
         for path, version in assets.items():
             pinned = http.get(f"/{path}", params={"v": version})
@@ -183,6 +187,22 @@ def test_dashboard_files_have_their_types_caching_and_policy(server: Hub) -> Non
         }
 
 
+def module_imports(http: httpx.Client, path: str, version: str) -> dict[str, str]:
+    """The modules the served module at `path?v=version` imports, directly or not: path -> version."""
+    found: dict[str, str] = {}
+    waiting = [(path, version)]
+    while waiting:
+        module, pinned = waiting.pop()
+        source = http.get(f"/{module}", params={"v": pinned}).text
+        for name, hash_ in re.findall(
+            r'^(?:import|export)\b[^;]*?"\./([\w.-]+\.js)\?v=([0-9a-f]+)"', source, re.M
+        ):
+            if f"dashboard/{name}" not in found:
+                found[f"dashboard/{name}"] = hash_
+                waiting.append((f"dashboard/{name}", hash_))
+    return found
+
+
 LOOPBACK_ANCESTORS = "'self' http://localhost:* http://127.0.0.1:* https://localhost:* https://127.0.0.1:*"
 
 
@@ -206,7 +226,7 @@ def test_the_board_may_be_framed_by_pages_of_this_machine_and_listed_origins(
         Hub(port=0, **{**FAST, "frame_ancestors": setting}) as hub,
         httpx.Client(base_url=hub.url, timeout=10) as http,
     ):
-        for path in ("/", "/dashboard/dashboard.js", "/dashboard/dashboard.css"):
+        for path in ("/", "/dashboard/main.js", "/dashboard/chart.js", "/dashboard/dashboard.css"):
             headers = http.get(path).headers
             directives = headers["content-security-policy"].split("; ")
             assert directives[-1] == f"frame-ancestors {ancestors}"
@@ -258,8 +278,7 @@ def test_page_loads_without_errors_and_asks_only_its_own_origin(tab: Tab, server
     paths = {urlsplit(request.url).path for request in tab.requests}
     assert {
         "/",
-        "/dashboard/dashboard.css",
-        "/dashboard/dashboard.js",
+        *(f"/dashboard/{name}" for name in dashboard_files() if name != "index.html"),  # css, modules
         "/dashboard/session",  # whether to sign in first: no token is set here, so no
         "/metrics",
         "/events/watch",
@@ -974,6 +993,47 @@ def test_one_metric_alone_and_why_it_is_missing(tab: Tab, server: Hub) -> None:
     expect(missing).to_contain_text("“cpu” is not a metric id")
     paths = {urlsplit(request.url).path for request in tab.requests[asked:]}
     assert {"/metrics", "/events/watch"}.isdisjoint(paths)  # no state or stream for an invalid id
+    assert tab.errors == []
+
+
+# The colour at the newest point of a card's chart: with one reading, the middle of the chart's height,
+# 8 px from its right edge (chart.js).
+NEWEST_POINT_COLOR = """(id) => {
+  const canvas = document.querySelector(`.card[data-metric-id="${id}"] canvas`);
+  const ratio = canvas.width / canvas.getBoundingClientRect().width; // not drawn yet: no pixel matches
+  const [x, y] = [canvas.width / ratio - 8, 14 + (canvas.height / ratio - 18) / 2];
+  const pixel = canvas.getContext("2d").getImageData(Math.round(x * ratio), Math.round(y * ratio), 1, 1).data;
+  return "#" + [...pixel.slice(0, 3)].map((level) => level.toString(16).padStart(2, "0")).join("");
+}"""
+
+
+def test_a_metric_has_its_own_colour_on_the_board_and_alone(tab: Tab, server: Hub) -> None:
+    """A metric's colour comes from its id (colors.js), so its view alone, a notebook's chart and the
+    board draw it alike, whatever other metrics there are and in whatever order they came."""
+    metrics = [server.service.create_metric(name) for name in ("Fan Speed", "CPU Temperature")]
+    for metric in metrics:
+        server.service.create_reading(metric.id, 1)
+    page = open_dashboard(tab, server)
+    accent = """(id) => getComputedStyle(document.querySelector(`.card[data-metric-id='${id}']`))
+        .getPropertyValue('--accent')"""
+    colours = {metric.id: page.evaluate(accent, metric.id) for metric in metrics}
+    assert len(set(colours.values())) == 2
+
+    later = metrics[1]
+    page.goto(f"{server.url}/?metric={later.id}")  # alone, it is the first metric on the page
+    page.wait_for_selector(card(later.id))
+    assert page.evaluate(accent, later.id) == colours[later.id]
+    server.service.delete_metric(metrics[0].id)
+    page.goto(server.url)
+    expect(page.locator(".card")).to_have_count(1)
+    assert page.evaluate(accent, later.id) == colours[later.id]
+
+    # what a notebook's chart computes (colors.js), and what the chart is drawn in
+    computed = page.evaluate(
+        "async (id) => (await import('./dashboard/colors.js')).metricColor(id)", later.id
+    )
+    assert computed == colours[later.id]
+    page.wait_for_function(f"(id) => ({NEWEST_POINT_COLOR})(id) === {json.dumps(computed)}", arg=later.id)
     assert tab.errors == []
 
 
