@@ -9,8 +9,7 @@ import pytest
 
 from metricstream.ids import new_id
 from metricstream.server.hub import Hub
-
-from .apitools import (
+from tests.support.apitools import (
     BAD_JSON_PREFIX,
     FREQUENCY_MESSAGE,
     NAME_MESSAGE,

@@ -12,8 +12,7 @@ import pytest
 
 from metricstream.ids import new_id
 from metricstream.server.hub import Hub
-
-from .apitools import (
+from tests.support.apitools import (
     BAD_JSON_PREFIX,
     LIMIT_MESSAGE,
     METRIC_ID_MESSAGE,

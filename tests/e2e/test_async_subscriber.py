@@ -9,7 +9,6 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
 
 import anyio
 import httpx
@@ -20,10 +19,10 @@ from metricstream.client.core import StreamEvent
 from metricstream.client.subscribers import AsyncSubscriber
 from metricstream.errors import SubscriptionError
 from metricstream.server.hub import Hub
-
-from .conftest import wait_for
-from .proxy import FaultProxy
-from .test_client import (
+from tests.support.hubs import wait_for
+from tests.support.proxy import FaultProxy
+from tests.support.stores import T
+from tests.support.subscribers import (
     METRIC_CREATED,
     READING_CREATED,
     TAKE_TIMEOUT,
@@ -34,7 +33,6 @@ from .test_client import (
 )
 
 pytestmark = pytest.mark.anyio
-T = TypeVar("T")
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -9,10 +9,7 @@ import pytest
 
 from metricstream.errors import NotFoundError, ValidationError
 from metricstream.server.hub import Hub
-
-from .conftest import RawStream
-
-OpenStream = Callable[..., RawStream]
+from tests.support.raw_stream import OpenStream
 
 
 def test_a_batch_stores_every_reading_and_announces_each_in_order(

@@ -6,19 +6,12 @@ and killed in a `finally` if it is not.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
-import select
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -26,93 +19,21 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 import metricstream
-from metricstream.cli import build_parser
-from metricstream.errors import ValidationError
 from metricstream.service.demo import DEMO_METRICS
 from metricstream.settings import Settings
-from metricstream.web.application import MetricStreamApp
 from metricstream.wire import GENESIS_ID
-
-from .conftest import RawStream, wait_for
-
-WAIT = 20  # seconds any single step of a child process may take at most
-
-
-def installed(script: str) -> list[str]:
-    """The command for a console script of this venv (or, failing that, from PATH)."""
-    path = shutil.which(script, path=str(Path(sys.executable).parent)) or shutil.which(script)
-    assert path is not None, f"{script} is not installed"
-    return [path]
-
-
-ENTRY_POINTS = {
-    "console-script": lambda: installed("metricstream"),
-    "python-m": lambda: [sys.executable, "-m", "metricstream"],
-}
-
-
-def child_env(**overrides: str) -> dict[str, str]:
-    """This environment without any METRICSTREAM_* variable, plus `overrides`."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("METRICSTREAM_")}
-    return {**env, **overrides}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def read_until(pipe: IO[bytes], pattern: str, seen: bytearray, timeout: float = WAIT) -> re.Match[str]:
-    """Read a child's pipe into `seen` until `pattern` matches a complete line."""
-    regex = re.compile(pattern)
-    deadline_at = time.monotonic() + timeout
-    while True:
-        text = seen.decode(errors="replace")
-        for line in text.splitlines(keepends=True):
-            match = regex.search(line)
-            if match and line.endswith("\n"):
-                return match
-        ready, _, _ = select.select([pipe], [], [], max(0.0, deadline_at - time.monotonic()))
-        if not ready:
-            raise AssertionError(f"{pattern!r} not seen within {timeout}s; got {text!r}")
-        chunk = os.read(pipe.fileno(), 65536)
-        if not chunk:
-            raise AssertionError(f"the pipe closed before {pattern!r}; got {text!r}")
-        seen += chunk
-
-
-@contextlib.contextmanager
-def child(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process with piped output, killed on the way out if it is still running."""
-    with subprocess.Popen(
-        args,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env if env is not None else child_env(),
-    ) as process:
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(WAIT)
-
-
-def finish(process: subprocess.Popen[bytes]) -> tuple[int, str, str]:
-    """Wait (bounded) for the child to exit: (status, rest of stdout, stderr)."""
-    out, err = process.communicate(timeout=WAIT)
-    return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
-
-
-URL_LINE = r"metricstream listening on (https?://127\.0\.0\.1:\d+)"  # https with --certfile
-
-
-def serve_url(process: subprocess.Popen[bytes]) -> str:
-    assert process.stdout is not None
-    return read_until(process.stdout, URL_LINE, bytearray()).group(1)
-
+from tests.support.hubs import free_port, wait_for
+from tests.support.processes import (
+    ENTRY_POINTS,
+    WAIT,
+    child,
+    child_env,
+    finish,
+    installed,
+    read_until,
+    serve_url,
+)
+from tests.support.raw_stream import RawStream
 
 # --- metricstream serve -----------------------------------------------------------------------
 
@@ -309,8 +230,6 @@ def test_serve_demo_creates_metrics_and_streams_readings(how: str) -> None:
     assert "Task" not in stderr  # no task destroyed while pending, no exception never retrieved
 
 
-
-
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 def test_help_lists_every_setting_as_a_flag(entry: str) -> None:
     done = subprocess.run(
@@ -411,8 +330,6 @@ def test_hypercorn_stops_on_sigterm_even_with_a_stream_open() -> None:
 
 
 # --- create_app -----------------------------------------------------------------------------------
-
-
 
 
 def test_create_app_runs_under_a_server_of_ones_own() -> None:

@@ -34,10 +34,12 @@ from metricstream.dashboard import dashboard_files
 from metricstream.errors import ValidationError
 from metricstream.server.hub import Hub
 from metricstream.settings import Settings
-
-from .conftest import FAST, Certificates, RawStream, free_port, wait_for
-from .proxy import FaultProxy
-from .test_retention import TTL, swept
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, ELSEWHERE
+from tests.support.hubs import FAST, TTL, free_port, swept, wait_for
+from tests.support.proxy import FaultProxy
+from tests.support.raw_stream import RawStream
+from tests.support.tls import Certificates
+from tests.support.tokens import READ, WRITE
 
 try:
     from playwright.sync_api import (
@@ -56,22 +58,6 @@ except ImportError:  # the `browser` fixture fails with instructions
 else:
     HAVE_PLAYWRIGHT = True
 
-CHROMIUM = "/usr/bin/chromium"
-ELSEWHERE = "notebooks.example"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # A host name that does not look like this machine's, for pages that may not frame the dashboard. It
-    # leads to 127.0.0.1, so the browser's Local Network Access rules (a public page may not reach a
-    # loopback one) stay out of the way of the rule under test, frame-ancestors.
-    f"--host-resolver-rules=MAP {ELSEWHERE} 127.0.0.1",
-]
 INSTALL_HINT = (
     "run the test suite with ./tests/run, which installs Debian's chromium (apt-get install chromium) "
     "and Playwright for Python (pip install -e '.[dev]'); never `playwright install`"
@@ -555,8 +541,6 @@ def test_keeps_up_with_1000_readings_per_second_over_20_metrics(tab: Tab, server
 
 # --- signing in (a subscribe_token set: the session cookie, tests/test_session.py) ---------------
 
-WRITE = "write-token-0123456789abcdef"
-READ = "read-token-0123456789abcdef"
 SESSION_COOKIE = "metricstream_session"
 UNAUTHORIZED = re.compile(r"status of 401|status 401")  # how Chromium logs a refused request
 

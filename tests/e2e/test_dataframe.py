@@ -2,21 +2,20 @@
 metricstream without pandas. The conversion itself: tests/unit/notebook/test_dataframe.py."""
 
 from __future__ import annotations
-import builtins
+
 import itertools
 import subprocess
 import sys
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pandas as pd
-import pytest
-import metricstream
-from metricstream.client.core import StreamEvent
-from metricstream.domain.values import Metric, MetricReading
+
 from metricstream.notebook.dataframe import to_dataframe
 from metricstream.server.hub import Hub
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+BUCKET_COLUMNS = ["start", "count", "min", "max", "avg", "first", "last"]
 
 
 def test_readings_from_a_hub_and_its_stream(hub: Hub) -> None:
@@ -31,9 +30,11 @@ def test_readings_from_a_hub_and_its_stream(hub: Hub) -> None:
     assert from_stream["id"].tolist() == [created[1].id, created[0].id]
     assert from_stream["metric"].tolist() == ["CPU Temperature"] * 2
 
+
 def test_importing_metricstream_does_not_import_pandas() -> None:
     code = "import metricstream, sys; metricstream.Subscriber; assert 'pandas' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
 
 def test_buckets_from_python_and_from_http_give_one_frame() -> None:
     with Hub(port=0) as hub:

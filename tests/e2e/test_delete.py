@@ -18,8 +18,7 @@ from metricstream.server.hub import Hub
 from metricstream.storage import open_storage
 from metricstream.stream.log import Event
 from metricstream.wire import METRIC_DELETED, READING_CREATED
-
-from .apitools import assert_error, post_metric, post_reading
+from tests.support.apitools import assert_error, post_metric, post_reading
 
 TOKEN = "a-write-token-long-enough"
 

@@ -8,32 +8,25 @@ runs at the real frequencies in `test_cli.py`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import queue
-import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, cast
 
 import pytest
 
 import metricstream.service.demo as demo_module
 from metricstream.client.core import StreamEvent
-from metricstream.domain.values import Metric
 from metricstream.server.hub import Hub
-from metricstream.service.demo import DEMO_METRICS, GENERIC_WALK, Walk, step, walk_for
+from metricstream.service.demo import DEMO_METRICS
 from metricstream.web.application import create_app
 from metricstream.wire import GENESIS_ID
+from tests.support.subscribers import METRIC_CREATED, READING_CREATED, TAKE_TIMEOUT
 
 MakeHub = Callable[..., Hub]
 
-METRIC_CREATED = "metric_created"
-READING_CREATED = "metric_reading_created"
 SCALE = 0.05  # CPU Temperature every 50 ms, Memory Usage every 100 ms, Requests per Second every 25 ms
-TAKE_TIMEOUT = 10.0
 DEMO_NAMES = [metric.name for metric in DEMO_METRICS]
 BOUNDS = {metric.name: metric.walk for metric in DEMO_METRICS}
 
@@ -80,12 +73,6 @@ def spacing(readings: list[dict[str, object]]) -> float:
 
 
 # --- the walk -------------------------------------------------------------------------------------
-
-
-
-
-
-
 
 
 # --- Hub(demo=True) -------------------------------------------------------------------------------
@@ -160,8 +147,6 @@ def test_stopping_a_demo_hub_is_prompt_and_readings_end_with_the_stream(make_hub
         assert time.monotonic() - stopping_at < 1.0
     finally:
         sub.close()
-
-
 
 
 def test_app_shutdown_cancels_the_demo_and_leaves_no_task(store_url: str) -> None:

@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 
-from metricstream.errors import ConflictError, HubError, NotFoundError, ValidationError
+from metricstream.errors import ConflictError, NotFoundError, ValidationError
 from metricstream.notebook.display import DashboardView
 from metricstream.server.hub import Hub
-
-from .conftest import FAST
+from tests.support.hubs import FAST
 
 UNKNOWN_ID = "01890a5d-ac96-774b-bcce-b302099a8057"
 
@@ -227,5 +226,3 @@ def test_bad_arguments_are_refused(hub: Hub, arguments: dict[str, Any], message:
     with pytest.raises(ValidationError) as refused:
         hub.show(**arguments)
     assert str(refused.value) == message
-
-

@@ -2,18 +2,18 @@
 warnings as errors, bounded in time) and must exit cleanly; they start their own hubs on free ports."""
 
 from __future__ import annotations
-import importlib.util
+
 import os
-import re
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
 import pytest
 
+from tests.support.markdown import PYTHON_BLOCKS, Block
 
 EXAMPLE_TIMEOUT = 40.0  # seconds for one example; the slowest takes about one
+
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[block.name for block in PYTHON_BLOCKS])
 def test_python_example_runs(block: Block, tmp_path: Path) -> None:

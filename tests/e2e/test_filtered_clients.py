@@ -16,12 +16,10 @@ from metricstream.client.subscribers import AsyncSubscriber, Subscriber
 from metricstream.clock import ManualClock
 from metricstream.domain.values import Metric
 from metricstream.server.hub import Hub
-
-from .conftest import StartHub
-from .proxy import FaultProxy
-from .test_client import READING_CREATED, Consumer
-from .test_eventsource import JS_DIR, node_command, read_line
-from .test_retention import TTL, swept
+from tests.support.hubs import TTL, StartHub, swept
+from tests.support.node import JS_DIR, node_command, read_line
+from tests.support.proxy import FaultProxy
+from tests.support.subscribers import READING_CREATED, Consumer
 
 
 def quiet_and_busy(start_hub: StartHub) -> tuple[Hub, ManualClock, Metric, Metric]:

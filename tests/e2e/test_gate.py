@@ -17,11 +17,9 @@ from metricstream.clock import ManualClock
 from metricstream.server.hub import Hub
 from metricstream.web.gate import BODY_TIMEOUT, DRAIN_TIMEOUT
 from metricstream.web.sessions import FAILURE_WINDOW, MAX_FAILURES
+from tests.support.hubs import StartHub, wait_for
+from tests.support.tokens import READ, WRITE
 
-from .conftest import StartHub, wait_for
-
-WRITE = "write-token-0123456789abcdef"
-READ = "read-token-0123456789abcdef"
 WRONG = "wrong-token-0123456789abcdef"
 OTHER_ADDRESS = "127.0.0.2"  # loopback too: another client as far as the server can tell
 

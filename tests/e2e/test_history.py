@@ -25,9 +25,8 @@ from metricstream.storage import open_storage
 from metricstream.storage.base import EXPIRED_PER_WRITE
 from metricstream.stream.log import Event
 from metricstream.wire import METRIC_CREATED, READING_CREATED
-
-from .apitools import assert_error, state
-from .conftest import FAST, wait_for
+from tests.support.apitools import assert_error, state
+from tests.support.hubs import FAST, wait_for
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STEP_MESSAGE = "step must be a number of seconds or a duration such as 10s, 5m, 1h (from 1ms to 366d)"

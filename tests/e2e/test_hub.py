@@ -19,21 +19,18 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from html.parser import HTMLParser
 from typing import IO, Any
 
 import httpx
 import pytest
 
-import metricstream
 from metricstream.client.core import StreamEvent
 from metricstream.domain.values import Metric, MetricReading
-from metricstream.errors import HubError, MetricStreamError, NotFoundError, ValidationError
+from metricstream.errors import HubError, NotFoundError, ValidationError
 from metricstream.server.hub import Hub
+from tests.support.raw_stream import OpenStream, RawStream
+from tests.support.repr_table import ReprTable
 
-from .conftest import RawStream
-
-OpenStream = Callable[..., RawStream]
 MakeHub = Callable[..., Hub]
 
 UNKNOWN_V7 = "01a21b31-5e3b-7373-be1c-0fbd7bad296c"  # a UUIDv7 no hub ever created
@@ -119,8 +116,6 @@ def test_a_stopped_hub_starts_again_with_its_data() -> None:
         assert httpx.get(f"{hub.url}/metrics", timeout=10).json() == [metric.to_dict()]
 
 
-
-
 def test_repr_mentions_state_and_url() -> None:
     hub = Hub(port=0, shutdown_timeout=3)
     assert "new" in repr(hub)
@@ -129,8 +124,6 @@ def test_repr_mentions_state_and_url() -> None:
         assert hub.url in repr(hub)
     assert "stopped" in repr(hub)
     assert hub.url in repr(hub)
-
-
 
 
 def test_repr_counts_clients_and_events_while_running(hub: Hub, open_stream: OpenStream) -> None:
@@ -164,8 +157,6 @@ def test_repr_html_shows_url_state_clients_and_events(hub: Hub, open_stream: Ope
     stopped = ReprTable(hub._repr_html_())
     assert stopped.rows == {"URL": url, "State": "stopped"}
     assert stopped.links == {}  # nothing listens there any more
-
-
 
 
 def test_stop_ends_streams_and_frees_the_port(open_stream: OpenStream) -> None:
@@ -597,8 +588,6 @@ def test_list_readings_since_until_limit_match_http(
 # --- errors -------------------------------------------------------------------------------------
 
 
-
-
 def test_bad_input_raises_with_the_http_message_and_emits_nothing(
     hub: Hub, http: httpx.Client, open_stream: OpenStream
 ) -> None:
@@ -701,8 +690,6 @@ def test_settings_from_keyword_arguments() -> None:
     assert hub.settings.port == 0
 
 
-
-
 def test_settings_reach_the_running_server(make_hub: MakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METRICSTREAM_RETRY", "1234")
     hub = make_hub(max_clients=5)
@@ -712,14 +699,6 @@ def test_settings_reach_the_running_server(make_hub: MakeHub, monkeypatch: pytes
         assert stream.next_frame().get("retry") == "1234"
     finally:
         stream.close()
-
-
-
-
-
-
-
-
 
 
 def test_uvloop_that_is_not_installed_is_refused_plainly() -> None:

@@ -14,12 +14,8 @@ import pytest
 
 from metricstream.errors import LimitExceededError, MetricStreamError, ValidationError
 from metricstream.server.hub import Hub
-from metricstream.settings import Settings
 from metricstream.storage.memory import MemoryStorage
-from metricstream.wire import MAX_NAME_LENGTH
-from metricstream.wire import MAX_NAME_LENGTH as SETTINGS_MAX_NAME_LENGTH
-
-from .conftest import RawStream
+from tests.support.raw_stream import RawStream
 
 MakeHub = Callable[..., Hub]
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -36,8 +32,6 @@ def client(hub: Hub) -> httpx.Client:
 def assert_error(response: httpx.Response, status: int, message: str) -> None:
     assert response.status_code == status, response.text
     assert response.json() == {"error": message}
-
-
 
 
 # --- name length ------------------------------------------------------------------------------------------
@@ -63,8 +57,6 @@ def test_name_length_is_configurable_below_the_documented_ceiling(make_hub: Make
         assert schema["properties"]["name"]["maxLength"] == 200
     with pytest.raises(ValidationError, match="1 to 10 characters"):
         hub.service.create_metric("b" * 11)
-
-
 
 
 def test_default_name_length_is_200(make_hub: MakeHub) -> None:

@@ -15,9 +15,7 @@ from metricstream.clock import ManualClock
 from metricstream.domain.values import format_timestamp
 from metricstream.errors import ValidationError
 from metricstream.server.hub import Hub
-from metricstream.settings import Settings
-
-from .apitools import assert_error, state
+from tests.support.apitools import assert_error, state
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -113,5 +111,3 @@ def test_a_lower_max_future_is_named_in_its_message(start_hub: Callable[..., Hub
     with pytest.raises(ValidationError, match="more than 0 seconds ahead"):
         exact.service.log("cpu", 1, at(0.000001))
     assert exact.service.log("cpu", 1, at(0)).value == 1
-
-

@@ -47,10 +47,9 @@ from metricstream.errors import ValidationError
 from metricstream.ids import new_id
 from metricstream.server.hub import Hub
 from metricstream.wire import EVENT_TYPES, GENESIS_ID, METRIC_CREATED, READING_CREATED
+from tests.support.hubs import TTL, wait_for
+from tests.support.raw_stream import Frame, RawStream
 
-from .conftest import Frame, RawStream, wait_for
-
-TTL = 60.0
 SETTINGS: dict[str, Any] = {
     "event_ttl": TTL,
     "heartbeat": 15.0,

@@ -16,12 +16,11 @@ import httpx
 import pytest
 
 from metricstream.client.subscribers import Subscriber
+from tests.e2e.test_dashboard import Tab, browser, card  # noqa: F401 - browser: a fixture used here
+from tests.e2e.test_dashboard import tab as tab  # a fixture
+from tests.support.hubs import free_port
 
-from .conftest import free_port
-from .test_dashboard import Tab, browser, card  # noqa: F401 - browser: a fixture used here
-from .test_dashboard import tab as tab  # a fixture
-
-EXAMPLE = Path(__file__).parent.parent / "docs" / "examples" / "mounted.py"
+EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "mounted.py"
 
 
 @pytest.fixture(scope="module")

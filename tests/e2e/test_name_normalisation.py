@@ -24,9 +24,8 @@ from metricstream.notebook.display import resolve
 from metricstream.server.hub import Hub
 from metricstream.storage.sqlite import _MIGRATIONS
 from metricstream.wire import METRIC_CREATED
-
-from .apitools import assert_error, post_metric, state
-from .conftest import FAST
+from tests.support.apitools import assert_error, post_metric, state
+from tests.support.hubs import FAST
 
 NFC, NFD = "caf\u00e9", "cafe\u0301"  # "café" composed, and as e + a combining acute accent
 ZOE_NFC, ZOE_NFD = "Z\u00f6e", "Zo\u0308e"

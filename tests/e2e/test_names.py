@@ -27,10 +27,10 @@ from metricstream.storage.base import MetricLimitReached, NameTaken
 from metricstream.storage.sqlite import _MIGRATIONS
 from metricstream.stream.log import Event
 from metricstream.wire import GENESIS_ID, METRIC_CREATED, READING_CREATED
-
-from .apitools import assert_error, post_metric, state
-from .conftest import FAST, RawStream
-from .test_storage import servers_on
+from tests.support.apitools import assert_error, post_metric, state
+from tests.support.hubs import FAST
+from tests.support.processes import servers_on
+from tests.support.raw_stream import RawStream
 
 MISSING = "metric_id or metric (a metric's name) is required"
 TWICE = "give metric_id or metric (a metric's name), not both"

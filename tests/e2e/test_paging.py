@@ -26,10 +26,9 @@ from metricstream.errors import ValidationError
 from metricstream.ids import new_id
 from metricstream.server.hub import Hub
 from metricstream.storage.base import Storage
-
-from .apitools import UUID7, assert_error, state
-from .conftest import StartHub
-from .test_buckets import PROPERTY, new_metric, on_store
+from tests.support.apitools import UUID7, assert_error, state
+from tests.support.hubs import StartHub
+from tests.support.stores import PROPERTY, new_metric, on_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 COUNT = 2500

@@ -15,8 +15,7 @@ from metricstream.errors import MetricStreamError, NotFoundError, ValidationErro
 from metricstream.ids import new_id
 from metricstream.server.hub import Hub
 from metricstream.service.metric_service import MetricService
-
-from .apitools import (
+from tests.support.apitools import (
     assert_error,
     post_reading,
     state,

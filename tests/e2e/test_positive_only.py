@@ -10,12 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream.cli import build_parser
 from metricstream.errors import ValidationError
 from metricstream.server.hub import Hub
-from metricstream.settings import Settings
-
-from .apitools import VALUE_MESSAGE, assert_error, post_metric, readings, state
+from tests.support.apitools import VALUE_MESSAGE, assert_error, post_metric, readings, state
 
 ANY_VALUE_MESSAGE = "value must be a finite number"
 
@@ -108,5 +105,3 @@ def test_the_openapi_document_follows_the_setting(make_hub: Callable[..., Hub]) 
     assert "exclusiveMinimum" not in single["properties"]["value"]
     assert single["properties"]["value"]["description"] == "A finite number."
     assert item == "AnyReadingIn"
-
-

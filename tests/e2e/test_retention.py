@@ -22,18 +22,8 @@ from metricstream.storage.redis import RedisStorage
 from metricstream.storage.sqlite import _MIGRATIONS, SQLiteStorage
 from metricstream.stream.log import Event
 from metricstream.wire import GENESIS_ID, METRIC_CREATED, READING_CREATED
-
-from .conftest import FAST, Frame, OpenStream, RawStream, StartHub, wait_for
-
-TTL = 60.0
-
-
-def swept(hub: Hub, clock: ManualClock, seconds: float) -> None:
-    """Let `seconds` pass and wait until the log's sweep has run (it runs every TTL / 2)."""
-    before = hub.app.log.base
-    clock.advance(seconds)
-    clock.advance(TTL / 2)  # past the next sweep, whatever the phase
-    wait_for(lambda: hub.app.log.base > before or len(hub.app.log) == 0, what="the TTL sweep")
+from tests.support.hubs import FAST, TTL, StartHub, swept, wait_for
+from tests.support.raw_stream import Frame, OpenStream, RawStream
 
 
 def test_a_quiet_metric_resumes_without_reset_after_its_last_event_expired(

@@ -43,8 +43,7 @@ from schemathesis.specs.openapi.checks import (
 
 from metricstream.server.hub import Hub
 from metricstream.web.application import create_app
-
-from .conftest import FAST
+from tests.support.hubs import FAST
 
 CHECKS = [
     not_a_server_error,

@@ -22,12 +22,11 @@ from metricstream.errors import ValidationError
 from metricstream.server.hub import Hub
 from metricstream.settings import Settings
 from metricstream.wire import GENESIS_ID
+from tests.support.hubs import FAST, StartHub
+from tests.support.processes import ENTRY_POINTS, child, child_env, finish, read_until, serve_url
+from tests.support.raw_stream import RawStream
+from tests.support.tokens import READ, WRITE
 
-from .conftest import FAST, RawStream, StartHub
-from .test_cli import ENTRY_POINTS, child, child_env, finish, read_until, serve_url
-
-WRITE = "write-token-0123456789abcdef"
-READ = "read-token-0123456789abcdef"
 ORIGIN = "https://dashboard.example"
 OTHER = "https://evil.example"
 NO_CORS_PREFIX = "access-control-"
@@ -343,8 +342,6 @@ def test_tokens_are_never_logged(secured: Hub, caplog: pytest.LogCaptureFixture)
             assert secret not in text, record
 
 
-
-
 # --- CORS ----------------------------------------------------------------------------------------------
 
 
@@ -438,10 +435,6 @@ def test_cors_wildcard_never_with_credentials(start_hub: StartHub) -> None:
     assert "access-control-allow-credentials" not in answer.headers
     with pytest.raises(ValidationError, match="give it alone"):
         Settings.build(cors_origins=["*", ORIGIN])
-
-
-
-
 
 
 def test_stream_cors_headers(start_hub: StartHub) -> None:
@@ -610,5 +603,3 @@ def test_with_a_token_any_host_is_answered_unless_allowed_hosts_is_set(start_hub
     pinned = start_hub(token=WRITE, allowed_hosts="metrics.example.com")
     assert status_and_json(raw_request(pinned, "GET", "/metrics", "metrics.example.com"))[0] == 200
     assert status_and_json(raw_request(pinned, "GET", "/metrics", REBOUND))[0] == 403
-
-

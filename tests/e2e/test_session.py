@@ -21,11 +21,11 @@ import pytest
 
 from metricstream.clock import ManualClock
 from metricstream.server.hub import Hub
-from metricstream.web.sessions import FAILURE_WINDOW, MAX_FAILURES, FailureLimit
-
-from .conftest import RawStream, StartHub, free_port
-from .test_cli import child, child_env, finish, installed, read_until
-from .test_security import READ, WRITE
+from metricstream.web.sessions import FAILURE_WINDOW, MAX_FAILURES
+from tests.support.hubs import StartHub, free_port
+from tests.support.processes import child, child_env, finish, installed, read_until
+from tests.support.raw_stream import RawStream
+from tests.support.tokens import READ, WRITE
 
 COOKIE = "metricstream_session"
 SESSION = "/dashboard/session"
@@ -228,8 +228,6 @@ def test_a_wrong_token_is_refused_and_repeated_failures_wait_out_the_window(star
         answer = sign_in(http, READ)
         assert answer.status_code == 200, answer.text
         assert set_cookie(answer).key == COOKIE
-
-
 
 
 def test_sign_in_and_out_take_only_this_servers_origin_or_none(secured: Hub) -> None:

@@ -36,9 +36,9 @@ import pytest
 
 from metricstream.client.core import StreamEvent
 from metricstream.client.subscribers import Subscriber
-
-from .conftest import Frame, RawStream, wait_for
-from .proxy import FaultProxy
+from tests.support.hubs import wait_for
+from tests.support.proxy import FaultProxy
+from tests.support.raw_stream import Frame, RawStream
 
 SECONDS = float(os.environ.get("METRICSTREAM_SOAK_SECONDS", "60"))
 SEED = int(os.environ.get("METRICSTREAM_SOAK_SEED", "20240607"))

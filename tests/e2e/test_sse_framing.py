@@ -3,28 +3,20 @@ metric names arrive as one JSON data line, and a hostile Last-Event-ID comes bac
 The encoder itself, for every string, is property-tested in tests/unit/stream/test_sse.py."""
 
 from __future__ import annotations
-import asyncio
+
 import json
-import re
 import unicodedata
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import quote
+
 import httpx
-import orjson
 import pytest
-from httpx_sse import EventSource
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from metricstream.client.core import StreamEvent
-from metricstream.client.subscribers import AsyncSubscriber, Subscriber
-from metricstream.domain.values import Metric
-from metricstream.ids import new_id
+
+from metricstream.client.subscribers import Subscriber
 from metricstream.server.hub import Hub
-from metricstream.stream.log import Event
-from metricstream.stream.sse import encode_event
 from metricstream.wire import METRIC_CREATED
-from .conftest import RawStream
+from tests.support.hostile import HOSTILE_NAMES
+from tests.support.raw_stream import RawStream
 
 
 def test_hostile_names_arrive_as_one_json_data_line_through_a_server(
@@ -56,6 +48,7 @@ def test_hostile_names_arrive_as_one_json_data_line_through_a_server(
     with Subscriber(hub.url, last_event_id=position) as subscriber:  # and through the real client
         received = [event for _, event in zip(bodies, subscriber, strict=False)]
     assert [event.data for event in received] == bodies
+
 
 @pytest.mark.parametrize(
     "hostile", ["x\nevent: injected", "x\r\n\r\ndata: forged", "x\rid: 9", "nul\0", "\ufeff: c"]

@@ -29,9 +29,9 @@ from metricstream.server.hub import Hub
 from metricstream.storage import open_storage
 from metricstream.storage.sqlite import _MIGRATIONS
 from metricstream.wire import GENESIS_ID
-
-from .conftest import FAST, RawStream, free_port, wait_for
-from .test_cli import WAIT, child, child_env, serve_url
+from tests.support.hubs import FAST, free_port, wait_for
+from tests.support.processes import WAIT, child, child_env, serve_url, servers_on
+from tests.support.raw_stream import RawStream
 
 # --- SQLite -----------------------------------------------------------------------------------
 
@@ -216,19 +216,6 @@ def test_unknown_store_url_is_a_clear_error() -> None:
 
 
 # --- Redis ------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def servers_on(store: str, count: int) -> Iterator[list[str]]:
-    """`count` `metricstream serve` processes on one store; stopped (and checked) on the way out."""
-    command = [sys.executable, "-m", "metricstream", "serve", "--port", "0", "--store", store]
-    with contextlib.ExitStack() as stack:
-        processes = [stack.enter_context(child(command)) for _ in range(count)]
-        yield [serve_url(process) for process in processes]
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            assert process.wait(20) == 0
 
 
 def event_id_of(url: str, reading_id: str) -> str:

@@ -4,75 +4,31 @@ computed here."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from fractions import Fraction
-from typing import TypeVar
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from metricstream.domain.buckets import MAX_STEP, MIN_STEP, Bucket, BucketBuilder, mean, parse_step
+from metricstream.domain.buckets import MIN_STEP, Bucket, parse_step
 from metricstream.domain.values import Metric, MetricReading
-from metricstream.errors import ValidationError
 from metricstream.ids import new_id, new_ids
-from metricstream.storage import open_storage
 from metricstream.storage.base import Storage
 from metricstream.storage.rows import micros, moment
 from metricstream.stream.log import Event
-from metricstream.wire import METRIC_CREATED, READING_CREATED
+from metricstream.wire import METRIC_CREATED
+from tests.support.stores import PROPERTY, add_readings, new_metric, on_store
 
-T = TypeVar("T")
 SECOND = 1_000_000  # microseconds
 EARLY = datetime.min.replace(tzinfo=UTC)  # the widest bounds there are
 LATE = datetime.max.replace(tzinfo=UTC)
 HUGE = 1.7e308  # two of them sum past the largest float
 
 # Deterministic: the same examples on every run, nothing remembered between runs.
-PROPERTY = settings(
-    max_examples=50,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],  # each example uses a metric of its own
-)
-
-
-def on_store(store_url: str, scenario: Callable[[Storage], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = open_storage(store_url)
-        await store.open()
-        try:
-            return await scenario(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
-async def new_metric(
-    store: Storage, points: Sequence[tuple[int, float]] = ()
-) -> tuple[str, list[MetricReading]]:
-    """A new metric and its readings at these (microseconds since the epoch, value) points, written in
-    one batch in the order given."""
-    metric = Metric(new_id(), "m")
-    await store.add_metric(metric, Event.create(METRIC_CREATED, metric, 1.0))
-    readings = [
-        MetricReading(reading_id, metric.id, value, moment(ts))
-        for reading_id, (ts, value) in zip(new_ids(len(points)), points, strict=True)
-    ]
-    await add_readings(store, readings)
-    return metric.id, readings
-
-
-async def add_readings(store: Storage, readings: Sequence[MetricReading], keep: int | None = None) -> None:
-    if readings:
-        events = [Event.create(READING_CREATED, reading, 1.0) for reading in readings]
-        await store.add_readings(readings, events, keep=keep)
 
 
 def reference(
@@ -267,15 +223,7 @@ def test_redis_sums_an_overflowing_bucket_again_across_chunks(
     on_store(f"{redis_server}?prefix=test-buckets-{new_id()}:", scenario)
 
 
-
-
-
-
 # --- parse_step ---------------------------------------------------------------------------------
-
-
-
-
 
 
 # --- trim_readings ------------------------------------------------------------------------------

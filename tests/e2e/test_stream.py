@@ -12,14 +12,9 @@ import pytest
 
 from metricstream.server.hub import Hub
 from metricstream.wire import GENESIS_ID
-
-from .conftest import RawStream, wait_for
-
-OpenStream = Callable[..., RawStream]
-
-
-def clients(hub: Hub) -> int:
-    return int(httpx.get(f"{hub.url}/healthz").json()["clients"])
+from tests.support.hubs import wait_for
+from tests.support.raw_stream import OpenStream
+from tests.support.subscribers import clients
 
 
 def test_headers_and_opening_frames(hub: Hub, open_stream: OpenStream) -> None:

@@ -15,16 +15,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from metricstream.cli import build_parser
-from metricstream.errors import ValidationError
 from metricstream.server.hub import Hub
-from metricstream.settings import Settings
-from metricstream.web.telemetry import DROP_REASONS, METRICS_PATH, LogfmtFormatter, logfmt
+from metricstream.web.telemetry import DROP_REASONS, METRICS_PATH
+from tests.support.hubs import wait_for
+from tests.support.processes import WAIT, child, child_env, finish, read_until, serve_url
+from tests.support.raw_stream import OpenStream, RawStream
 
-from .conftest import RawStream, wait_for
-from .test_cli import WAIT, child, child_env, finish, read_until, serve_url
-
-OpenStream = Callable[..., RawStream]
 DURATION = "metricstream_http_request_duration_seconds"
 
 
@@ -286,10 +282,6 @@ def test_a_refused_stream_is_logged(
     assert not stream_records(stream_logs, "stream_connect")
 
 
-
-
-
-
 # --- quiet by default --------------------------------------------------------------------------------
 
 
@@ -375,5 +367,3 @@ def test_serve_writes_log_lines_to_stderr(level: str) -> None:
         assert "types=metric_created replay=0 reset=false clients=1" in stream_lines[0]
     else:
         assert stream_lines == []
-
-

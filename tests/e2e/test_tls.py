@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import signal
 import ssl
 import time
@@ -27,11 +26,10 @@ import metricstream.client.core
 from metricstream.client.subscribers import AsyncSubscriber, Subscriber
 from metricstream.errors import ValidationError
 from metricstream.server.hub import Hub
-from metricstream.settings import Settings
-
-from .conftest import FAST, Certificates
-from .test_cli import ENTRY_POINTS, child, finish, serve_url
-from .test_client import consumer_threads
+from tests.support.hubs import FAST
+from tests.support.processes import ENTRY_POINTS, child, finish, serve_url
+from tests.support.subscribers import consumer_threads
+from tests.support.tls import Certificates
 
 TIMEOUT = 10  # seconds any one step may take
 
@@ -229,8 +227,6 @@ def test_serve_refuses_bad_certificate_settings(
 # --- bad settings -----------------------------------------------------------------------------------
 
 
-
-
 def test_unreadable_or_mismatched_files_fail_the_start(certificates: Certificates, tmp_path: Path) -> None:
     other_key = tmp_path / "other.key"
     trustme.CA().issue_cert("127.0.0.1").private_key_pem.write_to_path(str(other_key))
@@ -251,5 +247,3 @@ def test_unreadable_or_mismatched_files_fail_the_start(certificates: Certificate
         assert str(refused.value).startswith("invalid settings: ")
         assert message in str(refused.value)
         assert not hub.running
-
-

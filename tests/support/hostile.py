@@ -2,29 +2,6 @@
 field-like text, NUL, a BOM. For the encoder's property tests and for the same names sent through a server."""
 
 from __future__ import annotations
-import asyncio
-import json
-import re
-import unicodedata
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-from urllib.parse import quote
-import httpx
-import orjson
-import pytest
-from httpx_sse import EventSource
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from metricstream.client.core import StreamEvent
-from metricstream.client.subscribers import AsyncSubscriber, Subscriber
-from metricstream.domain.values import Metric
-from metricstream.ids import new_id
-from metricstream.server.hub import Hub
-from metricstream.stream.log import Event
-from metricstream.stream.sse import encode_event
-from metricstream.wire import METRIC_CREATED
-from .conftest import RawStream
-
 
 HOSTILE_NAMES = [
     "line\nbreak",

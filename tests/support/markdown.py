@@ -2,22 +2,18 @@
 prose with the code blanked out."""
 
 from __future__ import annotations
-import importlib.util
-import os
+
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-import pytest
 
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 DOCS = ROOT / "docs"
 
 MARKDOWN = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+
 
 @dataclass(frozen=True)
 class Block:
@@ -29,6 +25,7 @@ class Block:
     @property
     def name(self) -> str:
         return f"{self.path.relative_to(ROOT)}:{self.line}"
+
 
 def fenced_blocks(path: Path) -> Iterator[Block]:
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -45,10 +42,12 @@ def fenced_blocks(path: Path) -> Iterator[Block]:
             body.append(line)
     assert opening is None, f"{path.name}:{opening[0]}: unclosed code block"
 
+
 def prose(path: Path, *, inline_code: bool = False) -> str:
     """The Markdown text with code blocks (and inline code, unless asked to keep it) blanked out."""
     text = path.read_text(encoding="utf-8")
     text = re.sub(r"^```.*?^```", lambda m: "\n" * m.group().count("\n"), text, flags=re.M | re.S)
     return text if inline_code else re.sub(r"`[^`\n]*`", "", text)
+
 
 PYTHON_BLOCKS = [block for path in MARKDOWN for block in fenced_blocks(path) if block.language == "python"]

@@ -1,30 +1,8 @@
 """Reading what `Hub._repr_html_()` shows: its table's rows and links."""
 
 from __future__ import annotations
-import asyncio
-import dataclasses
-import json
-import os
-import queue
-import select
-import socket
-import subprocess
-import sys
-import textwrap
-import threading
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+
 from html.parser import HTMLParser
-from typing import IO, Any
-import httpx
-import pytest
-import metricstream
-from metricstream.client.core import StreamEvent
-from metricstream.domain.values import Metric, MetricReading
-from metricstream.errors import HubError, MetricStreamError, NotFoundError, ValidationError
-from metricstream.server.hub import Hub
-from .conftest import RawStream
 
 
 class ReprTable(HTMLParser):

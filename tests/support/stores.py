@@ -60,4 +60,3 @@ async def add_readings(store: Storage, readings: Sequence[MetricReading], keep: 
     if readings:
         events = [Event.create(READING_CREATED, reading, 1.0) for reading in readings]
         await store.add_readings(readings, events, keep=keep)
-

@@ -73,6 +73,7 @@ class Consumer:
     def close(self) -> None:
         self.sub.close()
         self._thread.join(5)
+        assert not self._thread.is_alive(), "close() did not end the iteration"
 
 
 def consumer_threads(sub: Subscriber) -> list[threading.Thread]:

@@ -1,4 +1,4 @@
-"""Certificates for the HTTPS tests; the `certificates` fixture (tests/conftest.py) makes them with trustme."""
+"""Certificates for the HTTPS tests; the `certificates` fixture in tests/conftest.py makes them (trustme)."""
 
 from __future__ import annotations
 
@@ -18,4 +18,3 @@ class Certificates:
     def context(self) -> ssl.SSLContext:
         """A client context that trusts the CA (and nothing else)."""
         return ssl.create_default_context(cafile=str(self.ca))
-

@@ -12,33 +12,21 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.support.markdown import DOCS, MARKDOWN, PYTHON_BLOCKS, ROOT, prose
+
 PACKAGE = ROOT / "metricstream"
-
-
-
-
-
-
 
 
 # --- examples ------------------------------------------------------------------------------------
 
 
-
 def test_the_docs_have_python_examples() -> None:
     assert any(block.path.name == "python-api.md" for block in PYTHON_BLOCKS)
-
-
 
 
 # --- links ---------------------------------------------------------------------------------------

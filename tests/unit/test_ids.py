@@ -1,38 +1,14 @@
 """`new_id`: canonical UUIDv7s, unique and increasing, in one thread and across many."""
 
 from __future__ import annotations
-import dataclasses
+
 import itertools
-import json
 import threading
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
-from fractions import Fraction
-from typing import Any
-import pydantic
+
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from metricstream.domain.names import NAME_SPACE
-from metricstream.domain.validation import (
-    METRIC_MISSING,
-    MetricIn,
-    MetricsQuery,
-    ReadingFields,
-    ReadingIn,
-    ReadingsQuery,
-    reading_model,
-    timestamp_hint,
-    validate,
-    validate_reading,
-)
-from metricstream.domain.values import Metric, MetricReading, format_timestamp
-from metricstream.errors import MetricStreamError, ValidationError
+
 from metricstream.ids import new_id
-from metricstream.stream.log import Event
-from metricstream.wire import METRIC_CREATED, READING_CREATED
 
 
 def test_new_id_is_a_canonical_uuid7() -> None:
@@ -42,9 +18,11 @@ def test_new_id_is_a_canonical_uuid7() -> None:
     assert parsed.variant == uuid.RFC_4122
     assert str(parsed) == text
 
+
 def test_new_id_strictly_increasing_in_one_thread() -> None:
     ids = [new_id() for _ in range(10_000)]
     assert all(a < b for a, b in itertools.pairwise(ids))
+
 
 @pytest.mark.parametrize("threads", [2, 8, 16])
 def test_new_id_unique_and_ordered_across_threads(threads: int) -> None:
@@ -73,6 +51,7 @@ def test_new_id_unique_and_ordered_across_threads(threads: int) -> None:
     for out in results:  # each thread sees its own ids in increasing order
         assert all(a < b for a, b in itertools.pairwise(out))
     assert all(uuid.UUID(item).version == 7 for item in every)
+
 
 def test_new_id_keeps_increasing_across_many_threads_interleaved() -> None:
     """Ids collected in one shared list under a lock are in the order they were made."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "metricstream"
+PACKAGE = Path(__file__).resolve().parents[2] / "metricstream"
 
 BASE = {"errors", "settings", "clock", "ids", "wire", "cancellation"}
 ENTRY = {"", "__main__", "cli", "asgi"}

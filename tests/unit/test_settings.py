@@ -2,97 +2,17 @@
 settings that have them. The same settings reaching a running server are tested end to end in tests/e2e/."""
 
 from __future__ import annotations
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
-import httpx
+
 import pytest
-from metricstream.errors import LimitExceededError, MetricStreamError, ValidationError
+
+from metricstream.cli import build_parser
+from metricstream.errors import ValidationError
 from metricstream.server.hub import Hub
 from metricstream.settings import Settings
-from metricstream.storage.memory import MemoryStorage
 from metricstream.wire import MAX_NAME_LENGTH
 from metricstream.wire import MAX_NAME_LENGTH as SETTINGS_MAX_NAME_LENGTH
-from .conftest import RawStream
-from __future__ import annotations
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
-import httpx
-import pytest
-from metricstream.clock import ManualClock
-from metricstream.domain.values import format_timestamp
-from metricstream.errors import ValidationError
-from metricstream.server.hub import Hub
-from metricstream.settings import Settings
-from .apitools import assert_error, state
-from __future__ import annotations
-import re
-from collections.abc import Callable
-from typing import Any
-import httpx
-import pytest
-from metricstream.cli import build_parser
-from metricstream.errors import ValidationError
-from metricstream.server.hub import Hub
-from metricstream.settings import Settings
-from .apitools import VALUE_MESSAGE, assert_error, post_metric, readings, state
-from __future__ import annotations
-import asyncio
-import hmac
-import json
-import logging
-import signal
-from typing import Any
-import httpx
-import pytest
-from metricstream.client.subscribers import AsyncSubscriber, Subscriber
-from metricstream.errors import ValidationError
-from metricstream.server.hub import Hub
-from metricstream.settings import Settings
-from metricstream.wire import GENESIS_ID
-from .conftest import FAST, RawStream, StartHub
-from .test_cli import ENTRY_POINTS, child, child_env, finish, read_until, serve_url
-from __future__ import annotations
-import logging
-import signal
-import subprocess
-import sys
-import textwrap
-from collections.abc import Callable, Iterator
-from typing import Any
-import httpx
-import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from metricstream.cli import build_parser
-from metricstream.errors import ValidationError
-from metricstream.server.hub import Hub
-from metricstream.settings import Settings
-from metricstream.web.telemetry import DROP_REASONS, METRICS_PATH, LogfmtFormatter, logfmt
-from .conftest import RawStream, wait_for
-from .test_cli import WAIT, child, child_env, finish, read_until, serve_url
-from __future__ import annotations
-import contextlib
-import logging
-import re
-import signal
-import ssl
-import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-import anyio
-import httpx
-import pytest
-import trustme
-import metricstream.client.core
-from metricstream.client.subscribers import AsyncSubscriber, Subscriber
-from metricstream.errors import ValidationError
-from metricstream.server.hub import Hub
-from metricstream.settings import Settings
-from .conftest import FAST, Certificates
-from .test_cli import ENTRY_POINTS, child, finish, serve_url
-from .test_client import consumer_threads
+from tests.support.tls import Certificates
+from tests.support.tokens import READ, WRITE
 
 
 def test_the_settings_defaults_are_safe() -> None:
@@ -103,6 +23,7 @@ def test_the_settings_defaults_are_safe() -> None:
     assert settings.max_body == 1024 * 1024
     assert settings.max_batch == 10_000
     assert MAX_NAME_LENGTH == SETTINGS_MAX_NAME_LENGTH  # the model's ceiling is the setting's
+
 
 def test_name_length_cannot_exceed_200() -> None:
     with pytest.raises(ValidationError, match="max_name_length"):
@@ -151,14 +72,17 @@ def test_settings_hide_and_check_tokens(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(ValidationError, match="token"):
         Settings.build(token="")
 
+
 @pytest.mark.parametrize("bad", ["https://a.example/", "a.example", "https://a.example/path", "null"])
 def test_cors_origins_must_be_origins(bad: str) -> None:
     with pytest.raises(ValidationError, match=r"cors_origins: .*is not an origin"):
         Settings.build(cors_origins=bad)
 
+
 def test_cors_origins_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METRICSTREAM_CORS_ORIGINS", "https://A.example, http://b.example:8080,")
     assert Settings.build().cors_origins == ["https://a.example", "http://b.example:8080"]
+
 
 def test_allowed_hosts_must_be_host_names(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError, match="is not a host name"):

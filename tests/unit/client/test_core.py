@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,29 +14,6 @@ from httpx_sse import EventSource, ServerSentEvent
 
 from metricstream.client.core import BaseSubscriber, StreamEvent
 from metricstream.client.subscribers import AsyncSubscriber, Subscriber
-from __future__ import annotations
-import contextlib
-import logging
-import re
-import signal
-import ssl
-import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-import anyio
-import httpx
-import pytest
-import trustme
-import metricstream.client.core
-from metricstream.client.subscribers import AsyncSubscriber, Subscriber
-from metricstream.errors import ValidationError
-from metricstream.server.hub import Hub
-from metricstream.settings import Settings
-from tests.support.hubs import FAST
-from tests.support.tls import Certificates
-from tests.support.processes import ENTRY_POINTS, child, finish, serve_url
-from tests.support.subscribers import consumer_threads
 
 BASE = "http://127.0.0.1:8089"
 SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8"}

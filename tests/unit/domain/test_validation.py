@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import json
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -31,23 +27,20 @@ from metricstream.domain.validation import (
     validate,
     validate_reading,
 )
-from metricstream.domain.values import Metric, MetricReading, format_timestamp
+from metricstream.domain.values import format_timestamp
 from metricstream.errors import MetricStreamError, ValidationError
 from metricstream.ids import new_id
-from metricstream.stream.log import Event
-from metricstream.wire import METRIC_CREATED, READING_CREATED
-
-NAME_MESSAGE = "name must be a string of 1 to 200 characters (after trimming spaces)"
-FREQUENCY_MESSAGE = "input_frequency must be a number >= 0 (seconds between readings)"
-METRIC_ID_MESSAGE = "metric_id must be a UUIDv7 string"
-VALUE_MESSAGE = (
-    "value must be a finite number greater than 0 (set positive_only=false to accept any finite value)"
+from tests.support.apitools import (
+    FREQUENCY_MESSAGE,
+    LIMIT_MESSAGE,
+    METRIC_ID_MESSAGE,
+    NAME_MESSAGE,
+    RFC3339_RULE,
+    UUID4,
+    VALUE_MESSAGE,
 )
-RFC3339_RULE = "must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T12:00:00Z"
-LIMIT_MESSAGE = "limit must be an integer from 1 to 10000"
 
 METRIC_ID = "01a21b32-2870-78a3-85f4-5b37387bfd17"  # a UUIDv7
-UUID4 = "4b3e9f52-8d1c-4a6e-9f0b-2c7d5e8a1b3f"
 
 
 def rejects(model: type[pydantic.BaseModel], data: object) -> str:
@@ -402,8 +395,6 @@ def test_readings_query_does_not_order_since_and_until() -> None:
 # --- format_timestamp ---------------------------------------------------------------------------
 
 
-
-
 @pytest.mark.parametrize(
     "moment",
     [
@@ -420,29 +411,7 @@ def test_format_timestamp_round_trips_through_validation(moment: datetime) -> No
 # --- Metric, MetricReading, Event ---------------------------------------------------------------
 
 
-
-
-
-
-
-
-
-
 # --- new_id -------------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 @pytest.mark.parametrize(

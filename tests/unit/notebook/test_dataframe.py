@@ -4,14 +4,10 @@ message."""
 from __future__ import annotations
 
 import builtins
-import itertools
-import subprocess
-import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -19,7 +15,6 @@ import metricstream
 from metricstream.client.core import StreamEvent
 from metricstream.domain.values import Metric, MetricReading
 from metricstream.notebook.dataframe import to_dataframe
-from metricstream.server.hub import Hub
 
 CPU = Metric("01a21b32-2870-78a3-85f4-5b37387bfd17", "CPU Temperature", 1.0)
 FAN = Metric("01a21b32-2871-7000-8000-000000000001", "Fan Speed")
@@ -189,8 +184,6 @@ def test_other_objects_are_a_type_error() -> None:
         to_dataframe([], metrics=["CPU"])  # type: ignore[list-item]
 
 
-
-
 def test_missing_pandas_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     real_import = builtins.__import__
 
@@ -206,18 +199,12 @@ def test_missing_pandas_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
     assert isinstance(caught.value.__cause__, ModuleNotFoundError)
 
 
-
-
 def test_to_dataframe_is_a_public_name() -> None:
     assert "to_dataframe" in metricstream.__all__
     assert metricstream.to_dataframe is to_dataframe
 
 
 # --- buckets (list_readings with step) ---------------------------------------------------------
-
-BUCKET_COLUMNS = ["start", "count", "min", "max", "avg", "first", "last"]
-
-
 
 
 def test_buckets_and_readings_do_not_mix() -> None:

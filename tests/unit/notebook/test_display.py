@@ -2,17 +2,11 @@
 in a terminal: tests/e2e/test_display.py."""
 
 from __future__ import annotations
-import subprocess
-import sys
-import types
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+
 import pytest
-from metricstream.errors import ConflictError, HubError, NotFoundError, ValidationError
-from metricstream.notebook.display import DashboardView
+
+from metricstream.errors import HubError
 from metricstream.server.hub import Hub
-from tests.support.hubs import FAST
 
 
 def test_a_hub_that_is_not_running_cannot_show() -> None:

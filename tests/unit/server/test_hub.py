@@ -2,41 +2,27 @@
 and what it says of itself. Started hubs are tested in tests/e2e/test_hub.py."""
 
 from __future__ import annotations
-import asyncio
-import dataclasses
-import json
-import os
-import queue
-import select
-import socket
-import subprocess
-import sys
-import textwrap
-import threading
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
-from html.parser import HTMLParser
-from typing import IO, Any
-import httpx
+
+from typing import Any
+
 import pytest
-import metricstream
-from metricstream.client.core import StreamEvent
-from metricstream.domain.values import Metric, MetricReading
-from metricstream.errors import HubError, MetricStreamError, NotFoundError, ValidationError
+
+from metricstream.errors import HubError, ValidationError
 from metricstream.server.hub import Hub
-from tests.support.raw_stream import RawStream
+from tests.support.repr_table import ReprTable
 
 
 def test_url_before_start_raises_hub_error() -> None:
     with pytest.raises(HubError, match="not been started"):
         _ = Hub(port=0).url
 
+
 def test_repr_html_escapes_what_it_shows() -> None:
     html = Hub(host="<script>alert(1)</script>", port=0)._repr_html_()
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert ReprTable(html).rows == {"URL": "to listen on <script>alert(1)</script>:0", "State": "new"}
+
 
 def test_settings_from_environment_and_keywords_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METRICSTREAM_MAX_CLIENTS", "7")
@@ -47,6 +33,7 @@ def test_settings_from_environment_and_keywords_win(monkeypatch: pytest.MonkeyPa
     assert Hub(port=0, max_clients=5).settings.max_clients == 5
     monkeypatch.setenv("METRICSTREAM_PORT", "0")
     assert Hub().settings.port == 0
+
 
 @pytest.mark.parametrize(
     ("settings", "field"),
@@ -65,10 +52,12 @@ def test_invalid_settings_raise_validation_error(settings: dict[str, Any], field
     assert isinstance(caught.value, ValueError)
     assert "\n" not in str(caught.value)  # one readable line, not pydantic's dump
 
+
 def test_invalid_environment_setting_raises_validation_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METRICSTREAM_MAX_CLIENTS", "lots")
     with pytest.raises(ValidationError, match="max_clients"):
         Hub(port=0)
+
 
 def test_unknown_setting_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="max_client"):

@@ -3,24 +3,21 @@ starts; and a feed that ends even when its cancellation is swallowed. `Hub(demo=
 tests/e2e/test_demo.py."""
 
 from __future__ import annotations
+
 import asyncio
 import contextlib
 import itertools
-import queue
 import random
-import time
-from collections import defaultdict
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any, cast
+
 import pytest
+
 import metricstream.service.demo as demo_module
-from metricstream.client.core import StreamEvent
 from metricstream.domain.values import Metric
-from metricstream.server.hub import Hub
 from metricstream.service.demo import DEMO_METRICS, GENERIC_WALK, Walk, step, walk_for
-from metricstream.web.application import create_app
-from metricstream.wire import GENESIS_ID
+from tests.support.subscribers import TAKE_TIMEOUT
+
+BOUNDS = {metric.name: metric.walk for metric in DEMO_METRICS}
 
 
 @pytest.mark.parametrize("walk", [*BOUNDS.values(), GENERIC_WALK, Walk(0.5, 1.5, 1.0)])
@@ -38,12 +35,14 @@ def test_a_walk_stays_within_its_bounds_and_above_zero(walk: Walk) -> None:
     steps = [abs(after - before) for before, after in itertools.pairwise(seen)]
     assert max(steps) < (walk.high - walk.low) * 0.25  # a walk, not a jump around the range
 
+
 def test_a_walk_survives_a_step_longer_than_its_range() -> None:
     class Huge(random.Random):
         def gauss(self, mu: float = 0.0, sigma: float = 1.0) -> float:
             return 1e6
 
     assert 1.0 <= step(Walk(1.0, 2.0, 1.5), 1.5, Huge()) <= 2.0
+
 
 def test_walk_for_a_metric() -> None:
     cpu = Metric("id", "CPU Temperature", 1.0)
@@ -53,6 +52,7 @@ def test_walk_for_a_metric() -> None:
     other = Metric("id", "Disk Queue", None)
     assert walk_for(other, None) == GENERIC_WALK
     assert walk_for(other, 2000.0) == Walk(1000.0, 3000.0, 2000.0)  # plausible for that metric
+
 
 def test_the_feed_ends_even_when_its_cancellation_is_swallowed() -> None:
     """On Python 3.11 `asyncio.wait_for` (through which redis-py sends commands) can drop a cancellation."""

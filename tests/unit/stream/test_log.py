@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import uuid
 from datetime import UTC, datetime
 
 import orjson
@@ -12,39 +15,8 @@ from metricstream.ids import new_id
 from metricstream.stream import sse
 from metricstream.stream.log import Event, EventLog, RetainedLog, StreamFilter, newest_of_each_kind
 from metricstream.wire import GENESIS_ID, METRIC_CREATED, METRIC_DELETED, READING_CREATED
-from __future__ import annotations
-import dataclasses
-import itertools
-import json
-import threading
-import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
-from fractions import Fraction
-from typing import Any
-import pydantic
-import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from metricstream.domain.names import NAME_SPACE
-from metricstream.domain.validation import (
-    METRIC_MISSING,
-    MetricIn,
-    MetricsQuery,
-    ReadingFields,
-    ReadingIn,
-    ReadingsQuery,
-    reading_model,
-    timestamp_hint,
-    validate,
-    validate_reading,
-)
-from metricstream.domain.values import Metric, MetricReading, format_timestamp
-from metricstream.errors import MetricStreamError, ValidationError
-from metricstream.ids import new_id
-from metricstream.stream.log import Event
-from metricstream.wire import METRIC_CREATED, READING_CREATED
+
+METRIC_ID = "01a21b32-2870-78a3-85f4-5b37387bfd17"  # a UUIDv7
 
 
 def event(created: float) -> Event:
@@ -268,6 +240,7 @@ def test_event_for_a_metric() -> None:
     assert "\n" not in data  # one `data:` line per event
     assert event.frame == f"id: {event.id}\nevent: {METRIC_CREATED}\ndata: {data}\n\n".encode()
 
+
 def test_event_for_a_reading() -> None:
     item = MetricReading(new_id(), METRIC_ID, 0.5, datetime(2026, 1, 1, tzinfo=UTC))
     event = Event.create(READING_CREATED, item, 0.0)
@@ -277,6 +250,7 @@ def test_event_for_a_reading() -> None:
     assert event.frame.startswith(f"id: {event.id}\nevent: {READING_CREATED}\n".encode())
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.id = "x"  # type: ignore[misc]
+
 
 def test_a_retained_event_holds_about_its_own_size() -> None:
     """orjson's output carries ~4 KB of spare allocation; the log keeps every body for the TTL."""

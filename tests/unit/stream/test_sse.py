@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import unicodedata
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import orjson
@@ -28,12 +26,10 @@ from metricstream.client.core import StreamEvent
 from metricstream.client.subscribers import AsyncSubscriber, Subscriber
 from metricstream.domain.values import Metric
 from metricstream.ids import new_id
-from metricstream.server.hub import Hub
 from metricstream.stream.log import Event
 from metricstream.stream.sse import encode_event
 from metricstream.wire import METRIC_CREATED
-
-from .conftest import RawStream
+from tests.support.hostile import HOSTILE_NAMES
 
 PROPERTY = settings(max_examples=300, derandomize=True, database=None, deadline=None)
 SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8"}  # what the server sends
@@ -212,7 +208,6 @@ def test_async_subscriber_yields_every_event_whatever_the_chunking(datas: list[s
 # --- no user string can break framing ----------------------------------------------------------------
 
 
-
 @PROPERTY
 @given(name=st.one_of(texts, st.sampled_from(HOSTILE_NAMES)), at=cuts)
 def test_a_metric_event_is_one_json_data_line_whatever_the_name(name: str, at: list[int]) -> None:
@@ -226,7 +221,3 @@ def test_a_metric_event_is_one_json_data_line_whatever_the_name(name: str, at: l
     [(data, type_, event_id)] = decode(event.frame, at)
     assert (type_, event_id) == (METRIC_CREATED, event.id)
     assert json.loads(data)["name"] == name
-
-
-
-

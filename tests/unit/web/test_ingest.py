@@ -25,6 +25,7 @@ import pytest
 from metricstream.clock import ManualClock
 from metricstream.ids import new_id
 from metricstream.web.application import MetricStreamApp, create_app
+from tests.support.apitools import JSON
 
 MAX_BODY = 4096
 TOKEN = "s3cret-write-token-of-length"
@@ -99,9 +100,6 @@ _addresses = (ipaddress.IPv4Address("10.0.0.0") + number for number in itertools
 
 def build(**settings: Any) -> MetricStreamApp:
     return create_app(store="memory://", max_body=MAX_BODY, max_batch=5, clock=ManualClock(), **settings)
-
-
-JSON = {"content-type": "application/json"}
 
 
 def cases(metric: str) -> list[tuple[str, list[bytes], dict[str, str], int]]:

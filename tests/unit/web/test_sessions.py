@@ -2,22 +2,9 @@
 number of addresses. Sign-in over real HTTP: tests/e2e/test_session.py."""
 
 from __future__ import annotations
-import shutil
-import signal
-import ssl
-import subprocess
-from http.cookies import Morsel, SimpleCookie
-from pathlib import Path
-from typing import Any
-import httpx
-import pytest
+
 from metricstream.clock import ManualClock
-from metricstream.server.hub import Hub
-from metricstream.web.sessions import FAILURE_WINDOW, MAX_FAILURES, FailureLimit
-from tests.support.raw_stream import RawStream
-from tests.support.hubs import StartHub, free_port
-from tests.support.processes import child, child_env, finish, installed, read_until
-from tests.support.tokens import READ, WRITE
+from metricstream.web.sessions import FailureLimit
 
 
 def test_failures_are_remembered_for_a_bounded_number_of_addresses() -> None:

@@ -2,24 +2,11 @@
 line per record. The scrape and the stream's log lines through a real server: tests/e2e/test_telemetry.py."""
 
 from __future__ import annotations
+
 import logging
-import signal
-import subprocess
 import sys
-import textwrap
-from collections.abc import Callable, Iterator
-from typing import Any
-import httpx
-import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from metricstream.cli import build_parser
-from metricstream.errors import ValidationError
-from metricstream.server.hub import Hub
-from metricstream.settings import Settings
-from metricstream.web.telemetry import DROP_REASONS, METRICS_PATH, LogfmtFormatter, logfmt
-from tests.support.raw_stream import RawStream
-from tests.support.hubs import wait_for
-from tests.support.processes import WAIT, child, child_env, finish, read_until, serve_url
+
+from metricstream.web.telemetry import LogfmtFormatter, logfmt
 
 
 def test_logfmt_quotes_what_a_client_could_use_to_forge_a_line() -> None:
@@ -46,6 +33,7 @@ def test_logfmt_quotes_what_a_client_could_use_to_forge_a_line() -> None:
         'quote="say \\"hi\\"" equals="a=b" backslash="a\\\\b" unicode="\\u00e9" empty="" yes=true '
         "seconds=1.235 count=3"
     )
+
 
 def test_serve_formatter_keeps_every_record_on_one_line() -> None:
     formatter = LogfmtFormatter()
