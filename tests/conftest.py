@@ -32,6 +32,20 @@ BACKENDS = ["memory", "sqlite", "redis"]
 _prefixes = itertools.count()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what each test needs, from its fixtures and parameters: `redis`, `browser`; notebooks are `slow`."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        callspec = getattr(item, "callspec", None)
+        parameters = set(map(str, callspec.params.values())) if callspec else set()
+        if "redis_server" in fixtures or "redis" in parameters:
+            item.add_marker(pytest.mark.redis)
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a Redis server for the tests: METRICSTREAM_TEST_REDIS_URL, or our own redis-server."""
