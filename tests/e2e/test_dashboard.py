@@ -539,7 +539,7 @@ def test_keeps_up_with_1000_readings_per_second_over_20_metrics(tab: Tab, server
     assert tab.errors == []
 
 
-# --- signing in (a subscribe_token set: the session cookie, tests/test_session.py) ---------------
+# --- signing in (a subscribe_token set: the session cookie, tests/e2e/test_session.py) ---------------
 
 SESSION_COOKIE = "metricstream_session"
 UNAUTHORIZED = re.compile(r"status of 401|status 401")  # how Chromium logs a refused request

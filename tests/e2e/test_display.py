@@ -2,7 +2,7 @@
 
 The notebook is a fake IPython in `sys.modules`: a shell with a `kernel` and IPython's `events`, and a
 `display` that records what it is given. notebooks/quickstart.ipynb shows it in a real kernel, and
-tests/test_dashboard.py loads the frame in a browser.
+tests/e2e/test_dashboard.py loads the frame in a browser.
 """
 
 from __future__ import annotations

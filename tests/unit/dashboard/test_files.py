@@ -1,6 +1,6 @@
 """The dashboard's files as `read_dashboard_files` serves them: each module's relative imports pinned to the
 hash of the module they name, so every asset can be cached for good and a new module is never run with an
-old one. (Served over HTTP, in a browser: tests/test_dashboard.py.)"""
+old one. (Served over HTTP, in a browser: tests/e2e/test_dashboard.py.)"""
 
 from __future__ import annotations
 
