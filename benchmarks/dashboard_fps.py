@@ -29,19 +29,11 @@ from playwright.sync_api import Browser, CDPSession, Page, sync_playwright
 
 from metricstream.server.hub import Hub
 
+# The repo root on the path, for the one definition of how every browser run launches Chromium.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+
 HISTORY = 300  # readings per chart, as the dashboard keeps
-# Launched as tests/test_dashboard.py launches it: Debian's chromium, headless, no GPU.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Counts chart redraws: the dashboard clears a canvas once per draw. Injected before the page's script.
 DRAW_COUNTER = """

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,18 +25,11 @@ from metricstream.server.hub import Hub
 from metricstream.service.demo import Walk, step
 from metricstream.service.metric_service import MetricService
 
+# The repo root on the path, for the one definition of how every browser run launches Chromium.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+
 OUTPUT = Path(__file__).with_name("dashboard.png")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HISTORY = 300  # readings per metric: what one chart holds
 # name, seconds between readings, the walk, whether values are whole numbers
 METRICS: list[tuple[str, float, Walk, bool]] = [

@@ -3,7 +3,7 @@
     python docs/settings_table.py            rewrite the table in docs/configuration.md
     python docs/settings_table.py --check    exit 1 if the committed table differs from the generated one
 
-`tests/test_docs.py` runs the same comparison, so a setting added, renamed or redescribed in
+`tests/unit/test_docs.py` runs the same comparison, so a setting added, renamed or redescribed in
 `metricstream/settings.py` fails the tests until this script has been run.
 """
 
