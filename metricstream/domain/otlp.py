@@ -151,7 +151,10 @@ def _parse_request(body: bytes, media: str) -> ExportMetricsServiceRequest:
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
     except (json_format.ParseError, RecursionError) as error:
-        reason = str(error)[:300] or "nested too deeply"
+        # the parser's message nests one "Failed to parse <field> field: " (and one "." after) per level:
+        # its end is the cause
+        reason = str(error).rstrip(".") or "nested too deeply"
+        reason = reason if len(reason) <= 300 else "..." + reason[-297:]
         raise ValidationError(
             f"request body is not an OTLP/JSON ExportMetricsServiceRequest: {reason}"
         ) from None
