@@ -4,7 +4,8 @@ The classes are `opentelemetry-proto`'s, imported only when a request comes (the
 sums, cumulative or delta, give one sample per data point; histograms, exponential histograms and summaries
 give `<name>_count` and `<name>_sum`, and the rest of such a point (buckets, quantiles) is refused in the
 answer's `partial_success`, as the OTLP spec describes. Decisions (docs/ingest.md: the mapping, examples):
-- the name is the OTLP metric name unchanged (metricstream names allow dots), checked as every name is;
+- the name is the OTLP metric name unchanged (metricstream names allow dots), trimmed and checked as every
+  name is;
 - labels: resource attributes, then the point's, which win; keys through `label_name_from`; two keys that
   give one label name have their values joined with `;` in key order, as the Collector's Prometheus
   translator does. Values as text: bool `true`/`false`, numbers in Python's shortest form, bytes base64,
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -61,7 +63,7 @@ JSON: Final = "application/json"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_RECORDED_VALUE: Final = 1  # DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
 # resource attributes that describe the process, not the series (see the module's docstring)
-_NOT_LABELS: Final = ("telemetry.sdk.", "telemetry.distro.", "service.instance.id")
+_PROCESS_ATTRIBUTE: Final = re.compile(r"telemetry\.(sdk|distro)\..+|service\.instance\.id")
 _MAX_REASONS: Final = 10  # the answer's message lists this many distinct reasons, then a count of the rest
 _NOT_STORED: Final = {
     "histogram": "histogram buckets are not stored, only _count and _sum",
@@ -174,7 +176,7 @@ class _Decoder:
         for resource_metrics in request.resource_metrics:
             try:
                 resource_labels: dict[str, str] | ValidationError = _labels(
-                    resource_metrics.resource.attributes, _NOT_LABELS
+                    resource_metrics.resource.attributes, _PROCESS_ATTRIBUTE
                 )
             except ValidationError as error:
                 resource_labels = error  # each of its points is refused with this reason
@@ -208,14 +210,14 @@ class _Decoder:
         partly_stored: str = "",
     ) -> None:
         """A sample per (suffix, value) of each point; `partly_stored`: the kind whose rest is refused."""
-        name_error = self._name_error(metric.name, "_count" if partly_stored else "")
+        name = self._name(metric.name, "_count" if partly_stored else "")
         for point in points:
             self.position += 1
             if point.flags & _NO_RECORDED_VALUE:
                 continue
             try:
-                if name_error is not None:
-                    raise name_error
+                if isinstance(name, ValidationError):
+                    raise name
                 if isinstance(resource_labels, ValidationError):
                     raise resource_labels
                 labels = validate_labels({**resource_labels, **_labels(point.attributes)})
@@ -229,7 +231,7 @@ class _Decoder:
                 unit = None if suffix == "_count" else metric.unit or None
                 self.samples.append(
                     Sample(
-                        metric.name + suffix,
+                        name + suffix,
                         value,
                         labels,
                         moment,
@@ -241,8 +243,9 @@ class _Decoder:
             if partly_stored:
                 self.reasons[_NOT_STORED[partly_stored]] += 1
 
-    def _name_error(self, name: str, suffix: str) -> ValidationError | None:
-        """Why `name` (with the longest `suffix` its kind adds) cannot name a metric, or None."""
+    def _name(self, name: str, suffix: str) -> str | ValidationError:
+        """`name` as every path takes a name (trimmed, NFC), or why it cannot name a metric with the longest
+        `suffix` its kind adds: each of the metric's points is then refused with that reason."""
         try:
             checked = normalize_name(name)
         except ValueError as error:
@@ -250,7 +253,7 @@ class _Decoder:
         if not checked or len(checked + suffix) > self.max_name_length:
             longest = self.max_name_length - len(suffix)
             return ValidationError(f"the name must be 1 to {longest} characters (after trimming spaces)")
-        return None
+        return checked
 
 
 def _number(point: NumberDataPoint) -> list[tuple[str, float]]:
@@ -286,12 +289,12 @@ def _moment(time_unix_nano: int) -> datetime | None:
     return _EPOCH + timedelta(microseconds=time_unix_nano // 1000)
 
 
-def _labels(attributes: Iterable[KeyValue], leave_out: tuple[str, ...] = ()) -> dict[str, str]:
+def _labels(attributes: Iterable[KeyValue], leave_out: re.Pattern[str] | None = None) -> dict[str, str]:
     """Attributes as label names and texts, not yet checked for count and length (`validate_labels`), but
-    those whose key starts with one of `leave_out`."""
+    those whose whole key `leave_out` matches."""
     labels: dict[str, str] = {}
     for key, text in sorted((pair.key, _text(pair.value)) for pair in attributes):
-        if not text or key.startswith(leave_out):
+        if not text or (leave_out and leave_out.fullmatch(key)):
             continue  # an empty value is no label, as in Prometheus
         name = label_name_from(key)
         labels[name] = f"{labels[name]};{text}" if name in labels else text

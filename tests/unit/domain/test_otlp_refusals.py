@@ -267,6 +267,29 @@ def test_the_count_suffix_counts_against_the_name_length() -> None:
     )
 
 
+def test_a_name_is_trimmed_before_its_suffix() -> None:
+    histogram = Metric(name=" http.duration\n", unit="ms")
+    histogram.histogram.data_points.add(time_unix_nano=AT, count=2, sum=3.0)
+
+    decoded = decode_metrics(body(histogram), PROTOBUF)
+
+    assert [sample.name for sample in decoded.samples] == ["http.duration_count", "http.duration_sum"]
+
+
+def test_only_what_the_sdk_adds_is_left_out_of_the_resource_s_labels() -> None:
+    resource = {
+        "telemetry.sdk.name": text("opentelemetry"),
+        "telemetry.distro.version": text("1"),
+        "service.instance.id": text("627cc493-f310-47de-96bd-71410b7dec09"),
+        "service.instance.identity": text("kept"),
+        "telemetry.sdkish": text("kept"),
+    }
+
+    (sample,) = decode_metrics(body(gauge("jobs", point()), resource=resource), PROTOBUF).samples
+
+    assert sample.labels == {"service_instance_identity": "kept", "telemetry_sdkish": "kept"}
+
+
 def test_a_point_with_no_recorded_value_is_skipped_not_rejected() -> None:
     no_recorded_value = 1  # DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
     stale = point(None, flags=no_recorded_value)
