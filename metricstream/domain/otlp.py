@@ -294,8 +294,9 @@ def _labels(attributes: Iterable[KeyValue], leave_out: re.Pattern[str] | None = 
     those whose whole key `leave_out` matches."""
     labels: dict[str, str] = {}
     for key, text in sorted((pair.key, _text(pair.value)) for pair in attributes):
+        # an empty value is no label, as in Prometheus
         if not text or (leave_out and leave_out.fullmatch(key)):
-            continue  # an empty value is no label, as in Prometheus
+            continue
         name = label_name_from(key)
         labels[name] = f"{labels[name]};{text}" if name in labels else text
     return labels
