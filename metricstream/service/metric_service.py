@@ -17,9 +17,9 @@ from ..domain.buckets import Bucket
 from ..domain.paging import Page
 from ..domain.validation import ReadingsQuery
 from ..domain.values import DEFAULT_READINGS_LIMIT, Metric, MetricReading, Order, Snapshot
-from ..errors import HubError
+from ..errors import HubError, ValidationError
 from .queries import next_query, paging_query, readings_query
-from .use_cases import AsyncMetricService
+from .use_cases import LOG_FORMS, AsyncMetricService
 
 __all__ = ["MetricService"]
 
@@ -71,10 +71,33 @@ class MetricService:
         """Create a metric and announce it with a `metric_created` event."""
         return self._run(AsyncMetricService.create_metric, name, input_frequency)
 
-    def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading:
+    @overload
+    def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading: ...
+
+    @overload
+    def log(
+        self, name: Mapping[str, float], *, timestamp: datetime | str | None = None
+    ) -> list[MetricReading]: ...
+
+    def log(
+        self,
+        name: str | Mapping[str, float],
+        value: float | None = None,
+        timestamp: datetime | str | None = None,
+    ) -> MetricReading | list[MetricReading]:
         """Record a reading of the metric named `name` (timestamp defaults to now), creating the metric
-        first if no metric has that name; both announced, the metric first."""
-        return self._run(AsyncMetricService.log, name, value, timestamp)
+        first if no metric has that name; both announced, the metric first.
+
+        Given a mapping of names to values, ``log({"loss": 0.31, "acc": 0.92})``, one batch: every
+        reading shares one timestamp (`timestamp`, or now read once), metrics missing are created in the
+        mapping's order and announced before the readings, and the readings are returned in that order.
+        All or nothing, with the batch route's checks and messages; an empty mapping stores nothing."""
+        if not isinstance(name, Mapping):
+            return self._run(AsyncMetricService.log_one, name, value, timestamp)
+        if value is not None:
+            raise ValidationError(LOG_FORMS)
+        # A copy: the server's thread reads it while the caller's thread may change the original.
+        return self._run(AsyncMetricService.log_many, dict(name), timestamp)
 
     def metric(self, name: str) -> Metric:
         """The metric named `name`, created and announced if no metric has that name."""
