@@ -19,7 +19,7 @@ from ..domain.validation import ReadingsQuery
 from ..domain.values import DEFAULT_READINGS_LIMIT, Metric, MetricReading, Order, Snapshot
 from ..errors import HubError, ValidationError
 from .queries import next_query, paging_query, readings_query
-from .tables import Library, MetricSelection, select_metrics, start_table
+from .tables import Library, MetricSelection, frame_page, select_metrics, start_table
 from .use_cases import LOG_FORMS, AsyncMetricService
 
 if TYPE_CHECKING:
@@ -249,7 +249,7 @@ class MetricService:
         for metric in select_metrics(self.list_metrics(), metrics):
             query: ReadingsQuery | None = first
             while query is not None:
-                page, query = self._run(AsyncMetricService.frame_page, metric.id, query)
+                page, query = self._run(frame_page, metric.id, query)
                 table.add(metric, page)
         return table.build()
 

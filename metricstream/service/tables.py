@@ -1,5 +1,6 @@
-"""Every reading of many metrics as one table, for `frame()`: columns gathered page by page, then a pandas or
-polars DataFrame or a pyarrow Table, each library imported only when asked for.
+"""Every reading of many metrics as one table, for `frame()`: columns gathered page by page (`frame_page`,
+which both service twins call), then a pandas or polars DataFrame or a pyarrow Table, each library imported
+only when asked for.
 
 A table is built in columns, never a row object per reading: times as int64 microseconds since the epoch
 and values as float64 in `array`s, handed to the library in one vectorised step (a buffer, not a million
@@ -15,16 +16,28 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from ..domain.buckets import Bucket
+from ..domain.paging import Page
 from ..domain.validation import ReadingsQuery
 from ..domain.values import Metric, MetricReading
 from ..errors import NotFoundError, ValidationError
+from ..storage.base import Storage
+from ..storage.rows import ReadingColumns
 from ..wire import MAX_READINGS_LIMIT
-from .queries import readings_query
+from .queries import column_page, next_query, readings_query
 
-__all__ = ["LIBRARIES", "Library", "MetricSelection", "TableBuilder", "select_metrics", "start_table"]
+__all__ = [
+    "LIBRARIES",
+    "Library",
+    "MetricSelection",
+    "TableBuilder",
+    "collect_table",
+    "frame_page",
+    "select_metrics",
+    "start_table",
+]
 
 Library = Literal["pandas", "polars", "arrow"]
 LIBRARIES: Final = ("pandas", "polars", "arrow")
@@ -35,6 +48,20 @@ _EXTRA: Final = "pip install 'metricstream[notebook]'"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 _FLOATS: Final = ("min", "max", "avg", "first", "last")
+
+
+class Service(Protocol):
+    """What a table is read through: `AsyncMetricService` (named so, it would be an import cycle)."""
+
+    storage: Storage
+
+    async def list_metrics(self, name: str | None = None) -> list[Metric]: ...
+
+    async def get_metric(self, metric_id: str) -> Metric: ...
+
+    async def query_readings(self, metric_id: str, query: ReadingsQuery) -> Page[MetricReading]: ...
+
+    async def query_buckets(self, metric_id: str, query: ReadingsQuery) -> Page[Bucket]: ...
 
 
 def start_table(
@@ -73,6 +100,54 @@ def select_metrics(every: Sequence[Metric], wanted: MetricSelection) -> list[Met
     return [metric for metric in every if metric.id in chosen]
 
 
+async def collect_table(
+    service: Service,
+    metrics: MetricSelection,
+    since: datetime | str | None,
+    until: datetime | str | None,
+    step: float | str | None,
+    library: object,
+) -> TableBuilder:
+    """Every page of the chosen metrics, on the service's loop (the blocking twin runs the same steps
+    from its own thread, a page per call)."""
+    table, first = start_table(since, until, step, library)
+    for metric in select_metrics(await service.list_metrics(), metrics):
+        query: ReadingsQuery | None = first
+        while query is not None:
+            page, query = await frame_page(service, metric.id, query)
+            table.add(metric, page)
+    return table
+
+
+async def frame_page(
+    service: Service, metric_id: str, query: ReadingsQuery
+) -> tuple[ReadingColumns | Page[Bucket], ReadingsQuery | None]:
+    """A page of a metric's readings as columns (or its buckets, with `query.step`), and the query of the
+    next (None after the last). Buckets span the metric's readings unless `since` and `until` say."""
+    metric_id = (await service.get_metric(metric_id)).id
+    if query.step is None:
+        return await column_page(service.storage, metric_id, query)
+    if query.cursor is None and (query.since is None or query.until is None):
+        query = await _span(service, metric_id, query)
+        if query.since is None or query.until is None or query.since > query.until:
+            return Page(), None
+    buckets = await service.query_buckets(metric_id, query)
+    return buckets, next_query(query, buckets)
+
+
+async def _span(service: Service, metric_id: str, query: ReadingsQuery) -> ReadingsQuery:
+    """`query` with since and until, where not given, at the metric's first and last readings in it
+    (None if it has none)."""
+    span = {}
+    for end, order in (("since", "asc"), ("until", "desc")):
+        if getattr(query, end) is None:
+            edge = await service.query_readings(
+                metric_id, query.model_copy(update={"limit": 1, "order": order})
+            )
+            span[end] = edge[0].timestamp if edge else None
+    return query.model_copy(update=span)
+
+
 def _normal_id(text: str) -> str:
     try:
         return str(uuid.UUID(text))
@@ -99,17 +174,14 @@ class TableBuilder:
     def __post_init__(self) -> None:
         self.floats = {name: array("d") for name in (_FLOATS if self.buckets else ("value",))}
 
-    def add(self, metric: Metric, page: Sequence[MetricReading] | Sequence[Bucket]) -> None:
+    def add(self, metric: Metric, page: ReadingColumns | Sequence[Bucket]) -> None:
         """Append a page of the metric's readings, or of its buckets."""
-        if self.buckets:
-            self.add_buckets(metric, page)  # type: ignore[arg-type]
+        if isinstance(page, ReadingColumns):
+            self._run(metric, len(page.times))
+            self.times.extend(page.times)
+            self.floats["value"].extend(page.values)
         else:
-            self.add_readings(metric, page)  # type: ignore[arg-type]
-
-    def add_readings(self, metric: Metric, page: Sequence[MetricReading]) -> None:
-        self._run(metric, len(page))
-        self.times.extend([_micros(reading.timestamp) for reading in page])
-        self.floats["value"].extend([reading.value for reading in page])
+            self.add_buckets(metric, page)
 
     def add_buckets(self, metric: Metric, page: Sequence[Bucket]) -> None:
         self._run(metric, len(page))

@@ -37,8 +37,15 @@ from ..storage.base import MetricLimitReached, NameTaken, Storage, is_shared
 from ..stream.broadcaster import Broadcaster
 from ..stream.log import Event
 from ..wire import MAX_NAME_LENGTH, METRIC_CREATED, METRIC_DELETED, READING_CREATED
-from .queries import bucket_page, newest_readings, next_query, paging_query, reading_page, readings_query
-from .tables import Library, MetricSelection, select_metrics, start_table
+from .queries import (
+    bucket_page,
+    newest_readings,
+    next_query,
+    paging_query,
+    reading_page,
+    readings_query,
+)
+from .tables import Library, MetricSelection, collect_table
 
 __all__ = ["LOG_FORMS", "AsyncMetricService"]
 
@@ -547,40 +554,8 @@ class AsyncMetricService:
     ) -> Any:
         """Every matching reading (or bucket) as one table; see `MetricService.frame`. The table is
         built off the loop, in a worker thread."""
-        table, first = start_table(since, until, step, library)
-        for metric in select_metrics(await self.list_metrics(), metrics):
-            query: ReadingsQuery | None = first
-            while query is not None:
-                page, query = await self.frame_page(metric.id, query)
-                table.add(metric, page)
+        table = await collect_table(self, metrics, since, until, step, library)
         return await asyncio.to_thread(table.build)
-
-    async def frame_page(
-        self, metric_id: str, query: ReadingsQuery
-    ) -> tuple[Page[MetricReading] | Page[Bucket], ReadingsQuery | None]:
-        """A page of `frame()`'s readings of a metric (or its buckets, with `query.step`), and the query of
-        the next (None after the last). Buckets start at the metric's first reading unless `since` says."""
-        if query.step is None:
-            page = await self.query_readings(metric_id, query)
-            return page, next_query(query, page)
-        if query.cursor is None and (query.since is None or query.until is None):
-            query = await self._frame_span(metric_id, query)
-            if query.since is None or query.until is None or query.since > query.until:
-                return Page(), None
-        buckets = await self.query_buckets(metric_id, query)
-        return buckets, next_query(query, buckets)
-
-    async def _frame_span(self, metric_id: str, query: ReadingsQuery) -> ReadingsQuery:
-        """`query` with since and until, where not given, at the metric's first and last readings in it
-        (both None if it has none)."""
-        span = {}
-        for end, order in (("since", "asc"), ("until", "desc")):
-            if getattr(query, end) is None:
-                edge = await self.query_readings(
-                    metric_id, query.model_copy(update={"limit": 1, "order": order})
-                )
-                span[end] = edge[0].timestamp if edge else None
-        return query.model_copy(update=span)
 
     async def _require(self, metric_id: str) -> Metric:
         metric = await self.storage.get_metric(metric_id)

@@ -141,20 +141,26 @@ def test_an_empty_frame_has_its_columns_and_no_row(hub: Hub, library: Any) -> No
 
 
 def test_a_frame_of_many_pages_is_never_cut(hub: Hub) -> None:
+    """Pages of 10,000: `a` spans two of them, `b` too, its 12,000 readings all of one moment, so that
+    a page ends within a tie in time and the next goes on by id."""
     metrics = [hub.service.create_metric(name) for name in ("a", "b")]
-    for metric, count in zip(metrics, (15_000, 10_000), strict=True):
+    for metric, count in zip(metrics, (13_000, 12_000), strict=True):
         for start in range(0, count, 5_000):
             hub.service.create_readings(
-                {"metric_id": metric.id, "value": i + 1, "timestamp": T0 + timedelta(milliseconds=i)}
-                for i in range(start, start + 5_000)
+                {
+                    "metric_id": metric.id,
+                    "value": i + 1,
+                    "timestamp": T0 + timedelta(milliseconds=i if metric.name == "a" else 0),
+                }
+                for i in range(start, min(count, start + 5_000))
             )
     frame = hub.service.frame(library="polars")
     assert len(frame) == 25_000
-    assert frame["value"].to_list() == [float(i + 1) for i in range(15_000)] + [
-        float(i + 1) for i in range(10_000)
-    ]
-    assert frame["metric"].to_list() == ["a"] * 15_000 + ["b"] * 10_000
-    assert frame["timestamp"][14_999] == T0 + timedelta(milliseconds=14_999)
+    values = frame["value"].to_list()
+    assert values == [float(i + 1) for i in range(13_000)] + [float(i + 1) for i in range(12_000)]
+    assert frame["metric"].to_list() == ["a"] * 13_000 + ["b"] * 12_000
+    assert frame["timestamp"][12_999] == T0 + timedelta(milliseconds=12_999)
+    assert set(frame["timestamp"][13_000:].to_list()) == {T0}
 
 
 @pytest.mark.parametrize(
