@@ -3,6 +3,7 @@ checked against what `iter_readings` and `list_readings` return for each metric.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -179,3 +180,18 @@ def test_bad_arguments_are_refused_clearly(hub: Hub, arguments: dict[str, Any], 
     with pytest.raises(ValidationError) as raised:
         hub.service.frame(**arguments)
     assert message in raised.value.message
+
+
+def test_the_async_service_logs_and_frames_alike(hub: Hub) -> None:
+    service = hub.app.service
+
+    async def run() -> tuple[Any, Any]:
+        readings = await service.log({"loss": 0.5, "acc": 0.75}, timestamp=T0)
+        assert [r.value for r in readings] == [0.5, 0.75]
+        return await service.frame(library="polars"), await service.frame(step="1m", library="arrow")
+
+    assert hub._loop is not None
+    readings, buckets = asyncio.run_coroutine_threadsafe(run(), hub._loop).result(timeout=30)
+    assert readings.rows() == hub.service.frame(library="polars").rows()
+    assert readings["metric"].to_list() == ["loss", "acc"]
+    assert buckets.to_pylist() == hub.service.frame(step="1m", library="arrow").to_pylist()
