@@ -37,14 +37,7 @@ from ..storage.base import MetricLimitReached, NameTaken, Storage, is_shared
 from ..stream.broadcaster import Broadcaster
 from ..stream.log import Event
 from ..wire import MAX_NAME_LENGTH, METRIC_CREATED, METRIC_DELETED, READING_CREATED
-from .queries import (
-    bucket_page,
-    newest_readings,
-    next_query,
-    paging_query,
-    reading_page,
-    readings_query,
-)
+from .queries import bucket_page, newest_readings, next_query, paging_query, reading_page, readings_query
 from .tables import Library, MetricSelection, collect_table
 
 __all__ = ["LOG_FORMS", "AsyncMetricService"]
@@ -54,6 +47,7 @@ log = logging.getLogger("metricstream")
 
 # Seconds a write waits for its event to come back from a shared store.
 ARRIVAL_TIMEOUT = 5.0
+# log() given a mapping and a value too.
 LOG_FORMS = "log takes a mapping of names to values, or a name and a value: not both"
 # Tries of a write by name racing writes that create or delete metrics of its names.
 _NAME_ATTEMPTS = 3

@@ -1,5 +1,5 @@
-"""What the durable stores (`sqlite.py`, `redis.py`) share: time as integer microseconds, and a reading
-from the JSON the HTTP API gives it."""
+"""What the stores share: time as integer microseconds, a reading from the JSON the HTTP API gives it
+(`sqlite.py`, `redis.py`), and readings as columns for a table (`ReadingColumns`)."""
 
 from __future__ import annotations
 
