@@ -16,13 +16,16 @@ import socket
 import threading
 import warnings
 import weakref
+from collections.abc import Mapping
+from datetime import datetime
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ..clock import Clock
-from ..errors import HubError
+from ..errors import HubError, ValidationError
 from ..notebook.cells import current_cell_run
 from ..service.metric_service import MetricService
+from ..service.use_cases import LOG_FORMS
 from ..settings import Settings
 from ..storage.base import Storage
 from ..web.application import MetricStreamApp
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ..client.subscribers import Subscriber
-    from ..domain.values import Metric
+    from ..domain.values import Metric, MetricReading
     from ..notebook.display import DashboardView
     from ..service.use_cases import AsyncMetricService
 
@@ -150,6 +153,30 @@ class Hub:
         if not self.running:
             raise HubError("the hub is not running; call start() first")
         return self._service
+
+    @overload
+    def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading: ...
+
+    @overload
+    def log(
+        self, name: Mapping[str, float], *, timestamp: datetime | str | None = None
+    ) -> list[MetricReading]: ...
+
+    def log(
+        self,
+        name: str | Mapping[str, float],
+        value: float | None = None,
+        timestamp: datetime | str | None = None,
+    ) -> MetricReading | list[MetricReading]:
+        """`service.log` on this hub, started first if it is new, so that ``hub = Hub(); hub.log({...})``
+        works as one line. A hub that was stopped stays stopped: `HubError`, as `service` raises."""
+        if self._state is _State.NEW:
+            self.start()
+        if isinstance(name, Mapping):
+            if value is not None:
+                raise ValidationError(LOG_FORMS)
+            return self.service.log(name, timestamp=timestamp)
+        return self.service.log(name, value, timestamp)  # type: ignore[arg-type]
 
     def _serving_now(self) -> tuple[AsyncMetricService, asyncio.AbstractEventLoop]:
         serving = self._serving

@@ -11,15 +11,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Concatenate, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 from ..domain.buckets import Bucket
 from ..domain.paging import Page
 from ..domain.validation import ReadingsQuery
 from ..domain.values import DEFAULT_READINGS_LIMIT, Metric, MetricReading, Order, Snapshot
-from ..errors import HubError
+from ..errors import HubError, ValidationError
 from .queries import next_query, paging_query, readings_query
-from .use_cases import AsyncMetricService
+from .tables import Library, MetricSelection, frame_page, select_metrics, start_table
+from .use_cases import LOG_FORMS, AsyncMetricService
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+    import pyarrow as pa
 
 __all__ = ["MetricService"]
 
@@ -71,10 +77,33 @@ class MetricService:
         """Create a metric and announce it with a `metric_created` event."""
         return self._run(AsyncMetricService.create_metric, name, input_frequency)
 
-    def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading:
+    @overload
+    def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading: ...
+
+    @overload
+    def log(
+        self, name: Mapping[str, float], *, timestamp: datetime | str | None = None
+    ) -> list[MetricReading]: ...
+
+    def log(
+        self,
+        name: str | Mapping[str, float],
+        value: float | None = None,
+        timestamp: datetime | str | None = None,
+    ) -> MetricReading | list[MetricReading]:
         """Record a reading of the metric named `name` (timestamp defaults to now), creating the metric
-        first if no metric has that name; both announced, the metric first."""
-        return self._run(AsyncMetricService.log, name, value, timestamp)
+        first if no metric has that name; both announced, the metric first.
+
+        Given a mapping of names to values, ``log({"loss": 0.31, "acc": 0.92})``, one batch: every
+        reading shares one timestamp (`timestamp`, or now read once), metrics missing are created in the
+        mapping's order and announced before the readings, and the readings are returned in that order.
+        All or nothing, with the batch route's checks and messages; an empty mapping stores nothing."""
+        if not isinstance(name, Mapping):
+            return self._run(AsyncMetricService.log_one, name, value, timestamp)
+        if value is not None:
+            raise ValidationError(LOG_FORMS)
+        # A copy: the server's thread reads it while the caller's thread may change the original.
+        return self._run(AsyncMetricService.log_many, dict(name), timestamp)
 
     def metric(self, name: str) -> Metric:
         """The metric named `name`, created and announced if no metric has that name."""
@@ -167,6 +196,62 @@ class MetricService:
         first, read `page_size` at a time: none twice and none left out, though readings are written
         meanwhile (those sorting before the page being read are not seen)."""
         return self._iter_pages(metric_id, paging_query(since, until, order, page_size))
+
+    @overload
+    def frame(
+        self,
+        metrics: MetricSelection = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        step: float | str | None = None,
+        library: Literal["pandas"] = "pandas",
+    ) -> pd.DataFrame: ...
+
+    @overload
+    def frame(
+        self,
+        metrics: MetricSelection = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        step: float | str | None = None,
+        *,
+        library: Literal["polars"],
+    ) -> pl.DataFrame: ...
+
+    @overload
+    def frame(
+        self,
+        metrics: MetricSelection = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        step: float | str | None = None,
+        *,
+        library: Literal["arrow"],
+    ) -> pa.Table: ...
+
+    def frame(
+        self,
+        metrics: MetricSelection = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        step: float | str | None = None,
+        library: Library = "pandas",
+    ) -> Any:
+        """Every reading of the metrics (`None`: all; else names, ids or `Metric`s, one or a list: a name
+        several metrics have selects them all) within [since, until], as one long table: columns `metric`
+        (the name), `metric_id`, `timestamp` (UTC, microseconds) and `value`, by metric in creation order,
+        then by timestamp and id. With `step`, the buckets instead (`start`, `count`, `min`, `max`, `avg`,
+        `first`, `last` after `metric` and `metric_id`) from each metric's first reading (or `since`) to
+        its last (or `until`), as ``list_readings(step=...)`` gives them. `library` is "pandas" (a
+        DataFrame), "polars" (a polars DataFrame) or "arrow" (a pyarrow Table), imported when asked for
+        (``pip install 'metricstream[notebook]'``). Read page after page, every reading: never cut."""
+        table, first = start_table(since, until, step, library)
+        for metric in select_metrics(self.list_metrics(), metrics):
+            query: ReadingsQuery | None = first
+            while query is not None:
+                page, query = self._run(frame_page, metric.id, query)
+                table.add(metric, page)
+        return table.build()
 
     def _iter_pages(self, metric_id: str, query: ReadingsQuery | None) -> Iterator[MetricReading]:
         while query is not None:

@@ -17,11 +17,12 @@ from ..domain.validation import ReadingsQuery, validate
 from ..domain.values import MetricReading
 from ..errors import ValidationError
 from ..storage.base import Storage
-from ..storage.rows import micros
+from ..storage.rows import ReadingColumns, micros
 from ..wire import MAX_READINGS_LIMIT
 
 __all__ = [
     "bucket_page",
+    "column_page",
     "newest_readings",
     "next_query",
     "paging_query",
@@ -83,6 +84,19 @@ async def reading_page(storage: Storage, metric_id: str, query: ReadingsQuery) -
         return Page(found)
     last = found[limit - 1]
     return Page(found[:limit], Cursor(last.timestamp, last.id).encode())
+
+
+async def column_page(
+    storage: Storage, metric_id: str, query: ReadingsQuery
+) -> tuple[ReadingColumns, ReadingsQuery | None]:
+    """The readings of an existing metric that `query` asks for, ascending, as columns (`frame()`), and
+    the query of the next page: past the last reading, as a cursor goes on (None after the last page)."""
+    cursor = _cursor(query, buckets=False)
+    after = None if cursor is None or cursor.reading_id is None else (cursor.moment, cursor.reading_id)
+    columns = await storage.reading_columns(metric_id, query.since, query.until, query.limit, after)
+    if columns.last is None or len(columns.times) < query.limit:
+        return columns, None
+    return columns, query.model_copy(update={"cursor": Cursor(*columns.last)})
 
 
 async def bucket_page(storage: Storage, metric_id: str, query: ReadingsQuery, now: datetime) -> Page[Bucket]:

@@ -38,14 +38,17 @@ from ..stream.broadcaster import Broadcaster
 from ..stream.log import Event
 from ..wire import MAX_NAME_LENGTH, METRIC_CREATED, METRIC_DELETED, READING_CREATED
 from .queries import bucket_page, newest_readings, next_query, paging_query, reading_page, readings_query
+from .tables import Library, MetricSelection, collect_table
 
-__all__ = ["AsyncMetricService"]
+__all__ = ["LOG_FORMS", "AsyncMetricService"]
 
 
 log = logging.getLogger("metricstream")
 
 # Seconds a write waits for its event to come back from a shared store.
 ARRIVAL_TIMEOUT = 5.0
+# log() given a mapping and a value too.
+LOG_FORMS = "log takes a mapping of names to values, or a name and a value: not both"
 # Tries of a write by name racing writes that create or delete metrics of its names.
 _NAME_ATTEMPTS = 3
 
@@ -352,10 +355,40 @@ class AsyncMetricService:
             )
         return (await self.write_readings(list(items)))[0]
 
-    async def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading:
-        """Record a reading of the metric named `name`, created first if no metric has that name."""
+    @overload
+    async def log(
+        self, name: str, value: float, timestamp: datetime | str | None = None
+    ) -> MetricReading: ...
+
+    @overload
+    async def log(
+        self, name: Mapping[str, float], *, timestamp: datetime | str | None = None
+    ) -> list[MetricReading]: ...
+
+    async def log(
+        self,
+        name: str | Mapping[str, float],
+        value: float | None = None,
+        timestamp: datetime | str | None = None,
+    ) -> MetricReading | list[MetricReading]:
+        """Record a reading of the metric named `name`, created first if no metric has that name; or,
+        given a mapping of names to values, one batch of them (see `MetricService.log`)."""
+        if not isinstance(name, Mapping):
+            return await self.log_one(name, value, timestamp)
+        if value is not None:
+            raise ValidationError(LOG_FORMS)
+        return await self.log_many(name, timestamp)
+
+    async def log_one(self, name: str, value: object, timestamp: datetime | str | None) -> MetricReading:
         item = {"metric": name, "value": value, **_given(timestamp=timestamp)}
         return (await self.write_readings([item], single=True))[0][0]
+
+    async def log_many(
+        self, values: Mapping[str, float], timestamp: datetime | str | None
+    ) -> list[MetricReading]:
+        # Without a timestamp every item gets the one `now` of its write: the readings line up.
+        stamp = _given(timestamp=timestamp)
+        return (await self.write_readings([{"metric": n, "value": v, **stamp} for n, v in values.items()]))[0]
 
     async def metric(self, name: str) -> Metric:
         """The metric named `name`, created (and announced) if no metric has that name; `ConflictError`
@@ -504,6 +537,19 @@ class AsyncMetricService:
                 return buckets, self.last_event_id
             await self._arrival(newest)
             return buckets, newest
+
+    async def frame(
+        self,
+        metrics: MetricSelection = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        step: float | str | None = None,
+        library: Library = "pandas",
+    ) -> Any:
+        """Every matching reading (or bucket) as one table; see `MetricService.frame`. The table is
+        built off the loop, in a worker thread."""
+        table = await collect_table(self, metrics, since, until, step, library)
+        return await asyncio.to_thread(table.build)
 
     async def _require(self, metric_id: str) -> Metric:
         metric = await self.storage.get_metric(metric_id)

@@ -15,6 +15,7 @@ from typing import Final, Protocol, TypeGuard
 from ..domain.buckets import Bucket
 from ..domain.values import Metric, MetricReading
 from ..stream.log import Event, RetainedLog
+from .rows import ReadingColumns
 
 __all__ = [
     "EXPIRED_PER_WRITE",
@@ -93,6 +94,18 @@ class Storage(Protocol):
         """The first `limit` readings within [since, until] by (timestamp, id), ascending or `descending`;
         with `after`, only those past that (timestamp, id) in that order. Found through the index, never
         by reading what comes before: paging through a long series costs the same per page."""
+        ...
+
+    async def reading_columns(
+        self,
+        metric_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+    ) -> ReadingColumns:
+        """`list_readings` ascending as columns, for a table of a great many readings: the same readings
+        in the same order, without an object per reading where the store can avoid one."""
         ...
 
     async def bucket_readings(

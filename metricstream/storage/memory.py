@@ -16,7 +16,7 @@ from ..domain.values import Metric, MetricReading
 from ..errors import NotFoundError
 from ..stream.log import Event, Mark, RetainedLog, expired_prefix, newest_of_each_kind
 from .base import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
-from .rows import micros, moment
+from .rows import ReadingColumns, columns_of, micros, moment
 
 __all__ = ["MemoryStorage"]
 
@@ -180,6 +180,16 @@ class MemoryStorage:
             if limit is not None:
                 stop = min(stop, start + limit)
             return series[start:stop]
+
+    async def reading_columns(
+        self,
+        metric_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+    ) -> ReadingColumns:
+        return columns_of(await self.list_readings(metric_id, since, until, limit, after=after))
 
     async def retained_events(self) -> RetainedLog:
         with self._lock:

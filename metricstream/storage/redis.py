@@ -35,7 +35,7 @@ from ..errors import NotFoundError, UnavailableError
 from ..stream.log import Event, Mark, RetainedLog
 from .base import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .redis_scripts import BUCKETS, INDEX_NAMES, NAMES_IN_NFC, READINGS, TRIM, TRIM_OLDER, WRITE
-from .rows import micros, reading_from_dict
+from .rows import ReadingColumns, columns_of, micros, reading_from_dict
 
 __all__ = ["RedisStorage"]
 
@@ -279,6 +279,16 @@ class RedisStorage:
         if descending:
             members.reverse()
         return [reading_from_dict(orjson.loads(member)) for member in members]
+
+    async def reading_columns(
+        self,
+        metric_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+    ) -> ReadingColumns:
+        return columns_of(await self.list_readings(metric_id, since, until, limit, after=after))
 
     async def retained_events(self) -> RetainedLog:
         with _unavailable_on_error():

@@ -18,6 +18,7 @@ import functools
 import math
 import os
 import sqlite3
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -33,7 +34,7 @@ from ..stream.log import Event, Mark, RetainedLog
 from ..wire import METRIC_CREATED
 from .base import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .claim import Claim, claim_database, note_holder
-from .rows import micros, moment
+from .rows import ReadingColumns, micros, moment
 
 __all__ = ["SQLiteStorage"]
 
@@ -384,24 +385,33 @@ class SQLiteStorage:
         descending: bool = False,
         after: tuple[datetime, str] | None = None,
     ) -> list[MetricReading]:
-        low: tuple[str, tuple[Any, ...]] = ("ts >= ?", (micros(since) if since else -(2**62),))
-        high: tuple[str, tuple[Any, ...]] = ("ts <= ?", (micros(until) if until else 2**62,))
-        # The cursor as a row value, ties in time resumed by id, in place of the bound it passes: given
-        # both, SQLite seeks by the plain one and then scans every reading tied with the cursor.
-        if after is not None and descending and (until is None or after[0] <= until):
-            high = ("(ts, id) < (?, ?)", (micros(after[0]), after[1]))
-        elif after is not None and not descending and (since is None or after[0] >= since):
-            low = ("(ts, id) > (?, ?)", (micros(after[0]), after[1]))
-        order = "DESC" if descending else "ASC"
-        query = (
-            f"SELECT id, value, ts FROM readings WHERE metric_id = ? AND {low[0]} AND {high[0]}"
-            f" ORDER BY ts {order}, id {order} LIMIT ?"
-        )
-        params = (metric_id, *low[1], *high[1], -1 if limit is None else limit)
+        query, params = _range_query("id, value, ts", metric_id, since, until, limit, descending, after)
 
         def work(db: sqlite3.Connection) -> list[MetricReading]:
             rows = db.execute(query, params).fetchall()
             return [MetricReading(rid, metric_id, value, moment(ts)) for rid, value, ts in rows]
+
+        return await self._run(work)
+
+    async def reading_columns(
+        self,
+        metric_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+    ) -> ReadingColumns:
+        query, params = _range_query("ts, value", metric_id, since, until, limit, False, after)
+        # The last one's id, for the next page, read apart: an id per reading would cost a string each.
+        last, last_params = _range_query("ts, id", metric_id, since, until, 1, False, after)
+
+        def work(db: sqlite3.Connection) -> ReadingColumns:
+            rows = db.execute(query, params).fetchall()
+            if not rows:
+                return ReadingColumns(array("q"), array("d"), None)
+            ts, rid = db.execute(f"{last} OFFSET ?", (*last_params, len(rows) - 1)).fetchone()
+            times, values = zip(*rows, strict=True)
+            return ReadingColumns(array("q", times), array("d", values), (moment(ts), rid))
 
         return await self._run(work)
 
@@ -510,3 +520,29 @@ class SQLiteStorage:
                 if removed < chunk:
                     break
         return total
+
+
+def _range_query(
+    columns: str,
+    metric_id: str,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int | None,
+    descending: bool,
+    after: tuple[datetime, str] | None,
+) -> tuple[str, tuple[Any, ...]]:
+    """The SELECT of `columns` of a metric's readings that `list_readings` describes, and its parameters."""
+    low: tuple[str, tuple[Any, ...]] = ("ts >= ?", (micros(since) if since else -(2**62),))
+    high: tuple[str, tuple[Any, ...]] = ("ts <= ?", (micros(until) if until else 2**62,))
+    # The cursor as a row value, ties in time resumed by id, in place of the bound it passes: given
+    # both, SQLite seeks by the plain one and then scans every reading tied with the cursor.
+    if after is not None and descending and (until is None or after[0] <= until):
+        high = ("(ts, id) < (?, ?)", (micros(after[0]), after[1]))
+    elif after is not None and not descending and (since is None or after[0] >= since):
+        low = ("(ts, id) > (?, ?)", (micros(after[0]), after[1]))
+    order = "DESC" if descending else "ASC"
+    query = (
+        f"SELECT {columns} FROM readings WHERE metric_id = ? AND {low[0]} AND {high[0]}"
+        f" ORDER BY ts {order}, id {order} LIMIT ?"
+    )
+    return query, (metric_id, *low[1], *high[1], -1 if limit is None else limit)
