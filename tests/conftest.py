@@ -33,7 +33,7 @@ _prefixes = itertools.count()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark what each test needs, from its fixtures and parameters: `redis`, `browser`; notebooks are `slow`."""
+    """Mark what each test needs, from its fixtures and parameters: redis, browser; notebooks are slow."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         callspec = getattr(item, "callspec", None)

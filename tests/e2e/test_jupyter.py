@@ -29,6 +29,8 @@ from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from tests.support.hubs import wait_for
 from tests.support.raw_stream import RawStream
 
+pytestmark = pytest.mark.slow  # real kernels started and restarted
+
 WAIT = 30.0  # seconds for a kernel to start or a cell to run: generous, for a loaded CI machine
 PROMPT = 5.0  # seconds an interrupt, restart or shutdown may take at most (each takes well under 1 s)
 

@@ -26,6 +26,8 @@ from typing import IO
 import httpx
 import pytest
 
+pytestmark = pytest.mark.slow  # ten thousand clients
+
 CLIENTS = 10_000
 FD_HEADROOM = 200  # descriptors beyond one per client: the listener, pipes, httpx, pytest
 CONNECTING_AT_ONCE = 256  # connections opened but not yet `connected`: stays under the listen backlog

@@ -15,10 +15,9 @@ import pytest
 from metricstream.clock import ManualClock
 from metricstream.errors import ConflictError, HubError, ValidationError
 from metricstream.server.hub import Hub
+from tests.support.hubs import FAST
+from tests.support.raw_stream import OpenStream
 
-from ..conftest import FAST, RawStream
-
-OpenStream = Callable[..., RawStream]
 MakeHub = Callable[..., Hub]
 WALL = 1_780_000_000.25
 

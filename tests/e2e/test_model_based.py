@@ -50,6 +50,8 @@ from metricstream.wire import EVENT_TYPES, GENESIS_ID, METRIC_CREATED, READING_C
 from tests.support.hubs import TTL, wait_for
 from tests.support.raw_stream import Frame, RawStream
 
+pytestmark = pytest.mark.slow  # random operations over every store
+
 SETTINGS: dict[str, Any] = {
     "event_ttl": TTL,
     "heartbeat": 15.0,

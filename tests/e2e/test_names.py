@@ -254,6 +254,7 @@ def test_concurrent_first_writes_from_threads_create_one_metric(hub: Hub) -> Non
         assert len(hub.service.list_readings(metric.id)) == threads
 
 
+@pytest.mark.slow
 def test_concurrent_first_writes_from_processes_sharing_redis_create_one_metric(redis_server: str) -> None:
     store = f"{redis_server}?prefix=names{uuid.uuid4().hex[:8]}:"
     names = [f"sensor-{n}" for n in range(8)]

@@ -45,6 +45,8 @@ from metricstream.server.hub import Hub
 from metricstream.web.application import create_app
 from tests.support.hubs import FAST
 
+pytestmark = pytest.mark.slow  # a fuzzer's run of every operation
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -40,6 +40,8 @@ from tests.support.hubs import wait_for
 from tests.support.proxy import FaultProxy
 from tests.support.raw_stream import Frame, RawStream
 
+pytestmark = pytest.mark.slow  # a 60 s soak
+
 SECONDS = float(os.environ.get("METRICSTREAM_SOAK_SECONDS", "60"))
 SEED = int(os.environ.get("METRICSTREAM_SOAK_SEED", "20240607"))
 WARM_UP_SECONDS = min(6.0, max(2.0, SECONDS / 10))

@@ -163,6 +163,7 @@ def refusal(store: str) -> str:
     return stderr
 
 
+@pytest.mark.slow
 def test_a_second_process_on_one_sqlite_file_is_refused_even_after_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "data.db"
     store = f"sqlite:///{path}"
@@ -231,6 +232,7 @@ def event_id_of(url: str, reading_id: str) -> str:
         stream.close()
 
 
+@pytest.mark.slow
 def test_processes_sharing_redis_give_every_client_one_global_order(redis_server: str) -> None:
     store = f"{redis_server}?prefix=cross{uuid.uuid4().hex[:8]}:"
     with servers_on(store, 3) as urls:

@@ -243,6 +243,7 @@ def test_client_limit_evicts_the_oldest(make_hub: Callable[..., Hub], open_strea
     assert hub.app.broadcaster.dropped["limit"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_slow_client_is_dropped_without_delaying_others(
     make_hub: Callable[..., Hub], open_stream: OpenStream, loop: str
@@ -278,6 +279,7 @@ def test_slow_client_is_dropped_without_delaying_others(
     assert len(set(rest)) == len(rest)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_lagging_client_is_told_disconnected_and_resumes_without_loss(
     make_hub: Callable[..., Hub], open_stream: OpenStream, loop: str
@@ -325,6 +327,7 @@ def test_shutdown_tells_every_client_and_ends_streams(
         assert stream.chunked_done
 
 
+@pytest.mark.slow
 def test_shutdown_is_bounded_when_a_client_never_reads(
     make_hub: Callable[..., Hub], open_stream: OpenStream
 ) -> None:

@@ -33,7 +33,7 @@ TIMESTAMP_MESSAGE = f"timestamp {RFC3339_RULE}"
 
 
 def timestamp_message(given: object, field: str = "timestamp") -> str:
-    """The refusal of `given` as a timestamp: the usual mistakes are told what to send (tests/e2e/test_messages.py)."""
+    """The refusal of `given` as a timestamp: the usual mistakes are told what to send (test_messages.py)."""
     hint = timestamp_hint(given)
     return f"{field} {RFC3339_RULE}" if hint is None else f"{field} {RFC3339_RULE.split(',')[0]}: {hint}"
 

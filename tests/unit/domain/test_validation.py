@@ -484,6 +484,7 @@ _reading_timestamps = st.one_of(
 )
 
 
+@pytest.mark.slow
 @given(
     item=st.fixed_dictionaries(
         {},

@@ -8,6 +8,8 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import pytest
+
 from metricstream.clock import ManualClock
 from metricstream.domain.values import MetricReading
 from metricstream.ids import new_id, new_ids
@@ -112,6 +114,7 @@ def test_a_client_two_publishes_behind_by_more_than_its_buffer_is_slow() -> None
     run(main)
 
 
+@pytest.mark.slow
 def test_a_quiet_day_of_heartbeats_holds_nothing_but_the_clients() -> None:
     async def main() -> None:
         clock = ManualClock()
