@@ -56,11 +56,11 @@ with Hub(port=0, store="memory://") as hub:
 @dataclass
 class Counter:
     messages: int = 0
-    bytes: int = 0
+    size: int = 0  # bytes of the buffers
 
     def __call__(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         self.messages += 1
-        self.bytes += sum(len(buffer) for buffer in buffers)
+        self.size += sum(len(buffer) for buffer in buffers)
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def run_once(rate: int, metrics: int, seconds: float, window: int | str) -> Run:
             hub.wait()
     messages = counter.messages - state_messages
     rate_written = written / float(elapsed_text)
-    return Run(rate_written, messages / wall, counter.bytes / 1024 / wall, cpu / wall, complete)
+    return Run(rate_written, messages / wall, counter.size / 1024 / wall, cpu / wall, complete)
 
 
 def main() -> None:
