@@ -28,12 +28,13 @@ function float64(buffer) {
 
 /** One metric's data: its newest readings (series.js), or its buckets (history.js). */
 class Line {
-  constructor(metric, window) {
+  /** @param {{id: string, name: string}} metric @param {{limit?: number, step?: number}} shown */
+  constructor(metric, shown) {
     this.id = metric.id;
     this.name = metric.name;
     this.color = metricColor(metric.id);
-    this.series = window.limit ? new Series(window.limit) : null;
-    this.history = window.limit ? null : new History(window);
+    this.series = shown.limit ? new Series(shown.limit) : null;
+    this.history = shown.limit ? null : new History(shown);
     this.added = 0; // names the readings for Series, which holds each id once
     if (this.history) this.history.load([]);
   }
@@ -116,16 +117,20 @@ function initialize({ model }) {
   model.send({ kind: "hello" });
 }
 
+// The dashboard's theme variables (chart.js readTheme) from JupyterLab's, so a dark JupyterLab gets a
+// dark chart; elsewhere the dashboard's light colours.
 const CSS = `
 .metricstream-chart { display: grid; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr));
-  gap: 12px; font: 12px ui-sans-serif, system-ui, sans-serif; color: #0f172a; }
+  gap: 12px; font: 12px ui-sans-serif, system-ui, sans-serif; color: var(--jp-ui-font-color1, #0f172a);
+  --muted: var(--jp-ui-font-color2, #64748b); --surface: var(--jp-layout-color0, #ffffff);
+  --grid-line: var(--jp-border-color2, rgba(15, 23, 42, 0.07)); }
 .metricstream-chart figure { margin: 0; min-width: 0; }
 .metricstream-chart figcaption { display: flex; gap: 6px; align-items: baseline; }
 .metricstream-chart figcaption b { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .metricstream-chart figcaption i { width: 10px; height: 10px; border-radius: 50%; flex: none; }
 .metricstream-chart canvas { display: block; width: 100%; }
-.metricstream-chart .axis { display: flex; justify-content: space-between; color: #64748b; }
-.metricstream-chart .note { color: #64748b; }
+.metricstream-chart .axis, .metricstream-chart .note { color: var(--muted); }
+.metricstream-chart .axis { display: flex; justify-content: space-between; }
 `;
 
 /** One view: a figure per metric (name, chart, time axis), redrawn once a frame at most. */
@@ -175,7 +180,7 @@ class View {
     const { lines, message } = this.state;
     const now = Date.now();
     const height = this.model.get("height");
-    const theme = readTheme(this.el);
+    const theme = readTheme(this.root);
     for (const [id, figure] of this.figures) {
       if (!lines.has(id)) {
         figure.remove();

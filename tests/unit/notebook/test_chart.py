@@ -24,7 +24,13 @@ import metricstream
 from metricstream import Hub, SubscriptionError, ValidationError
 from metricstream.clock import ManualClock
 from metricstream.notebook.chart import ESM, WIDGET_JS, bundle
-from metricstream.notebook.chart_feed import BUCKET_FIELDS, ChartFeed, chart_selection, chart_window
+from metricstream.notebook.chart_feed import (
+    BUCKET_FIELDS,
+    ChartFeed,
+    ChartSource,
+    chart_selection,
+    chart_window,
+)
 
 from ...conftest import StartHub, wait_for
 
@@ -71,7 +77,7 @@ def feeds() -> Iterator[Callable[..., tuple[ChartFeed, Recorder, ManualClock]]]:
     def start(hub: Hub, *metrics: Any, window: int | str = 300) -> tuple[ChartFeed, Recorder, ManualClock]:
         recorder, clock = Recorder(), ManualClock()
         feed = ChartFeed(
-            hub._chart_source(),
+            ChartSource(hub.url),
             chart_selection(metrics),
             chart_window(window),
             recorder,
