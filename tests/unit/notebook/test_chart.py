@@ -240,9 +240,8 @@ def test_many_readings_make_one_message_per_interval_with_binary_buffers_and_non
 
 
 def test_the_history_is_the_newest_readings_and_the_stream_goes_on_from_it(
-    start_hub: StartHub, feeds: Callable[..., tuple[ChartFeed, Recorder, ManualClock]]
+    hub: Hub, feeds: Callable[..., tuple[ChartFeed, Recorder, ManualClock]]
 ) -> None:
-    hub = start_hub()
     loss = hub.service.create_metric("loss")
     hub.service.create_readings([{"metric_id": loss.id, "value": n} for n in range(1, 11)])
     feed, recorder, clock = feeds(hub, "loss", window=4)
@@ -253,6 +252,27 @@ def test_the_history_is_the_newest_readings_and_the_stream_goes_on_from_it(
     wait_received(feed, 1)
     clock.advance(INTERVAL)
     assert [value for _, value in points(recorder.wait(2)[1][0])] == [11]  # no duplicate, no gap
+
+
+def test_readings_written_while_the_history_loads_arrive_once_each(
+    hub: Hub, feeds: Callable[..., tuple[ChartFeed, Recorder, ManualClock]]
+) -> None:
+    loss = hub.service.create_metric("loss")
+    writing = threading.Thread(
+        target=lambda: [hub.service.create_reading(loss.id, n) for n in range(1, 301)], daemon=True
+    )
+    writing.start()  # while the feed loads and subscribes, wherever in the writing that falls
+    feed, recorder, clock = feeds(hub, window=1000)
+    writing.join(WAIT)
+    [history] = recorder.wait(1)[1]
+    loaded = [value for _, value in points(history)]
+    wait_received(feed, 300 - len(loaded))
+    streamed: list[float] = []
+    if len(loaded) < 300:
+        clock.advance(INTERVAL)
+        streamed = [value for _, value in points(recorder.wait(2)[1][0])]
+    assert loaded + streamed == list(range(1, 301))  # no gap, no duplicate
+    assert feed.statistics().received == len(streamed)
 
 
 def test_only_the_metrics_chosen_by_name_id_or_metric_are_shown(
@@ -309,9 +329,8 @@ def test_a_deleted_metric_goes_with_its_pending_readings(
 
 
 def test_a_time_window_opens_with_the_servers_buckets_then_streams_readings(
-    start_hub: StartHub, feeds: Callable[..., tuple[ChartFeed, Recorder, ManualClock]]
+    hub: Hub, feeds: Callable[..., tuple[ChartFeed, Recorder, ManualClock]]
 ) -> None:
-    hub = start_hub()
     cpu = hub.service.create_metric("cpu")
     now = datetime.now(UTC)
     hub.service.create_readings(
