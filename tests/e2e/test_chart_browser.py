@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, WebSocketRoute, expect, sync_playwright
 
 from ..conftest import free_port
 
@@ -210,15 +210,20 @@ def test_readings_a_later_cell_logs_show_within_2s_and_the_page_never_asks_the_h
     traffic = Traffic()
     lab_port = urlsplit(lab.url).port
 
-    def only_jupyterlab(route: Route) -> None:
-        if urlsplit(route.request.url).port == lab_port:
-            route.continue_()
-        else:
-            traffic.refused.append(route.request.url)
-            route.abort()
+    def elsewhere(url: str) -> bool:
+        return urlsplit(url).port != lab_port
 
-    if blocked:
-        context.route("**/*", only_jupyterlab)
+    def refuse(route: Route) -> None:
+        traffic.refused.append(route.request.url)
+        route.abort()
+
+    def refuse_socket(socket: WebSocketRoute) -> None:
+        traffic.refused.append(socket.url)
+        socket.close()
+
+    if blocked:  # the page may reach JupyterLab's port and nothing else, over HTTP or WebSocket
+        context.route(elsewhere, refuse)
+        context.route_web_socket(elsewhere, refuse_socket)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -252,6 +257,10 @@ def test_readings_a_later_cell_logs_show_within_2s_and_the_page_never_asks_the_h
         assert traffic.to_port(hub_port) == []
         assert traffic.refused == []  # nor anywhere else but JupyterLab
         assert errors == []
+        if blocked:  # and the page could not have: the hub's port is shut to it
+            probe = f"http://127.0.0.1:{hub_port}/healthz"
+            assert page.evaluate("(url) => fetch(url).then(() => true, () => false)", probe) is False
+            assert traffic.refused == [probe]
     finally:
         page.close()
         context.close()
