@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .domain.buckets import Bucket
     from .domain.paging import Page
     from .domain.values import Metric, MetricReading, Snapshot
+    from .notebook.chart import remote_chart as chart
     from .notebook.dataframe import to_dataframe
     from .server.hub import Hub
     from .service.metric_service import MetricService
@@ -55,9 +56,12 @@ _LAZY = {
     "Page": ".domain.paging",
     "MetricStreamApp": ".web.application",
     "Settings": ".settings",
+    "chart": ".notebook.chart",
     "create_app": ".web.application",
     "to_dataframe": ".notebook.dataframe",
 }
+
+_RENAMED = {"chart": "remote_chart"}
 
 __all__ = [
     "AsyncMetricService",
@@ -83,6 +87,7 @@ __all__ = [
     "UnavailableError",
     "ValidationError",
     "__version__",
+    "chart",
     "create_app",
     "to_dataframe",
 ]
@@ -92,7 +97,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'metricstream' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    # `chart` is the remote one; `Hub.chart` is the same for a hub of this process.
+    value = getattr(importlib.import_module(module, __name__), _RENAMED.get(name, name))
     globals()[name] = value
     return value
 

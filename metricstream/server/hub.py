@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from ..client.subscribers import Subscriber
     from ..domain.values import Metric, MetricReading
+    from ..notebook.chart_feed import ChartSource
     from ..notebook.display import DashboardView
     from ..service.use_cases import AsyncMetricService
 
@@ -90,6 +91,8 @@ class Hub:
         self._url: str | None = None
         # In a notebook: the run of the cell creating it (cells.py).
         self._cell_run = current_cell_run()
+        # The open chart widgets, closed by stop(): their subscriptions would retry a stopped hub forever.
+        self._charts: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def __repr__(self) -> str:
         if self._url is None:
@@ -198,14 +201,34 @@ class Hub:
 
         if start == "now" and not filters.get("last_event_id"):
             start = self.service.last_event_id
-        # The token grants the stream too.
-        token = self.settings.subscribe_token or self.settings.token
-        if token is not None:
-            filters.setdefault("token", token.get_secret_value())
-        # A hub knows its own certificate.
-        if self.settings.certfile is not None and "client" not in filters:
-            filters.setdefault("verify", pinned_context(self.settings.certfile))
+        source = self._chart_source()
+        if source.token is not None:
+            filters.setdefault("token", source.token)
+        if source.verify is not None and "client" not in filters:
+            filters.setdefault("verify", source.verify)
         return Subscriber(self.url, start=start, **filters)
+
+    def _chart_source(self) -> ChartSource:
+        """How a client of this process reads this hub: its URL, its token (which grants the stream and
+        the reads), and its own certificate to trust."""
+        from ..notebook.chart_feed import ChartSource
+
+        token = self.settings.subscribe_token or self.settings.token
+        verify = pinned_context(self.settings.certfile) if self.settings.certfile is not None else None
+        return ChartSource(self.url, token.get_secret_value() if token is not None else None, verify)
+
+    def chart(self, *metrics: Metric | str, window: int | str = 300, height: int = 160) -> Any:
+        """A live chart widget of `metrics` (names, ids or `Metric`s; none: every metric, new ones as
+        they come). `window`: the newest N readings of each (300, as the dashboard keeps), or a time
+        window, "10m", "1h", "6h" or "1d" (also "24h"), in buckets as the dashboard's picker shows them;
+        `height`: each metric's chart, in pixels. Readings reach the browser through the kernel, never
+        from the browser to this hub. It stays live until `close()` or `stop()`. Needs anywidget
+        (`pip install 'metricstream[notebook]'`); docs/python-api.md tells more."""
+        from ..notebook.chart import chart
+
+        if not self.running:
+            raise HubError("the hub is not running; call start() first")
+        return chart(self._chart_source(), metrics, window=window, height=height, charts=self._charts)
 
     def show(self, metric: Metric | str | None = None, height: int = 400) -> DashboardView:
         """The live dashboard in this notebook cell, `height` pixels high: the whole board, or the chart of
@@ -315,6 +338,8 @@ class Hub:
             assert self._stop_event is not None
             assert self._thread is not None
             self._state = _State.STOPPED
+            for chart in list(self._charts):
+                chart.close()
             self._serving = None
             _running_hubs.discard(self)
             with contextlib.suppress(RuntimeError):  # the loop may already be gone
