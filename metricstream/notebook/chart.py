@@ -21,12 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from ..domain.values import Metric
 from ..errors import ValidationError
 from .chart_feed import ChartFeed, ChartSource, chart_selection, chart_window
 
 if TYPE_CHECKING:
     from ..client.core import Verify
-    from ..domain.values import Metric
 
 __all__ = ["ESM", "bundle", "chart"]
 
@@ -108,9 +108,12 @@ def _widget_class() -> type[Any]:
         _esm = traitlets.Unicode(ESM).tag(sync=True)
         height = traitlets.Int(160).tag(sync=True)
 
-        def __init__(self, feed_args: dict[str, Any], height: int, on_close: Callable[[Any], None]) -> None:
+        def __init__(
+            self, feed_args: dict[str, Any], height: int, on_close: Callable[[Any], None], description: str
+        ) -> None:
             super().__init__(height=height)
             self._on_close = on_close
+            self._description = description
             self.feed = ChartFeed(send=self._send_message, **feed_args)
             self.on_msg(self._received)
             try:
@@ -135,6 +138,10 @@ def _widget_class() -> type[Any]:
             self.feed.close()
             self._on_close(self)
             super().close()
+
+        def __repr__(self) -> str:  # what a notebook without the widget's frontend shows
+            state = "live" if self.comm is not None else "closed"
+            return f"<{state} chart of {self._description}>"
 
     return ChartWidget
 
@@ -161,7 +168,9 @@ def chart(
     with _widget_lock:
         if _widget is None:
             _widget = _widget_class()
-    widget = _widget(feed_args, height, charts.discard if charts is not None else lambda _: None)
+    shown = ", ".join(repr(metric.name if isinstance(metric, Metric) else metric) for metric in metrics)
+    description = f"{shown or 'every metric'} at {source.url}, window={window!r}"
+    widget = _widget(feed_args, height, charts.discard if charts is not None else lambda _: None, description)
     if charts is not None:
         charts.add(widget)
     return widget
