@@ -67,18 +67,42 @@ class MetricService:
         service, _ = self._serving()
         return service.last_event_id
 
-    def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
-        """Create a metric and announce it with a `metric_created` event."""
-        return self._run(AsyncMetricService.create_metric, name, input_frequency)
+    def create_metric(
+        self,
+        name: str,
+        input_frequency: float | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        unit: str | None = None,
+        description: str | None = None,
+    ) -> Metric:
+        """Create a metric and announce it with a `metric_created` event. If a metric of that name and
+        labels exists with the same input_frequency, unit and description, that one is returned (nothing
+        announced); if they differ, `ConflictError`."""
+        return self._run(
+            AsyncMetricService.create_metric,
+            name,
+            input_frequency,
+            labels=labels,
+            unit=unit,
+            description=description,
+        )
 
-    def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading:
-        """Record a reading of the metric named `name` (timestamp defaults to now), creating the metric
-        first if no metric has that name; both announced, the metric first."""
-        return self._run(AsyncMetricService.log, name, value, timestamp)
+    def log(
+        self,
+        name: str,
+        value: float,
+        timestamp: datetime | str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> MetricReading:
+        """Record a reading of the metric named `name` with `labels` (timestamp defaults to now), creating
+        the metric first if no metric has that name and those labels; both announced, the metric first."""
+        return self._run(AsyncMetricService.log, name, value, timestamp, labels=labels)
 
-    def metric(self, name: str) -> Metric:
-        """The metric named `name`, created and announced if no metric has that name."""
-        return self._run(AsyncMetricService.metric, name)
+    def metric(self, name: str, *, labels: Mapping[str, str] | None = None) -> Metric:
+        """The metric named `name` with `labels`, created and announced if no metric has them."""
+        return self._run(AsyncMetricService.metric, name, labels=labels)
 
     def get_metric(self, metric_id: str) -> Metric:
         return self._run(AsyncMetricService.get_metric, metric_id)
@@ -87,9 +111,12 @@ class MetricService:
         """Remove a metric and its readings, and announce it (`metric_deleted`)."""
         self._run(AsyncMetricService.delete_metric, metric_id)
 
-    def list_metrics(self, name: str | None = None) -> list[Metric]:
-        """Every metric, in creation order; with `name`, those with exactly that name."""
-        return self._run(AsyncMetricService.list_metrics, name)
+    def list_metrics(
+        self, name: str | None = None, *, labels: Mapping[str, str] | None = None
+    ) -> list[Metric]:
+        """Every metric, in creation order; with `name`, those with exactly that name; with `labels`, those
+        whose labels include all these pairs."""
+        return self._run(AsyncMetricService.list_metrics, name, labels=labels)
 
     def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
         """The state and its stream position in one step: load it, then follow

@@ -49,6 +49,11 @@ class MetricOut(BaseModel):
     id: str = Field(json_schema_extra={"format": "uuid"})
     name: str
     input_frequency: float | None
+    labels: dict[str, str] = Field(
+        description="Label names to values; with the name, what identifies the metric."
+    )
+    unit: str | None
+    description: str | None
 
 
 class ReadingOut(BaseModel):
