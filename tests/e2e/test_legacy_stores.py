@@ -74,6 +74,8 @@ def test_the_shared_name_still_answers_409_saying_how_to_resolve_it(legacy_hub: 
         with pytest.raises(ConflictError) as refused:
             legacy_hub.service.log("cpu", 1)
         assert str(refused.value) == SHARED
+        with pytest.raises(ConflictError, match=r"^2 metrics are named 'cpu'"):
+            legacy_hub.service.metric("cpu")
         assert listed(http) == before
         # labelled, cpu is another metric: no ambiguity
         labelled = legacy_hub.service.log("cpu", 2, labels={"host": "a"})
