@@ -373,6 +373,16 @@ STREAM_OPERATION: dict[str, Any] = {
                 "description": "Only this metric's readings and its deletion (replay included).",
             },
             {
+                "name": "labels",
+                "in": "query",
+                "schema": {"type": "string"},
+                "examples": {"one": {"value": "host=a"}, "several": {"value": "host=a,dc=x"}},
+                "description": "Only events about metrics whose labels include all these name=value pairs "
+                "(their creation, readings and deletion; replay included; metrics created later too). "
+                "Pairs separated by commas; several labels= parameters add pairs; in a value, a comma "
+                "is written \\, and a backslash \\\\.",
+            },
+            {
                 "name": "start",
                 "in": "query",
                 "schema": {"enum": ["now", "earliest"], "default": "now"},
