@@ -21,8 +21,7 @@ import orjson
 
 from ..clock import Clock, SystemClock
 from ..domain.buckets import Bucket
-from ..domain.labels import canonical_labels, format_labels, has_labels, validate_labels
-from ..domain.names import name_key
+from ..domain.labels import has_labels, validate_labels
 from ..domain.paging import Page
 from ..domain.validation import (
     MetricsQuery,
@@ -39,12 +38,17 @@ from ..storage.base import MetricLimitReached, NameTaken, Storage, is_shared
 from ..stream.broadcaster import Broadcaster
 from ..stream.log import Event
 from ..wire import MAX_NAME_LENGTH, METRIC_CREATED, METRIC_DELETED, READING_CREATED
+from .identity import (
+    Identity,
+    existing_or_conflict,
+    identity_of,
+    metric_id_of,
+    shared_name_message,
+    wanted_by,
+)
 from .queries import bucket_page, newest_readings, next_query, paging_query, reading_page, readings_query
 
 __all__ = ["AsyncMetricService"]
-
-# What tells metrics apart: the name (as `name_key` compares it) and the labels (`canonical_labels`).
-Identity = tuple[str, str]
 
 
 log = logging.getLogger("metricstream")
@@ -73,40 +77,6 @@ def _batch_message(errors: list[dict[str, object]], total: int) -> str:
 
 def _metric_limit_message(max_metrics: int | None) -> str:
     return f"metric limit reached: this server holds at most {max_metrics} metrics (the max_metrics setting)"
-
-
-def _identity(name: str, labels: Mapping[str, str]) -> Identity:
-    return name_key(name), canonical_labels(labels)
-
-
-def _wanted(fields: ReadingFields) -> tuple[Identity, tuple[str, dict[str, str]]]:
-    """A reading by name's metric: its identity, its name and labels."""
-    name, labels = fields.metric or "", fields.labels or {}
-    return _identity(name, labels), (name, labels)
-
-
-def _metric_of(fields: ReadingFields, ids_by_identity: Mapping[Identity, str | None]) -> str:
-    metric_id = fields.metric_id or ids_by_identity[_wanted(fields)[0]]
-    assert metric_id is not None, "every name was resolved or created"
-    return metric_id
-
-
-def _shared_message(name: str, labels: Mapping[str, str], count: int) -> str:
-    """The 409 for a name and labels several metrics have: duplicates made before metrics were identified
-    by name and labels (as the Go original made them), and how to end the ambiguity."""
-    which = f"{name!r} with labels {format_labels(labels)}" if labels else repr(name)
-    return (
-        f"{count} metrics are named {which}: write to one by its metric_id (GET /metrics?name=... lists "
-        "them), or keep one: delete the others (DELETE /metrics/{id}); such duplicates were made before a "
-        "metric was identified by its name and labels"
-    )
-
-
-def _differences(existing: Metric, wanted: Metric) -> list[str]:
-    """The fields a repeated create gives otherwise than the metric of that name and labels has; an omitted
-    field is unset, so it differs from a set one."""
-    fields = ("input_frequency", "unit", "description")
-    return [field for field in fields if getattr(existing, field) != getattr(wanted, field)]
 
 
 def _given(**fields: Any) -> dict[str, Any]:
@@ -167,7 +137,7 @@ class AsyncMetricService:
         for event in events:
             if event.type == METRIC_CREATED:  # keyed by name_key: another process may be older
                 body = orjson.loads(event.body)
-                self._names_seen.pop(_identity(body["name"], body.get("labels") or {}), None)
+                self._names_seen.pop(identity_of(body["name"], body.get("labels") or {}), None)
             elif event.type == METRIC_DELETED:
                 for name in [n for n, metric_id in self._names_seen.items() if metric_id == event.metric_id]:
                     del self._names_seen[name]
@@ -225,7 +195,7 @@ class AsyncMetricService:
         for attempt in range(_NAME_ATTEMPTS):
             existing = await self.storage.find_metrics(wanted.name, wanted.labels)
             if existing:
-                return self._same_metric(existing, wanted), False
+                return existing_or_conflict(existing, wanted), False
             async with self._writing:
                 metric = replace(wanted, id=new_id())
                 event = Event.create(METRIC_CREATED, metric, self.clock.time())
@@ -241,19 +211,6 @@ class AsyncMetricService:
             await self._announce([event])
             return metric, True
         raise AssertionError("unreachable")
-
-    @staticmethod
-    def _same_metric(existing: Sequence[Metric], wanted: Metric) -> Metric:
-        """The metric a repeated create answers, or `ConflictError` if it asks for another one."""
-        if len(existing) > 1:
-            raise ConflictError(_shared_message(wanted.name, wanted.labels, len(existing)))
-        differing = _differences(existing[0], wanted)
-        if differing:
-            raise ConflictError(
-                f"metric {existing[0].id} has this name and these labels already, with another "
-                f"{' and '.join(differing)}: give the same, or other labels for another metric"
-            )
-        return existing[0]
 
     async def write_readings(
         self, items: Sequence[Mapping[str, Any]], single: bool = False
@@ -283,7 +240,7 @@ class AsyncMetricService:
         for attempt in range(_NAME_ATTEMPTS):
             await self._require_all(checked, single)
             # each metric by name and labels, in order of use
-            wanted = dict(_wanted(f) for f in checked if f.metric is not None)
+            wanted = dict(wanted_by(f) for f in checked if f.metric is not None)
             ids_by_name = await self._resolve_names(wanted)
             try:
                 _, readings, events = await self._store_readings(checked, ids_by_name, wanted)
@@ -354,7 +311,7 @@ class AsyncMetricService:
                 continue
             metrics = await self.storage.find_metrics(name, labels)
             if len(metrics) > 1:
-                raise ConflictError(_shared_message(name, labels, len(metrics)))
+                raise ConflictError(shared_name_message(name, labels, len(metrics)))
             ids[key] = metrics[0].id if metrics else None
             if metrics:
                 self._names_seen[key] = metrics[0].id
@@ -384,7 +341,7 @@ class AsyncMetricService:
             ids = ids[2 * len(unknown) :]
             readings = [
                 MetricReading(
-                    ids[2 * i], _metric_of(fields, metric_ids), fields.value, fields.timestamp or now
+                    ids[2 * i], metric_id_of(fields, metric_ids), fields.value, fields.timestamp or now
                 )
                 for i, fields in enumerate(checked)
             ]
@@ -454,7 +411,7 @@ class AsyncMetricService:
         """The metric named `name` with `labels`, created (and announced) if no metric has that name and
         those labels; `ConflictError` if several have them."""
         fields = validate_metric({"name": name, **_given(labels=labels)}, self.max_name_length)
-        key = _identity(fields.name, fields.labels)
+        key = identity_of(fields.name, fields.labels)
         wanted = {key: (fields.name, fields.labels)}
         for attempt in range(_NAME_ATTEMPTS):
             metric_id = (await self._resolve_names(wanted))[key]
