@@ -3,7 +3,7 @@
 
 import { drawChart } from "./chart.js";
 import { metricColor } from "./colors.js";
-import { parseTime } from "./format.js";
+import { formatLabels, parseTime } from "./format.js";
 import { History, bucketsChart } from "./history.js";
 import { Series, readingsChart } from "./series.js";
 
@@ -13,7 +13,8 @@ import { Series, readingsChart } from "./series.js";
 
 export class Card {
   /**
-   * @param {{id: string, name: string, input_frequency?: number | null}} metric
+   * @param {{id: string, name: string, input_frequency?: number | null,
+   *   labels?: Record<string, string>, unit?: string | null}} metric
    * @param {HTMLTemplateElement} template
    * @param {Look} look
    */
@@ -27,7 +28,13 @@ export class Card {
     const name = this.node.querySelector(".card-name");
     name.textContent = metric.name;
     name.title = metric.name;
-    this.node.setAttribute("aria-label", metric.name);
+    // names, labels and units may hold any text: set as text, never as markup
+    const labels = formatLabels(metric.labels);
+    const shownLabels = this.node.querySelector(".card-labels");
+    shownLabels.textContent = labels;
+    shownLabels.title = labels;
+    this.node.querySelector(".unit").textContent = metric.unit ?? "";
+    this.node.setAttribute("aria-label", labels ? `${metric.name} ${labels}` : metric.name);
     this.node.querySelector(".card-frequency").textContent = look.format.interval(metric.input_frequency);
     this.value = this.node.querySelector(".value");
     this.delta = this.node.querySelector(".delta");

@@ -25,6 +25,16 @@ export function formatDuration(milliseconds) {
 }
 
 /** The formats of one locale and time zone; Intl's formatters are made once, on first use. */
+/** A metric's labels as a card shows them under its name: `host=a · dc=x`, in the order given (the server
+ * sends them sorted by name); "" for none.
+ * @param {Record<string, string> | null | undefined} labels
+ */
+export function formatLabels(labels) {
+  return Object.entries(labels ?? {})
+    .map(([name, value]) => `${name}=${value}`)
+    .join(" · ");
+}
+
 export class Format {
   /** @param {{locale?: string, timeZone?: string}} [where] undefined: the browser's */
   constructor({ locale, timeZone } = {}) {

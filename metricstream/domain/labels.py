@@ -1,27 +1,42 @@
 """Labels (Prometheus-style name → value pairs that tell series of one name apart) and the `Sample`, one value
-read from a foreign format (Influx line protocol, OTLP) before it is written by name and labels."""
+read from a foreign format (Influx line protocol, OTLP) before it is written by name and labels. Also what
+identifies a metric (`identity`: its name and labels), the `labels=` query (`parse_label_query`, matched by
+`has_labels`), and a metric's `unit` and `description` (`optional_text`)."""
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
 from ..errors import ValidationError
+from .names import normalize_name
 
 __all__ = [
     "LABEL_NAME",
+    "MAX_DESCRIPTION_LENGTH",
     "MAX_LABELS",
     "MAX_LABEL_VALUE_LENGTH",
+    "MAX_UNIT_LENGTH",
     "Sample",
+    "canonical_labels",
+    "format_labels",
+    "has_labels",
+    "identity",
     "label_name_from",
+    "optional_text",
+    "parse_label_query",
     "validate_labels",
 ]
 
 MAX_LABELS: Final = 32
 MAX_LABEL_VALUE_LENGTH: Final = 1024  # a host, a sensor, a path: long enough, and a bound on stored bytes
+# UCUM codes (`Cel`, `By`, `ms`, `%`, `kW.h`) and free text (`°C`) are short; OTLP units too.
+MAX_UNIT_LENGTH: Final = 32
+MAX_DESCRIPTION_LENGTH: Final = 1024
 LABEL_NAME: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _NOT_IN_LABEL_NAMES = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -63,6 +78,88 @@ def validate_labels(labels: object) -> dict[str, str]:
             raise ValidationError(f"label {name!r} is longer than {MAX_LABEL_VALUE_LENGTH} characters")
         checked[name] = value
     return checked
+
+
+def canonical_labels(labels: Mapping[str, str]) -> str:
+    """Labels as one text, the same for equal labels whatever their order: JSON with sorted keys and no
+    spaces. What the stores compare a metric's identity by (`{}` for none, as every older metric has)."""
+    return json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def identity(name_key: str, labels: Mapping[str, str]) -> tuple[str, str]:
+    """What tells one metric from another: its name (as `names.name_key` compares it) and its labels."""
+    return name_key, canonical_labels(labels)
+
+
+def has_labels(labels: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    """Whether `labels` include every pair of `wanted` (a subset match: `host=a` matches `{host=a, dc=x}`)."""
+    return all(labels.get(name) == value for name, value in wanted.items())
+
+
+def format_labels(labels: Mapping[str, str]) -> str:
+    """Labels as the `labels=` query writes them (`host=a,dc=x`), commas and backslashes in values escaped."""
+    return ",".join(f"{name}={_escape(value)}" for name, value in labels.items())
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(",", "\\,")
+
+
+def parse_label_query(texts: Iterable[str]) -> dict[str, str]:
+    """The pairs of one or more `labels=` query values: `host=a,dc=x`, each pair split at its first `=` (a
+    value may hold `=`); a comma in a value is written `\\,` and a backslash `\\\\`. Several `labels=`
+    parameters add their pairs. Checked as labels are (`validate_labels`); a name given twice with two
+    values is refused, since no metric could match."""
+    pairs: dict[str, str] = {}
+    for text in texts:
+        for pair in _split_pairs(text):
+            name, equals, value = pair.partition("=")
+            if not equals:
+                raise ValidationError(
+                    f"labels must be name=value pairs separated by commas (labels=host=a,dc=x), not {pair!r}"
+                )
+            if pairs.get(name, value) != value:
+                raise ValidationError(f"label {name!r} is given twice with different values")
+            pairs[name] = value
+    return validate_labels(pairs)
+
+
+def _split_pairs(text: str) -> list[str]:
+    """`text` split at its unescaped commas, escapes undone."""
+    pairs: list[str] = []
+    current: list[str] = []
+    characters = iter(text)
+    for character in characters:
+        if character == "\\":
+            escaped = next(characters, "")
+            if escaped not in (",", "\\"):
+                raise ValidationError(
+                    "in labels=, a backslash escapes only a comma (\\,) or a backslash (\\\\)"
+                )
+            current.append(escaped)
+        elif character == ",":
+            pairs.append("".join(current))
+            current = []
+        else:
+            current.append(character)
+    pairs.append("".join(current))
+    return pairs
+
+
+def optional_text(value: object, field_name: str, max_length: int) -> str | None:
+    """A metric's `unit` or `description` as stored: None for none (an empty text too); else trimmed and in
+    NFC as names are, without control characters, at most `max_length` characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{field_name} must be a string of at most {max_length} characters")
+    try:
+        text = normalize_name(value)
+    except ValueError as error:
+        raise ValidationError(f"{field_name} {error}") from None
+    if len(text) > max_length:
+        raise ValidationError(f"{field_name} must be a string of at most {max_length} characters")
+    return text or None
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from pydantic_core import PydanticCustomError
 from ..errors import ValidationError
 from ..wire import MAX_NAME_LENGTH, MAX_READINGS_LIMIT
 from .buckets import STEP_MESSAGE, parse_step
+from .labels import MAX_DESCRIPTION_LENGTH, MAX_LABELS, MAX_UNIT_LENGTH, optional_text, validate_labels
 from .names import normalize_name
 from .paging import CURSOR_MESSAGE, Cursor
 from .values import DEFAULT_READINGS_LIMIT, Order, format_timestamp
@@ -229,6 +230,40 @@ MetricName = Annotated[
 ]
 
 
+def _labels_field(value: object) -> object:
+    """`labels.validate_labels`, its message kept; None (JSON null) for none."""
+    if value is None:
+        return {}
+    try:
+        return validate_labels(value)
+    except ValidationError as error:
+        raise PydanticCustomError(_WORDED, error.message) from None
+
+
+def _text_field(max_length: int) -> BeforeValidator:
+    """`labels.optional_text` for a field of at most `max_length` characters, its message kept."""
+
+    def check(value: object, info: ValidationInfo) -> object:
+        try:
+            return optional_text(value, str(info.field_name), max_length)
+        except ValidationError as error:
+            raise PydanticCustomError(_WORDED, error.message) from None
+
+    return BeforeValidator(check)
+
+
+Labels = Annotated[
+    dict[str, str],
+    BeforeValidator(_labels_field),
+    Field(
+        description=f"Label names to values (at most {MAX_LABELS} pairs): names as Prometheus takes them "
+        "(letters, digits and _, not starting with a digit or __), values non-empty strings. A metric is "
+        "identified by its name and labels together.",
+        examples=[{"host": "a", "dc": "x"}],
+    ),
+]
+
+
 class MetricIn(BaseModel):
     """Body of `POST /metrics`."""
 
@@ -244,6 +279,21 @@ class MetricIn(BaseModel):
             description="A period, despite the name: the seconds expected between readings.",
         ),
         BeforeValidator(lambda value: value if value is None else _real_number(value)),
+    ] = None
+    labels: Labels = {}
+    unit: Annotated[
+        str | None,
+        _text_field(MAX_UNIT_LENGTH),
+        Field(
+            description=f"The unit of the values (at most {MAX_UNIT_LENGTH} characters): a UCUM code such as "
+            "Cel, By, ms or %, or free text such as °C. Trimmed; an empty one is none.",
+            examples=["Cel"],
+        ),
+    ] = None
+    description: Annotated[
+        str | None,
+        _text_field(MAX_DESCRIPTION_LENGTH),
+        Field(description=f"What the metric measures (at most {MAX_DESCRIPTION_LENGTH} characters)."),
     ] = None
 
 
@@ -289,13 +339,20 @@ class ReadingIn(BaseModel):
         BeforeValidator(_real_number),
     ]
     timestamp: Timestamp = None
+    # with `metric`: the labels of the metric written to, got or created by name and labels
+    labels: Labels = {}
 
     @model_validator(mode="after")
     def _one_metric(self) -> ReadingIn:
         if (self.metric_id is None) == (self.metric is None):
             message = METRIC_MISSING if self.metric is None else METRIC_TWICE
             raise PydanticCustomError("metric_choice", message)
+        if self.labels and self.metric_id is not None:
+            raise PydanticCustomError(_WORDED, LABELS_WITH_ID)
         return self
+
+
+LABELS_WITH_ID: Final = "labels go with metric (a name), not with metric_id: an id names one metric already"
 
 
 class AnyReadingIn(ReadingIn):
@@ -394,6 +451,16 @@ class MetricsQuery(BaseModel):
         ),
         BeforeValidator(_name_field),
     ] = None
+    # Read from every `labels=` parameter by `labels.parse_label_query`; here to be documented.
+    labels: Annotated[
+        str | None,
+        Field(
+            description="Only the metrics whose labels include all these pairs: name=value pairs separated "
+            "by commas (labels=host=a,dc=x); several labels= parameters add pairs. In a value, write a comma "
+            "as \\, and a backslash as \\\\.",
+            examples=["host=a", "host=a,dc=x"],
+        ),
+    ] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +472,7 @@ class ReadingFields:
     value: float
     timestamp: datetime | None
     metric: str | None = None
+    labels: dict[str, str] | None = None  # with `metric`: the labels of the metric written to
 
 
 def validate_reading(
@@ -418,7 +486,11 @@ def validate_reading(
         metric_id, name = data.get("metric_id"), data.get("metric")
         value, timestamp = data.get("value"), data.get("timestamp")
         try:
-            if (type(value) is float or type(value) is int) and (timestamp is None or type(timestamp) is str):
+            if (
+                data.get("labels") is None
+                and (type(value) is float or type(value) is int)
+                and (timestamp is None or type(timestamp) is str)
+            ):
                 value = float(value)
                 if (value > 0 or not positive_only) and math.isfinite(value):
                     moment = cast("datetime | None", _rfc3339(timestamp))
@@ -438,7 +510,8 @@ def validate_reading(
         raise ValidationError(message) from None
     if fields.metric is not None and len(fields.metric) > max_name_length:
         raise ValidationError(name_message(max_name_length, "metric"))
-    return ReadingFields(fields.metric_id, fields.value, fields.timestamp, fields.metric)
+    labels = fields.labels if fields.metric is not None else None
+    return ReadingFields(fields.metric_id, fields.value, fields.timestamp, fields.metric, labels)
 
 
 def name_message(max_length: int = MAX_NAME_LENGTH, field: str = "name") -> str:

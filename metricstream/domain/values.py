@@ -4,7 +4,7 @@ we send. No I/O, no HTTP."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -25,9 +25,16 @@ def format_timestamp(moment: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Metric:
+    """A series of readings, identified by its name and labels together: `cpu{host=a}` and
+    `cpu{host=b}` are two metrics. New fields come last, so positional construction keeps working."""
+
     id: str
     name: str
     input_frequency: float | None = None
+    # label name -> value, sorted by name (`labels.validate_labels`); left out of the hash: a dict has none
+    labels: dict[str, str] = field(default_factory=dict, hash=False)
+    unit: str | None = None
+    description: str | None = None
 
     @property
     def metric_key(self) -> str:
@@ -35,7 +42,14 @@ class Metric:
         return self.id
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "input_frequency": self.input_frequency}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "input_frequency": self.input_frequency,
+            "labels": self.labels,
+            "unit": self.unit,
+            "description": self.description,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..client.core import StreamEvent
 from ..domain.buckets import Bucket
+from ..domain.labels import format_labels
 from ..domain.values import Metric, MetricReading
 from ..wire import READING_CREATED
 
@@ -40,7 +41,9 @@ def to_dataframe(
     API returns) and `StreamEvent`s from a `Subscriber`; events other than `metric_reading_created` are
     skipped. Columns: `id`, `metric_id`, `metric` (the metric's name, only when `metrics` — `Metric`
     objects or metric dicts — is given; missing for readings of metrics not among them), `value` (float)
-    and `timestamp` (UTC). Readings with equal timestamps keep their input order.
+    and `timestamp` (UTC); with `metrics`, then `labels` (as `labels=` writes them, `dc=x,host=a`, sorted
+    by name; "" for none: text, so rows group by it) and `unit`. Readings with equal timestamps keep their
+    input order.
 
     `items` may instead be buckets (`Bucket`s from ``list_readings(..., step=...)``, or the bucket dicts
     of ``GET /metrics/{id}/readings?step=``): then one row per bucket, columns `start` (UTC), `count`,
@@ -63,13 +66,23 @@ def to_dataframe(
     column = {field: [row[field] for row in rows] for field in _READING_FIELDS}
     # "str" is pandas' default text dtype: object in pandas 2, a string dtype in pandas 3
     data = {field: pd.Series(column[field], dtype="str") for field in ("id", "metric_id")}
+    described = {} if metrics is None else dict(map(_metric_fields, metrics))
     if metrics is not None:
-        names = dict(map(_metric_name, metrics))
         # None, not NaN, for an unknown metric: pandas 2 would turn NaN into the text "nan"
-        data["metric"] = pd.Series([names.get(metric_id) for metric_id in column["metric_id"]], dtype="str")
+        data["metric"] = _described(pd, described, column["metric_id"], 0)
     data["value"] = pd.Series(column["value"], dtype="float64")
     data["timestamp"] = pd.Series(column["timestamp"], dtype=_TIMESTAMP_DTYPE)
+    if metrics is not None:  # after the older columns, which keep their places
+        data["labels"] = _described(pd, described, column["metric_id"], 1)
+        data["unit"] = _described(pd, described, column["metric_id"], 2)
     return pd.DataFrame(data).sort_values("timestamp", kind="stable", ignore_index=True)
+
+
+def _described(
+    pandas: Any, described: Mapping[str, tuple[str, str, str | None]], ids: list[str], field: int
+) -> Any:
+    """A text column of one of the metrics' fields (name, labels, unit), None for an unknown metric."""
+    return pandas.Series([(described.get(i) or (None, None, None))[field] for i in ids], dtype="str")
 
 
 def _is_bucket(item: object) -> bool:
@@ -131,9 +144,14 @@ def _utc(value: object) -> datetime:
         raise ValueError(f"a reading's timestamp is out of range: {value!r}") from None
 
 
-def _metric_name(metric: Metric | Mapping[str, Any]) -> tuple[str, str]:
+def _labels_text(labels: Mapping[str, str]) -> str:
+    return format_labels(dict(sorted(labels.items())))
+
+
+def _metric_fields(metric: Metric | Mapping[str, Any]) -> tuple[str, tuple[str, str, str | None]]:
+    """A metric's id, and its name, labels (as text) and unit."""
     if isinstance(metric, Metric):
-        return metric.id, metric.name
+        return metric.id, (metric.name, _labels_text(metric.labels), metric.unit)
     if isinstance(metric, Mapping):
-        return metric["id"], metric["name"]
+        return metric["id"], (metric["name"], _labels_text(metric.get("labels") or {}), metric.get("unit"))
     raise TypeError(f"expected a Metric or a metric dict, got {type(metric).__name__}")

@@ -158,11 +158,22 @@ class Hub:
         return self._service
 
     @overload
-    def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading: ...
+    def log(
+        self,
+        name: str,
+        value: float,
+        timestamp: datetime | str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> MetricReading: ...
 
     @overload
     def log(
-        self, name: Mapping[str, float], *, timestamp: datetime | str | None = None
+        self,
+        name: Mapping[str, float],
+        *,
+        timestamp: datetime | str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> list[MetricReading]: ...
 
     def log(
@@ -170,6 +181,8 @@ class Hub:
         name: str | Mapping[str, float],
         value: float | None = None,
         timestamp: datetime | str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
     ) -> MetricReading | list[MetricReading]:
         """`service.log` on this hub, started first if it is new, so that ``hub = Hub(); hub.log({...})``
         works as one line. A hub that was stopped stays stopped: `HubError`, as `service` raises."""
@@ -178,8 +191,8 @@ class Hub:
         if isinstance(name, Mapping):
             if value is not None:
                 raise ValidationError(LOG_FORMS)
-            return self.service.log(name, timestamp=timestamp)
-        return self.service.log(name, value, timestamp)  # type: ignore[arg-type]
+            return self.service.log(name, timestamp=timestamp, labels=labels)
+        return self.service.log(name, value, timestamp, labels=labels)  # type: ignore[arg-type]
 
     def _serving_now(self) -> tuple[AsyncMetricService, asyncio.AbstractEventLoop]:
         serving = self._serving

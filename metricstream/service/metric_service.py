@@ -73,16 +73,44 @@ class MetricService:
         service, _ = self._serving()
         return service.last_event_id
 
-    def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
-        """Create a metric and announce it with a `metric_created` event."""
-        return self._run(AsyncMetricService.create_metric, name, input_frequency)
-
-    @overload
-    def log(self, name: str, value: float, timestamp: datetime | str | None = None) -> MetricReading: ...
+    def create_metric(
+        self,
+        name: str,
+        input_frequency: float | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        unit: str | None = None,
+        description: str | None = None,
+    ) -> Metric:
+        """Create a metric and announce it with a `metric_created` event. If a metric of that name and
+        labels exists with the same input_frequency, unit and description, that one is returned (nothing
+        announced); if they differ, `ConflictError`."""
+        return self._run(
+            AsyncMetricService.create_metric,
+            name,
+            input_frequency,
+            labels=labels,
+            unit=unit,
+            description=description,
+        )
 
     @overload
     def log(
-        self, name: Mapping[str, float], *, timestamp: datetime | str | None = None
+        self,
+        name: str,
+        value: float,
+        timestamp: datetime | str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> MetricReading: ...
+
+    @overload
+    def log(
+        self,
+        name: Mapping[str, float],
+        *,
+        timestamp: datetime | str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> list[MetricReading]: ...
 
     def log(
@@ -90,24 +118,27 @@ class MetricService:
         name: str | Mapping[str, float],
         value: float | None = None,
         timestamp: datetime | str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
     ) -> MetricReading | list[MetricReading]:
-        """Record a reading of the metric named `name` (timestamp defaults to now), creating the metric
-        first if no metric has that name; both announced, the metric first.
+        """Record a reading of the metric named `name` with `labels` (timestamp defaults to now), creating
+        the metric first if no metric has that name and those labels; both announced, the metric first.
 
         Given a mapping of names to values, ``log({"loss": 0.31, "acc": 0.92})``, one batch: every
-        reading shares one timestamp (`timestamp`, or now read once), metrics missing are created in the
-        mapping's order and announced before the readings, and the readings are returned in that order.
-        All or nothing, with the batch route's checks and messages; an empty mapping stores nothing."""
+        reading shares one timestamp (`timestamp`, or now read once) and `labels`, metrics missing are
+        created in the mapping's order and announced before the readings, and the readings are returned in
+        that order. All or nothing, with the batch route's checks and messages; an empty mapping stores
+        nothing."""
         if not isinstance(name, Mapping):
-            return self._run(AsyncMetricService.log_one, name, value, timestamp)
+            return self._run(AsyncMetricService.log_one, name, value, timestamp, labels)
         if value is not None:
             raise ValidationError(LOG_FORMS)
         # A copy: the server's thread reads it while the caller's thread may change the original.
-        return self._run(AsyncMetricService.log_many, dict(name), timestamp)
+        return self._run(AsyncMetricService.log_many, dict(name), timestamp, labels)
 
-    def metric(self, name: str) -> Metric:
-        """The metric named `name`, created and announced if no metric has that name."""
-        return self._run(AsyncMetricService.metric, name)
+    def metric(self, name: str, *, labels: Mapping[str, str] | None = None) -> Metric:
+        """The metric named `name` with `labels`, created and announced if no metric has them."""
+        return self._run(AsyncMetricService.metric, name, labels=labels)
 
     def get_metric(self, metric_id: str) -> Metric:
         return self._run(AsyncMetricService.get_metric, metric_id)
@@ -116,9 +147,12 @@ class MetricService:
         """Remove a metric and its readings, and announce it (`metric_deleted`)."""
         self._run(AsyncMetricService.delete_metric, metric_id)
 
-    def list_metrics(self, name: str | None = None) -> list[Metric]:
-        """Every metric, in creation order; with `name`, those with exactly that name."""
-        return self._run(AsyncMetricService.list_metrics, name)
+    def list_metrics(
+        self, name: str | None = None, *, labels: Mapping[str, str] | None = None
+    ) -> list[Metric]:
+        """Every metric, in creation order; with `name`, those with exactly that name; with `labels`, those
+        whose labels include all these pairs."""
+        return self._run(AsyncMetricService.list_metrics, name, labels=labels)
 
     def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
         """The state and its stream position in one step: load it, then follow

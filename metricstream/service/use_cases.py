@@ -13,6 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, overload
 
@@ -20,7 +21,7 @@ import orjson
 
 from ..clock import Clock, SystemClock
 from ..domain.buckets import Bucket
-from ..domain.names import name_key
+from ..domain.labels import has_labels, validate_labels
 from ..domain.paging import Page
 from ..domain.validation import (
     MetricsQuery,
@@ -37,6 +38,14 @@ from ..storage.base import MetricLimitReached, NameTaken, Storage, is_shared
 from ..stream.broadcaster import Broadcaster
 from ..stream.log import Event
 from ..wire import MAX_NAME_LENGTH, METRIC_CREATED, METRIC_DELETED, READING_CREATED
+from .identity import (
+    Identity,
+    existing_or_conflict,
+    identity_of,
+    metric_id_of,
+    shared_name_message,
+    wanted_by,
+)
 from .queries import bucket_page, newest_readings, next_query, paging_query, reading_page, readings_query
 from .tables import Library, MetricSelection, collect_table
 
@@ -71,12 +80,6 @@ def _batch_message(errors: list[dict[str, object]], total: int) -> str:
 
 def _metric_limit_message(max_metrics: int | None) -> str:
     return f"metric limit reached: this server holds at most {max_metrics} metrics (the max_metrics setting)"
-
-
-def _metric_of(fields: ReadingFields, ids_by_name: Mapping[str, str | None]) -> str:
-    metric_id = fields.metric_id or ids_by_name[fields.metric or ""]
-    assert metric_id is not None, "every name was resolved or created"
-    return metric_id
 
 
 def _given(**fields: Any) -> dict[str, Any]:
@@ -119,9 +122,10 @@ class AsyncMetricService:
         # Ids are made and stored under one lock, so this process's events reach the log in id order
         # even when a store's writes could overtake each other (several Redis connections).
         self._writing = asyncio.Lock()
-        # name -> id of the one metric so named, for writes by name; forgotten when any metric of that
-        # name is created or deleted (as events say, from every process on a shared store)
-        self._names_seen: dict[str, str] = {}
+        # identity -> id of the one metric of that name and labels, for writes by name; forgotten when
+        # any metric of that name and labels is created or deleted (as events say, from every process on
+        # a shared store)
+        self._names_seen: dict[Identity, str] = {}
 
     def _published(self, events: list[Event]) -> None:
         """Publish a just-stored write's events, still under `_writing`, so that a snapshot (read under it
@@ -135,7 +139,8 @@ class AsyncMetricService:
             return
         for event in events:
             if event.type == METRIC_CREATED:  # keyed by name_key: another process may be older
-                self._names_seen.pop(name_key(orjson.loads(event.body)["name"]), None)
+                body = orjson.loads(event.body)
+                self._names_seen.pop(identity_of(body["name"], body.get("labels") or {}), None)
             elif event.type == METRIC_DELETED:
                 for name in [n for n, metric_id in self._names_seen.items() if metric_id == event.metric_id]:
                     del self._names_seen[name]
@@ -181,17 +186,34 @@ class AsyncMetricService:
 
     # --- the HTTP layer's entry points: request bodies in, the answers' parts out ---------------------
 
-    async def write_metric(self, data: Mapping[str, Any]) -> Metric:
-        """Create a metric from a `POST /metrics` body."""
+    async def write_metric(self, data: Mapping[str, Any]) -> tuple[Metric, bool]:
+        """Create a metric from a `POST /metrics` body; and whether it was created. A metric of the same
+        name and labels is answered in its place (nothing announced) if the body gives the same
+        input_frequency, unit and description, else refused (`ConflictError`): a repeated create, a re-run
+        cell or a restarted sensor, works the first time as the next."""
         fields = validate_metric(data, self.max_name_length)
-        async with self._writing:
-            metric = Metric(new_id(), fields.name, fields.input_frequency)
-            event = Event.create(METRIC_CREATED, metric, self.clock.time())
-            if not await self.storage.add_metric(metric, event, self.max_metrics):
-                raise LimitExceededError(_metric_limit_message(self.max_metrics))
-            self._published([event])
-        await self._announce([event])
-        return metric
+        wanted = Metric(
+            "", fields.name, fields.input_frequency, fields.labels, fields.unit, fields.description
+        )
+        for attempt in range(_NAME_ATTEMPTS):
+            existing = await self.storage.find_metrics(wanted.name, wanted.labels)
+            if existing:
+                return existing_or_conflict(existing, wanted), False
+            async with self._writing:
+                metric = replace(wanted, id=new_id())
+                event = Event.create(METRIC_CREATED, metric, self.clock.time())
+                try:
+                    if not await self.storage.add_metric(metric, event, self.max_metrics):
+                        raise LimitExceededError(_metric_limit_message(self.max_metrics))
+                except NameTaken:  # created meanwhile by another writer: answer that one
+                    if attempt == _NAME_ATTEMPTS - 1:
+                        message = f"metric {wanted.name!r} was created and deleted meanwhile; try again"
+                        raise ConflictError(message) from None
+                    continue
+                self._published([event])
+            await self._announce([event])
+            return metric, True
+        raise AssertionError("unreachable")
 
     async def write_readings(
         self, items: Sequence[Mapping[str, Any]], single: bool = False
@@ -220,10 +242,11 @@ class AsyncMetricService:
             return [], []
         for attempt in range(_NAME_ATTEMPTS):
             await self._require_all(checked, single)
-            names = dict.fromkeys(f.metric for f in checked if f.metric is not None)  # in order of use
-            ids_by_name = await self._resolve_names(names)
+            # each metric by name and labels, in order of use
+            wanted = dict(wanted_by(f) for f in checked if f.metric is not None)
+            ids_by_name = await self._resolve_names(wanted)
             try:
-                _, readings, events = await self._store_readings(checked, ids_by_name)
+                _, readings, events = await self._store_readings(checked, ids_by_name, wanted)
                 return readings, events
             except (NameTaken, NotFoundError):
                 # another write created a name, or deleted a metric found by name, since we looked
@@ -279,41 +302,49 @@ class AsyncMetricService:
         ]
         raise NotFoundError(_batch_message(errors, len(checked)), errors)
 
-    async def _resolve_names(self, names: Iterable[str]) -> dict[str, str | None]:
-        """Each name's metric id, None for a name no metric has; `ConflictError` for a name several have."""
-        ids: dict[str, str | None] = {}
-        for name in names:
-            if name in self._names_seen:
-                ids[name] = self._names_seen[name]
+    async def _resolve_names(
+        self, wanted: Mapping[Identity, tuple[str, dict[str, str]]]
+    ) -> dict[Identity, str | None]:
+        """Each wanted metric's id, None for a name and labels no metric has; `ConflictError` for a name
+        and labels several have."""
+        ids: dict[Identity, str | None] = {}
+        for key, (name, labels) in wanted.items():
+            if key in self._names_seen:
+                ids[key] = self._names_seen[key]
                 continue
-            metrics = await self.storage.find_metrics(name)
+            metrics = await self.storage.find_metrics(name, labels)
             if len(metrics) > 1:
-                raise ConflictError(
-                    f"{len(metrics)} metrics are named {name!r}: write to one by its metric_id "
-                    "(GET /metrics?name=... lists them)"
-                )
-            ids[name] = metrics[0].id if metrics else None
+                raise ConflictError(shared_name_message(name, labels, len(metrics)))
+            ids[key] = metrics[0].id if metrics else None
             if metrics:
-                self._names_seen[name] = metrics[0].id
+                self._names_seen[key] = metrics[0].id
         return ids
 
     async def _store_readings(
-        self, checked: Sequence[ReadingFields], ids_by_name: Mapping[str, str | None]
+        self,
+        checked: Sequence[ReadingFields],
+        ids_by_name: Mapping[Identity, str | None],
+        wanted: Mapping[Identity, tuple[str, dict[str, str]]],
     ) -> tuple[list[Metric], list[MetricReading], list[Event]]:
-        """Store the readings, and before them the metrics of names no metric has, with their events;
-        the metrics created, the readings, and the readings' events."""
+        """Store the readings, and before them the metrics of names and labels no metric has, with their
+        events; the metrics created, the readings, and the readings' events."""
         async with self._writing:
             created = self.clock.time()
             now = datetime.fromtimestamp(created, UTC)
-            unknown = [name for name, metric_id in ids_by_name.items() if metric_id is None]
+            unknown = [key for key, metric_id in ids_by_name.items() if metric_id is None]
             ids = new_ids(2 * len(unknown) + 2 * len(checked))
-            metrics = [Metric(ids[2 * i], name) for i, name in enumerate(unknown)]
+            metrics = [
+                Metric(ids[2 * i], wanted[key][0], labels=wanted[key][1]) for i, key in enumerate(unknown)
+            ]
             events = [Event.create(METRIC_CREATED, m, created, ids[2 * i + 1]) for i, m in enumerate(metrics)]
-            metric_ids = {**ids_by_name, **{metric.name: metric.id for metric in metrics}}
+            metric_ids = {
+                **ids_by_name,
+                **{key: metric.id for key, metric in zip(unknown, metrics, strict=True)},
+            }
             ids = ids[2 * len(unknown) :]
             readings = [
                 MetricReading(
-                    ids[2 * i], _metric_of(fields, metric_ids), fields.value, fields.timestamp or now
+                    ids[2 * i], metric_id_of(fields, metric_ids), fields.value, fields.timestamp or now
                 )
                 for i, fields in enumerate(checked)
             ]
@@ -338,8 +369,19 @@ class AsyncMetricService:
 
     # --- the Python API: the same names and signatures as `MetricService`, as coroutines --------------
 
-    async def create_metric(self, name: str, input_frequency: float | None = None) -> Metric:
-        return await self.write_metric({"name": name, **_given(input_frequency=input_frequency)})
+    async def create_metric(
+        self,
+        name: str,
+        input_frequency: float | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        unit: str | None = None,
+        description: str | None = None,
+    ) -> Metric:
+        """Create a metric; the one of that name and labels if it exists with the same input_frequency,
+        unit and description (`ConflictError` if they differ)."""
+        given = _given(input_frequency=input_frequency, labels=labels, unit=unit, description=description)
+        return (await self.write_metric({"name": name, **given}))[0]
 
     async def create_reading(
         self, metric_id: str, value: float, timestamp: datetime | str | None = None
@@ -357,12 +399,21 @@ class AsyncMetricService:
 
     @overload
     async def log(
-        self, name: str, value: float, timestamp: datetime | str | None = None
+        self,
+        name: str,
+        value: float,
+        timestamp: datetime | str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
     ) -> MetricReading: ...
 
     @overload
     async def log(
-        self, name: Mapping[str, float], *, timestamp: datetime | str | None = None
+        self,
+        name: Mapping[str, float],
+        *,
+        timestamp: datetime | str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> list[MetricReading]: ...
 
     async def log(
@@ -370,38 +421,45 @@ class AsyncMetricService:
         name: str | Mapping[str, float],
         value: float | None = None,
         timestamp: datetime | str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
     ) -> MetricReading | list[MetricReading]:
-        """Record a reading of the metric named `name`, created first if no metric has that name; or,
-        given a mapping of names to values, one batch of them (see `MetricService.log`)."""
+        """Record a reading of the metric named `name` with `labels`, created first if no metric has that
+        name and those labels; or, given a mapping of names to values, one batch of them, every one with
+        `labels` (see `MetricService.log`)."""
         if not isinstance(name, Mapping):
-            return await self.log_one(name, value, timestamp)
+            return await self.log_one(name, value, timestamp, labels)
         if value is not None:
             raise ValidationError(LOG_FORMS)
-        return await self.log_many(name, timestamp)
+        return await self.log_many(name, timestamp, labels)
 
-    async def log_one(self, name: str, value: object, timestamp: datetime | str | None) -> MetricReading:
-        item = {"metric": name, "value": value, **_given(timestamp=timestamp)}
+    async def log_one(
+        self, name: str, value: object, timestamp: datetime | str | None, labels: Mapping[str, str] | None
+    ) -> MetricReading:
+        item = {"metric": name, "value": value, **_given(timestamp=timestamp, labels=labels)}
         return (await self.write_readings([item], single=True))[0][0]
 
     async def log_many(
-        self, values: Mapping[str, float], timestamp: datetime | str | None
+        self, values: Mapping[str, float], timestamp: datetime | str | None, labels: Mapping[str, str] | None
     ) -> list[MetricReading]:
         # Without a timestamp every item gets the one `now` of its write: the readings line up.
-        stamp = _given(timestamp=timestamp)
-        return (await self.write_readings([{"metric": n, "value": v, **stamp} for n, v in values.items()]))[0]
+        given = _given(timestamp=timestamp, labels=labels)
+        return (await self.write_readings([{"metric": n, "value": v, **given} for n, v in values.items()]))[0]
 
-    async def metric(self, name: str) -> Metric:
-        """The metric named `name`, created (and announced) if no metric has that name; `ConflictError`
-        if several have it."""
-        wanted = validate_metric({"name": name}, self.max_name_length).name
+    async def metric(self, name: str, *, labels: Mapping[str, str] | None = None) -> Metric:
+        """The metric named `name` with `labels`, created (and announced) if no metric has that name and
+        those labels; `ConflictError` if several have them."""
+        fields = validate_metric({"name": name, **_given(labels=labels)}, self.max_name_length)
+        key = identity_of(fields.name, fields.labels)
+        wanted = {key: (fields.name, fields.labels)}
         for attempt in range(_NAME_ATTEMPTS):
-            metric_id = (await self._resolve_names([wanted]))[wanted]
+            metric_id = (await self._resolve_names(wanted))[key]
             try:
                 if metric_id is not None:
                     return await self._require(metric_id)
-                return (await self._store_readings([], {wanted: None}))[0][0]
+                return (await self._store_readings([], {key: None}, wanted))[0][0]
             except (NameTaken, NotFoundError):  # created or deleted meanwhile: look again
-                self._names_seen.pop(wanted, None)
+                self._names_seen.pop(key, None)
                 if attempt == _NAME_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
@@ -421,12 +479,17 @@ class AsyncMetricService:
             self._published([event])
         await self._announce([event])
 
-    async def list_metrics(self, name: str | None = None) -> list[Metric]:
-        """Every metric in creation order; with `name`, those with exactly that name."""
+    async def list_metrics(
+        self, name: str | None = None, *, labels: Mapping[str, str] | None = None
+    ) -> list[Metric]:
+        """Every metric in creation order; with `name`, those with exactly that name; with `labels`, those
+        whose labels include all these pairs (`{"host": "a"}` matches cpu{host=a} and mem{host=a,dc=x})."""
+        wanted = validate_labels(labels) if labels is not None else {}
         if name is None:
-            return await self.storage.list_metrics()
-        wanted = validate(MetricsQuery, {"name": name}).name
-        return await self.storage.find_metrics(wanted or "")
+            metrics = await self.storage.list_metrics()
+        else:
+            metrics = await self.storage.find_metrics(validate(MetricsQuery, {"name": name}).name or "")
+        return [metric for metric in metrics if has_labels(metric.labels, wanted)] if wanted else metrics
 
     async def snapshot(self, readings_limit: int = DEFAULT_READINGS_LIMIT) -> Snapshot:
         """Every metric with its newest `readings_limit` readings, and the stream position they are
@@ -440,11 +503,12 @@ class AsyncMetricService:
         return Snapshot([metric for metric, _ in pairs], {m.id: r for m, r in pairs}, position)
 
     async def iter_metrics_with_readings(
-        self, readings_limit: int, name: str | None = None
+        self, readings_limit: int, name: str | None = None, labels: Mapping[str, str] | None = None
     ) -> AsyncIterator[tuple[Metric, Page[MetricReading]]]:
-        """Every metric (with `name`, those so named) with its newest `readings_limit` readings, ascending
-        (`truncated` if it has older ones), a metric at a time, letting the loop run between two."""
-        for metric in await self.list_metrics(name):
+        """Every metric (with `name` and `labels`, those `list_metrics` gives) with its newest
+        `readings_limit` readings, ascending (`truncated` if it has older ones), a metric at a time,
+        letting the loop run between two."""
+        for metric in await self.list_metrics(name, labels=labels):
             yield metric, await newest_readings(self.storage, metric.id, readings_limit)
             await asyncio.sleep(0)
 

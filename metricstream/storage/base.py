@@ -8,7 +8,7 @@ library is imported only when its URL is used.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Final, Protocol, TypeGuard
 
@@ -31,7 +31,7 @@ EXPIRED_PER_WRITE: Final = 1000
 
 
 class NameTaken(Exception):
-    """A write by name found, in the step that stores it, that a metric of that name now exists."""
+    """A create found, in the step that stores it, that a metric of that name and labels now exists."""
 
 
 class MetricLimitReached(Exception):
@@ -47,7 +47,8 @@ class Storage(Protocol):
 
     async def add_metric(self, metric: Metric, event: Event, max_metrics: int | None = None) -> bool:
         """Store a metric with its event; store nothing and return False if `max_metrics` are already
-        stored (checked in the same atomic step as the insert)."""
+        stored, or raise `NameTaken` if a metric of the same name and labels exists (both checked in the
+        same atomic step as the insert)."""
         ...
 
     async def delete_metric(self, metric_id: str, event: Event) -> bool:
@@ -59,8 +60,10 @@ class Storage(Protocol):
 
     async def list_metrics(self) -> list[Metric]: ...
 
-    async def find_metrics(self, name: str) -> list[Metric]:
-        """The metrics named exactly `name`, in creation order."""
+    async def find_metrics(self, name: str, labels: Mapping[str, str] | None = None) -> list[Metric]:
+        """The metrics named exactly `name` (as `name_key` compares names), in creation order; with
+        `labels`, only those with exactly these labels (one metric, but for duplicates made before
+        metrics were identified by name and labels)."""
         ...
 
     async def add_readings(
@@ -72,13 +75,13 @@ class Storage(Protocol):
         max_metrics: int | None = None,
         expire_before: datetime | None = None,
     ) -> None:
-        """Store the metrics `created` (a write by name: each name new) and readings of existing or
+        """Store the metrics `created` (a write by name: each name and labels new) and readings of existing or
         created metrics, with their events, all or nothing; then, in the same step, drop each written
         metric's oldest readings (by timestamp, then id) beyond the newest `keep`, and up to
         `EXPIRED_PER_WRITE` of its readings older than `expire_before` (the rest, if a backlog, go by
         `trim_readings`, which works in chunks). Nothing is stored if a
         metric is gone (deleted meanwhile by another process sharing the store: `NotFoundError`), if a
-        created metric's name is taken by then (`NameTaken`), or if the created metrics would pass
+        created metric's name and labels are taken by then (`NameTaken`), or if the created metrics would pass
         `max_metrics` (`MetricLimitReached`)."""
         ...
 

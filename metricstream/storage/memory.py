@@ -6,7 +6,7 @@ import asyncio
 import bisect
 import operator
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -88,11 +88,18 @@ class MemoryStorage:
 
     async def add_metric(self, metric: Metric, event: Event, max_metrics: int | None = None) -> bool:
         with self._lock:
+            if self._taken(metric):
+                raise NameTaken
             if max_metrics is not None and len(self._metrics) >= max_metrics:
                 return False
             self._insert(metric)
             self._events.append(event)
             return True
+
+    def _taken(self, metric: Metric) -> bool:
+        """Whether a metric of the same name and labels is stored."""
+        named = self._named.get(name_key(metric.name), ())
+        return any(self._metrics[metric_id].labels == metric.labels for metric_id in named)
 
     def _insert(self, metric: Metric) -> None:
         self._metrics[metric.id] = metric
@@ -119,9 +126,10 @@ class MemoryStorage:
         with self._lock:
             return list(self._metrics.values())
 
-    async def find_metrics(self, name: str) -> list[Metric]:
+    async def find_metrics(self, name: str, labels: Mapping[str, str] | None = None) -> list[Metric]:
         with self._lock:
-            return [self._metrics[metric_id] for metric_id in self._named.get(name_key(name), ())]
+            named = [self._metrics[metric_id] for metric_id in self._named.get(name_key(name), ())]
+        return named if labels is None else [metric for metric in named if metric.labels == labels]
 
     async def add_readings(
         self,
@@ -137,7 +145,7 @@ class MemoryStorage:
             missing = sorted({reading.metric_id for reading in readings} - self._readings.keys() - new_ids)
             if missing:  # deleted since the service checked
                 raise NotFoundError(f"metric {' or '.join(missing)} not found (deleted meanwhile)")
-            if any(name_key(metric.name) in self._named for metric in created):
+            if any(self._taken(metric) for metric in created):
                 raise NameTaken
             if created and max_metrics is not None and len(self._metrics) + len(created) > max_metrics:
                 raise MetricLimitReached

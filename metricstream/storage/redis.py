@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from ..cancellation import raise_if_cancelled
 from ..domain.buckets import Bucket, BucketBuilder, bucket_start, overflowed, shift_for
+from ..domain.labels import canonical_labels
 from ..domain.names import name_key
 from ..domain.values import Metric, MetricReading
 from ..errors import NotFoundError, UnavailableError
@@ -49,7 +50,7 @@ _FOLLOW_MOST: Final = 50_000
 _BUCKET_CHUNK: Final = 5_000
 
 _OK: Final = 1
-_CHECK_FAILED: Final = {0: "below", -1: "present", -2: "absent"}  # the script's refusals
+_CHECK_FAILED: Final = {0: "below", -1: "present", -2: "free"}  # the script's refusals
 
 
 @contextlib.contextmanager
@@ -80,6 +81,8 @@ class RedisStorage:
         self._marks = f"{prefix}event_marks"
         self._metrics = f"{prefix}metrics"
         self._metric_ids = f"{prefix}metric_ids"
+        # metric id -> its labels, canonical (`labels.canonical_labels`), for the `free` check; none: `{}`
+        self._metric_labels = f"{prefix}metric_labels"
         self._names_indexed = f"{prefix}names_indexed"
         self._names_in_nfc = f"{prefix}names_nfc"
         self._client: aioredis.Redis | None = None
@@ -160,6 +163,8 @@ class RedisStorage:
         args: list[Any] = [repr(cutoff), len(operations)]
         all_keys = [self._stream, self._counter, self._marks, *keys]
         for kind, key, a, b in operations:
+            if kind == "free":  # its `a` is a key too
+                a = all_keys.index(a) + 1
             args += [kind, all_keys.index(key) + 1, a, b]
         for event in events:
             args += [event.id, event.type, event.metric_id, event.body, repr(event.created)]
@@ -167,20 +172,28 @@ class RedisStorage:
             code = int(await self._write(keys=all_keys, args=args))
         return None if code == _OK else _CHECK_FAILED[code]
 
+    def _free(self, metric: Metric) -> tuple[str, str, Any, Any]:
+        """The check that no metric has `metric`'s name and labels."""
+        return ("free", self._named_key(metric.name), self._metric_labels, canonical_labels(metric.labels))
+
     def _insert_metric(self, metric: Metric) -> list[tuple[str, str, Any, Any]]:
         return [
             ("hset", self._metrics, metric.id, orjson.dumps(metric.to_dict())),
+            ("hset", self._metric_labels, metric.id, canonical_labels(metric.labels)),
             ("rpush", self._metric_ids, metric.id, ""),
             ("sadd", self._named_key(metric.name), metric.id, ""),
         ]
 
     async def add_metric(self, metric: Metric, event: Event, max_metrics: int | None = None) -> bool:
-        operations: list[tuple[str, str, Any, Any]] = []
+        operations: list[tuple[str, str, Any, Any]] = [self._free(metric)]
         if max_metrics is not None:
             operations.append(("below", self._metric_ids, max_metrics, ""))
         operations += self._insert_metric(metric)
-        keys = [self._metrics, self._metric_ids, self._named_key(metric.name)]
-        return await self._run_write(keys, operations, [event]) is None
+        keys = [self._metrics, self._metric_ids, self._metric_labels, self._named_key(metric.name)]
+        refused = await self._run_write(keys, operations, [event])
+        if refused == "free":
+            raise NameTaken
+        return refused is None
 
     async def delete_metric(self, metric_id: str, event: Event) -> bool:
         metric = await self.get_metric(metric_id)  # for its name, which never changes
@@ -190,11 +203,12 @@ class RedisStorage:
         operations: list[tuple[str, str, Any, Any]] = [
             ("present", self._metrics, metric_id, ""),  # not deleted meanwhile by another process
             ("hdel", self._metrics, metric_id, ""),
+            ("hdel", self._metric_labels, metric_id, ""),
             ("lrem", self._metric_ids, metric_id, ""),
             ("srem", named, metric_id, ""),
             ("del", readings, "", ""),
         ]
-        keys = [self._metrics, self._metric_ids, readings, named]
+        keys = [self._metrics, self._metric_ids, self._metric_labels, readings, named]
         return await self._run_write(keys, operations, [event]) is None
 
     async def get_metric(self, metric_id: str) -> Metric | None:
@@ -208,12 +222,13 @@ class RedisStorage:
             bodies = await self.client.hmget(self._metrics, ids) if ids else []
         return [Metric(**orjson.loads(body)) for body in bodies if body is not None]
 
-    async def find_metrics(self, name: str) -> list[Metric]:
+    async def find_metrics(self, name: str, labels: Mapping[str, str] | None = None) -> list[Metric]:
         with _unavailable_on_error():
             ids = sorted(member.decode() for member in await self.client.smembers(self._named_key(name)))
             bodies = await self.client.hmget(self._metrics, ids) if ids else []
         # ids ascend in creation order (UUIDv7s, each after every id its process has seen)
-        return [Metric(**orjson.loads(body)) for body in bodies if body is not None]
+        named = [Metric(**orjson.loads(body)) for body in bodies if body is not None]
+        return named if labels is None else [metric for metric in named if metric.labels == labels]
 
     async def add_readings(
         self,
@@ -233,7 +248,7 @@ class RedisStorage:
         operations: list[tuple[str, str, Any, Any]] = [
             ("present", self._metrics, m, "") for m in metric_ids if m not in new_ids
         ]
-        operations += [("absent", key, "", "") for key in named_keys]
+        operations += [self._free(metric) for metric in created]
         if created and max_metrics is not None:
             operations.append(("below", self._metric_ids, max_metrics - len(created) + 1, ""))
         for metric in created:
@@ -248,11 +263,11 @@ class RedisStorage:
         if expire_before is not None:
             cutoff = micros(expire_before)
             operations += [("expire", key, cutoff, EXPIRED_PER_WRITE) for key in reading_keys]
-        keys = [self._metrics, self._metric_ids, *named_keys, *reading_keys]
+        keys = [self._metrics, self._metric_ids, self._metric_labels, *named_keys, *reading_keys]
         refused = await self._run_write(keys, operations, events)
         if refused == "present":
             raise NotFoundError(f"metric {' or '.join(metric_ids)} not found (deleted meanwhile)")
-        if refused == "absent":
+        if refused == "free":
             raise NameTaken
         if refused == "below":
             raise MetricLimitReached

@@ -138,8 +138,10 @@ end
 # (kind, key index, a, b), then 5 per event (id, type, metric_id, body, created).
 # Kinds: zadd, hset, hdel, rpush, lrem, sadd, srem, del; checks, which come first and refuse the whole
 # write: `below` (a list shorter than a, else return 0), `present` (a hash has field a, else return -1),
-# `absent` (a set is empty, else return -2); `cap` (a sorted set's lowest ranks beyond a removed; it comes
-# after the zadds); `expire` (at most b of a sorted set's members scored below a removed, lowest first).
+# `free` (no id in a name's set has labels b in the labels hash KEYS[a], where a missing field is `{}`, as
+# for every metric stored before labels were: a metric is its name and labels; else return -2); `cap` (a
+# sorted set's lowest ranks beyond a removed; it comes after the zadds); `expire` (at most b of a sorted
+# set's members scored below a removed, lowest first).
 WRITE: Final = (
     TRIM_UP_TO
     + """
@@ -168,9 +170,12 @@ for _ = 1, operations do
     if redis.call('HEXISTS', key, ARGV[i + 2]) == 0 then
       return -1
     end
-  elseif kind == 'absent' then
-    if redis.call('SCARD', key) > 0 then
-      return -2
+  elseif kind == 'free' then
+    local labels = KEYS[tonumber(ARGV[i + 2])]
+    for _, id in ipairs(redis.call('SMEMBERS', key)) do
+      if (redis.call('HGET', labels, id) or '{}') == ARGV[i + 3] then
+        return -2
+      end
     end
   elseif kind == 'sadd' then
     redis.call('SADD', key, ARGV[i + 2])

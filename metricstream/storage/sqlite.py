@@ -15,17 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import math
 import os
 import sqlite3
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from ..domain.buckets import Bucket, bucket_start, mean, start_moment
+from ..domain.labels import canonical_labels
 from ..domain.names import name_key
 from ..domain.values import Metric, MetricReading
 from ..errors import NotFoundError, UnavailableError
@@ -100,7 +102,19 @@ _MIGRATIONS: Final = [
     -- events trimmed before this table existed left no marks: a row of no type says so
     INSERT INTO event_marks SELECT '{_UNMARKED}', '', 0, '' WHERE (SELECT MIN(seq) FROM events) > 1;
     """,
+    # version 6: labels (canonical JSON, `labels.canonical_labels`), unit and description. A metric is
+    # identified by name and labels; the insert checks that in its transaction, not by a unique index, so
+    # that duplicates of a name made before (the Go original's rule, and ours until now) stay readable.
+    """
+    ALTER TABLE metrics ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE metrics ADD COLUMN unit TEXT;
+    ALTER TABLE metrics ADD COLUMN description TEXT;
+    CREATE INDEX metrics_by_identity ON metrics(name_key, labels, seq);
+    """,
 ]
+
+# A metric's columns, as `_metric` reads them.
+_METRIC_COLUMNS: Final = "id, name, input_frequency, labels, unit, description"
 
 
 # The marks of the events about to be trimmed (those before ?1), as `events.newest_of_each_kind` makes them:
@@ -116,6 +130,12 @@ INSERT INTO event_marks (type, metric_id, seq, id)
 SELECT type, '', MAX(seq), id FROM events WHERE seq < ?1 GROUP BY type
 ON CONFLICT (type, metric_id) DO UPDATE SET seq = excluded.seq, id = excluded.id
 """
+
+
+def _metric(row: Sequence[Any]) -> Metric:
+    """A metric from a row of `_METRIC_COLUMNS`."""
+    metric_id, name, input_frequency, labels, unit, description = row
+    return Metric(metric_id, name, input_frequency, json.loads(labels), unit, description)
 
 
 @contextlib.contextmanager
@@ -231,6 +251,7 @@ class SQLiteStorage:
     async def add_metric(self, metric: Metric, event: Event, max_metrics: int | None = None) -> bool:
         def work(db: sqlite3.Connection) -> bool:
             with _transaction(db):
+                self._require_free(db, [metric])
                 if max_metrics is not None and self._metric_count(db) >= max_metrics:
                     return False
                 self._insert_metrics(db, [metric])
@@ -244,10 +265,31 @@ class SQLiteStorage:
         return int(db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0])
 
     @staticmethod
+    def _require_free(db: sqlite3.Connection, metrics: Sequence[Metric]) -> None:
+        """Raise `NameTaken` (inside the caller's transaction) if a metric of the name and labels of one
+        of `metrics` is stored."""
+        for metric in metrics:
+            identity = (name_key(metric.name), canonical_labels(metric.labels))
+            if db.execute("SELECT 1 FROM metrics WHERE name_key = ? AND labels = ?", identity).fetchone():
+                raise NameTaken
+
+    @staticmethod
     def _insert_metrics(db: sqlite3.Connection, metrics: Sequence[Metric]) -> None:
         db.executemany(
-            "INSERT INTO metrics (id, name, name_key, input_frequency) VALUES (?, ?, ?, ?)",
-            [(metric.id, metric.name, name_key(metric.name), metric.input_frequency) for metric in metrics],
+            "INSERT INTO metrics (id, name, name_key, input_frequency, labels, unit, description)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    m.id,
+                    m.name,
+                    name_key(m.name),
+                    m.input_frequency,
+                    canonical_labels(m.labels),
+                    m.unit,
+                    m.description,
+                )
+                for m in metrics
+            ],
         )
 
     async def delete_metric(self, metric_id: str, event: Event) -> bool:
@@ -264,27 +306,26 @@ class SQLiteStorage:
 
     async def get_metric(self, metric_id: str) -> Metric | None:
         def work(db: sqlite3.Connection) -> Metric | None:
-            row = db.execute(
-                "SELECT id, name, input_frequency FROM metrics WHERE id = ?", (metric_id,)
-            ).fetchone()
-            return None if row is None else Metric(*row)
+            row = db.execute(f"SELECT {_METRIC_COLUMNS} FROM metrics WHERE id = ?", (metric_id,)).fetchone()
+            return None if row is None else _metric(row)
 
         return await self._run(work)
 
     async def list_metrics(self) -> list[Metric]:
         def work(db: sqlite3.Connection) -> list[Metric]:
-            rows = db.execute("SELECT id, name, input_frequency FROM metrics ORDER BY seq")
-            return [Metric(*row) for row in rows]
+            rows = db.execute(f"SELECT {_METRIC_COLUMNS} FROM metrics ORDER BY seq")
+            return [_metric(row) for row in rows]
 
         return await self._run(work)
 
-    async def find_metrics(self, name: str) -> list[Metric]:
+    async def find_metrics(self, name: str, labels: Mapping[str, str] | None = None) -> list[Metric]:
+        query = f"SELECT {_METRIC_COLUMNS} FROM metrics WHERE name_key = ?"
+        params: tuple[str, ...] = (name_key(name),)
+        if labels is not None:
+            query, params = f"{query} AND labels = ?", (*params, canonical_labels(labels))
+
         def work(db: sqlite3.Connection) -> list[Metric]:
-            rows = db.execute(
-                "SELECT id, name, input_frequency FROM metrics WHERE name_key = ? ORDER BY seq",
-                (name_key(name),),
-            )
-            return [Metric(*row) for row in rows]
+            return [_metric(row) for row in db.execute(f"{query} ORDER BY seq", params)]
 
         return await self._run(work)
 
@@ -327,11 +368,9 @@ class SQLiteStorage:
     def _create_by_name(
         self, db: sqlite3.Connection, created: Sequence[Metric], max_metrics: int | None
     ) -> None:
-        """Insert metrics created by a write by name, inside its transaction, if their names are new."""
-        for metric in created:
-            key = name_key(metric.name)
-            if db.execute("SELECT 1 FROM metrics WHERE name_key = ? LIMIT 1", (key,)).fetchone():
-                raise NameTaken
+        """Insert metrics created by a write by name, inside its transaction, if their names and labels are
+        new."""
+        self._require_free(db, created)
         if max_metrics is not None and self._metric_count(db) + len(created) > max_metrics:
             raise MetricLimitReached
         self._insert_metrics(db, created)

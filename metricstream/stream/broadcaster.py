@@ -187,6 +187,7 @@ class Broadcaster:
         types: frozenset[str] | None = None,
         metric_id: str | None = None,
         earliest: bool = False,
+        matches: Callable[[Event], bool] | None = None,
     ) -> Client:
         """Register a client positioned just after `last_event_id`; without one, at the head, or with
         `earliest` at the oldest retained event. A filtered client's position is named by the newest
@@ -196,7 +197,7 @@ class Broadcaster:
         while len(self.clients) >= self.max_clients:
             oldest = next(iter(self.clients))
             self._drop(oldest, "limit")
-        wanted = StreamFilter.of(types, metric_id)
+        wanted = StreamFilter.of(types, metric_id, matches)
         head = self.log.head
         cursor, position_id, reset = head, self.log.position_id, False
         if earliest and not last_event_id:

@@ -3,16 +3,17 @@
 Events get consecutive sequence numbers in publish order; that order, not the UUIDv7 ids' (ids from other
 processes or a drifting clock need not sort), is the one every client sees. `trim` drops events older than
 the TTL, so memory is bounded by the event rate times the TTL. Not thread-safe: it lives on the server's
-event loop. A filtered stream (`StreamFilter`: some event types, one metric's events) names its position by
-the newest event it wants at or before it (`GENESIS_ID` while it wanted none); that name stays resumable
-after it expires, for the log keeps the newest trimmed event of each kind, its `marks`, as the stores do
-(`RetainedLog`). docs/architecture.md (Replay) and docs/protocol.md (filtered streams) say what follows.
+event loop. A filtered stream (`StreamFilter`: some event types, one metric's events, a caller's test)
+names its position by the newest event it wants at or before it (`GENESIS_ID` while it wanted none); that
+name stays resumable after it expires, for the log keeps the newest trimmed event of each kind, its
+`marks`, as the stores do (`RetainedLog`). docs/architecture.md (Replay) and docs/protocol.md (filtered
+streams) say what follows.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -99,24 +100,36 @@ Kind = tuple[str, str]
 
 @dataclass(frozen=True, slots=True)
 class StreamFilter:
-    """What a filtered stream wants: events of `types`, or one metric's readings and deletion, or both.
-    Make one with `of`, which also works out the `kinds` of event it may want."""
+    """What a filtered stream wants: events of `types`, or one metric's readings and deletion, or both;
+    and, if given, only events that pass `matches`, a test from a layer that knows metrics (a `labels=`
+    filter: `web/watch.py`). `matches` sees every event the stream passes, in order, before any other test
+    (so it may learn from events the stream does not send, such as a matching metric's creation), and may
+    be asked again of older ones. Make one with `of`, which also works out the `kinds` of event it may
+    want (with `matches`, each type over every metric: the log cannot tell which metrics pass)."""
 
     types: frozenset[str] | None
     metric_id: str | None
     kinds: tuple[Kind, ...]
+    matches: Callable[[Event], bool] | None = None
 
     @classmethod
-    def of(cls, types: frozenset[str] | None, metric_id: str | None) -> StreamFilter | None:
+    def of(
+        cls,
+        types: frozenset[str] | None,
+        metric_id: str | None,
+        matches: Callable[[Event], bool] | None = None,
+    ) -> StreamFilter | None:
         """The filter of a stream's query; None when it keeps every event."""
-        if metric_id is None and (types is None or types >= EVENT_TYPES):
+        if metric_id is None and matches is None and (types is None or types >= EVENT_TYPES):
             return None
         wanted = EVENT_TYPES if types is None else types
         if metric_id is not None:  # a metric's own events: its readings and its deletion
             wanted = wanted - {METRIC_CREATED}
-        return cls(types, metric_id, tuple((type, metric_id or "") for type in sorted(wanted)))
+        return cls(types, metric_id, tuple((type, metric_id or "") for type in sorted(wanted)), matches)
 
     def wants(self, event: Event) -> bool:
+        if self.matches is not None and not self.matches(event):
+            return False
         if self.types is not None and event.type not in self.types:
             return False
         if self.metric_id is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,7 +134,11 @@ class MetricStreamApp:
             await self.quart(scope, receive, send)  # type: ignore[arg-type]
 
     async def _watch(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
-        await watch(self.broadcaster, scope, send, receive)
+        await watch(self.broadcaster, scope, send, receive, self._labelled)
+
+    async def _labelled(self, labels: Mapping[str, str]) -> list[str]:
+        """The ids of the metrics whose labels include `labels` (a `labels=` stream filter's start)."""
+        return [metric.id for metric in await self.service.list_metrics(labels=labels)]
 
     def methods(self, path: str) -> frozenset[str]:
         """The methods `path` takes (what a CORS preflight may ask for)."""

@@ -49,6 +49,11 @@ class MetricOut(BaseModel):
     id: str = Field(json_schema_extra={"format": "uuid"})
     name: str
     input_frequency: float | None
+    labels: dict[str, str] = Field(
+        description="Label names to values; with the name, what identifies the metric."
+    )
+    unit: str | None
+    description: str | None
 
 
 class ReadingOut(BaseModel):
@@ -366,6 +371,16 @@ STREAM_OPERATION: dict[str, Any] = {
                 "in": "query",
                 "schema": {"type": "string", "format": "uuid"},
                 "description": "Only this metric's readings and its deletion (replay included).",
+            },
+            {
+                "name": "labels",
+                "in": "query",
+                "schema": {"type": "string"},
+                "examples": {"one": {"value": "host=a"}, "several": {"value": "host=a,dc=x"}},
+                "description": "Only events about metrics whose labels include all these name=value pairs "
+                "(their creation, readings and deletion; replay included; metrics created later too). "
+                "Pairs separated by commas; several labels= parameters add pairs; in a value, a comma "
+                "is written \\, and a backslash \\\\.",
             },
             {
                 "name": "start",

@@ -28,6 +28,7 @@ from quart_schema.openapi import OpenAPIProvider
 from werkzeug.exceptions import HTTPException
 
 from ..dashboard import DashboardFile, dashboard_files, dashboard_headers
+from ..domain.labels import parse_label_query
 from ..domain.paging import Page
 from ..domain.validation import MetricIn, MetricsQuery, ReadingsQuery, validate
 from ..errors import MetricStreamError
@@ -166,14 +167,17 @@ def _metric_routes(app: Quart, parts: Parts) -> None:
     @app.post("/metrics")
     @document_request(MetricIn)
     @document_response(MetricOut, 201)
+    @document_response(MetricOut, 200)  # the metric of that name and labels, as asked for, exists
     @document_response(ErrorOut, 400)
-    @document_response(ErrorOut, 409)  # max_metrics reached
+    @document_response(ErrorOut, 409)  # max_metrics reached; that name and labels, otherwise
     async def create_metric() -> Response:
-        """Create a metric.
+        """Create a metric, identified by its name and labels.
 
-        Announced to the stream as a `metric_created` event."""
-        metric = await service.write_metric(await _json_body(parts.settings.max_body))
-        return _json(metric.to_dict(), 201)
+        Announced to the stream as a `metric_created` event (201). If a metric of that name and labels
+        exists with the same input_frequency, unit and description, it is answered (200, nothing
+        announced); if they differ, 409."""
+        metric, created = await service.write_metric(await _json_body(parts.settings.max_body))
+        return _json(metric.to_dict(), 201 if created else 200)
 
     @app.get("/metrics")
     @document_querystring(MetricsQuery)
@@ -182,15 +186,16 @@ def _metric_routes(app: Quart, parts: Parts) -> None:
     async def list_metrics() -> Response:
         """List the metrics.
 
-        Every metric in creation order, or those with one name; optionally with each one's newest
-        readings."""
+        Every metric in creation order, or those with one name, or with some labels; optionally with
+        each one's newest readings."""
         # Read before the data: resuming from it never misses.
         headers = _last_event_header(parts)
         query = _validate_query(MetricsQuery)
+        labels = parse_label_query(request.args.getlist("labels"))
         if not query.with_readings:
-            metrics = await service.list_metrics(query.name)
+            metrics = await service.list_metrics(query.name, labels=labels)
             return _json([metric.to_dict() for metric in metrics], 200, headers)
-        pairs = service.iter_metrics_with_readings(query.readings_limit, query.name)
+        pairs = service.iter_metrics_with_readings(query.readings_limit, query.name, labels)
         return Response(metrics_json(pairs), 200, headers, content_type="application/json")
 
     @app.get("/metrics/<metric_id>")

@@ -2,7 +2,9 @@
 
 The stream path skips the web framework: each connection then costs a fraction of a Quart request's memory,
 and every chunk goes straight to `send`, which is what lets the broadcaster bound each write in time. Who
-may connect, and the CORS headers, are the gate's (`gate.py`), as for every route.
+may connect, and the CORS headers, are the gate's (`gate.py`), as for every route. A `labels=` filter is
+resolved here (`LabelMatch`), since the stream knows nothing of metrics: the ids of the metrics whose labels
+match, read from the store, and every later metric whose `metric_created` event shows matching labels.
 """
 
 from __future__ import annotations
@@ -11,17 +13,22 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import parse_qs
 
+import orjson
+
+from ..domain.labels import format_labels, has_labels, parse_label_query
 from ..errors import MetricStreamError, ValidationError
 from ..stream.broadcaster import GOODBYE_TIMEOUT, Broadcaster, Client
-from ..wire import EVENT_TYPES
+from ..stream.log import Event
+from ..wire import EVENT_TYPES, METRIC_CREATED
 from .access import peer
 from .answers import send_error
 from .telemetry import log_event
 from .types import Receive, Scope, Send
 
-__all__ = ["parse_request", "watch"]
+__all__ = ["LabelMatch", "parse_request", "watch"]
 
 log = logging.getLogger("metricstream.stream")
 
@@ -31,15 +38,39 @@ _STREAM_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 _CLOSE = (b"connection", b"close")
-# What parse_request reads: (last_event_id, types, metric_id, earliest).
-Request = tuple[str | None, frozenset[str] | None, str | None, bool]
+# What parse_request reads: (last_event_id, types, metric_id, earliest, labels).
+Request = tuple[str | None, frozenset[str] | None, str | None, bool, dict[str, str] | None]
+# The ids of the metrics whose labels include the given pairs, as the store holds them now.
+FindLabelled = Callable[[Mapping[str, str]], Awaitable[list[str]]]
+
+
+class LabelMatch:
+    """Whether an event is about a metric whose labels include `wanted`: one of `metric_ids` (those the
+    store held when the stream began), or one whose `metric_created` event, seen since, shows such labels.
+    Ids are only ever added (a deleted metric's id is never reused), so the order events are asked in
+    does not matter."""
+
+    __slots__ = ("metric_ids", "wanted")
+
+    def __init__(self, wanted: Mapping[str, str], metric_ids: set[str]) -> None:
+        self.wanted = wanted
+        self.metric_ids = metric_ids
+
+    def __call__(self, event: Event) -> bool:
+        if (
+            event.type == METRIC_CREATED
+            and event.metric_id not in self.metric_ids
+            and has_labels(orjson.loads(event.body).get("labels") or {}, self.wanted)
+        ):
+            self.metric_ids.add(event.metric_id)
+        return event.metric_id in self.metric_ids
 
 
 # --- the stream ------------------------------------------------------------------------------------
 
 
 def parse_request(scope: Scope) -> Request:
-    """(last_event_id, types, metric_id, earliest) from the header and query; bad filters raise."""
+    """(last_event_id, types, metric_id, earliest, labels) from the header and query; bad filters raise."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     last_event_id = next(
         (value.decode("latin-1") for name, value in scope["headers"] if name == b"last-event-id"),
@@ -62,15 +93,33 @@ def parse_request(scope: Scope) -> Request:
     start = query.get("start", ["now"])[-1]
     if start not in ("now", "earliest"):
         raise ValidationError("start must be now or earliest")
-    return last_event_id or None, types, metric_id, start == "earliest"
+    labels = parse_label_query(query["labels"]) if "labels" in query else None
+    return last_event_id or None, types, metric_id, start == "earliest", labels
 
 
-async def watch(broadcaster: Broadcaster, scope: Scope, send: Send, receive: Receive) -> None:
+async def _label_match(broadcaster: Broadcaster, labels: Mapping[str, str], find: FindLabelled) -> LabelMatch:
+    """The `LabelMatch` of a stream about to connect: the store's matching metrics, and those whose
+    creation the log holds, which the store may no longer (deleted since; the stream may replay them)."""
+    match = LabelMatch(labels, set(await find(labels)))
+    log = broadcaster.log
+    # No await from here to `connect`: every later event passes through `match` in order.
+    for event in log.between(log.base, log.head):
+        if event.type == METRIC_CREATED:
+            match(event)
+    return match
+
+
+async def watch(
+    broadcaster: Broadcaster, scope: Scope, send: Send, receive: Receive, find: FindLabelled
+) -> None:
     """Serve one SSE client until it leaves, is dropped, or the server shuts down. One coroutine for
-    the whole stream (the helpers below are plain functions): each frame held per connection counts."""
+    the whole stream (the helpers below are plain functions): each frame held per connection counts.
+    `find` gives the ids of the metrics with some labels, for a `labels=` filter."""
     try:
         request = parse_request(scope)
-        client = broadcaster.connect(*request)
+        last_event_id, types, metric_id, earliest, labels = request
+        matches = None if labels is None else await _label_match(broadcaster, labels, find)
+        client = broadcaster.connect(last_event_id, types, metric_id, earliest, matches)
     except MetricStreamError as error:
         log_event(
             log,
@@ -121,7 +170,7 @@ async def watch(broadcaster: Broadcaster, scope: Scope, send: Send, receive: Rec
 def _log_connect(broadcaster: Broadcaster, client: Client, scope: Scope, request: Request) -> int:
     """The `stream_connect` line; returns the stream's number, which pairs it with its disconnect line."""
     stats = broadcaster.statistics()
-    last_event_id, types, metric_id, _ = request
+    last_event_id, types, metric_id, _, labels = request
     log_event(
         log,
         logging.INFO,
@@ -131,6 +180,7 @@ def _log_connect(broadcaster: Broadcaster, client: Client, scope: Scope, request
         last_event_id=last_event_id,
         types=",".join(sorted(types)) if types is not None else None,
         metric_id=metric_id,
+        labels=None if labels is None else format_labels(labels),
         replay=client.mark - client.cursor,
         reset=client.reset,
         clients=stats.clients,

@@ -46,7 +46,7 @@ def test_create_metric_201_trims_name_and_assigns_uuid7(http: httpx.Client, name
     assert response.status_code == 201
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"id", "name", "input_frequency"}
+    assert set(body) == {"id", "name", "input_frequency", "labels", "unit", "description"}
     assert_uuid7(body["id"])
     assert body["name"] == stored
     assert body["input_frequency"] is None
@@ -69,7 +69,7 @@ def test_create_metric_ignores_unknown_fields_and_client_ids(http: httpx.Client)
     chosen = new_id()
     body = post_metric(http, id=chosen, extra="ignored")
     assert body["id"] != chosen
-    assert set(body) == {"id", "name", "input_frequency"}
+    assert set(body) == {"id", "name", "input_frequency", "labels", "unit", "description"}
 
 
 def test_create_metric_ids_are_distinct_and_increasing(http: httpx.Client) -> None:
@@ -231,7 +231,9 @@ def test_get_metric_unknown_404(http: httpx.Client, unknown: str) -> None:
 
 
 def test_metrics_are_found_by_exact_name(hub: Hub, http: httpx.Client) -> None:
-    first, other, second = (post_metric(http, name) for name in ("cpu", "CPU", "cpu"))
+    # two metrics named cpu, told apart by their labels
+    first, other = post_metric(http, "cpu", labels={"host": "a"}), post_metric(http, "CPU")
+    second = post_metric(http, "cpu", labels={"host": "b"})
     hub.service.create_reading(second["id"], 2.5)
     answer = http.get("/metrics", params={"name": "cpu"})
     assert answer.status_code == 200

@@ -287,6 +287,25 @@ def test_a_metric_created_over_http_appears_without_reload(tab: Tab, server: Hub
     assert tab.errors == []
 
 
+def test_a_card_shows_the_unit_beside_the_value_and_the_labels_under_the_name(tab: Tab, server: Hub) -> None:
+    page = open_dashboard(tab, server)
+    plain = server.service.create_metric("plain")
+    # names, labels and units are any text: shown as text, never run as markup
+    body = {"name": "<i>temp</i>", "labels": {"room": "<b>lab</b>", "floor": "2"}, "unit": "°C"}
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        created = http.post("/metrics", json=body).json()
+        http.post("/metrics/readings", json={"metric_id": created["id"], "value": 21.5})
+    expect(page.locator(f"{card(created['id'])} .card-name")).to_have_text("<i>temp</i>")
+    expect(page.locator(f"{card(created['id'])} .card-labels")).to_have_text("floor=2 · room=<b>lab</b>")
+    expect(page.locator(f"{card(created['id'])} .value")).to_have_text("21.50")
+    expect(page.locator(f"{card(created['id'])} .unit")).to_have_text("°C")
+    assert page.locator(f"{card(created['id'])} b, {card(created['id'])} i").count() == 0
+    # a metric with neither shows neither
+    expect(page.locator(f"{card(plain.id)} .card-labels")).to_be_hidden()
+    expect(page.locator(f"{card(plain.id)} .unit")).to_be_hidden()
+    assert tab.errors == []
+
+
 @pytest.mark.parametrize("width", [1280, 375])
 def test_the_empty_state_shows_a_whole_command_that_works(tab: Tab, server: Hub, width: int) -> None:
     tab.page.set_viewport_size({"width": width, "height": 800})

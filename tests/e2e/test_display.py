@@ -177,8 +177,8 @@ def test_a_script_never_imports_ipython() -> None:
 
 @pytest.mark.usefixtures("terminal")
 def test_a_name_several_metrics_have_is_ambiguous(hub: Hub) -> None:
-    hub.service.create_metric("cpu")
-    hub.service.create_metric("cpu")
+    hub.service.create_metric("cpu", labels={"host": "a"})
+    hub.service.create_metric("cpu", labels={"host": "b"})
     with pytest.raises(ConflictError, match=r"^2 metrics are named 'cpu': show one by its id "):
         hub.show("cpu")
 

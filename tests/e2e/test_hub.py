@@ -445,14 +445,16 @@ def test_create_metric_returns_a_frozen_metric_and_emits_the_http_event(
 ) -> None:
     stream = open_stream(hub.url)
     stream.expect_open()
-    over_http = http.post("/metrics", json={"name": "  Température CPU ", "input_frequency": 5})
+    # one name, two metrics: told apart by their labels (the same name and labels would be one metric)
+    body = {"name": "  Température CPU ", "input_frequency": 5, "labels": {"via": "http"}}
+    over_http = http.post("/metrics", json=body)
     assert over_http.status_code == 201
-    metric = hub.service.create_metric("  Température CPU ", 5)
+    metric = hub.service.create_metric("  Température CPU ", 5, labels={"via": "python"})
     plain = hub.service.create_metric("no frequency")
 
     assert isinstance(metric, Metric)
     assert (metric.name, metric.input_frequency) == ("Température CPU", 5.0)
-    assert {**over_http.json(), "id": metric.id} == metric.to_dict()
+    assert {**over_http.json(), "id": metric.id, "labels": {"via": "python"}} == metric.to_dict()
     assert plain.input_frequency is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         metric.name = "renamed"  # type: ignore[misc]

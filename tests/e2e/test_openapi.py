@@ -115,13 +115,17 @@ def test_openapi_query_parameters(openapi: dict[str, Any]) -> None:
     assert parameters["limit"]["schema"]["minimum"] == 1
     assert parameters["limit"]["schema"]["default"] == 1000
     listing = openapi["paths"]["/metrics"]["get"]
-    assert {parameter["name"] for parameter in listing["parameters"]} >= {"with_readings"}
+    assert {parameter["name"] for parameter in listing["parameters"]} >= {"with_readings", "name", "labels"}
+    stream = {parameter["name"] for parameter in openapi["paths"]["/events/watch"]["get"]["parameters"]}
+    assert stream >= {"types", "metric_id", "labels"}
+    metric = openapi["components"]["schemas"]["MetricOut"]["properties"]
+    assert set(metric) >= {"labels", "unit", "description"}
 
 
 @pytest.mark.parametrize(
     ("path", "method", "statuses"),
     [
-        ("/metrics", "post", {"201", "400", "408", "409", "413", "415", "503"}),
+        ("/metrics", "post", {"200", "201", "400", "408", "409", "413", "415", "503"}),
         ("/metrics", "get", {"200", "400", "503"}),
         ("/metrics/{metric_id}", "get", {"200", "400", "404", "503"}),
         ("/metrics/readings", "post", {"201", "400", "404", "413", "415", "503"}),

@@ -112,11 +112,12 @@ def test_write_with_the_token_is_201(secured: Hub) -> None:
 def test_refused_write_keeps_the_connection_usable(secured: Hub) -> None:
     # One connection only: if the refusal left the body unread and closed silently, the next request fails.
     with httpx.Client(base_url=secured.url, timeout=10, limits=httpx.Limits(max_connections=1)) as http:
-        for _ in range(3):
+        for attempt in range(3):
             refused = http.post("/metrics", json={"name": "x" * 1000})
             assert refused.status_code == 401
             assert "connection" not in refused.headers
-            assert http.post("/metrics", json={"name": "ok"}, headers=bearer(WRITE)).status_code == 201
+            created = http.post("/metrics", json={"name": f"ok {attempt}"}, headers=bearer(WRITE))
+            assert created.status_code == 201
 
 
 def test_refused_write_with_a_large_body_says_connection_close(start_hub: StartHub) -> None:

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { Format, formatDuration, parseTime } from "../../../metricstream/dashboard/format.js";
+import { Format, formatDuration, formatLabels, parseTime } from "../../../metricstream/dashboard/format.js";
 
 const format = new Format({ locale: "en-US", timeZone: "UTC" });
 // ICU versions differ in which space comes before AM/PM (U+0020 or U+202F)
@@ -87,4 +87,12 @@ test("parseTime reads RFC 3339 with up to 9 fractional digits", () => {
   assert.equal(parseTime("2024-01-02T13:04:05.123Z"), time);
   assert.equal(parseTime("2024-01-02T15:04:05.1234+02:00"), time);
   assert.equal(parseTime("2024-01-02T13:04:05Z"), time - 123);
+});
+
+test("formatLabels: name=value pairs joined by a middle dot, as given; nothing for none", () => {
+  assert.equal(formatLabels({ dc: "x", host: "a" }), "dc=x · host=a");
+  assert.equal(formatLabels({ path: "a=b, c" }), "path=a=b, c");
+  assert.equal(formatLabels({}), "");
+  assert.equal(formatLabels(undefined), "");
+  assert.equal(formatLabels(null), "");
 });

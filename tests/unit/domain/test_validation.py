@@ -205,7 +205,13 @@ def test_input_frequency_rejected(frequency: object) -> None:
 
 def test_models_ignore_extra_fields_and_are_frozen() -> None:
     result = validate(MetricIn, {"name": "x", "id": "chosen", "readings": []})
-    assert result.model_dump() == {"name": "x", "input_frequency": None}
+    assert result.model_dump() == {
+        "name": "x",
+        "input_frequency": None,
+        "labels": {},
+        "unit": None,
+        "description": None,
+    }
     with pytest.raises(pydantic.ValidationError):
         result.name = "y"
 

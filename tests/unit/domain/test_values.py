@@ -40,7 +40,22 @@ def test_format_timestamp(moment: datetime, text: str) -> None:
 
 def test_metric_to_dict_and_frozen() -> None:
     metric = Metric(METRIC_ID, "CPU", 1.5)
-    assert metric.to_dict() == {"id": METRIC_ID, "name": "CPU", "input_frequency": 1.5}
+    assert metric.to_dict() == {
+        "id": METRIC_ID,
+        "name": "CPU",
+        "input_frequency": 1.5,
+        "labels": {},
+        "unit": None,
+        "description": None,
+    }
+    labelled = Metric(METRIC_ID, "CPU", None, {"host": "a"}, "%", "busy time")
+    assert labelled.to_dict() == {
+        **metric.to_dict(),
+        "input_frequency": None,
+        "labels": {"host": "a"},
+        "unit": "%",
+        "description": "busy time",
+    }
     assert Metric(METRIC_ID, "CPU").to_dict()["input_frequency"] is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         metric.name = "GPU"  # type: ignore[misc]

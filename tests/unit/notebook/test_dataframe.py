@@ -17,10 +17,12 @@ from metricstream.domain.values import Metric, MetricReading
 from metricstream.notebook.dataframe import to_dataframe
 
 CPU = Metric("01a21b32-2870-78a3-85f4-5b37387bfd17", "CPU Temperature", 1.0)
-FAN = Metric("01a21b32-2871-7000-8000-000000000001", "Fan Speed")
+FAN = Metric(
+    "01a21b32-2871-7000-8000-000000000001", "Fan Speed", labels={"rack": "r1", "fan": "2"}, unit="1/min"
+)
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 READING_COLUMNS = ["id", "metric_id", "value", "timestamp"]
-NAMED_COLUMNS = ["id", "metric_id", "metric", "value", "timestamp"]
+NAMED_COLUMNS = ["id", "metric_id", "metric", "value", "timestamp", "labels", "unit"]
 
 
 def reading(n: int, metric: Metric = CPU, value: float = 1.0, seconds: float = 0) -> MetricReading:
@@ -28,7 +30,7 @@ def reading(n: int, metric: Metric = CPU, value: float = 1.0, seconds: float = 0
 
 
 def assert_dtypes(frame: pd.DataFrame) -> None:
-    for column in ("id", "metric_id", "metric"):
+    for column in ("id", "metric_id", "metric", "labels", "unit"):
         if column in frame:
             assert pd.api.types.is_string_dtype(frame[column]), column
     assert frame["value"].dtype == "float64"
@@ -133,6 +135,10 @@ def test_metric_names_from_metric_objects_or_dicts() -> None:
         frame = to_dataframe(items, metrics=metrics)
         assert list(frame.columns) == NAMED_COLUMNS
         assert frame["metric"].tolist() == ["CPU Temperature", "Fan Speed"]
+        # labels as the labels= query writes them, sorted by name; "" for none
+        assert frame["labels"].tolist() == ["", "fan=2,rack=r1"]
+        assert frame["unit"].iloc[1] == "1/min"
+        assert pd.isna(frame["unit"].iloc[0])
         assert_dtypes(frame)
 
 
@@ -140,6 +146,7 @@ def test_a_reading_of_an_unlisted_metric_has_a_missing_name() -> None:
     frame = to_dataframe([reading(1, CPU), reading(2, FAN, seconds=1)], metrics=[CPU])
     assert frame["metric"].iloc[0] == "CPU Temperature"
     assert pd.isna(frame["metric"].iloc[1])  # missing, not the text "nan" or "None"
+    assert pd.isna(frame["labels"].iloc[1])
 
 
 def test_empty_input_has_the_columns_and_dtypes() -> None:

@@ -268,3 +268,28 @@ def test_a_retained_event_holds_about_its_own_size() -> None:
     body, frame = len(kept[0].body), len(kept[0].frame)
     # body and frame bytes, plus object headers, an id string and the dataclass: well under 1 KB
     assert held < body + frame + 600, f"{held:.0f} B held per event ({body} B body, {frame} B frame)"
+
+
+def test_a_filter_with_a_callers_test_asks_it_of_every_event_first() -> None:
+    """A `labels=` filter (web/watch.py) learns from events the stream does not send, such as a metric's
+    creation when only readings are wanted: it is asked before the type test."""
+    first, second = Metric(new_id(), "a"), Metric(new_id(), "b")
+    asked: list[str] = []
+
+    def about_first(event: Event) -> bool:
+        asked.append(event.type)
+        return event.metric_id == first.id
+
+    readings_only = StreamFilter.of(frozenset({READING_CREATED}), None, about_first)
+    assert readings_only is not None
+    everything = StreamFilter.of(None, None, about_first)
+    assert everything is not None  # a caller's test alone is a filter
+    assert everything.kinds == tuple(
+        (kind, "") for kind in sorted({METRIC_CREATED, READING_CREATED, METRIC_DELETED})
+    )
+    created = Event.create(METRIC_CREATED, first, 1.0)
+    reading = Event.create(READING_CREATED, MetricReading(new_id(), first.id, 1.0, datetime.now(UTC)), 2.0)
+    other = Event.create(READING_CREATED, MetricReading(new_id(), second.id, 1.0, datetime.now(UTC)), 3.0)
+    assert [readings_only.wants(e) for e in (created, reading, other)] == [False, True, False]
+    assert asked == [METRIC_CREATED, READING_CREATED, READING_CREATED]
+    assert [everything.wants(e) for e in (created, reading, other)] == [True, True, False]
