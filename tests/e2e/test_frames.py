@@ -23,8 +23,13 @@ BUCKET_COLUMNS = ["metric", "metric_id", "start", "count", "min", "max", "avg", 
 
 
 def _fill(service: MetricService) -> list[Metric]:
-    """Three metrics, two named alike, with readings out of order and ties in time."""
-    metrics = [service.create_metric(name) for name in ("loss", "acc", "loss")]
+    """Three metrics, two named alike (told apart by their labels), with readings out of order and ties in
+    time."""
+    metrics = [
+        service.create_metric("loss", labels={"run": "a"}),
+        service.create_metric("acc"),
+        service.create_metric("loss", labels={"run": "b"}),
+    ]
     for offset, metric in enumerate(metrics):
         items = [
             {

@@ -99,3 +99,14 @@ def test_an_old_metric_is_found_again_by_a_repeated_create(legacy_hub: Hub) -> N
             f"metric {temp.id} has this name and these labels already, with another input_frequency and "
             "unit: give the same, or other labels for another metric",
         )
+
+
+def test_a_mapping_naming_the_shared_name_is_refused_as_over_http(legacy_hub: Hub) -> None:
+    with httpx.Client(base_url=legacy_hub.url, timeout=10) as http:
+        before = listed(http)
+        answer = http.post("/metrics/readings/batch", json={"readings": [{"metric": "cpu", "value": 1}]})
+        with pytest.raises(ConflictError) as raised:
+            legacy_hub.service.log({"acc": 0.5, "cpu": 0.3})
+        assert raised.value.message == answer.json()["error"] == SHARED
+        assert answer.status_code == 409
+        assert listed(http) == before  # no `acc` either: all or nothing

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from metricstream.clock import ManualClock
-from metricstream.errors import ConflictError, HubError, ValidationError
+from metricstream.errors import HubError, ValidationError
 from metricstream.server.hub import Hub
 from tests.support.hubs import FAST
 from tests.support.raw_stream import OpenStream
@@ -103,17 +103,6 @@ def test_max_batch_holds_for_a_mapping_as_over_http(make_hub: MakeHub) -> None:
         hub.service.log({"a": 1, "b": 1, "c": 1})
     assert raised.value.message == answer["error"] == "at most 2 readings per batch, got 3"
     assert hub.service.list_metrics() == []
-
-
-def test_a_name_several_metrics_have_is_refused_as_over_http(hub: Hub, http: httpx.Client) -> None:
-    hub.service.create_metric("loss")
-    hub.service.create_metric("loss")
-    answer = http.post("/metrics/readings/batch", json={"readings": [{"metric": "loss", "value": 1}]})
-    with pytest.raises(ConflictError) as raised:
-        hub.service.log({"acc": 0.5, "loss": 0.3})
-    assert raised.value.message == answer.json()["error"]
-    assert answer.status_code == 409
-    assert [m.name for m in hub.service.list_metrics()] == ["loss", "loss"]
 
 
 def test_an_empty_mapping_stores_nothing(hub: Hub, http: httpx.Client) -> None:
