@@ -24,6 +24,8 @@ MAX_LABELS: Final = 32
 MAX_LABEL_VALUE_LENGTH: Final = 1024  # a host, a sensor, a path: long enough, and a bound on stored bytes
 LABEL_NAME: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _NOT_IN_LABEL_NAMES = re.compile(r"[^a-zA-Z0-9_]")
+# Not UTF-8: a value holding one could be stored but never sent (orjson refuses it), as names refuse it too.
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def label_name_from(foreign: str) -> str:
@@ -61,6 +63,11 @@ def validate_labels(labels: object) -> dict[str, str]:
             raise ValidationError(f"label {name!r} must not be empty: leave the label out instead")
         if len(value) > MAX_LABEL_VALUE_LENGTH:
             raise ValidationError(f"label {name!r} is longer than {MAX_LABEL_VALUE_LENGTH} characters")
+        surrogate = _LONE_SURROGATE.search(value)
+        if surrogate is not None:
+            raise ValidationError(
+                f"label {name!r} must not contain a lone surrogate (U+{ord(surrogate.group()):04X})"
+            )
         checked[name] = value
     return checked
 
