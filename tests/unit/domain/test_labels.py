@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metricstream.domain.labels import (
@@ -46,6 +46,7 @@ def test_label_name_from_refuses_an_empty_key() -> None:
         label_name_from("")
 
 
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
 @given(st.text(min_size=1))
 def test_label_name_from_always_gives_a_name_validate_labels_takes(foreign: str) -> None:
     name = label_name_from(foreign)
