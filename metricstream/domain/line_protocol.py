@@ -45,8 +45,10 @@ _INT64: Final = range(-(2**63), 2**63)
 _UINT64: Final = range(2**64)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
-# What only the careful path reads: escapes, quotes, control characters (other than the line ends).
+# What only the careful path reads: escapes, quotes, control characters; in a body, all but "\n".
 _NEEDS_CARE = re.compile(r'[\\"\x00-\x1f\x7f]')
+_BODY_NEEDS_CARE = re.compile(r'[\\"\x00-\x09\x0b-\x1f\x7f]')
+_BODY_NEEDS_CARE_BYTES = re.compile(rb'[\\"\x00-\x09\x0b-\x1f\x7f]')
 # Tokens as the reference's takeEsc reads them: a backslash before an escapable character escapes it, any
 # other backslash is itself; a token ends at a separator or a control character.
 _MEASUREMENT = re.compile(r"(?:\\[, ]|\\|[^, \\\x00-\x1f\x7f])*+")
@@ -115,27 +117,31 @@ def parse_lines(body: str | bytes, precision: str = "ns") -> ParsedLines:
     takes it (a `ValidationError` for others)."""
     times = _Times(_PRECISIONS[normalize_precision(precision)])
     lines, undecodable = _split(body)
+    # Most bodies hold no escape, quote, "\r" or control character: then no line needs looking at for one.
+    care = _BODY_NEEDS_CARE_BYTES.search(body) if isinstance(body, bytes) else _BODY_NEEDS_CARE.search(body)
+    plain = care is None and not undecodable
     result = ParsedLines()
     index = 0
     while index < len(lines):
         number = index + 1
-        text = lines[index].removesuffix("\r")
+        text = lines[index]
         index += 1
         try:
-            if number in undecodable:
-                raise _Refused("not valid UTF-8")
-            samples = None if _NEEDS_CARE.search(text) else _fast_line(text, number, times)
-            if samples is None:
-                reader = _Reader(text, lines, index)
-                try:
-                    point = reader.point()
-                finally:
-                    index = reader.index
-                samples = [] if point is None else _samples(point, number, times)
+            if not plain:
+                if number in undecodable:
+                    raise _Refused("not valid UTF-8")
+                text = text.removesuffix("\r")
+            if (plain or not _NEEDS_CARE.search(text)) and _fast_line(text, number, times, result.samples):
+                continue
+            reader = _Reader(text, lines, index)
+            try:
+                point = reader.point()
+            finally:
+                index = reader.index
+            if point is not None:
+                result.samples.extend(_samples(point, number, times))
         except _Refused as refused:
             result.errors.append(LineError(number, str(refused)))
-        else:
-            result.samples.extend(samples)
     return result
 
 
@@ -166,11 +172,11 @@ class _Times:
 
     def __init__(self, per_unit: int) -> None:
         self.per_unit = per_unit
-        self.last_text = ""
-        self.last: datetime | None = None
+        self.last_text: str | None = None
+        self.last = _EPOCH
 
     def parse(self, text: str) -> datetime:
-        if text == self.last_text and self.last is not None:
+        if text == self.last_text:
             return self.last
         if not _INTEGER.fullmatch(text):
             raise _Refused(f"invalid timestamp {text!r}: not an integer")
@@ -185,58 +191,67 @@ class _Times:
         return moment
 
 
-def _fast_line(text: str, number: int, times: _Times) -> list[Sample] | None:
-    """The samples of a plain line (no escapes, quotes or control characters, single spaces, numbers only),
-    read with str.split; None for anything else, which the careful path reads and words the errors of."""
+def _fast_line(text: str, number: int, times: _Times, samples: list[Sample]) -> bool:
+    """Appends the samples of a plain line (no escapes, quotes or control characters, single spaces,
+    numbers only), read with str.split; False for anything else, which the careful path reads and words
+    the errors of. It refuses a line only as the careful path would, in the same order (fields, then tags,
+    then the timestamp). The hot path: kept in one function."""
     parts = text.split(" ")
     if len(parts) == 2:
         series, fields_text = parts
-        moment = None
-    elif len(parts) == 3:
+        timestamp = None
+    elif len(parts) == 3 and parts[2]:
         series, fields_text, timestamp = parts
-        if not _INTEGER.fullmatch(timestamp):
-            return None
-        moment = times.parse(timestamp)
     else:
-        return None
+        return False
     measurement, comma, tags_text = series.partition(",")
-    if not measurement or measurement[0] == "#" or not fields_text:
-        return None
-    labels = _labels_of_text(tags_text) if comma else {}
-    if labels is None:
-        return None
+    if not measurement or measurement[0] == "#":
+        return False
     values: dict[str, float] = {}
     for pair in fields_text.split(","):
-        key, equals, value = pair.partition("=")
-        number_value = _fast_number(value) if key and equals else None
-        if number_value is None:
-            return None
-        values[key] = number_value
-    return [
-        Sample(measurement if key == "value" else f"{measurement}_{key}", value, labels, moment, line=number)
-        for key, value in values.items()
-    ]
+        key, _, value_text = pair.partition("=")
+        if value_text[-1:] in _FLOAT_ENDS:
+            # float() also reads "1_0", " 1", Arabic digits and "-inf", and 1e999 as infinity
+            if not key or value_text[0] not in _FLOAT_STARTS or "_" in value_text or not value_text.isascii():
+                return False
+            try:
+                value = float(value_text)
+            except ValueError:
+                return False
+            if not math.isfinite(value):
+                return False
+        else:
+            integer = _fast_integer(value_text)
+            if integer is None or not key:
+                return False
+            value = integer
+        values[key] = value
+    labels = _labels_of_text(tags_text) if comma else {}
+    if labels is None:
+        return False
+    moment = None if timestamp is None else times.parse(timestamp)
+    for key, value in values.items():
+        name = measurement if key == "value" else f"{measurement}_{key}"
+        samples.append(Sample(name, value, labels, moment, line=number))
+    return True
 
 
-def _fast_number(text: str) -> float | None:
-    """A float, `2i` or `3u` field value; None for anything else (booleans, syntax errors, out of range)."""
-    if not text or not text.isascii():
-        return None
-    last = text[-1]
-    if last == "i" or last == "u":
+_FLOAT_STARTS: Final = frozenset("-.0123456789")
+_FLOAT_ENDS: Final = frozenset(".0123456789")
+
+
+def _fast_integer(text: str) -> float | None:
+    """A `2i` or `3u` field value as a float; None for anything else (booleans, syntax, out of range)."""
+    last = text[-1:]
+    if last == "i":
         digits = text[:-1]
-        if not (_INTEGER if last == "i" else _UNSIGNED).fullmatch(digits):
-            return None
-        whole = int(digits)
-        return float(whole) if whole in (_INT64 if last == "i" else _UINT64) else None
-    if text[0] not in "-.0123456789" or "_" in text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    # float() also reads "-inf" and "-nan", and 1e999 as infinity
-    return value if math.isfinite(value) else None
+        if _INTEGER.fullmatch(digits) and (whole := int(digits)) in _INT64:
+            return float(whole)
+    elif last == "u":
+        digits = text[:-1]
+        if _UNSIGNED.fullmatch(digits) and (whole := int(digits)) in _UINT64:
+            return float(whole)
+    return None
 
 
 @functools.lru_cache(maxsize=4096)  # a body repeats its few series over and over
@@ -465,7 +480,7 @@ class _Reader:
         text = match.group()
         character = self.peek()
         if character and character not in " \r":
-            raise _Refused(f"invalid timestamp {self.text[start:]!r}")
+            raise _Refused(f"invalid timestamp {self.text[start:]!r}: not an integer")
         self.skip_spaces()
         if self.peek():
             raise _Refused(f"unexpected text after timestamp: {self.text[self.at :]!r}")

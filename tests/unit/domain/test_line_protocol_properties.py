@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from influxdb_client.client.write.point import Point
 
-from metricstream.domain.labels import label_name_from
-from metricstream.domain.line_protocol import parse_lines
+from metricstream.domain.labels import Sample, label_name_from
+from metricstream.domain.line_protocol import _fast_line, _Reader, _Refused, _samples, _Times, parse_lines
 
 PROPERTY = settings(max_examples=300, derandomize=True, database=None, deadline=None)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -163,3 +163,71 @@ def test_integers_and_unsigned_integers_become_floats(text: str, careful: bool) 
 def test_integers_out_of_their_range_are_refused(text: str) -> None:
     (error,) = parse_lines(f"m x={text}").errors
     assert error.reason.endswith(f"value {text[:-1]} out of range")
+
+
+# Pieces of lines, right (first) and wrong, that both paths must read alike.
+MEASUREMENTS = ["m", "cpu", "é", "#m", "", "m=1", "\u00a0"]
+TAGS = ["a=b", "h-1=a", "h_1=b", "1st=c", "b=é", "a=b=c", "=b", "a=", "a", ""]
+FIELDS = [
+    "x=1",
+    "x=1i",
+    "x=2u",
+    "x=-1.5e3",
+    "x=.5",
+    "x=1.",
+    "value=3",
+    "y=-0",
+    "é=0",
+    "x=-inf",
+    "x=1_0",
+    "x=true",
+    "x=t",
+    "x=+1",
+    "x=1e999",
+    "x=9223372036854775808i",
+    "y=-1u",
+    "x=",
+    "=1",
+    "x=1=2",
+    "",
+]
+TIMESTAMPS = ["1700000000000000000", "-1", "0", "1-2", "abc", "9223372036854775808", ""]  # fmt: skip
+
+
+def mostly_right(pieces: list[str], right: int) -> st.SearchStrategy[str]:
+    """One of `pieces`, three times in four one of the first `right`."""
+    return st.one_of(*[st.sampled_from(pieces[:right])] * 3, st.sampled_from(pieces))
+
+
+@st.composite
+def lines(draw: st.DrawFn) -> str:
+    tags = draw(st.lists(mostly_right(TAGS, 5), max_size=3))
+    fields = draw(st.lists(mostly_right(FIELDS, 9), min_size=1, max_size=3))
+    timestamp = draw(st.none() | mostly_right(TIMESTAMPS, 3))
+    return (
+        draw(mostly_right(MEASUREMENTS, 3))
+        + "".join("," + tag for tag in tags)
+        + draw(mostly_right([" ", "  ", ""], 1))
+        + ",".join(fields)
+        + ("" if timestamp is None else " " + timestamp)
+    )
+
+
+@PROPERTY
+@given(lines())
+def test_the_fast_path_reads_a_line_as_the_careful_path_does(line: str) -> None:
+    """Whatever the fast path accepts or refuses, the careful path (the reference's reading) accepts or
+    refuses alike, with the same samples or reason; the fast path may only pass a line on."""
+    fast_samples: list[Sample] = []
+    try:
+        fast: object = _fast_line(line, 1, _Times(1), fast_samples)
+    except _Refused as refused:
+        fast = str(refused)
+    if fast is False:
+        return
+    try:
+        point = _Reader(line, [line], 1).point()
+        careful: object = [] if point is None else _samples(point, 1, _Times(1))
+    except _Refused as refused:
+        careful = str(refused)
+    assert careful == (fast_samples if fast is True else fast)
