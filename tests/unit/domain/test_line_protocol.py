@@ -547,3 +547,19 @@ def test_normalize_precision_refuses_others(given: str) -> None:
     assert str(raised.value) == message
     with pytest.raises(ValidationError):
         parse_lines("m x=1", given)
+
+
+def test_a_tab_is_allowed_in_a_comment_as_the_grammar_says() -> None:
+    # The reference decoder refuses it; its grammar (comment = "#" { not(nonprintable_char) | "\t" }) and
+    # InfluxDB take it.
+    assert samples_of("# a\tcomment\nm x=1") == [Sample("m_x", 1.0, line=2)]
+    assert errors_of("# a\x01comment\nm x=1") == [LineError(1, "invalid character found in comment line")]
+
+
+def test_str_and_bytes_bodies_read_alike() -> None:
+    body = 'cpu,host=a x=1 5\r\nm\\ 1,t=\\= y=2u\n# note\nbad\nm s="x"\r\n'
+    assert parse_lines(body) == parse_lines(body.encode())
+    assert [str(error) for error in parse_lines(body).errors] == [
+        "line 4: expected tag key or field, found end of line",
+        "line 5: field 's' is a string: only numbers (float, integer, unsigned) become readings",
+    ]
