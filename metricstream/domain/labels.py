@@ -14,6 +14,7 @@ from ..errors import ValidationError
 __all__ = [
     "LABEL_NAME",
     "MAX_LABELS",
+    "MAX_LABEL_NAME_LENGTH",
     "MAX_LABEL_VALUE_LENGTH",
     "Sample",
     "label_name_from",
@@ -21,6 +22,7 @@ __all__ = [
 ]
 
 MAX_LABELS: Final = 32
+MAX_LABEL_NAME_LENGTH: Final = 200  # as a metric's name: a bound on stored bytes, and on messages
 MAX_LABEL_VALUE_LENGTH: Final = 1024  # a host, a sensor, a path: long enough, and a bound on stored bytes
 LABEL_NAME: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _NOT_IN_LABEL_NAMES = re.compile(r"[^a-zA-Z0-9_]")
@@ -51,6 +53,10 @@ def validate_labels(labels: object) -> dict[str, str]:
     checked: dict[str, str] = {}
     for name in sorted(labels, key=str):
         value = labels[name]
+        if isinstance(name, str) and len(name) > MAX_LABEL_NAME_LENGTH:
+            raise ValidationError(
+                f"label name {name[:20]!r}... is longer than {MAX_LABEL_NAME_LENGTH} characters"
+            )
         if not isinstance(name, str) or not LABEL_NAME.fullmatch(name):
             raise ValidationError(
                 f"label name {name!r} is not valid: use letters, digits and _, not starting with a digit"

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from metricstream.domain.labels import (
     LABEL_NAME,
+    MAX_LABEL_NAME_LENGTH,
     MAX_LABEL_VALUE_LENGTH,
     MAX_LABELS,
     Sample,
@@ -47,7 +48,7 @@ def test_label_name_from_refuses_an_empty_key() -> None:
 
 
 @settings(max_examples=300, derandomize=True, database=None, deadline=None)
-@given(st.text(min_size=1))
+@given(st.text(min_size=1, max_size=MAX_LABEL_NAME_LENGTH - len("key_")))
 def test_label_name_from_always_gives_a_name_validate_labels_takes(foreign: str) -> None:
     name = label_name_from(foreign)
     assert LABEL_NAME.fullmatch(name)
@@ -132,3 +133,12 @@ def test_sample_defaults_and_is_frozen() -> None:
     assert Sample("cpu", 1.5).labels is not sample.labels
     with pytest.raises(dataclasses.FrozenInstanceError):
         sample.value = 2.0  # type: ignore[misc]
+
+
+def test_validate_labels_bounds_a_name_length() -> None:
+    # A bound on stored bytes, as for values and metric names; the message shows only the name's start.
+    longest = "n" * MAX_LABEL_NAME_LENGTH
+    assert validate_labels({longest: "v"}) == {longest: "v"}
+    with pytest.raises(ValidationError) as raised:
+        validate_labels({longest + "n": "v"})
+    assert str(raised.value) == f"label name {'n' * 20!r}... is longer than 200 characters"
