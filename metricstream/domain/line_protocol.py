@@ -75,7 +75,7 @@ def normalize_precision(precision: str) -> str:
     if name not in _PRECISIONS:
         raise ValidationError(
             f"precision must be ns, us, ms or s (or n, u, ms, s, m or h, as /write takes it), "
-            f"not {precision!r}"
+            f"not {_shown(precision)}"
         )
     return name
 
@@ -181,14 +181,14 @@ class _Times:
         if text == self.last_text:
             return self.last
         if not _is_integer(text):
-            raise _Refused(f"invalid timestamp {text!r}: not an integer")
-        nanoseconds = int(text) * self.per_unit
-        if nanoseconds not in _INT64:
+            raise _Refused(f"invalid timestamp {_shown(text)}: not an integer")
+        whole = _bounded_int(text)
+        if whole is None or whole * self.per_unit not in _INT64:
             raise _Refused(
-                f"timestamp {text} is out of range: it must fall between 1677-09-21 and 2262-04-11 "
+                f"timestamp {_shown(text)} is out of range: it must fall between 1677-09-21 and 2262-04-11 "
                 "(int64 nanoseconds, as InfluxDB takes it)"
             )
-        moment = _EPOCH + timedelta(0, 0, nanoseconds // 1000)  # (days, seconds, microseconds)
+        moment = _EPOCH + timedelta(0, 0, whole * self.per_unit // 1000)  # (days, seconds, microseconds)
         self.last_text, self.last = text, moment
         return moment
 
@@ -247,13 +247,33 @@ def _fast_integer(text: str) -> float | None:
     last = text[-1:]
     if last == "i":
         digits = text[:-1]
-        if _is_integer(digits) and (whole := int(digits)) in _INT64:
+        if _is_integer(digits) and (whole := _bounded_int(digits)) is not None and whole in _INT64:
             return float(whole)
     elif last == "u":
         digits = text[:-1]
-        if digits.isascii() and digits.isdigit() and (whole := int(digits)) in _UINT64:
+        if (
+            digits.isascii()
+            and digits.isdigit()
+            and (whole := _bounded_int(digits)) is not None
+            and whole in _UINT64
+        ):
             return float(whole)
     return None
+
+
+def _bounded_int(text: str) -> int | None:
+    """`-?[0-9]+` text as an int, or None if it has more than 20 digits (leading zeros aside), more than
+    64 bits take: int() refuses more than 4300 digits, and is slow long before."""
+    digits = text.removeprefix("-").lstrip("0")
+    if len(digits) > 20:
+        return None
+    whole = int(digits or "0")
+    return -whole if text.startswith("-") else whole
+
+
+def _shown(text: str) -> str:
+    """`text` quoted for a reason, its first 27 characters only if longer than 30: a reason stays short."""
+    return repr(text) if len(text) <= 30 else f"{text[:27]!r}..."
 
 
 def _is_integer(text: str) -> bool:
@@ -290,8 +310,10 @@ def _labels(tags: list[tuple[str, str]]) -> dict[str, str]:
         if name in keys:
             other = keys[name]
             if other == key:
-                raise _Refused(f"tag key {key!r} is given twice")
-            raise _Refused(f"tag keys {other!r} and {key!r} both become the label name {name!r}")
+                raise _Refused(f"tag key {_shown(key)} is given twice")
+            raise _Refused(
+                f"tag keys {_shown(other)} and {_shown(key)} both become the label name {_shown(name)}"
+            )
         keys[name] = key
         labels[name] = value
     try:
@@ -307,7 +329,7 @@ def _samples(point: _Point, number: int, times: _Times) -> list[Sample]:
         if kind in ("bool", "string"):
             article = "a boolean" if kind == "bool" else "a string"
             raise _Refused(
-                f"field {key!r} is {article}: only numbers (float, integer, unsigned) become readings"
+                f"field {_shown(key)} is {article}: only numbers (float, integer, unsigned) become readings"
             )
         values[key] = _number(key, kind, text)
     labels = _labels(point.tags)
@@ -326,15 +348,15 @@ def _number(key: str, kind: str, text: str) -> float:
         "float": (_FLOAT, None),
     }[kind]
     if not syntax.fullmatch(text):
-        raise _Refused(f"field {key!r} has an invalid {_KIND_NAMES[kind]} value {text!r}")
+        raise _Refused(f"field {_shown(key)} has an invalid {_KIND_NAMES[kind]} value {_shown(text)}")
     if allowed is not None:
-        whole = int(text)
-        if whole not in allowed:
-            raise _Refused(f"field {key!r} has {_KIND_NAMES[kind]} value {text} out of range")
+        whole = _bounded_int(text)
+        if whole is None or whole not in allowed:
+            raise _Refused(f"field {_shown(key)} has {_KIND_NAMES[kind]} value {_shown(text)} out of range")
         return float(whole)
     value = float(text)
     if not math.isfinite(value):
-        raise _Refused(f"field {key!r} has float value {text} out of range")
+        raise _Refused(f"field {_shown(key)} has float value {_shown(text)} out of range")
     return value
 
 
@@ -403,7 +425,7 @@ class _Reader:
             if character != "=" or not key:
                 if key:
                     found = repr(character) if character else "end of line"
-                    raise _Refused(f"expected '=' after tag key {key!r}, found {found}")
+                    raise _Refused(f"expected '=' after tag key {_shown(key)}, found {found}")
                 if character == "=":
                     raise _Refused("empty tag key")
                 found = repr(character) if character else "end of line"
@@ -411,7 +433,7 @@ class _Reader:
             self.at += 1
             value = self.token(_KEY, _KEY_ESCAPE)
             if not value:
-                raise _Refused(f"expected tag value after tag key {key!r}, found none")
+                raise _Refused(f"expected tag value after tag key {_shown(key)}, found none")
             tags.append((key, value))
             if not self.peek():
                 break
@@ -428,7 +450,7 @@ class _Reader:
                 raise _Refused(self.unexpected("expected field key, found none", "at start of field key"))
             if self.peek() != "=":
                 found = repr(self.peek()) if self.peek() else "end of line"
-                raise _Refused(f"expected '=' after field key {key!r}, found {found}")
+                raise _Refused(f"expected '=' after field key {_shown(key)}, found {found}")
             self.at += 1
             fields.append((key, *self.field_value(key)))
             character = self.peek()
@@ -438,7 +460,7 @@ class _Reader:
                 self.at += 1
                 continue
             if character not in " \r":
-                raise _Refused(f"unexpected character {character!r} after field {key!r}")
+                raise _Refused(f"unexpected character {character!r} after field {_shown(key)}")
             self.skip_spaces()
             self.more = True
             return fields
@@ -446,21 +468,21 @@ class _Reader:
     def field_value(self, key: str) -> tuple[str, str]:
         character = self.peek()
         if not character:
-            raise _Refused(f"expected a value for field {key!r}, found end of line")
+            raise _Refused(f"expected a value for field {_shown(key)}, found end of line")
         if character == '"':
             return "string", self.string(key)
         if character in " ,":
-            raise _Refused(f"missing value for field {key!r}")
+            raise _Refused(f"missing value for field {_shown(key)}")
         match = _FIELD_VALUE.match(self.text, self.at)
         assert match is not None
         self.at = match.end()
         text = match.group()
         if character in "tTfF":
             if text not in _BOOLEANS:
-                raise _Refused(f"field {key!r} has an invalid boolean value {text!r}")
+                raise _Refused(f"field {_shown(key)} has an invalid boolean value {_shown(text)}")
             return "bool", text
         if character not in "-.0123456789":
-            raise _Refused(f"field {key!r} has a value of no known type: {text!r}")
+            raise _Refused(f"field {_shown(key)} has a value of no known type: {_shown(text)}")
         if text[-1] == "i":
             return "int", text[:-1]
         if text[-1] == "u":
@@ -475,7 +497,7 @@ class _Reader:
                 self.at = match.end()
                 return self.text[start : self.at - 1]
             if self.index == len(self.lines):
-                raise _Refused(f"expected a closing quote for string field {key!r}, found end of input")
+                raise _Refused(f"expected a closing quote for string field {_shown(key)}, found end of input")
             # a newline inside quotes belongs to the string
             self.text += "\n" + self.lines[self.index].removesuffix("\r")
             self.index += 1
@@ -488,8 +510,8 @@ class _Reader:
         text = match.group()
         character = self.peek()
         if character and character not in " \r":
-            raise _Refused(f"invalid timestamp {self.text[start:]!r}: not an integer")
+            raise _Refused(f"invalid timestamp {_shown(self.text[start:])}: not an integer")
         self.skip_spaces()
         if self.peek():
-            raise _Refused(f"unexpected text after timestamp: {self.text[self.at :]!r}")
+            raise _Refused(f"unexpected text after timestamp: {_shown(self.text[self.at :])}")
         return text or None

