@@ -202,7 +202,7 @@ def _fast_line(text: str, number: int, times: _Times, samples: list[Sample]) -> 
     if len(parts) == 2:
         series, fields_text = parts
         timestamp = None
-    elif len(parts) == 3 and parts[2]:
+    elif len(parts) == 3 and _is_integer(parts[2]):
         series, fields_text, timestamp = parts
     else:
         return False
