@@ -1,5 +1,5 @@
 """metricstream/domain/line_protocol.py against the reference decoder (github.com/influxdata/line-protocol):
-its whole test corpus, the cases of its decoder_test.go, and the mapping of issue 23.
+its whole test corpus (under issue 23's mapping), the cases of its decoder_test.go, and the syntax.
 
 data/line_protocol_corpus.jsonl.gz is the reference's lineprotocol/testdata/corpus.json (commit ea04bea,
 MIT, data/line_protocol_corpus.LICENSE), its "decode" cases one a line: the input, and either the points the
@@ -25,8 +25,6 @@ CORPUS = Path(__file__).parent / "data" / "line_protocol_corpus.jsonl.gz"
 CORPUS_PRECISIONS = {"1ns": "ns", "1µs": "us", "1ms": "ms", "1s": "s"}
 NS_PER_UNIT = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-T = 1_700_000_000_123_456_789  # ns
-T_US = EPOCH + timedelta(microseconds=1_700_000_000_123_456)
 
 
 def at_ns(nanoseconds: int) -> datetime:
@@ -47,7 +45,7 @@ def corpus_body(case: dict[str, Any]) -> str | bytes:
     return base64.b64decode(text["base64"]) if isinstance(text, dict) else str(text)
 
 
-def mapped(point: dict[str, Any], default_time: int) -> list[tuple[object, ...]] | None:
+def mapped(point: dict[str, Any]) -> list[tuple[object, ...]] | None:
     """The samples issue 23's mapping makes of a point the reference decoded, computed apart from the
     parser (None: the mapping refuses the line), as (name, labels, value, time or None) tuples."""
     tags = [(str(key), str(value)) for key, value in point["tags"]]
@@ -80,7 +78,7 @@ def disagreement(case: dict[str, Any]) -> str | None:
     expected: list[tuple[object, ...]] = []
     refused = False
     for point in case["points"]:
-        samples = mapped(point, case["default_time"])
+        samples = mapped(point)
         refused |= samples is None
         expected += samples or []
     if bool(parsed.errors) != refused:
