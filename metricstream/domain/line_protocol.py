@@ -96,7 +96,7 @@ class ParsedLines:
     """A body's samples, in the order of its lines and fields, and its refused lines. A body is written all
     or nothing, so a caller writes the samples only when there are no errors."""
 
-    samples: list[Sample] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)  # a line's samples share one labels dict
     errors: list[LineError] = field(default_factory=list)
 
 
@@ -282,7 +282,6 @@ def _is_integer(text: str) -> bool:
     return digits.isascii() and digits.isdigit()
 
 
-@functools.lru_cache(maxsize=4096)  # a body repeats its few series over and over
 def _labels_of_plain_tags(tags_text: str) -> dict[str, str] | None:
     pairs = []
     for pair in tags_text.split(","):
@@ -293,8 +292,16 @@ def _labels_of_plain_tags(tags_text: str) -> dict[str, str] | None:
     return _labels(pairs)
 
 
+# A body repeats its few series over and over; only short tag sets are kept, or the cache could hold
+# thousands of lines of megabytes.
+_cached_labels_of_plain_tags = functools.lru_cache(maxsize=4096)(_labels_of_plain_tags)
+_CACHED_TAGS_LENGTH: Final = 500
+
+
 def _labels_of_text(tags_text: str) -> dict[str, str] | None:
-    labels = _labels_of_plain_tags(tags_text)
+    if len(tags_text) > _CACHED_TAGS_LENGTH:
+        return _labels_of_plain_tags(tags_text)
+    labels = _cached_labels_of_plain_tags(tags_text)
     # a copy: the cached dict must not change when a caller changes a sample's labels
     return None if labels is None else dict(labels)
 

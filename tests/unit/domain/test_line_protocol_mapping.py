@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from metricstream.domain.labels import Sample
-from metricstream.domain.line_protocol import LineError, ParsedLines, normalize_precision, parse_lines
+from metricstream.domain.line_protocol import (
+    LineError,
+    ParsedLines,
+    _cached_labels_of_plain_tags,
+    normalize_precision,
+    parse_lines,
+)
 from metricstream.errors import ValidationError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -260,3 +266,14 @@ def test_normalize_precision_refuses_others(given: str) -> None:
     assert str(raised.value) == message
     with pytest.raises(ValidationError):
         parse_lines("m x=1", given)
+
+
+def test_long_tag_sets_are_read_but_not_kept() -> None:
+    # A cache of long tag sets could hold thousands of lines of megabytes.
+    cached = _cached_labels_of_plain_tags.cache_info().currsize
+    long = "t=" + "v" * 1000
+    assert samples_of(f"m,{long} x=2\nm,{long} x=3") == [
+        Sample("m_x", 2.0, {"t": "v" * 1000}, line=1),
+        Sample("m_x", 3.0, {"t": "v" * 1000}, line=2),
+    ]
+    assert _cached_labels_of_plain_tags.cache_info().currsize == cached
