@@ -19,6 +19,7 @@ __all__ = [
     "LABEL_NAME",
     "MAX_DESCRIPTION_LENGTH",
     "MAX_LABELS",
+    "MAX_LABEL_NAME_LENGTH",
     "MAX_LABEL_VALUE_LENGTH",
     "MAX_UNIT_LENGTH",
     "Sample",
@@ -33,12 +34,15 @@ __all__ = [
 ]
 
 MAX_LABELS: Final = 32
+MAX_LABEL_NAME_LENGTH: Final = 200  # as a metric's name: a bound on stored bytes, and on messages
 MAX_LABEL_VALUE_LENGTH: Final = 1024  # a host, a sensor, a path: long enough, and a bound on stored bytes
 # UCUM codes (`Cel`, `By`, `ms`, `%`, `kW.h`) and free text (`°C`) are short; OTLP units too.
 MAX_UNIT_LENGTH: Final = 32
 MAX_DESCRIPTION_LENGTH: Final = 1024
 LABEL_NAME: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _NOT_IN_LABEL_NAMES = re.compile(r"[^a-zA-Z0-9_]")
+# Not UTF-8: a value holding one could be stored but never sent (orjson refuses it), as names refuse it too.
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def label_name_from(foreign: str) -> str:
@@ -64,6 +68,10 @@ def validate_labels(labels: object) -> dict[str, str]:
     checked: dict[str, str] = {}
     for name in sorted(labels, key=str):
         value = labels[name]
+        if isinstance(name, str) and len(name) > MAX_LABEL_NAME_LENGTH:
+            raise ValidationError(
+                f"label name {name[:20]!r}... is longer than {MAX_LABEL_NAME_LENGTH} characters"
+            )
         if not isinstance(name, str) or not LABEL_NAME.fullmatch(name):
             raise ValidationError(
                 f"label name {name!r} is not valid: use letters, digits and _, not starting with a digit"
@@ -76,6 +84,11 @@ def validate_labels(labels: object) -> dict[str, str]:
             raise ValidationError(f"label {name!r} must not be empty: leave the label out instead")
         if len(value) > MAX_LABEL_VALUE_LENGTH:
             raise ValidationError(f"label {name!r} is longer than {MAX_LABEL_VALUE_LENGTH} characters")
+        surrogate = _LONE_SURROGATE.search(value)
+        if surrogate is not None:
+            raise ValidationError(
+                f"label {name!r} must not contain a lone surrogate (U+{ord(surrogate.group()):04X})"
+            )
         checked[name] = value
     return checked
 
