@@ -16,6 +16,7 @@ from ..errors import ConflictError
 
 __all__ = [
     "Identity",
+    "MetricDetails",
     "existing_or_conflict",
     "identity_of",
     "metric_id_of",
@@ -25,6 +26,8 @@ __all__ = [
 
 # The name in the form names are compared in, and the labels as canonical text.
 Identity = tuple[str, str]
+# A metric's unit and description, for one a write by name creates (a foreign write carries them).
+MetricDetails = tuple[str | None, str | None]
 
 
 def identity_of(name: str, labels: Mapping[str, str]) -> Identity:

@@ -40,6 +40,7 @@ from ..stream.log import Event
 from ..wire import MAX_NAME_LENGTH, METRIC_CREATED, METRIC_DELETED, READING_CREATED
 from .identity import (
     Identity,
+    MetricDetails,
     existing_or_conflict,
     identity_of,
     metric_id_of,
@@ -216,12 +217,17 @@ class AsyncMetricService:
         raise AssertionError("unreachable")
 
     async def write_readings(
-        self, items: Sequence[Mapping[str, Any]], single: bool = False
+        self,
+        items: Sequence[Mapping[str, Any]],
+        single: bool = False,
+        *,
+        details: Mapping[Identity, MetricDetails] | None = None,
     ) -> tuple[list[MetricReading], list[Event]]:
         """Create readings all or nothing and return them with their events (whose `body` is each
         reading's JSON). A rejected batch raises with one error per bad item in `errors`; with
         `single`, the one item's own message (as `POST /metrics/readings` answers). An item may name its
-        metric (`metric`) in place of its id: a name no metric has creates one, announced first."""
+        metric (`metric`) in place of its id: a name no metric has creates one, announced first, with its
+        unit and description from `details` if it is there (a foreign write's)."""
         if not single and self.max_batch is not None and len(items) > self.max_batch:
             raise ValidationError(f"at most {self.max_batch} readings per batch, got {len(items)}")
         checked, errors = [], []
@@ -246,7 +252,7 @@ class AsyncMetricService:
             wanted = dict(wanted_by(f) for f in checked if f.metric is not None)
             ids_by_name = await self._resolve_names(wanted)
             try:
-                _, readings, events = await self._store_readings(checked, ids_by_name, wanted)
+                _, readings, events = await self._store_readings(checked, ids_by_name, wanted, details or {})
                 return readings, events
             except (NameTaken, NotFoundError):
                 # another write created a name, or deleted a metric found by name, since we looked
@@ -325,6 +331,7 @@ class AsyncMetricService:
         checked: Sequence[ReadingFields],
         ids_by_name: Mapping[Identity, str | None],
         wanted: Mapping[Identity, tuple[str, dict[str, str]]],
+        details: Mapping[Identity, MetricDetails],
     ) -> tuple[list[Metric], list[MetricReading], list[Event]]:
         """Store the readings, and before them the metrics of names and labels no metric has, with their
         events; the metrics created, the readings, and the readings' events."""
@@ -334,7 +341,8 @@ class AsyncMetricService:
             unknown = [key for key, metric_id in ids_by_name.items() if metric_id is None]
             ids = new_ids(2 * len(unknown) + 2 * len(checked))
             metrics = [
-                Metric(ids[2 * i], wanted[key][0], labels=wanted[key][1]) for i, key in enumerate(unknown)
+                Metric(ids[2 * i], wanted[key][0], None, wanted[key][1], *details.get(key, (None, None)))
+                for i, key in enumerate(unknown)
             ]
             events = [Event.create(METRIC_CREATED, m, created, ids[2 * i + 1]) for i, m in enumerate(metrics)]
             metric_ids = {
@@ -457,7 +465,7 @@ class AsyncMetricService:
             try:
                 if metric_id is not None:
                     return await self._require(metric_id)
-                return (await self._store_readings([], {key: None}, wanted))[0][0]
+                return (await self._store_readings([], {key: None}, wanted, {}))[0][0]
             except (NameTaken, NotFoundError):  # created or deleted meanwhile: look again
                 self._names_seen.pop(key, None)
                 if attempt == _NAME_ATTEMPTS - 1:

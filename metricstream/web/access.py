@@ -13,6 +13,7 @@ rebinding).
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import hashlib
 import hmac
@@ -191,12 +192,20 @@ class Access:
 
 
 def bearer(authorization: str | bytes | None) -> bytes | None:
-    """The token of an `Authorization: Bearer <token>` header value, or None."""
+    """The token of an `Authorization` header value, or None: `Bearer <token>`; `Token <token>`, as
+    InfluxDB 2 clients send it; or `Basic` with the token as password, as InfluxDB 1 clients and Telegraf's
+    `influxdb` output send a username and password."""
     if authorization is None:
         return None
     raw = authorization.encode("latin-1", "replace") if isinstance(authorization, str) else authorization
     scheme, _, token = raw.strip().partition(b" ")
-    if scheme.lower() != b"bearer":
+    scheme = scheme.lower()
+    if scheme == b"basic":
+        try:
+            token = base64.b64decode(token.strip(), validate=True).partition(b":")[2]
+        except binascii.Error:
+            return None
+    elif scheme not in (b"bearer", b"token"):
         return None
     return token.strip() or None
 

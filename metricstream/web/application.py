@@ -30,6 +30,7 @@ from ..stream.log import EventLog
 from ..wire import STREAM_PATH
 from .access import Access, route_path
 from .answers import send_error
+from .foreign import INFLUX_V1_PATH, INFLUX_V2_PATH, OTLP_PATH, ForeignIngest
 from .gate import BATCH_PATH, READING_PATH, Gate, Handler
 from .http2 import guard_body
 from .ingest import Ingest
@@ -92,13 +93,19 @@ class MetricStreamApp:
             )
         )
         self.ingest = Ingest(self.service, self.telemetry, settings.max_body)
+        # A foreign body, decompressed too, is as large as a batch's may be; its lines as many.
+        self.foreign = ForeignIngest(self.service, self.telemetry, self.ingest.ceiling, settings.max_batch)
         # The handlers outside Quart, by (method, path); a path here takes no other method
         self.routes: dict[tuple[str, str], Handler] = {
             ("GET", STREAM_PATH): self._watch,
             ("POST", READING_PATH): self.ingest.reading,
             ("POST", BATCH_PATH): self.ingest.batch,
+            ("POST", INFLUX_V2_PATH): self.foreign.influx_v2,
+            ("POST", INFLUX_V1_PATH): self.foreign.influx_v1,
+            ("POST", OTLP_PATH): self.foreign.otlp,
         }
-        self.only = {STREAM_PATH: "GET"}  # paths no other handler (Quart's) shares
+        # paths no other handler (Quart's) shares
+        self.only = {STREAM_PATH: "GET", INFLUX_V2_PATH: "POST", INFLUX_V1_PATH: "POST", OTLP_PATH: "POST"}
         limits = (settings.max_body, self.ingest.ceiling)
         self.gate = Gate(self.access, self.failures, self.clock, limits, self.methods, self._observe)
         self._maintenance: asyncio.Task[None] | None = None

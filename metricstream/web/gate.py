@@ -55,8 +55,10 @@ log = logging.getLogger("metricstream")
 stream_log = logging.getLogger("metricstream.stream")  # the stream's lines, and the Host refusals, as before
 
 READING_PATH: Final = "/metrics/readings"
-# The batch route's body may be a batch's size; any other route's, max_body.
+# The batch route's body may be a batch's size, as may the foreign formats' (web/foreign.py); any other
+# route's, max_body.
 BATCH_PATH: Final = "/metrics/readings/batch"
+LARGE_BODY_PATHS: Final = frozenset({BATCH_PATH, "/api/v2/write", "/write", "/v1/metrics"})
 # Seconds for a whole request body to arrive, its first byte included.
 BODY_TIMEOUT: Final = 60.0
 # Seconds a refused body is read for, to keep the connection usable.
@@ -181,7 +183,7 @@ class Gate:
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None if the client went away; refused past its limit or its time."""
-        limit = self.ceiling if route_path(scope) == BATCH_PATH else self.max_body
+        limit = self.ceiling if route_path(scope) in LARGE_BODY_PATHS else self.max_body
         too_large = PayloadTooLargeError(f"request body is larger than {limit} bytes")
         size = _declared_size(scope)
         if size is not None and size > limit:

@@ -1,0 +1,105 @@
+"""Writes in foreign formats (Influx line protocol, OTLP): their `Sample`s written by name and labels through
+the one write path, so every check and every event is a batch's. A line-protocol body is all or nothing and
+names its refused lines; an OTLP request keeps what passes and counts the rest, as OTLP's partial success
+asks. A metric a sample creates takes the sample's unit and description; an existing one keeps its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..domain.labels import Sample
+from ..errors import ValidationError
+from .identity import Identity, MetricDetails, identity_of
+
+if TYPE_CHECKING:
+    from ..stream.log import Event
+    from .use_cases import AsyncMetricService
+
+__all__ = ["LineRefusal", "Written", "lines_message", "write_all", "write_what_passes"]
+
+_SHOWN_REFUSALS = 10  # a message names this many refused lines, then counts the rest
+
+
+@dataclass(frozen=True, slots=True)
+class LineRefusal:
+    """A line (or an OTLP data point) refused, and why."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a write that keeps what passes stored, and what it refused."""
+
+    events: list[Event]
+    refused: list[LineRefusal]
+
+
+def _items(samples: Sequence[Sample]) -> list[dict[str, Any]]:
+    return [
+        {"metric": s.name, "labels": s.labels, "value": s.value}
+        | ({"timestamp": s.timestamp} if s.timestamp is not None else {})
+        for s in samples
+    ]
+
+
+def _details(samples: Iterable[Sample]) -> dict[Identity, MetricDetails]:
+    """Each new metric's unit and description: its first sample's that has either."""
+    details: dict[Identity, MetricDetails] = {}
+    for sample in samples:
+        if sample.unit is not None or sample.description is not None:
+            details.setdefault(identity_of(sample.name, sample.labels), (sample.unit, sample.description))
+    return details
+
+
+def lines_message(refusals: Sequence[LineRefusal], lines: int) -> str:
+    """One message for a body refused whole: how many lines, then each line's number and reason."""
+    ordered = sorted(refusals, key=lambda refusal: refusal.line)
+    count = len({refusal.line for refusal in ordered})
+    shown = "; ".join(f"line {r.line}: {r.reason}" for r in ordered[:_SHOWN_REFUSALS])
+    more = f"; and {len(ordered) - _SHOWN_REFUSALS} more" if len(ordered) > _SHOWN_REFUSALS else ""
+    return f"{count} of {lines} lines refused, none stored: {shown}{more}"
+
+
+def _indexes(error: ValidationError) -> list[int]:
+    return [index for e in error.errors if isinstance(index := e.get("index"), int)]
+
+
+def _refusals(error: ValidationError, samples: Sequence[Sample]) -> list[LineRefusal]:
+    return [
+        LineRefusal(samples[index].line, str(e["error"]))
+        for e in error.errors
+        if isinstance(index := e.get("index"), int)
+    ]
+
+
+async def write_all(service: AsyncMetricService, samples: Sequence[Sample], lines: int) -> list[Event]:
+    """Write every sample or none: a `ValidationError` naming each refused line (`errors`: line, error)."""
+    try:
+        return (await service.write_readings(_items(samples), details=_details(samples)))[1]
+    except ValidationError as error:
+        refused = _refusals(error, samples)
+        if not refused:  # the batch as a whole: too many readings
+            raise
+        errors = [{"line": r.line, "error": r.reason} for r in refused]
+        raise ValidationError(lines_message(refused, lines), errors) from None
+
+
+async def write_what_passes(service: AsyncMetricService, samples: Sequence[Sample]) -> Written:
+    """Write the samples every check passes; the others come back refused, with their reasons."""
+    remaining, refused = list(samples), list[LineRefusal]()
+    while remaining:
+        try:
+            _, events = await service.write_readings(_items(remaining), details=_details(remaining))
+            return Written(events, refused)
+        except ValidationError as error:
+            failed = set(_indexes(error))
+            if not failed:
+                raise
+            refused += _refusals(error, remaining)
+            # Another pass with the rest: a check that passed may not pass again (a TTL boundary moved).
+            remaining = [sample for index, sample in enumerate(remaining) if index not in failed]
+    return Written([], refused)

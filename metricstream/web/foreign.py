@@ -1,0 +1,157 @@
+"""The write routes of other tools' formats, as plain ASGI handlers beside `ingest.py`'s: Influx line
+protocol as InfluxDB 2 (`POST /api/v2/write`, influxdb-client and Telegraf's `influxdb_v2` output) and
+InfluxDB 1 (`POST /write`, Telegraf's `influxdb` output) take it, and OTLP/HTTP metrics (`POST /v1/metrics`,
+the OpenTelemetry SDKs and the Collector). The gate has checked the token and read the body; here it is
+decompressed (bounded as the body was), decoded into samples and written by `service/foreign.py`.
+docs/ingest.md tells the mapping."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import zlib
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Final
+from urllib.parse import parse_qs
+
+from ..domain.line_protocol import parse_lines
+from ..domain.otlp import OtlpDecoded, decode_metrics, encode_response, otlp_media_type
+from ..errors import (
+    MetricStreamError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
+from ..service.foreign import LineRefusal, lines_message, write_all, write_what_passes
+from .access import header
+from .answers import send_error
+from .telemetry import log_event
+
+if TYPE_CHECKING:
+    from ..service.use_cases import AsyncMetricService
+    from .telemetry import Telemetry
+    from .types import Receive, Scope, Send
+
+__all__ = ["INFLUX_V1_PATH", "INFLUX_V2_PATH", "OTLP_PATH", "ForeignIngest", "decompressed"]
+
+log = logging.getLogger("metricstream")
+
+INFLUX_V2_PATH: Final = "/api/v2/write"
+INFLUX_V1_PATH: Final = "/write"
+OTLP_PATH: Final = "/v1/metrics"
+_GZIP_WINDOW: Final = 16 + zlib.MAX_WBITS  # zlib reads the gzip format with this window size
+
+
+def decompressed(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """`body` as sent before `Content-Encoding` (identity or gzip), never more than `limit` bytes of it:
+    a small body that inflates past the limit (a gzip bomb) is refused before it is all inflated."""
+    coding = (encoding or "identity").strip().lower()
+    if coding == "identity":
+        return body
+    if coding != "gzip":
+        raise UnsupportedMediaTypeError(f"Content-Encoding must be gzip or identity, not {coding!r}")
+    inflater = zlib.decompressobj(_GZIP_WINDOW)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as error:
+        raise ValidationError(f"request body is not valid gzip: {error}") from None
+    if len(data) > limit:
+        raise PayloadTooLargeError(f"request body is larger than {limit} bytes once decompressed")
+    if not inflater.eof:
+        raise ValidationError("request body is not valid gzip: it ends before its last block")
+    return data
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    pairs = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return {name: values[-1] for name, values in pairs.items()}
+
+
+class ForeignIngest:
+    """The foreign write routes, for one app's service and telemetry."""
+
+    def __init__(
+        self, service: AsyncMetricService, telemetry: Telemetry, limit: int, max_lines: int | None
+    ) -> None:
+        self.service, self.telemetry = service, telemetry
+        self.limit = limit  # bytes of a body, decompressed too
+        self.max_lines = max_lines
+
+    async def influx_v2(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+        """`POST /api/v2/write?bucket=&precision=ns|us|ms|s`: line protocol, all or nothing, 204."""
+        await self._line_protocol(INFLUX_V2_PATH, "ns", scope, send, body)
+
+    async def influx_v1(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+        """`POST /write?db=&precision=n|u|ms|s|m|h`: the same as InfluxDB 1 takes it."""
+        await self._line_protocol(INFLUX_V1_PATH, "n", scope, send, body)
+
+    async def otlp(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+        """`POST /v1/metrics`: OTLP/HTTP, protobuf or JSON; what cannot be written is counted in the
+        answer's `partial_success`, the rest is written."""
+        content_type = header(scope, b"content-type") or ""
+
+        async def write() -> tuple[int, bytes, bytes]:
+            media = otlp_media_type(content_type)
+            data = decompressed(body or b"", header(scope, b"content-encoding"), self.limit)
+            decoded = decode_metrics(data, content_type, max_name_length=self.service.max_name_length)
+            written = await write_what_passes(self.service, decoded.samples)
+            if written.refused:
+                decoded = _with_refusals(decoded, written.refused)
+            return 200, media.encode("latin-1"), encode_response(decoded, content_type)
+
+        await self._answer(OTLP_PATH, send, write)
+
+    async def _line_protocol(
+        self, route: str, default_precision: str, scope: Scope, send: Send, body: bytes | None
+    ) -> None:
+        async def write() -> tuple[int, bytes, bytes]:
+            precision = _query(scope).get("precision") or default_precision
+            data = decompressed(body or b"", header(scope, b"content-encoding"), self.limit)
+            parsed = parse_lines(data, precision)
+            lines = len({s.line for s in parsed.samples} | {e.line for e in parsed.errors})
+            if self.max_lines is not None and lines > self.max_lines:
+                raise ValidationError(f"at most {self.max_lines} lines per write, got {lines}")
+            if parsed.errors:
+                refused = [LineRefusal(error.line, error.reason) for error in parsed.errors]
+                errors: list[dict[str, object]] = [{"line": r.line, "error": r.reason} for r in refused]
+                raise ValidationError(lines_message(refused, lines), errors)
+            await write_all(self.service, parsed.samples, lines)
+            return 204, b"", b""
+
+        await self._answer(route, send, write)
+
+    async def _answer(
+        self, route: str, send: Send, write: Callable[[], Awaitable[tuple[int, bytes, bytes]]]
+    ) -> None:
+        started = time.perf_counter()
+        try:
+            status, media, payload = await write()
+        except MetricStreamError as error:
+            await send_error(send, error)
+            status = error.status_code
+        except Exception as error:
+            log_event(
+                log, logging.ERROR, "request_error", method="POST", path=route, status=500, exc_info=error
+            )
+            await send_error(send, MetricStreamError("internal server error"))
+            status = 500
+        else:
+            headers = [(b"content-length", b"%d" % len(payload))]
+            if media:
+                headers.append((b"content-type", media))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+        self.telemetry.observe_request("POST", route, status, time.perf_counter() - started)
+
+
+def _with_refusals(decoded: OtlpDecoded, refused: list[LineRefusal]) -> OtlpDecoded:
+    """The decoded request's answer, counting the data points the write refused as well."""
+    reasons = Counter(refusal.reason for refusal in refused).most_common(10)
+    said = "; ".join(f"{reason} ({count} data point{'s' if count > 1 else ''})" for reason, count in reasons)
+    return dataclasses.replace(
+        decoded,
+        rejected_data_points=decoded.rejected_data_points + len({refusal.line for refusal in refused}),
+        error_message=f"{decoded.error_message}; {said}" if decoded.error_message else said,
+    )
