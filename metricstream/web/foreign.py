@@ -41,6 +41,7 @@ log = logging.getLogger("metricstream")
 INFLUX_V2_PATH: Final = "/api/v2/write"
 INFLUX_V1_PATH: Final = "/write"
 OTLP_PATH: Final = "/v1/metrics"
+_V2_PRECISIONS: Final = frozenset({"ns", "us", "ms", "s"})  # /write takes v1's names too
 _GZIP_WINDOW: Final = 16 + zlib.MAX_WBITS  # zlib reads the gzip format with this window size
 
 
@@ -81,11 +82,23 @@ class ForeignIngest:
 
     async def influx_v2(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
         """`POST /api/v2/write?bucket=&precision=ns|us|ms|s`: line protocol, all or nothing, 204."""
-        await self._line_protocol(INFLUX_V2_PATH, "ns", scope, send, body)
+        precision = _query(scope).get("precision") or "ns"
+
+        async def write() -> tuple[int, bytes, bytes]:
+            if precision not in _V2_PRECISIONS:
+                raise ValidationError(f"precision must be ns, us, ms or s, not {precision[:20]!r}")
+            return await self._write_lines(scope, body, precision)
+
+        await self._answer(INFLUX_V2_PATH, send, write)
 
     async def influx_v1(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
         """`POST /write?db=&precision=n|u|ms|s|m|h`: the same as InfluxDB 1 takes it."""
-        await self._line_protocol(INFLUX_V1_PATH, "n", scope, send, body)
+        precision = _query(scope).get("precision") or "n"
+
+        async def write() -> tuple[int, bytes, bytes]:
+            return await self._write_lines(scope, body, precision)
+
+        await self._answer(INFLUX_V1_PATH, send, write)
 
     async def otlp(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
         """`POST /v1/metrics`: OTLP/HTTP, protobuf or JSON; what cannot be written is counted in the
@@ -103,24 +116,21 @@ class ForeignIngest:
 
         await self._answer(OTLP_PATH, send, write)
 
-    async def _line_protocol(
-        self, route: str, default_precision: str, scope: Scope, send: Send, body: bytes | None
-    ) -> None:
-        async def write() -> tuple[int, bytes, bytes]:
-            precision = _query(scope).get("precision") or default_precision
-            data = decompressed(body or b"", header(scope, b"content-encoding"), self.limit)
-            parsed = parse_lines(data, precision)
-            lines = len({s.line for s in parsed.samples} | {e.line for e in parsed.errors})
-            if self.max_lines is not None and lines > self.max_lines:
-                raise ValidationError(f"at most {self.max_lines} lines per write, got {lines}")
-            if parsed.errors:
-                refused = [LineRefusal(error.line, error.reason) for error in parsed.errors]
-                errors: list[dict[str, object]] = [{"line": r.line, "error": r.reason} for r in refused]
-                raise ValidationError(lines_message(refused, lines), errors)
-            await write_all(self.service, parsed.samples, lines)
-            return 204, b"", b""
-
-        await self._answer(route, send, write)
+    async def _write_lines(
+        self, scope: Scope, body: bytes | None, precision: str
+    ) -> tuple[int, bytes, bytes]:
+        """A line-protocol body written all or nothing: 204, or every refused line's number and reason."""
+        data = decompressed(body or b"", header(scope, b"content-encoding"), self.limit)
+        parsed = parse_lines(data, precision)
+        lines = len({s.line for s in parsed.samples} | {e.line for e in parsed.errors})
+        if self.max_lines is not None and lines > self.max_lines:
+            raise ValidationError(f"at most {self.max_lines} lines per write, got {lines}")
+        if parsed.errors:
+            refused = [LineRefusal(error.line, error.reason) for error in parsed.errors]
+            errors: list[dict[str, object]] = [{"line": r.line, "error": r.reason} for r in refused]
+            raise ValidationError(lines_message(refused, lines), errors)
+        await write_all(self.service, parsed.samples, lines)
+        return 204, b"", b""
 
     async def _answer(
         self, route: str, send: Send, write: Callable[[], Awaitable[tuple[int, bytes, bytes]]]
