@@ -348,26 +348,27 @@ def _samples(point: _Point, number: int, times: _Times) -> list[Sample]:
     ]
 
 
+# A number field's kind -> its syntax, its range (None: any finite float) and its name in reasons.
+_NUMBER_KINDS: Final = {
+    "int": (_INTEGER, _INT64, "integer"),
+    "uint": (_UNSIGNED, _UINT64, "unsigned integer"),
+    "float": (_FLOAT, None, "float"),
+}
+
+
 def _number(key: str, kind: str, text: str) -> float:
-    syntax, allowed = {
-        "int": (_INTEGER, _INT64),
-        "uint": (_UNSIGNED, _UINT64),
-        "float": (_FLOAT, None),
-    }[kind]
+    syntax, allowed, kind_name = _NUMBER_KINDS[kind]
     if not syntax.fullmatch(text):
-        raise _Refused(f"field {_shown(key)} has an invalid {_KIND_NAMES[kind]} value {_shown(text)}")
+        raise _Refused(f"field {_shown(key)} has an invalid {kind_name} value {_shown(text)}")
     if allowed is not None:
         whole = _bounded_int(text)
         if whole is None or whole not in allowed:
-            raise _Refused(f"field {_shown(key)} has {_KIND_NAMES[kind]} value {_shown(text)} out of range")
+            raise _Refused(f"field {_shown(key)} has {kind_name} value {_shown(text)} out of range")
         return float(whole)
     value = float(text)
     if not math.isfinite(value):
         raise _Refused(f"field {_shown(key)} has float value {_shown(text)} out of range")
     return value
-
-
-_KIND_NAMES: Final = {"int": "integer", "uint": "unsigned integer", "float": "float"}
 
 
 class _Reader:
