@@ -57,8 +57,8 @@ _MEASUREMENT = re.compile(r"(?:\\[, ]|\\|[^, \\\x00-\x1f\x7f])*+")
 _KEY = re.compile(r"(?:\\[,= ]|\\|[^,= \\\x00-\x1f\x7f])*+")
 _MEASUREMENT_ESCAPE = re.compile(r"\\([, ])")
 _KEY_ESCAPE = re.compile(r"\\([,= ])")
-# possessive: an escaped quote never ends a string, as the reference reads it
-_STRING = re.compile(r'(?:\\[\\"]|\\|[^"\\])*+"')
+# In a string a backslash escapes a quote or a backslash, and is itself before anything else.
+_QUOTE_OR_ESCAPE = re.compile(r'"|\\[\\"]')
 _FIELD_VALUE = re.compile(r"[^, \r\n]*")
 _TIMESTAMP_CHARACTERS = re.compile(r"[-0-9]*")
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -261,6 +261,14 @@ def _fast_integer(text: str) -> float | None:
     return None
 
 
+def _string_end(text: str, position: int) -> int | None:
+    """Where the string that runs over `text` from `position` ends (its closing quote), or None."""
+    for match in _QUOTE_OR_ESCAPE.finditer(text, position):
+        if match.group() == '"':
+            return match.start()
+    return None
+
+
 def _bounded_int(text: str) -> int | None:
     """`-?[0-9]+` text as an int, or None if it has more than 20 digits (leading zeros aside), more than
     64 bits take: int() refuses more than 4300 digits, and is slow long before."""
@@ -348,26 +356,27 @@ def _samples(point: _Point, number: int, times: _Times) -> list[Sample]:
     ]
 
 
+# A number field's kind -> its syntax, its range (None: any finite float) and its name in reasons.
+_NUMBER_KINDS: Final = {
+    "int": (_INTEGER, _INT64, "integer"),
+    "uint": (_UNSIGNED, _UINT64, "unsigned integer"),
+    "float": (_FLOAT, None, "float"),
+}
+
+
 def _number(key: str, kind: str, text: str) -> float:
-    syntax, allowed = {
-        "int": (_INTEGER, _INT64),
-        "uint": (_UNSIGNED, _UINT64),
-        "float": (_FLOAT, None),
-    }[kind]
+    syntax, allowed, kind_name = _NUMBER_KINDS[kind]
     if not syntax.fullmatch(text):
-        raise _Refused(f"field {_shown(key)} has an invalid {_KIND_NAMES[kind]} value {_shown(text)}")
+        raise _Refused(f"field {_shown(key)} has an invalid {kind_name} value {_shown(text)}")
     if allowed is not None:
         whole = _bounded_int(text)
         if whole is None or whole not in allowed:
-            raise _Refused(f"field {_shown(key)} has {_KIND_NAMES[kind]} value {_shown(text)} out of range")
+            raise _Refused(f"field {_shown(key)} has {kind_name} value {_shown(text)} out of range")
         return float(whole)
     value = float(text)
     if not math.isfinite(value):
         raise _Refused(f"field {_shown(key)} has float value {_shown(text)} out of range")
     return value
-
-
-_KIND_NAMES: Final = {"int": "integer", "uint": "unsigned integer", "float": "float"}
 
 
 class _Reader:
@@ -497,17 +506,24 @@ class _Reader:
         return "float", text
 
     def string(self, key: str) -> str:
+        """A string field's text; its closing quote may be lines below (then they join this line)."""
         start = self.at + 1
-        while True:
-            match = _STRING.match(self.text, start)
-            if match is not None:
-                self.at = match.end()
-                return self.text[start : self.at - 1]
-            if self.index == len(self.lines):
+        end = _string_end(self.text, start)
+        following = self.index
+        while end is None:
+            if following == len(self.lines):
+                self.index = following  # the string took every line left
                 raise _Refused(f"expected a closing quote for string field {_shown(key)}, found end of input")
-            # a newline inside quotes belongs to the string
-            self.text += "\n" + self.lines[self.index].removesuffix("\r")
-            self.index += 1
+            # each line searched once: a quote left open must not make a body quadratic
+            end = _string_end(self.lines[following], 0)
+            following += 1
+        if following > self.index:
+            ahead = [line.removesuffix("\r") for line in self.lines[self.index : following]]
+            self.text = "\n".join([self.text, *ahead])
+            end += len(self.text) - len(ahead[-1])
+            self.index = following
+        self.at = end + 1
+        return self.text[start:end]
 
     def timestamp(self) -> str | None:
         start = self.at

@@ -353,3 +353,18 @@ def test_leading_zeros_do_not_count_against_the_range() -> None:
 def test_a_long_key_or_value_is_shown_short_in_a_reason() -> None:
     (error,) = errors_of("m " + "k" * 100_000 + "=" + "v" * 100_000)
     assert error.reason == f"field {'k' * 27!r}... has a value of no known type: {'v' * 27!r}..."
+
+
+@pytest.mark.timeout(20)
+def test_an_unclosed_quote_over_many_lines_takes_linear_time() -> None:
+    # Each line the string runs on over was once searched again from the quote: quadratic, hours here.
+    body = 'm s="' + "\nx=1" * 100_000
+    assert errors_of(body) == [
+        LineError(1, "expected a closing quote for string field 's', found end of input")
+    ]
+    closed = 'm s="a\\\\' + "\nx" * 100_000 + '\\"b",v=1 5\nm x=2'
+    parsed = parse_lines(closed)
+    assert parsed.errors == [
+        LineError(1, "field 's' is a string: only numbers (float, integer, unsigned) become readings")
+    ]
+    assert [(sample.name, sample.line) for sample in parsed.samples] == [("m_x", 100_002)]
