@@ -51,6 +51,14 @@ class Settings(BaseSettings):
         description="Where data lives: memory://, sqlite:///path/to.db or redis://host:port/db.",
     )
     port: int = Field(8089, ge=0, le=65535, description="TCP port to bind; 0 picks a free one.")
+    line_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="TCP port of the Influx line-protocol listener, on the same host (TLS too with "
+        "certfile); 0 picks a free one. Unset: no listener. With a token, a connection's first line is "
+        "`auth <token>` (docs/ingest.md).",
+    )
     max_clients: int = Field(
         10_000, ge=1, description="Most SSE clients at once; a new one evicts the oldest."
     )

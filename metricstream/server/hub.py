@@ -89,6 +89,7 @@ class Hub:
         self._serving: tuple[AsyncMetricService, asyncio.AbstractEventLoop] | None = None
         self._service = MetricService(self._serving_now)
         self._url: str | None = None
+        self.line_port: int | None = None  # the line-protocol listener's port, while one is bound
         # In a notebook: the run of the cell creating it (cells.py).
         self._cell_run = current_cell_run()
         # The open chart widgets, closed by stop(): their subscriptions would retry a stopped hub forever.
@@ -266,6 +267,7 @@ class Hub:
                 self._storage = open_storage(self.settings.store, self.settings.event_ttl)
             check_certificate(self.settings)  # before the port is taken
             sock = self._bind()
+            line_sock = self._bind_lines(sock)
             self._url = url_of(sock, tls=self.settings.certfile is not None)
             if self.settings.token is None and not is_loopback(sock):
                 warnings.warn(exposure_warning(sock), RuntimeWarning, stacklevel=2)
@@ -274,7 +276,7 @@ class Hub:
             failure: list[BaseException] = []
             self._thread = threading.Thread(
                 target=self._run,
-                args=(sock, ready, failure),
+                args=(sock, line_sock, ready, failure),
                 name=f"metricstream-hub-{self._url}",
                 daemon=True,  # never keeps the interpreter alive; atexit stops it cleanly
             )
@@ -314,7 +316,26 @@ class Hub:
             )
             raise HubError(f"{error} ({hint})") from None
 
-    def _run(self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]) -> None:
+    def _bind_lines(self, sock: socket.socket) -> socket.socket | None:
+        """The line-protocol listener's socket (`line_port`), if it has one; its port in `line_port`."""
+        if self.settings.line_port is None:
+            self.line_port = None
+            return None
+        try:
+            line_sock = bind_socket(self.settings.host, self.settings.line_port, self.settings.write_timeout)
+        except BaseException:
+            sock.close()
+            raise
+        self.line_port = int(line_sock.getsockname()[1])
+        return line_sock
+
+    def _run(
+        self,
+        sock: socket.socket,
+        line_sock: socket.socket | None,
+        ready: threading.Event,
+        failure: list[BaseException],
+    ) -> None:
         assert self._app is not None
         app = self._app
 
@@ -326,7 +347,7 @@ class Hub:
                 self._serving = (app.service, loop)
                 ready.set()
 
-            await serve_app(app, sock, self._stop_event, serving)
+            await serve_app(app, sock, self._stop_event, serving, line_sock)
 
         try:
             with asyncio.Runner(loop_factory=self._new_loop) as runner:
@@ -340,6 +361,8 @@ class Hub:
         finally:
             with contextlib.suppress(OSError):
                 sock.close()
+                if line_sock is not None:
+                    line_sock.close()
             ready.set()
 
     def stop(self) -> None:

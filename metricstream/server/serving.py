@@ -7,6 +7,7 @@ trigger, so it takes milliseconds instead of hypercorn's graceful timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import ipaddress
 import logging
@@ -24,6 +25,7 @@ from ..settings import Settings
 from ..storage.base import Storage
 from ..web.application import MetricStreamApp
 from .fdlimit import fit_settings
+from .line_listener import LineListener
 from .tls import ALPN, check_certificate
 
 __all__ = ["bind_socket", "exposure_warning", "is_loopback", "loop_factory", "run", "serve_app", "url_of"]
@@ -108,14 +110,17 @@ async def serve_app(
     sock: socket.socket,
     stop: asyncio.Event,
     on_started: Callable[[], None] | None = None,
+    line_sock: socket.socket | None = None,
 ) -> None:
-    """Serve `app` on `sock` until `stop` is set, then shut down gracefully."""
+    """Serve `app` on `sock` (and line protocol on `line_sock`) until `stop` is set, then shut down
+    gracefully."""
     try:
         # Here, not in the ASGI lifespan, so a store that is down fails plainly.
         await app.startup()
     except BaseException:
         sock.close()
         raise
+    lines = asyncio.create_task(LineListener(app, line_sock).serve()) if line_sock is not None else None
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]
     config.graceful_timeout = app.settings.shutdown_timeout / 2
@@ -144,6 +149,10 @@ async def serve_app(
         await serve(cast(Any, app), config, shutdown_trigger=shutdown_trigger)
     finally:
         announcer.cancel()
+        if lines is not None:
+            lines.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lines
         _abort_connections()
 
 
@@ -176,6 +185,9 @@ def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = Fal
     new_loop = loop_factory(settings)
     check_certificate(settings)
     sock = bind_socket(settings.host, settings.port, settings.write_timeout)
+    line_sock = None
+    if settings.line_port is not None:
+        line_sock = bind_socket(settings.host, settings.line_port, settings.write_timeout)
     url = url_of(sock, tls=settings.certfile is not None)
     exposed = not is_loopback(sock)
     if settings.token is None and exposed:  # even with --quiet
@@ -190,10 +202,13 @@ def run(settings: Settings, storage: Storage | None = None, *, quiet: bool = Fal
         def started() -> None:
             if not quiet:
                 print(f"metricstream listening on {url} (Ctrl+C to stop)", flush=True)
+                if line_sock is not None:
+                    where = url.rsplit(":", 1)[0].split("://", 1)[1]
+                    print(f"metricstream: line protocol on {where}:{line_sock.getsockname()[1]}", flush=True)
                 for note in _start_notes(settings, exposed):
                     print(f"metricstream: note: {note}", flush=True)
 
-        await serve_app(app, sock, stop, started)
+        await serve_app(app, sock, stop, started, line_sock)
 
     with asyncio.Runner(loop_factory=new_loop) as runner:
         runner.run(main())

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from prometheus_client import CollectorRegistry, GCCollector, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
@@ -55,6 +56,14 @@ class Telemetry:
         )
         # Each label set's child, found once: labels() costs more than the observation itself.
         self._children: dict[tuple[str, str | None, int], Histogram] = {}
+        lines = CounterMetric(
+            "metricstream_line_protocol_lines",
+            "Lines read by the line-protocol listener (line_port), by outcome: written, or refused (a bad "
+            "line, logged; its connection stays).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.lines_written, self.lines_refused = lines.labels("written"), lines.labels("refused")
 
     def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
         """Count one REST request; `route` is the matched rule, None when none matched."""
