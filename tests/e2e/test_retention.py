@@ -254,7 +254,11 @@ def test_a_store_trimmed_by_an_older_release_resets_a_filtered_client_it_cannot_
             await store.close()
             with sqlite3.connect(tmp_path / "old.db") as db:
                 db.execute("DROP TABLE event_marks")
-                db.execute(f"PRAGMA user_version = {len(_MIGRATIONS) - 1}")  # before the marks
+                # and without what came after the marks: labels, unit and description (version 6)
+                db.execute("DROP INDEX metrics_by_identity")
+                for column in ("labels", "unit", "description"):
+                    db.execute(f"ALTER TABLE metrics DROP COLUMN {column}")
+                db.execute(f"PRAGMA user_version = {len(_MIGRATIONS) - 2}")  # before the marks
         else:
             assert isinstance(store, RedisStorage)
             await store.client.delete(f"{store.prefix}event_marks")

@@ -200,7 +200,7 @@ def test_two_hubs_have_independent_metrics(make_hub: Callable[..., Hub], open_st
 def test_an_unexpected_error_is_logged_once_and_counted(
     hub: Hub, http: httpx.Client, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(*_: object) -> None:
+    async def broken(*_: object, **__: object) -> None:
         raise RuntimeError("the store caught fire")
 
     monkeypatch.setattr(hub.app.service, "list_metrics", broken)

@@ -46,7 +46,8 @@ async def new_metric(
 ) -> tuple[str, list[MetricReading]]:
     """A new metric and its readings at these (microseconds since the epoch, value) points, written in
     one batch in the order given."""
-    metric = Metric(new_id(), "m")
+    metric_id = new_id()
+    metric = Metric(metric_id, f"m-{metric_id}")  # a name of its own: a name and labels are one metric
     await store.add_metric(metric, Event.create(METRIC_CREATED, metric, 1.0))
     readings = [
         MetricReading(reading_id, metric.id, value, moment(ts))
