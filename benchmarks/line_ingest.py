@@ -43,7 +43,9 @@ def _send_lines(port: int, body: bytes, out: multiprocessing.Queue[float]) -> No
 
 def tcp(args: argparse.Namespace) -> None:
     results: multiprocessing.Queue[float] = multiprocessing.Queue()
-    with Hub(port=0, line_port=0, event_ttl=600) as hub:
+    # Room for every reading in a client's backlog: a reader process on a shared machine falls behind a
+    # firehose, and a client more than client_buffer events behind is dropped as slow.
+    with Hub(port=0, line_port=0, event_ttl=600, client_buffer=args.lines) as hub:
         assert hub.line_port is not None
         hub.service.create_metric("sensor", labels={"id": "7"})  # it exists: only readings are timed
         host, port = hub.url.removeprefix("http://").split(":")
@@ -56,13 +58,13 @@ def tcp(args: argparse.Namespace) -> None:
         body = sensor_lines(1, args.lines)
         sender = multiprocessing.Process(target=_send_lines, args=(hub.line_port, body, results))
         sender.start()
-        started = results.get(timeout=600)
+        started = results.get(timeout=300)
         metric = hub.service.metric("sensor", labels={"id": "7"})
         # the last line's reading is the newest: stored once it is there
         while hub.service.list_readings(metric.id, limit=1, order="desc")[0].value < args.lines:
             time.sleep(0.01)
         stored = time.perf_counter() - started
-        delivered = results.get(timeout=600) - started
+        delivered = results.get(timeout=300) - started
         sender.join()
         reader.join()
     print(
