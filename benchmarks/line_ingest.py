@@ -90,7 +90,7 @@ def http(args: argparse.Namespace) -> None:
             {
                 "readings": [
                     {"metric_id": metric.metric_id, "value": n}
-                    for n in range(b * args.batch, (b + 1) * args.batch)
+                    for n in range(1 + b * args.batch, 1 + (b + 1) * args.batch)
                 ]
             }
             for b in range(args.batches)

@@ -5,12 +5,13 @@ identifies a metric (`identity`: its name and labels), the `labels=` query (`par
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
+
+import orjson
 
 from ..errors import ValidationError
 from .names import normalize_name
@@ -96,7 +97,9 @@ def validate_labels(labels: object) -> dict[str, str]:
 def canonical_labels(labels: Mapping[str, str]) -> str:
     """Labels as one text, the same for equal labels whatever their order: JSON with sorted keys and no
     spaces. What the stores compare a metric's identity by (`{}` for none, as every older metric has)."""
-    return json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # orjson: the same text as json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False), at a
+    # tenth of the cost, which every reading written by name and labels pays
+    return orjson.dumps(labels, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def identity(name_key: str, labels: Mapping[str, str]) -> tuple[str, str]:

@@ -3,6 +3,8 @@ every store's tests and by the ingest formats)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -95,3 +97,11 @@ def test_optional_text_trims_and_refuses_as_names_do() -> None:
         with pytest.raises(ValidationError) as refused:
             optional_text(bad, "unit", 32)
         assert str(refused.value) == message
+
+
+@given(st.dictionaries(st.text(max_size=8), st.text(st.characters(exclude_categories=["Cs"]), max_size=12)))
+@PROPERTY
+def test_canonical_labels_are_the_text_json_dumps_gives(labels: dict[str, str]) -> None:
+    # stores hold this text, written before by json.dumps: the two must never differ
+    expected = json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_labels(labels) == expected
