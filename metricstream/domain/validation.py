@@ -484,12 +484,12 @@ def validate_reading(
     errors included, goes through the model, so every message is the model's."""
     if type(data) is dict:
         metric_id, name = data.get("metric_id"), data.get("metric")
-        value, timestamp = data.get("value"), data.get("timestamp")
+        value, timestamp, labels = data.get("value"), data.get("timestamp"), data.get("labels")
         try:
             if (
-                data.get("labels") is None
-                and (type(value) is float or type(value) is int)
-                and (timestamp is None or type(timestamp) is str)
+                (type(value) is float or type(value) is int)
+                and (timestamp is None or type(timestamp) is str or isinstance(timestamp, datetime))
+                and (labels is None or (type(labels) is dict and type(name) is str))
             ):
                 value = float(value)
                 if (value > 0 or not positive_only) and math.isfinite(value):
@@ -499,9 +499,10 @@ def validate_reading(
                     if type(name) is str and metric_id is None:
                         metric = normalize_name(name)
                         if 0 < len(metric) <= max_name_length:
-                            return ReadingFields(None, value, moment, metric)
+                            checked = validate_labels(labels) if labels is not None else None
+                            return ReadingFields(None, value, moment, metric, checked)
         except (ValueError, OverflowError):
-            pass  # the model says what is wrong
+            pass  # the model says what is wrong (a ValidationError of the labels is a ValueError too)
     try:
         fields = validate(reading_model(positive_only), data)
     except ValidationError as error:
