@@ -8,8 +8,6 @@ docs/ingest.md tells the mapping."""
 from __future__ import annotations
 
 import dataclasses
-import logging
-import time
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -19,15 +17,13 @@ from urllib.parse import parse_qs
 from ..domain.line_protocol import parse_lines
 from ..domain.otlp import OtlpDecoded, decode_metrics, encode_response, otlp_media_type
 from ..errors import (
-    MetricStreamError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     ValidationError,
 )
 from ..service.foreign import LineRefusal, lines_message, write_all, write_what_passes
 from .access import header
-from .answers import send_error
-from .telemetry import log_event
+from .ingest import answer_write
 
 if TYPE_CHECKING:
     from ..service.use_cases import AsyncMetricService
@@ -35,8 +31,6 @@ if TYPE_CHECKING:
     from .types import Receive, Scope, Send
 
 __all__ = ["INFLUX_V1_PATH", "INFLUX_V2_PATH", "OTLP_PATH", "ForeignIngest", "decompressed"]
-
-log = logging.getLogger("metricstream")
 
 INFLUX_V2_PATH: Final = "/api/v2/write"
 INFLUX_V1_PATH: Final = "/write"
@@ -135,25 +129,7 @@ class ForeignIngest:
     async def _answer(
         self, route: str, send: Send, write: Callable[[], Awaitable[tuple[int, bytes, bytes]]]
     ) -> None:
-        started = time.perf_counter()
-        try:
-            status, media, payload = await write()
-        except MetricStreamError as error:
-            await send_error(send, error)
-            status = error.status_code
-        except Exception as error:
-            log_event(
-                log, logging.ERROR, "request_error", method="POST", path=route, status=500, exc_info=error
-            )
-            await send_error(send, MetricStreamError("internal server error"))
-            status = 500
-        else:
-            headers = [(b"content-length", b"%d" % len(payload))]
-            if media:
-                headers.append((b"content-type", media))
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": payload})
-        self.telemetry.observe_request("POST", route, status, time.perf_counter() - started)
+        await answer_write(self.telemetry, route, send, write)
 
 
 def _with_refusals(decoded: OtlpDecoded, refused: list[LineRefusal]) -> OtlpDecoded:

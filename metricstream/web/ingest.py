@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .telemetry import Telemetry
     from .types import Receive, Scope, Send
 
-__all__ = ["BATCH_BODY_FACTOR", "Ingest", "batch_items", "json_body"]
+__all__ = ["BATCH_BODY_FACTOR", "Ingest", "answer_write", "batch_items", "json_body"]
 
 log = logging.getLogger("metricstream")
 
@@ -90,26 +90,37 @@ class Ingest:
         body: bytes | None,
         write: Callable[[bytes, str], Awaitable[bytes]],
     ) -> None:
-        started = time.perf_counter()
         mimetype = (header(scope, b"content-type") or "").partition(";")[0].strip().lower()
-        try:
-            payload = await write(body or b"", mimetype)
-        except MetricStreamError as error:
-            await send_error(send, error)
-            status = error.status_code
-        except Exception as error:
-            log_event(
-                log, logging.ERROR, "request_error", method="POST", path=route, status=500, exc_info=error
-            )
-            await _send(send, 500, b'{"error":"internal server error"}')
-            status = 500
-        else:
-            await _send(send, 201, payload)
-            status = 201
-        self.telemetry.observe_request("POST", route, status, time.perf_counter() - started)
+
+        async def created() -> tuple[int, bytes, bytes]:
+            return 201, b"application/json", await write(body or b"", mimetype)
+
+        await answer_write(self.telemetry, route, send, created)
 
 
-async def _send(send: Send, status: int, body: bytes) -> None:
-    start = [_JSON, (b"content-length", b"%d" % len(body))]
+async def answer_write(
+    telemetry: Telemetry, route: str, send: Send, write: Callable[[], Awaitable[tuple[int, bytes, bytes]]]
+) -> None:
+    """Answer a write route with what `write` gives (status, content type, body), or with its error as
+    every route answers one; counted in the request metrics."""
+    started = time.perf_counter()
+    try:
+        status, media, payload = await write()
+    except MetricStreamError as error:
+        await send_error(send, error)
+        status = error.status_code
+    except Exception as error:
+        log_event(log, logging.ERROR, "request_error", method="POST", path=route, status=500, exc_info=error)
+        status, media, payload = 500, _JSON[1], b'{"error":"internal server error"}'
+        await _send(send, status, media, payload)
+    else:
+        await _send(send, status, media, payload)
+    telemetry.observe_request("POST", route, status, time.perf_counter() - started)
+
+
+async def _send(send: Send, status: int, media: bytes, body: bytes) -> None:
+    start = [(b"content-length", b"%d" % len(body))]
+    if media:
+        start.append((b"content-type", media))
     await send({"type": "http.response.start", "status": status, "headers": start})
     await send({"type": "http.response.body", "body": body})
