@@ -167,7 +167,9 @@ def complete_document(document: dict[str, Any], access: Access, positive_only: b
     paths["/openapi.json"] = copy.deepcopy(DOCUMENT_OPERATION)
     write_paths, write_schemas = write_operations(positive_only)
     paths.update(write_paths)
-    document.setdefault("components", {}).setdefault("schemas", {}).update(write_schemas)
+    foreign_paths, foreign_schemas = foreign_operations()
+    paths.update(foreign_paths)
+    document.setdefault("components", {}).setdefault("schemas", {}).update(write_schemas | foreign_schemas)
     for path, item in paths.items():
         for method, operation in item.items():
             if path in NON_JSON_ANSWERS:
@@ -244,6 +246,110 @@ def write_operations(positive_only: bool) -> tuple[dict[str, Any], dict[str, Any
             batch,
             ReadingBatchOut,
         ),
+    }
+    return paths, definitions["$defs"]
+
+
+class LineError(BaseModel):
+    line: int = Field(description="The line's number in the body, from 1.")
+    error: str
+
+
+class LinesErrorOut(BaseModel):
+    error: str
+    errors: list[LineError] = Field(default_factory=list, description="One entry per refused line.")
+
+
+class OtlpPartialSuccess(BaseModel):
+    rejectedDataPoints: str | int | None = None
+    errorMessage: str | None = None
+
+
+class OtlpMetricsResponse(BaseModel):
+    """OTLP's ExportMetricsServiceResponse in its JSON form: empty on full success."""
+
+    partialSuccess: OtlpPartialSuccess | None = None
+
+
+class OtlpMetricsRequest(BaseModel):
+    """OTLP's ExportMetricsServiceRequest in its JSON form (opentelemetry-proto)."""
+
+    resourceMetrics: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def foreign_operations() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The foreign formats' write routes (`foreign.py`), line protocol and OTLP, as operations, with the
+    schemas they name."""
+    models: list[type[BaseModel]] = [LinesErrorOut, OtlpMetricsRequest, OtlpMetricsResponse]
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
+    )
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        return {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+
+    lines_body = {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}
+    refused = {
+        400: {
+            "description": "A refused line (each named with its number) or a bad precision; nothing stored.",
+            "content": {"application/json": ref(LinesErrorOut)},
+        },
+        409: {"description": "A name several metrics have, or max_metrics reached.", **ERROR_RESPONSE},
+    }
+
+    def line_protocol(summary: str, description: str, precisions: list[str]) -> dict[str, Any]:
+        precision = {"type": "string", "enum": precisions}
+        return {
+            "post": {
+                "summary": summary,
+                "description": description + " Plain or `Content-Encoding: gzip`; docs/ingest.md.",
+                "parameters": [
+                    {"name": "precision", "in": "query", "required": False, "schema": precision},
+                    {"name": "bucket", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {"name": "db", "in": "query", "required": False, "schema": {"type": "string"}},
+                ],
+                "requestBody": copy.deepcopy(lines_body),
+                "responses": {204: {"description": "Every line recorded."}, **copy.deepcopy(refused)},
+            }
+        }
+
+    otlp_answer = {
+        "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": ref(OtlpMetricsResponse),
+    }
+    paths = {
+        "/api/v2/write": line_protocol(
+            "Record Influx line protocol, as InfluxDB 2 takes it.",
+            "One reading per numeric field, all lines or none (InfluxDB 2's API, `Token` authorization).",
+            ["ns", "us", "ms", "s"],
+        ),
+        "/write": line_protocol(
+            "Record Influx line protocol, as InfluxDB 1 takes it.",
+            "As /api/v2/write, with InfluxDB 1's precision names (basic authorization, the token as its "
+            "password).",
+            ["n", "ns", "u", "us", "ms", "s", "m", "h"],
+        ),
+        "/v1/metrics": {
+            "post": {
+                "summary": "Record OTLP/HTTP metrics.",
+                "description": "Gauges and sums as readings, histograms and summaries as _count and _sum; "
+                "what cannot be recorded is counted in partial_success. Protobuf or JSON; docs/ingest.md.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                        "application/json": ref(OtlpMetricsRequest),
+                    },
+                },
+                "responses": {
+                    200: {
+                        "description": "Recorded, but for what partial_success counts.",
+                        "content": otlp_answer,
+                    },
+                    400: {"description": "Not an OTLP metrics request; nothing is stored.", **ERROR_RESPONSE},
+                },
+            }
+        },
     }
     return paths, definitions["$defs"]
 

@@ -46,6 +46,8 @@ from metricstream.web.application import create_app
 from tests.support.hubs import FAST
 
 pytestmark = pytest.mark.slow  # a fuzzer's run of every operation
+# OTLP's protobuf bodies are bytes: sent as schemathesis sends any binary body
+schemathesis.serializer.alias("application/x-protobuf", "application/octet-stream")
 
 CHECKS = [
     not_a_server_error,

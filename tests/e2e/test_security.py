@@ -65,7 +65,7 @@ INVALID_WRITE = "the bearer token is not valid for writes"
     ("headers", "invalid"),
     [
         ({}, False),
-        ({"Authorization": "Basic d3JpdGU6dG9rZW4="}, False),  # not a bearer token: none given
+        ({"Authorization": "Basic d3JpdGU6dG9rZW4="}, True),  # basic, its password not the token: a wrong one
         ({"Authorization": "Bearer"}, False),
         (bearer("wrong-token-0123456789abcdef"), True),
         (bearer(READ), True),  # the read token does not grant writes
