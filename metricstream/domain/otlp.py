@@ -184,7 +184,7 @@ class _Decoder:
                 for metric in scope_metrics.metrics:
                     self._metric(metric, resource_labels)
         rejected = sum(self.reasons.values())
-        return OtlpDecoded(tuple(self.samples), rejected, _message(self.reasons))
+        return OtlpDecoded(tuple(self.samples), rejected, reasons_message(self.reasons))
 
     def _metric(self, metric: Metric, resource_labels: dict[str, str] | ValidationError) -> None:
         kind = metric.WhichOneof("data")
@@ -333,7 +333,7 @@ def _plain(value: AnyValue) -> object:
     return value.string_value if kind == "string_value" else None
 
 
-def _message(reasons: Counter[str]) -> str:
+def reasons_message(reasons: Counter[str]) -> str:
     """The answer's `error_message`: each reason once with its count, the most frequent first."""
     shown = [
         f"{reason} ({count} data point{'s' if count > 1 else ''})" for reason, count in reasons.most_common()

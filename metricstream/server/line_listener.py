@@ -40,7 +40,6 @@ class LineListener:
     def __init__(self, app: MetricStreamApp, sock: socket.socket) -> None:
         self.app = app
         self.sock = sock
-        self.address: tuple[str, int] = sock.getsockname()[:2]
         token = app.settings.token
         self.token = token.get_secret_value().encode() if token is not None else None
         self.max_line = app.settings.max_body  # a longer line is refused and skipped to its end

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..domain.labels import Sample
+from ..domain.line_protocol import LineError
 from ..errors import ValidationError
 from .identity import Identity, MetricDetails, identity_of
 
@@ -17,25 +18,17 @@ if TYPE_CHECKING:
     from ..stream.log import Event
     from .use_cases import AsyncMetricService
 
-__all__ = ["LineRefusal", "Written", "lines_message", "write_all", "write_what_passes"]
+__all__ = ["Written", "refused_whole", "write_all", "write_what_passes"]
 
 _SHOWN_REFUSALS = 10  # a message names this many refused lines, then counts the rest
 
 
 @dataclass(frozen=True, slots=True)
-class LineRefusal:
-    """A line (or an OTLP data point) refused, and why."""
-
-    line: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
 class Written:
-    """What a write that keeps what passes stored, and what it refused."""
+    """What a write that keeps what passes stored, and what it refused (by line, or OTLP data point)."""
 
     events: list[Event]
-    refused: list[LineRefusal]
+    refused: list[LineError]
 
 
 def _items(samples: Sequence[Sample]) -> list[dict[str, Any]]:
@@ -55,51 +48,45 @@ def _details(samples: Iterable[Sample]) -> dict[Identity, MetricDetails]:
     return details
 
 
-def lines_message(refusals: Sequence[LineRefusal], lines: int) -> str:
-    """One message for a body refused whole: how many lines, then each line's number and reason."""
+def refused_whole(refusals: Sequence[LineError], lines: int) -> ValidationError:
+    """The error of a body refused whole: how many of its lines, then each one's number and reason (in
+    the message, and in `errors` as `{"line", "error"}`)."""
     ordered = sorted(refusals, key=lambda refusal: refusal.line)
     count = len({refusal.line for refusal in ordered})
-    shown = "; ".join(f"line {r.line}: {r.reason}" for r in ordered[:_SHOWN_REFUSALS])
+    shown = "; ".join(str(refusal) for refusal in ordered[:_SHOWN_REFUSALS])
     more = f"; and {len(ordered) - _SHOWN_REFUSALS} more" if len(ordered) > _SHOWN_REFUSALS else ""
-    return f"{count} of {lines} lines refused, none stored: {shown}{more}"
+    errors: list[dict[str, object]] = [{"line": r.line, "error": r.reason} for r in ordered]
+    return ValidationError(f"{count} of {lines} lines refused, none stored: {shown}{more}", errors)
 
 
-def _indexes(error: ValidationError) -> list[int]:
-    return [index for e in error.errors if isinstance(index := e.get("index"), int)]
-
-
-def _refusals(error: ValidationError, samples: Sequence[Sample]) -> list[LineRefusal]:
-    return [
-        LineRefusal(samples[index].line, str(e["error"]))
-        for e in error.errors
-        if isinstance(index := e.get("index"), int)
-    ]
+def _failures(error: ValidationError) -> dict[int, str]:
+    """A refused batch's items: index -> reason."""
+    return {index: str(e["error"]) for e in error.errors if isinstance(index := e.get("index"), int)}
 
 
 async def write_all(service: AsyncMetricService, samples: Sequence[Sample], lines: int) -> list[Event]:
-    """Write every sample or none: a `ValidationError` naming each refused line (`errors`: line, error)."""
+    """Write every sample or none: `refused_whole`'s error naming each refused line."""
     try:
         return (await service.write_readings(_items(samples), details=_details(samples)))[1]
     except ValidationError as error:
-        refused = _refusals(error, samples)
-        if not refused:  # the batch as a whole: too many readings
+        failures = _failures(error)
+        if not failures:  # the batch as a whole: too many readings
             raise
-        errors = [{"line": r.line, "error": r.reason} for r in refused]
-        raise ValidationError(lines_message(refused, lines), errors) from None
+        raise refused_whole([LineError(samples[i].line, r) for i, r in failures.items()], lines) from None
 
 
 async def write_what_passes(service: AsyncMetricService, samples: Sequence[Sample]) -> Written:
     """Write the samples every check passes; the others come back refused, with their reasons."""
-    remaining, refused = list(samples), list[LineRefusal]()
+    remaining, refused = list(samples), list[LineError]()
     while remaining:
         try:
             _, events = await service.write_readings(_items(remaining), details=_details(remaining))
             return Written(events, refused)
         except ValidationError as error:
-            failed = set(_indexes(error))
-            if not failed:
+            failures = _failures(error)
+            if not failures:
                 raise
-            refused += _refusals(error, remaining)
+            refused += [LineError(remaining[i].line, reason) for i, reason in failures.items()]
             # Another pass with the rest: a check that passed may not pass again (a TTL boundary moved).
-            remaining = [sample for index, sample in enumerate(remaining) if index not in failed]
+            remaining = [sample for index, sample in enumerate(remaining) if index not in failures]
     return Written([], refused)

@@ -236,11 +236,16 @@ def header(scope: Scope, name: bytes) -> str | None:
     return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), None)
 
 
+def query_parameters(scope: Scope) -> dict[str, list[str]]:
+    """The query string's parameters, each with every value it was given (blank ones too), in order."""
+    return parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+
+
 def stream_token(scope: Scope) -> bytes | None:
     """The stream's token: the Authorization header, else `?access_token=` (for EventSource)."""
     presented = bearer(header(scope, b"authorization"))
     if presented is None:
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = query_parameters(scope)
         if query.get("access_token"):
             presented = query["access_token"][-1].encode("utf-8", "replace") or None
     return presented

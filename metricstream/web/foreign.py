@@ -10,19 +10,17 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
-from urllib.parse import parse_qs
 
-from ..domain.line_protocol import parse_lines
-from ..domain.otlp import OtlpDecoded, decode_metrics, encode_response, otlp_media_type
+from ..domain.line_protocol import LineError, parse_lines
+from ..domain.otlp import OtlpDecoded, decode_metrics, encode_response, otlp_media_type, reasons_message
 from ..errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     ValidationError,
 )
-from ..service.foreign import LineRefusal, lines_message, write_all, write_what_passes
-from .access import header
+from ..service.foreign import refused_whole, write_all, write_what_passes
+from .access import header, query_parameters
 from .ingest import answer_write
 
 if TYPE_CHECKING:
@@ -59,11 +57,6 @@ def decompressed(body: bytes, encoding: str | None, limit: int) -> bytes:
     return data
 
 
-def _query(scope: Scope) -> dict[str, str]:
-    pairs = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    return {name: values[-1] for name, values in pairs.items()}
-
-
 class ForeignIngest:
     """The foreign write routes, for one app's service and telemetry."""
 
@@ -76,23 +69,23 @@ class ForeignIngest:
 
     async def influx_v2(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
         """`POST /api/v2/write?bucket=&precision=ns|us|ms|s`: line protocol, all or nothing, 204."""
-        precision = _query(scope).get("precision") or "ns"
+        precision = query_parameters(scope).get("precision", [""])[-1] or "ns"
 
         async def write() -> tuple[int, bytes, bytes]:
             if precision not in _V2_PRECISIONS:
                 raise ValidationError(f"precision must be ns, us, ms or s, not {precision[:20]!r}")
             return await self._write_lines(scope, body, precision)
 
-        await self._answer(INFLUX_V2_PATH, send, write)
+        await answer_write(self.telemetry, INFLUX_V2_PATH, send, write)
 
     async def influx_v1(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
         """`POST /write?db=&precision=n|u|ms|s|m|h`: the same as InfluxDB 1 takes it."""
-        precision = _query(scope).get("precision") or "n"
+        precision = query_parameters(scope).get("precision", [""])[-1] or "n"
 
         async def write() -> tuple[int, bytes, bytes]:
             return await self._write_lines(scope, body, precision)
 
-        await self._answer(INFLUX_V1_PATH, send, write)
+        await answer_write(self.telemetry, INFLUX_V1_PATH, send, write)
 
     async def otlp(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
         """`POST /v1/metrics`: OTLP/HTTP, protobuf or JSON; what cannot be written is counted in the
@@ -108,7 +101,7 @@ class ForeignIngest:
                 decoded = _with_refusals(decoded, written.refused)
             return 200, media.encode("latin-1"), encode_response(decoded, content_type)
 
-        await self._answer(OTLP_PATH, send, write)
+        await answer_write(self.telemetry, OTLP_PATH, send, write)
 
     async def _write_lines(
         self, scope: Scope, body: bytes | None, precision: str
@@ -120,22 +113,14 @@ class ForeignIngest:
         if self.max_lines is not None and lines > self.max_lines:
             raise ValidationError(f"at most {self.max_lines} lines per write, got {lines}")
         if parsed.errors:
-            refused = [LineRefusal(error.line, error.reason) for error in parsed.errors]
-            errors: list[dict[str, object]] = [{"line": r.line, "error": r.reason} for r in refused]
-            raise ValidationError(lines_message(refused, lines), errors)
+            raise refused_whole(parsed.errors, lines)
         await write_all(self.service, parsed.samples, lines)
         return 204, b"", b""
 
-    async def _answer(
-        self, route: str, send: Send, write: Callable[[], Awaitable[tuple[int, bytes, bytes]]]
-    ) -> None:
-        await answer_write(self.telemetry, route, send, write)
 
-
-def _with_refusals(decoded: OtlpDecoded, refused: list[LineRefusal]) -> OtlpDecoded:
+def _with_refusals(decoded: OtlpDecoded, refused: list[LineError]) -> OtlpDecoded:
     """The decoded request's answer, counting the data points the write refused as well."""
-    reasons = Counter(refusal.reason for refusal in refused).most_common(10)
-    said = "; ".join(f"{reason} ({count} data point{'s' if count > 1 else ''})" for reason, count in reasons)
+    said = reasons_message(Counter(refusal.reason for refusal in refused))
     return dataclasses.replace(
         decoded,
         rejected_data_points=decoded.rejected_data_points + len({refusal.line for refusal in refused}),

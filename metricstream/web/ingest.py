@@ -31,7 +31,6 @@ log = logging.getLogger("metricstream")
 
 # A batch's body may be this many times max_body.
 BATCH_BODY_FACTOR: Final = 16
-_JSON: Final = (b"content-type", b"application/json")
 
 
 def json_body(data: bytes, mimetype: str, limit: int) -> Any:
@@ -111,8 +110,8 @@ async def answer_write(
         status = error.status_code
     except Exception as error:
         log_event(log, logging.ERROR, "request_error", method="POST", path=route, status=500, exc_info=error)
-        status, media, payload = 500, _JSON[1], b'{"error":"internal server error"}'
-        await _send(send, status, media, payload)
+        await send_error(send, MetricStreamError("internal server error"))  # a 500, its details logged
+        status = 500
     else:
         await _send(send, status, media, payload)
     telemetry.observe_request("POST", route, status, time.perf_counter() - started)

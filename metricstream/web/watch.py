@@ -14,7 +14,6 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from urllib.parse import parse_qs
 
 import orjson
 
@@ -23,7 +22,7 @@ from ..errors import MetricStreamError, ValidationError
 from ..stream.broadcaster import GOODBYE_TIMEOUT, Broadcaster, Client
 from ..stream.log import Event
 from ..wire import EVENT_TYPES, METRIC_CREATED
-from .access import peer
+from .access import header, peer, query_parameters
 from .answers import send_error
 from .telemetry import log_event
 from .types import Receive, Scope, Send
@@ -71,11 +70,8 @@ class LabelMatch:
 
 def parse_request(scope: Scope) -> Request:
     """(last_event_id, types, metric_id, earliest, labels) from the header and query; bad filters raise."""
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    last_event_id = next(
-        (value.decode("latin-1") for name, value in scope["headers"] if name == b"last-event-id"),
-        None,
-    )
+    query = query_parameters(scope)
+    last_event_id = header(scope, b"last-event-id")
     if not last_event_id and query.get("last_event_id"):  # an empty header says nothing
         last_event_id = query["last_event_id"][-1]
     types = None
