@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Final, NamedTuple
 
 import orjson
 
@@ -178,13 +177,14 @@ def optional_text(value: object, field_name: str, max_length: int) -> str | None
     return text or None
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One value of a foreign write: the metric it goes to (name and labels), and where it came from."""
+class Sample(NamedTuple):
+    """One value of a foreign write: the metric it goes to (name and labels), and where it came from. A
+    tuple, not a dataclass: a line-protocol stream makes 100,000 a second, and a tuple is made in a fifth
+    of the time. Read-only, labels too (samples of one line, and the default, share one dict)."""
 
     name: str
     value: float
-    labels: dict[str, str] = field(default_factory=dict)  # valid label names already
+    labels: dict[str, str] = {}  # noqa: RUF012 (never changed: see above); valid label names already
     timestamp: datetime | None = None  # aware, UTC; None: now, when it is written
     unit: str | None = None
     description: str | None = None

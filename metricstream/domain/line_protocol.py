@@ -182,7 +182,8 @@ class _Times:
             return self.last
         if not _is_integer(text):
             raise _Refused(f"invalid timestamp {_shown(text)}: not an integer")
-        whole = _bounded_int(text)
+        # at most 19 characters: no more than 64 bits' worth of digits, int() reads them at once
+        whole = int(text) if len(text) < 20 else _bounded_int(text)
         if whole is None or whole * self.per_unit not in _INT64:
             raise _Refused(
                 f"timestamp {_shown(text)} is out of range: it must fall between 1677-09-21 and 2262-04-11 "

@@ -3,7 +3,6 @@ we send. No I/O, no HTTP."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -16,11 +15,21 @@ DEFAULT_READINGS_LIMIT: Final = 1000
 Order = Literal["asc", "desc"]  # of readings by (timestamp, id)
 
 
-@functools.lru_cache(maxsize=256)  # a batch's readings often share one timestamp (now)
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a `Z`, the one format we send."""
-    # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # Not strftime: glibc's %Y does not pad years before 1000 to four digits. Formatted by hand: a third
+    # quicker than isoformat, and every reading's event pays it.
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 (a format string would be slower)
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..domain.labels import Sample
 from ..domain.line_protocol import LineError
@@ -29,14 +29,6 @@ class Written:
 
     events: list[Event]
     refused: list[LineError]
-
-
-def _items(samples: Sequence[Sample]) -> list[dict[str, Any]]:
-    return [
-        {"metric": s.name, "labels": s.labels, "value": s.value}
-        | ({"timestamp": s.timestamp} if s.timestamp is not None else {})
-        for s in samples
-    ]
 
 
 def _details(samples: Iterable[Sample]) -> dict[Identity, MetricDetails]:
@@ -67,7 +59,7 @@ def _failures(error: ValidationError) -> dict[int, str]:
 async def write_all(service: AsyncMetricService, samples: Sequence[Sample], lines: int) -> list[Event]:
     """Write every sample or none: `refused_whole`'s error naming each refused line."""
     try:
-        return (await service.write_readings(_items(samples), details=_details(samples)))[1]
+        return (await service.write_samples(samples, _details(samples)))[1]
     except ValidationError as error:
         failures = _failures(error)
         if not failures:  # the batch as a whole: too many readings
@@ -80,7 +72,7 @@ async def write_what_passes(service: AsyncMetricService, samples: Sequence[Sampl
     remaining, refused = list(samples), list[LineError]()
     while remaining:
         try:
-            _, events = await service.write_readings(_items(remaining), details=_details(remaining))
+            _, events = await service.write_samples(remaining, _details(remaining))
             return Written(events, refused)
         except ValidationError as error:
             failures = _failures(error)

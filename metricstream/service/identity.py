@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 
 from ..domain.labels import canonical_labels, format_labels
 from ..domain.names import name_key
-from ..domain.validation import ReadingFields
 from ..domain.values import Metric
 from ..errors import ConflictError
 
@@ -19,9 +18,7 @@ __all__ = [
     "MetricDetails",
     "existing_or_conflict",
     "identity_of",
-    "metric_id_of",
     "shared_name_message",
-    "wanted_by",
 ]
 
 # The name in the form names are compared in, and the labels as canonical text.
@@ -32,18 +29,6 @@ MetricDetails = tuple[str | None, str | None]
 
 def identity_of(name: str, labels: Mapping[str, str]) -> Identity:
     return name_key(name), canonical_labels(labels)
-
-
-def wanted_by(fields: ReadingFields) -> tuple[Identity, tuple[str, dict[str, str]]]:
-    """A reading by name's metric: its identity, its name and labels."""
-    name, labels = fields.metric or "", fields.labels or {}
-    return identity_of(name, labels), (name, labels)
-
-
-def metric_id_of(fields: ReadingFields, ids_by_identity: Mapping[Identity, str | None]) -> str:
-    metric_id = fields.metric_id or ids_by_identity[wanted_by(fields)[0]]
-    assert metric_id is not None, "every name was resolved or created"
-    return metric_id
 
 
 def shared_name_message(name: str, labels: Mapping[str, str], count: int) -> str:

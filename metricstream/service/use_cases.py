@@ -15,37 +15,34 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any, cast, overload
 
 import orjson
 
 from ..clock import Clock, SystemClock
 from ..domain.buckets import Bucket
-from ..domain.labels import has_labels, validate_labels
+from ..domain.labels import Sample, has_labels, validate_labels
 from ..domain.paging import Page
 from ..domain.validation import (
     MetricsQuery,
-    ReadingFields,
     ReadingsQuery,
     validate,
     validate_metric,
-    validate_reading,
 )
-from ..domain.values import DEFAULT_READINGS_LIMIT, Metric, MetricReading, Order, Snapshot, format_timestamp
+from ..domain.values import DEFAULT_READINGS_LIMIT, Metric, MetricReading, Order, Snapshot
 from ..errors import ConflictError, LimitExceededError, NotFoundError, ValidationError
 from ..ids import new_id, new_ids
 from ..storage.base import MetricLimitReached, NameTaken, Storage, is_shared
 from ..stream.broadcaster import Broadcaster
 from ..stream.log import Event
 from ..wire import MAX_NAME_LENGTH, METRIC_CREATED, METRIC_DELETED, READING_CREATED
+from .checks import Checked, ReadingRules, check_items, check_samples
 from .identity import (
     Identity,
     MetricDetails,
     existing_or_conflict,
     identity_of,
-    metric_id_of,
     shared_name_message,
-    wanted_by,
 )
 from .queries import bucket_page, newest_readings, next_query, paging_query, reading_page, readings_query
 from .tables import Library, MetricSelection, collect_table
@@ -228,31 +225,51 @@ class AsyncMetricService:
         `single`, the one item's own message (as `POST /metrics/readings` answers). An item may name its
         metric (`metric`) in place of its id: a name no metric has creates one, announced first, with its
         unit and description from `details` if it is there (a foreign write's)."""
-        if not single and self.max_batch is not None and len(items) > self.max_batch:
-            raise ValidationError(f"at most {self.max_batch} readings per batch, got {len(items)}")
-        checked, errors = [], []
-        oldest, latest = self._oldest_kept(), self._latest_accepted()
-        for index, item in enumerate(items):
-            try:
-                fields = validate_reading(item, self.positive_only, self.max_name_length)
-                if fields.timestamp is not None:
-                    self._check_age(fields.timestamp, oldest, latest)
-                checked.append(fields)
-            except ValidationError as error:
-                errors.append({"index": index, "error": error.message})
-        if errors:
+        self._check_batch_size(len(items), single)
+        checked, refusals = check_items(items, self._rules())
+        return await self._write_checked(checked, refusals, len(items), single, details or {})
+
+    async def write_samples(
+        self, samples: Sequence[Sample], details: Mapping[Identity, MetricDetails] | None = None
+    ) -> tuple[list[MetricReading], list[Event]]:
+        """`write_readings` for a foreign write's samples, each written by its name and labels: the same
+        checks, errors and events, without a JSON item per sample."""
+        self._check_batch_size(len(samples), False)
+        checked, refusals = check_samples(samples, self._rules())
+        return await self._write_checked(checked, refusals, len(samples), False, details or {})
+
+    def _check_batch_size(self, count: int, single: bool) -> None:
+        if not single and self.max_batch is not None and count > self.max_batch:
+            raise ValidationError(f"at most {self.max_batch} readings per batch, got {count}")
+
+    def _rules(self) -> ReadingRules:
+        return ReadingRules.at(
+            self.clock,
+            positive_only=self.positive_only,
+            max_name_length=self.max_name_length,
+            reading_ttl=self.reading_ttl,
+            max_future=self.max_future,
+        )
+
+    async def _write_checked(
+        self,
+        checked: Checked,
+        refusals: list[dict[str, object]],
+        total: int,
+        single: bool,
+        details: Mapping[Identity, MetricDetails],
+    ) -> tuple[list[MetricReading], list[Event]]:
+        if refusals:
             if single:
-                raise ValidationError(str(errors[0]["error"]))
-            raise ValidationError(_batch_message(errors, len(items)), errors)
+                raise ValidationError(str(refusals[0]["error"]))
+            raise ValidationError(_batch_message(refusals, total), refusals)
         if not checked:
             return [], []
         for attempt in range(_NAME_ATTEMPTS):
-            await self._require_all(checked, single)
-            # each metric by name and labels, in order of use
-            wanted = dict(wanted_by(f) for f in checked if f.metric is not None)
-            ids_by_name = await self._resolve_names(wanted)
+            await self._require_all(checked.metric_ids, single)
+            ids_by_name = await self._resolve_names(checked.wanted)
             try:
-                _, readings, events = await self._store_readings(checked, ids_by_name, wanted, details or {})
+                _, readings, events = await self._store_readings(checked, ids_by_name, details)
                 return readings, events
             except (NameTaken, NotFoundError):
                 # another write created a name, or deleted a metric found by name, since we looked
@@ -263,50 +280,24 @@ class AsyncMetricService:
 
     def _oldest_kept(self) -> datetime | None:
         """The oldest timestamp a reading may have under `reading_ttl` (None: any)."""
-        if self.reading_ttl is None:
-            return None
-        return datetime.fromtimestamp(self.clock.time() - self.reading_ttl, UTC)
+        return self._rules().oldest
 
-    def _latest_accepted(self) -> datetime | None:
-        """The latest timestamp a reading may have under `max_future` (None: any)."""
-        if self.max_future is None:
-            return None
-        try:
-            return datetime.fromtimestamp(self.clock.time() + self.max_future, UTC)
-        except (OverflowError, ValueError, OSError):  # past the last datetime: every timestamp is before
-            return None
-
-    def _check_age(self, timestamp: datetime, oldest: datetime | None, latest: datetime | None) -> None:
-        """Refuse a timestamp `reading_ttl` would remove at once, or one too far ahead of the clock: a
-        reading dated years ahead would stay the newest of its metric until then."""
-        if oldest is not None and timestamp < oldest:
-            raise ValidationError(
-                f"timestamp {format_timestamp(timestamp)} is older than the reading_ttl of "
-                f"{self.reading_ttl:g} seconds allows (readings before {format_timestamp(oldest)} "
-                "are removed)"
-            )
-        if latest is not None and timestamp > latest:
-            raise ValidationError(
-                f"timestamp {format_timestamp(timestamp)} is more than {self.max_future:g} seconds ahead "
-                f"of the server's clock (max_future={self.max_future:g}; set max_future=none to accept any)"
-            )
-
-    async def _require_all(self, checked: Sequence[ReadingFields], single: bool) -> None:
+    async def _require_all(self, metric_ids: Sequence[str | None], single: bool) -> None:
         """Refuse, as one error per item, readings of metrics given by an id no metric has."""
         missing = []
-        for metric_id in dict.fromkeys(f.metric_id for f in checked if f.metric_id is not None):
-            if await self.storage.get_metric(metric_id) is None:
+        for metric_id in dict.fromkeys(metric_ids):
+            if metric_id is not None and await self.storage.get_metric(metric_id) is None:
                 missing.append(metric_id)
         if not missing:
             return
         if single:
             raise NotFoundError(f"metric {missing[0]} not found")
         errors: list[dict[str, object]] = [
-            {"index": index, "error": f"metric {fields.metric_id} not found"}
-            for index, fields in enumerate(checked)
-            if fields.metric_id in missing
+            {"index": index, "error": f"metric {metric_id} not found"}
+            for index, metric_id in enumerate(metric_ids)
+            if metric_id in missing
         ]
-        raise NotFoundError(_batch_message(errors, len(checked)), errors)
+        raise NotFoundError(_batch_message(errors, len(metric_ids)), errors)
 
     async def _resolve_names(
         self, wanted: Mapping[Identity, tuple[str, dict[str, str]]]
@@ -328,13 +319,13 @@ class AsyncMetricService:
 
     async def _store_readings(
         self,
-        checked: Sequence[ReadingFields],
+        checked: Checked,
         ids_by_name: Mapping[Identity, str | None],
-        wanted: Mapping[Identity, tuple[str, dict[str, str]]],
         details: Mapping[Identity, MetricDetails],
     ) -> tuple[list[Metric], list[MetricReading], list[Event]]:
         """Store the readings, and before them the metrics of names and labels no metric has, with their
         events; the metrics created, the readings, and the readings' events."""
+        wanted = checked.wanted
         async with self._writing:
             created = self.clock.time()
             now = datetime.fromtimestamp(created, UTC)
@@ -345,16 +336,18 @@ class AsyncMetricService:
                 for i, key in enumerate(unknown)
             ]
             events = [Event.create(METRIC_CREATED, m, created, ids[2 * i + 1]) for i, m in enumerate(metrics)]
-            metric_ids = {
-                **ids_by_name,
-                **{key: metric.id for key, metric in zip(unknown, metrics, strict=True)},
-            }
+            metric_of = {key: metric_id for key, metric_id in ids_by_name.items() if metric_id is not None}
+            metric_of.update(zip(unknown, [metric.id for metric in metrics], strict=True))
+            targets = [
+                metric_id or metric_of[cast(Identity, key)]
+                for metric_id, key in zip(checked.metric_ids, checked.keys, strict=True)
+            ]
             ids = ids[2 * len(unknown) :]
             readings = [
-                MetricReading(
-                    ids[2 * i], metric_id_of(fields, metric_ids), fields.value, fields.timestamp or now
+                MetricReading(ids[2 * i], metric_id, value, timestamp or now)
+                for i, (metric_id, value, timestamp) in enumerate(
+                    zip(targets, checked.values, checked.timestamps, strict=True)
                 )
-                for i, fields in enumerate(checked)
             ]
             events += [
                 Event.create(READING_CREATED, reading, created, ids[2 * i + 1])
@@ -465,7 +458,7 @@ class AsyncMetricService:
             try:
                 if metric_id is not None:
                     return await self._require(metric_id)
-                return (await self._store_readings([], {key: None}, wanted, {}))[0][0]
+                return (await self._store_readings(Checked(wanted=wanted), {key: None}, {}))[0][0]
             except (NameTaken, NotFoundError):  # created or deleted meanwhile: look again
                 self._names_seen.pop(key, None)
                 if attempt == _NAME_ATTEMPTS - 1:
