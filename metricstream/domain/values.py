@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+import orjson
+
 from .paging import Page
 
 __all__ = ["DEFAULT_READINGS_LIMIT", "Metric", "MetricReading", "Order", "Snapshot", "format_timestamp"]
@@ -60,6 +62,9 @@ class Metric:
             "description": self.description,
         }
 
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
 
 @dataclass(frozen=True, slots=True)
 class MetricReading:
@@ -80,6 +85,16 @@ class MetricReading:
             "value": self.value,
             "timestamp": format_timestamp(self.timestamp),
         }
+
+    def to_json(self) -> bytes:
+        """`orjson.dumps(self.to_dict())`, byte for byte, without the dict: every reading's event pays it.
+        The ids are UUIDs and the timestamp ours, so only the value needs JSON's encoding."""
+        return b'{"id":"%s","metric_id":"%s","value":%s,"timestamp":"%s"}' % (
+            self.id.encode(),
+            self.metric_id.encode(),
+            orjson.dumps(self.value),
+            format_timestamp(self.timestamp).encode(),
+        )
 
 
 @dataclass(frozen=True, slots=True)

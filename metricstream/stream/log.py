@@ -15,9 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import orjson
+from typing import Protocol
 
 from ..ids import new_id
 from ..wire import EVENT_TYPES, GENESIS_ID, METRIC_CREATED
@@ -45,7 +43,7 @@ class Subject(Protocol):
     @property
     def metric_key(self) -> str: ...
 
-    def to_dict(self) -> dict[str, Any]: ...
+    def to_json(self) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +66,7 @@ class Event:
         """A new event announcing `subject`, created at `created` (wall-clock seconds, from the clock). No
         part needs `restore`'s check: our ids and event types are plain text, and JSON escapes line breaks."""
         event_id = event_id or new_id()
-        body = orjson.dumps(subject.to_dict())
+        body = subject.to_json()
         frame = b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), type.encode(), body)
         return cls(event_id, type, subject.metric_key, frame, created)
 
