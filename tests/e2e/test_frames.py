@@ -157,7 +157,7 @@ def test_label_columns_give_a_column_per_label_name_in_every_library(hub: Hub, s
     by_metric = {row[1]: row[3:5] for row in rows[0]}
     assert by_metric == {loss_a.id: ("eu,1", "a"), acc.id: (None, None), loss_b.id: (None, "b")}
     # what an analyst groups by: one label across metrics
-    polars = tables[1]
+    polars = hub.service.frame(step=step, library="polars", label_columns=True)
     assert polars.group_by("labels.run").len().sort("labels.run").rows() == [
         (None, len(plain) // 3),
         ("a", len(plain) // 3),
