@@ -185,12 +185,13 @@ hub = Hub(port=0).start()
 print(hub.url)
 metricstream.chart(hub.url, "loss")"""
 
-# Two series named "loss", told apart by their labels; one has a unit.
+# Two series named "loss", told apart by their labels; one has a unit. Labels are any text: shown as text,
+# never run as markup.
 LOG_CELL = """\
 hub.service.create_metric("loss", labels={"run": "a"}, unit="nats", description="training loss")
 for n in range(1, 51):
     hub.service.log("loss", float(n), labels={"run": "a"})
-hub.service.log("loss", 2.5, labels={"run": "b", "dc": "eu"})"""
+hub.service.log("loss", 2.5, labels={"run": "<i>b</i>", "dc": "eu"})"""
 
 
 @pytest.mark.parametrize("blocked", [False, True], ids=["hub", "remote-hub-blocked-for-the-browser"])
@@ -248,10 +249,11 @@ def test_readings_a_later_cell_logs_show_within_2s_and_the_page_never_asks_the_h
         # the legend: the name, the labels as the dashboard writes them, the newest value and its unit
         assert [caption.inner_text().split() for caption in widget.locator("figcaption").all()] == [
             ["loss", "run=a", "50", "nats"],
-            ["loss", "dc=eu", "·", "run=b", "2.50"],
+            ["loss", "dc=eu", "·", "run=<i>b</i>", "2.50"],
         ]
+        assert widget.locator("figcaption i").count() == 2  # the colour dots, and no label's markup
         assert figure.locator("figcaption b").get_attribute("title") == "loss run=a\ntraining loss"
-        assert other.locator("canvas").get_attribute("aria-label").startswith("loss dc=eu · run=b: Chart of")
+        assert other.locator("canvas").get_attribute("aria-label").startswith("loss dc=eu · run=<i>b</i>: Chart of")
 
         assert traffic.to_port(hub_port) == []
         assert traffic.refused == []  # nor anywhere else but JupyterLab
