@@ -253,7 +253,8 @@ def test_readings_a_later_cell_logs_show_within_2s_and_the_page_never_asks_the_h
         ]
         assert widget.locator("figcaption i").count() == 2  # the colour dots, and no label's markup
         assert figure.locator("figcaption b").get_attribute("title") == "loss run=a\ntraining loss"
-        assert other.locator("canvas").get_attribute("aria-label").startswith("loss dc=eu · run=<i>b</i>: Chart of")
+        described = other.locator("canvas").get_attribute("aria-label") or ""
+        assert described.startswith("loss dc=eu · run=<i>b</i>: Chart of")
 
         assert traffic.to_port(hub_port) == []
         assert traffic.refused == []  # nor anywhere else but JupyterLab
