@@ -3,11 +3,12 @@ against the loop a user would write by hand (`list_readings` page after page, th
 
     .venv/bin/python benchmarks/export_table.py [--readings 1000000] [--metrics 10] [--runs 3]
 
-On each store (memory, and SQLite in a temporary directory), `--metrics` metrics share `--readings`
-readings, one a second each, written straight through the store's `add_readings` (without their events,
-as benchmarks/downsample.py does: the store holds the same readings). A `Hub` then serves the store, and
-from the calling thread, as in a notebook, each way of reading it all is timed: `frame()` for pandas,
-polars and arrow, and the hand-written loop. The best and median of `--runs` are printed, with the rows
+On each store (memory, and SQLite in a temporary directory), `--metrics` metrics (each with two labels, a
+unit and a description, which every row carries) share `--readings` readings, one a second each, written
+straight through the store's `add_readings` (without their events, as benchmarks/downsample.py does: the
+store holds the same readings). A `Hub` then serves the store, and from the calling thread, as in a
+notebook, each way of reading it all is timed: `frame()` for pandas, polars and arrow, and the hand-written
+loop (with the same columns). The best and median of `--runs` are printed, with the rows
 each returned (all must be every reading).
 """
 
@@ -24,10 +25,12 @@ from typing import Any
 
 import pandas as pd
 
+from metricstream.domain.labels import format_labels
 from metricstream.domain.values import Metric, MetricReading
 from metricstream.ids import new_id, new_ids
 from metricstream.server.hub import Hub
 from metricstream.service.metric_service import MetricService
+from metricstream.service.tables import READING_COLUMNS
 from metricstream.storage import open_storage
 from metricstream.storage.base import Storage
 from metricstream.stream.log import Event
@@ -41,7 +44,8 @@ COLUMNS = ("store", "way", "rows", "best s", "median s", "readings/s")
 async def fill(store: Storage, metrics: int, readings: int) -> None:
     """`readings` readings shared by `metrics` metrics, one a second each, in batches of BATCH."""
     for index in range(metrics):
-        metric = Metric(new_id(), f"metric{index}")
+        labels = {"host": f"host{index % 4}", "run": str(index)}
+        metric = Metric(new_id(), f"metric{index}", labels=labels, unit="s", description=f"metric {index}")
         await store.add_metric(metric, Event.create(METRIC_CREATED, metric, time.time()))
         count = readings // metrics + (index < readings % metrics)
         for first in range(0, count, BATCH):
@@ -57,17 +61,19 @@ async def fill(store: Storage, metrics: int, readings: int) -> None:
 
 
 def by_hand(service: MetricService) -> pd.DataFrame:
-    """The obvious user loop: every metric's readings page by page, then one DataFrame."""
+    """The obvious user loop: every metric's readings page by page, then one DataFrame of frame()'s
+    columns."""
     rows = []
     for metric in service.list_metrics():
+        described = (metric.name, metric.id, format_labels(metric.labels), metric.unit, metric.description)
         cursor = None
         while True:
             page = service.list_readings(metric.id, limit=MAX_READINGS_LIMIT, cursor=cursor)
-            rows += [(metric.name, metric.id, r.timestamp, r.value) for r in page]
+            rows += [(*described, r.timestamp, r.value) for r in page]
             cursor = page.next_cursor
             if cursor is None:
                 break
-    return pd.DataFrame(rows, columns=["metric", "metric_id", "timestamp", "value"])
+    return pd.DataFrame(rows, columns=[column.name for column in READING_COLUMNS])
 
 
 WAYS: dict[str, Callable[[MetricService], Any]] = {

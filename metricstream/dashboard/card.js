@@ -3,7 +3,7 @@
 
 import { drawChart } from "./chart.js";
 import { metricColor } from "./colors.js";
-import { formatLabels, parseTime } from "./format.js";
+import { formatLabels, metricTitle, parseTime } from "./format.js";
 import { History, bucketsChart } from "./history.js";
 import { Series, readingsChart } from "./series.js";
 
@@ -34,7 +34,7 @@ export class Card {
     shownLabels.textContent = labels;
     shownLabels.title = labels;
     this.node.querySelector(".unit").textContent = metric.unit ?? "";
-    this.node.setAttribute("aria-label", labels ? `${metric.name} ${labels}` : metric.name);
+    this.node.setAttribute("aria-label", metricTitle(metric));
     this.node.querySelector(".card-frequency").textContent = look.format.interval(metric.input_frequency);
     this.value = this.node.querySelector(".value");
     this.delta = this.node.querySelector(".delta");

@@ -24,7 +24,6 @@ export function formatDuration(milliseconds) {
   return `${Math.round(hours / 24)} days`;
 }
 
-/** The formats of one locale and time zone; Intl's formatters are made once, on first use. */
 /** A metric's labels as a card shows them under its name: `host=a · dc=x`, in the order given (the server
  * sends them sorted by name); "" for none.
  * @param {Record<string, string> | null | undefined} labels
@@ -35,6 +34,16 @@ export function formatLabels(labels) {
     .join(" · ");
 }
 
+/** A metric in one line, its name then its labels (`cpu dc=x · host=a`): what tells two series of one
+ * name apart where there is room for one text (an aria-label, a tooltip).
+ * @param {{name: string, labels?: Record<string, string> | null}} metric
+ */
+export function metricTitle(metric) {
+  const labels = formatLabels(metric.labels);
+  return labels ? `${metric.name} ${labels}` : metric.name;
+}
+
+/** The formats of one locale and time zone; Intl's formatters are made once, on first use. */
 export class Format {
   /** @param {{locale?: string, timeZone?: string}} [where] undefined: the browser's */
   constructor({ locale, timeZone } = {}) {

@@ -173,7 +173,7 @@ class ChartFeed:
         self._skipping: set[str] = set()
         self._cutoffs: dict[str, list[str]] = {}
         self._pending: dict[str, array[float]] = {}
-        self._added: list[dict[str, str]] = []
+        self._added: list[dict[str, Any]] = []
         self._removed: list[str] = []
         self._last_sent = -math.inf
         self._messages = self._received = self._sent = 0
@@ -297,7 +297,7 @@ class ChartFeed:
             "kind": "state",
             "window": self.window.to_dict(),
             "metrics": [
-                {"id": metric["id"], "name": metric["name"], "points": len(values) // self._fields()}
+                {**_shown(metric), "points": len(values) // self._fields()}
                 for metric, values in zip(loaded.metrics, loaded.history, strict=True)
             ],
         }
@@ -383,7 +383,7 @@ class ChartFeed:
             values.extend((_ms(data["timestamp"]), float(data["value"])))
         elif event.type == METRIC_CREATED and self.matches(data) and data["id"] not in self._shown:
             self._shown[data["id"]] = data["name"]
-            self._added.append({"id": data["id"], "name": data["name"]})
+            self._added.append(_shown(data))
         elif event.type == METRIC_DELETED and data["id"] in self._shown:
             del self._shown[data["id"]]
             self._pending.pop(data["id"], None)
@@ -391,6 +391,18 @@ class ChartFeed:
             self._removed.append(data["id"])
         elif event.type == "reset":
             self._reload_wanted = True
+
+
+def _shown(metric: Mapping[str, Any]) -> dict[str, Any]:
+    """What the widget shows of a metric besides its data (GET /metrics' item, or a `metric_created`
+    event's): its id, name, labels, unit and description; a server from before labels has none."""
+    return {
+        "id": metric["id"],
+        "name": metric["name"],
+        "labels": metric.get("labels") or {},
+        "unit": metric.get("unit"),
+        "description": metric.get("description"),
+    }
 
 
 def _get(client: httpx.Client, path: str, params: Mapping[str, str]) -> httpx.Response:

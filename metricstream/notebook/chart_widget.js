@@ -4,14 +4,19 @@
 // inlines the dashboard modules they name into the one module the widget loads.
 //
 // The kernel sends (content, buffers), each buffer a metric's Float64 values, row by row:
-//   state:  {kind, window, metrics: [{id, name, points}]}   rows (time ms, value) or buckets (start ms,
-//           count, min, max, avg, first, last); replaces everything
-//   update: {kind, added: [{id, name}], removed: [id], appended: [{id, points}]}   rows (time ms, value)
+//   state:  {kind, window, metrics: [{id, name, labels, unit, description, points}]}   rows (time ms,
+//           value) or buckets (start ms, count, min, max, avg, first, last); replaces everything
+//   update: {kind, added: [{id, name, labels, unit, description}], removed: [id], appended: [{id, points}]}
+//           rows (time ms, value)
 //   error:  {kind, message}
+//
+// Each metric is a figure: its caption (the legend) shows its name, its labels as the dashboard's cards
+// show them (format.js formatLabels), so series of one name are told apart, and its newest value with its
+// unit; the description is the name's tooltip.
 
 import { drawChart, readTheme } from "../dashboard/chart.js";
 import { metricColor } from "../dashboard/colors.js";
-import { Format } from "../dashboard/format.js";
+import { Format, formatLabels, metricTitle } from "../dashboard/format.js";
 import { History, bucketsChart } from "../dashboard/history.js";
 import { Series, readingsChart } from "../dashboard/series.js";
 
@@ -26,12 +31,19 @@ function float64(buffer) {
   return new Float64Array(buffer.buffer.slice(start, start + buffer.byteLength));
 }
 
+/** @typedef {{id: string, name: string, labels?: Record<string, string>, unit?: string | null,
+ *   description?: string | null}} ShownMetric what the kernel sends of a metric (older servers: no labels) */
+
 /** One metric's data: its newest readings (series.js), or its buckets (history.js). */
 class Line {
-  /** @param {{id: string, name: string}} metric @param {{limit?: number, step?: number}} shown */
+  /** @param {ShownMetric} metric @param {{limit?: number, step?: number}} shown */
   constructor(metric, shown) {
     this.id = metric.id;
     this.name = metric.name;
+    this.labels = formatLabels(metric.labels);
+    this.title = metricTitle(metric); // the name and labels in one text
+    this.unit = metric.unit ?? "";
+    this.description = metric.description ?? "";
     this.color = metricColor(metric.id);
     this.series = shown.limit ? new Series(shown.limit) : null;
     this.history = shown.limit ? null : new History(shown);
@@ -126,14 +138,18 @@ const CSS = `
   --grid-line: var(--jp-border-color2, rgba(15, 23, 42, 0.07)); }
 .metricstream-chart figure { margin: 0; min-width: 0; }
 .metricstream-chart figcaption { display: flex; gap: 6px; align-items: baseline; }
-.metricstream-chart figcaption b { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.metricstream-chart figcaption b, .metricstream-chart figcaption .labels { overflow: hidden;
+  text-overflow: ellipsis; white-space: nowrap; min-width: 0; }
+.metricstream-chart figcaption .labels { flex: 1 1 0; }
 .metricstream-chart figcaption i { width: 10px; height: 10px; border-radius: 50%; flex: none; }
+.metricstream-chart figcaption .reading { flex: none; white-space: nowrap; font-variant-numeric: tabular-nums; }
 .metricstream-chart canvas { display: block; width: 100%; }
-.metricstream-chart .axis, .metricstream-chart .note { color: var(--muted); }
+.metricstream-chart .axis, .metricstream-chart .note, .metricstream-chart .labels,
+.metricstream-chart .unit { color: var(--muted); }
 .metricstream-chart .axis { display: flex; justify-content: space-between; }
 `;
 
-/** One view: a figure per metric (name, chart, time axis), redrawn once a frame at most. */
+/** One view: a figure per metric (caption, chart, time axis), redrawn once a frame at most. */
 class View {
   constructor(model, el, state) {
     this.model = model;
@@ -165,11 +181,18 @@ class View {
       figure.dataset.metricId = line.id;
       figure.dataset.color = line.color;
       figure.innerHTML =
-        '<figcaption><i></i><b></b></figcaption><canvas></canvas><div class="axis">' +
-        '<span class="from"></span><span class="label"></span><span class="to"></span></div>';
+        '<figcaption><i></i><b></b><span class="labels"></span><span class="reading">' +
+        '<span class="value"></span> <span class="unit"></span></span></figcaption><canvas></canvas>' +
+        '<div class="axis"><span class="from"></span><span class="label"></span><span class="to"></span></div>';
       figure.querySelector("i").style.background = line.color;
-      figure.querySelector("b").textContent = line.name;
-      figure.querySelector("b").title = line.name;
+      // names, labels, units and descriptions may hold any text: set as text, never as markup
+      const name = figure.querySelector("b");
+      name.textContent = line.name;
+      name.title = line.description ? `${line.title}\n${line.description}` : line.title;
+      const labels = figure.querySelector(".labels");
+      labels.textContent = line.labels;
+      labels.title = line.labels;
+      figure.querySelector(".unit").textContent = line.unit;
       this.figures.set(line.id, figure);
     }
     return figure;
@@ -195,12 +218,13 @@ class View {
       const chart = line.chart(now);
       const canvas = figure.querySelector("canvas");
       canvas.style.height = `${height}px`;
-      canvas.setAttribute("aria-label", `${line.name}: ${chart.label}`);
+      canvas.setAttribute("aria-label", `${line.title}: ${chart.label}`);
       const width = canvas.clientWidth || this.root.clientWidth;
       drawChart(canvas, chart, { width, height, color: line.color, theme, format, ratio: devicePixelRatio });
       figure.dataset.points = String(chart.message === null ? chart.points : 0);
       points += chart.message === null ? chart.points : 0;
       this.label(figure, chart, now);
+      this.reading(figure, chart);
     }
     const note = lines.size ? [] : [this.note(message ?? "No metrics yet")];
     this.root.replaceChildren(...figures, ...note);
@@ -215,6 +239,14 @@ class View {
     figure.querySelector(".to").textContent = shown ? format.time(chart.to, now) : "";
     const windowed = !this.state.window.limit;
     figure.querySelector(".label").textContent = windowed ? `time (${this.state.window.title})` : "time";
+  }
+
+  /** The newest value (of a window of buckets, the newest bucket's average), before the unit. */
+  reading(figure, chart) {
+    const count = chart.message === null ? chart.points : 0;
+    const latest = count ? chart.valueAt(count - 1) : null;
+    const integers = chart.integers && Number.isInteger(latest);
+    figure.querySelector(".value").textContent = latest === null ? "–" : format.value(latest, integers);
   }
 
   note(text) {

@@ -29,6 +29,8 @@ _BUCKET_FIELDS: Final = ("start", "count", "min", "max", "avg", "first", "last")
 _TIMESTAMP_DTYPE: Final = "datetime64[us, UTC]"
 
 Reading = MetricReading | Mapping[str, Any] | StreamEvent | Bucket
+# A metric's name, labels (as text), unit and description
+_Described = tuple[str, str, str | None, str | None]
 
 
 def to_dataframe(
@@ -42,8 +44,8 @@ def to_dataframe(
     skipped. Columns: `id`, `metric_id`, `metric` (the metric's name, only when `metrics` — `Metric`
     objects or metric dicts — is given; missing for readings of metrics not among them), `value` (float)
     and `timestamp` (UTC); with `metrics`, then `labels` (as `labels=` writes them, `dc=x,host=a`, sorted
-    by name; "" for none: text, so rows group by it) and `unit`. Readings with equal timestamps keep their
-    input order.
+    by name; "" for none: text, so rows group by it), `unit` and `description`. Readings with equal
+    timestamps keep their input order.
 
     `items` may instead be buckets (`Bucket`s from ``list_readings(..., step=...)``, or the bucket dicts
     of ``GET /metrics/{id}/readings?step=``): then one row per bucket, columns `start` (UTC), `count`,
@@ -75,14 +77,14 @@ def to_dataframe(
     if metrics is not None:  # after the older columns, which keep their places
         data["labels"] = _described(pd, described, column["metric_id"], 1)
         data["unit"] = _described(pd, described, column["metric_id"], 2)
+        data["description"] = _described(pd, described, column["metric_id"], 3)
     return pd.DataFrame(data).sort_values("timestamp", kind="stable", ignore_index=True)
 
 
-def _described(
-    pandas: Any, described: Mapping[str, tuple[str, str, str | None]], ids: list[str], field: int
-) -> Any:
-    """A text column of one of the metrics' fields (name, labels, unit), None for an unknown metric."""
-    return pandas.Series([(described.get(i) or (None, None, None))[field] for i in ids], dtype="str")
+def _described(pandas: Any, described: Mapping[str, _Described], ids: list[str], field: int) -> Any:
+    """A text column of one of the metrics' fields (name, labels, unit, description), None for an unknown
+    metric."""
+    return pandas.Series([(described.get(i) or (None,) * 4)[field] for i in ids], dtype="str")
 
 
 def _is_bucket(item: object) -> bool:
@@ -148,10 +150,11 @@ def _labels_text(labels: Mapping[str, str]) -> str:
     return format_labels(dict(sorted(labels.items())))
 
 
-def _metric_fields(metric: Metric | Mapping[str, Any]) -> tuple[str, tuple[str, str, str | None]]:
-    """A metric's id, and its name, labels (as text) and unit."""
+def _metric_fields(metric: Metric | Mapping[str, Any]) -> tuple[str, _Described]:
+    """A metric's id, and its name, labels (as text), unit and description."""
     if isinstance(metric, Metric):
-        return metric.id, (metric.name, _labels_text(metric.labels), metric.unit)
+        return metric.id, (metric.name, _labels_text(metric.labels), metric.unit, metric.description)
     if isinstance(metric, Mapping):
-        return metric["id"], (metric["name"], _labels_text(metric.get("labels") or {}), metric.get("unit"))
+        labels = _labels_text(metric.get("labels") or {})
+        return metric["id"], (metric["name"], labels, metric.get("unit"), metric.get("description"))
     raise TypeError(f"expected a Metric or a metric dict, got {type(metric).__name__}")

@@ -239,6 +239,8 @@ class MetricService:
         until: datetime | str | None = None,
         step: float | str | None = None,
         library: Literal["pandas"] = "pandas",
+        *,
+        label_columns: bool = False,
     ) -> pd.DataFrame: ...
 
     @overload
@@ -250,6 +252,7 @@ class MetricService:
         step: float | str | None = None,
         *,
         library: Literal["polars"],
+        label_columns: bool = False,
     ) -> pl.DataFrame: ...
 
     @overload
@@ -261,6 +264,7 @@ class MetricService:
         step: float | str | None = None,
         *,
         library: Literal["arrow"],
+        label_columns: bool = False,
     ) -> pa.Table: ...
 
     def frame(
@@ -270,16 +274,21 @@ class MetricService:
         until: datetime | str | None = None,
         step: float | str | None = None,
         library: Library = "pandas",
+        *,
+        label_columns: bool = False,
     ) -> Any:
         """Every reading of the metrics (`None`: all; else names, ids or `Metric`s, one or a list: a name
-        several metrics have selects them all) within [since, until], as one long table: columns `metric`
-        (the name), `metric_id`, `timestamp` (UTC, microseconds) and `value`, by metric in creation order,
-        then by timestamp and id. With `step`, the buckets instead (`start`, `count`, `min`, `max`, `avg`,
-        `first`, `last` after `metric` and `metric_id`) from each metric's first reading (or `since`) to
-        its last (or `until`), as ``list_readings(step=...)`` gives them. `library` is "pandas" (a
-        DataFrame), "polars" (a polars DataFrame) or "arrow" (a pyarrow Table), imported when asked for
-        (``pip install 'metricstream[notebook]'``). Read page after page, every reading: never cut."""
-        table, first = start_table(since, until, step, library)
+        several metrics have selects them all) within [since, until], as one long table, by metric in
+        creation order, then by timestamp and id: columns `metric` (the name), `metric_id`, `labels` (as
+        `labels=` writes them, `host=a,dc=x`; "" for none), `unit` and `description` (null for none),
+        `timestamp` (UTC, microseconds) and `value`. With `step`, the buckets instead (`start`, `count`,
+        `min`, `max`, `avg`, `first`, `last` after the metric's columns) from each metric's first reading
+        (or `since`) to its last (or `until`), as ``list_readings(step=...)`` gives them. `label_columns`
+        adds a column per label name after `labels` (`labels.host`, null where a metric has no such
+        label). `library` is "pandas" (a DataFrame), "polars" (a polars DataFrame) or "arrow" (a pyarrow
+        Table), imported when asked for (``pip install 'metricstream[notebook]'``). Read page after page,
+        every reading: never cut."""
+        table, first = start_table(since, until, step, library, label_columns)
         for metric in select_metrics(self.list_metrics(), metrics):
             query: ReadingsQuery | None = first
             while query is not None:

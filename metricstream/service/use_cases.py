@@ -610,10 +610,12 @@ class AsyncMetricService:
         until: datetime | str | None = None,
         step: float | str | None = None,
         library: Library = "pandas",
+        *,
+        label_columns: bool = False,
     ) -> Any:
         """Every matching reading (or bucket) as one table; see `MetricService.frame`. The table is
         built off the loop, in a worker thread."""
-        table = await collect_table(self, metrics, since, until, step, library)
+        table = await collect_table(self, metrics, since, until, step, library, label_columns)
         return await asyncio.to_thread(table.build)
 
     async def _require(self, metric_id: str) -> Metric:

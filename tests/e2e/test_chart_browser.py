@@ -185,9 +185,13 @@ hub = Hub(port=0).start()
 print(hub.url)
 metricstream.chart(hub.url, "loss")"""
 
+# Two series named "loss", told apart by their labels; one has a unit. Labels are any text: shown as text,
+# never run as markup.
 LOG_CELL = """\
+hub.service.create_metric("loss", labels={"run": "a"}, unit="nats", description="training loss")
 for n in range(1, 51):
-    hub.service.log("loss", float(n))"""
+    hub.service.log("loss", float(n), labels={"run": "a"})
+hub.service.log("loss", 2.5, labels={"run": "<i>b</i>", "dc": "eu"})"""
 
 
 @pytest.mark.parametrize("blocked", [False, True], ids=["hub", "remote-hub-blocked-for-the-browser"])
@@ -235,14 +239,22 @@ def test_readings_a_later_cell_logs_show_within_2s_and_the_page_never_asks_the_h
         expect(view).to_have_attribute("data-metrics", "0")  # "loss" is not yet a metric
 
         run_cell(page, 1)
-        # within 2 s of the cell's end: the metric appeared, with all 50 readings drawn
-        expect(view).to_have_attribute("data-points", "50", timeout=SHOWN_WITHIN_MS)
-        figure = widget.locator("figure").first
+        # within 2 s of the cell's end: the metrics appeared, with all 51 readings drawn
+        expect(view).to_have_attribute("data-points", "51", timeout=SHOWN_WITHIN_MS)
+        figure, other = widget.locator("figure").first, widget.locator("figure").nth(1)
         expect(figure).to_have_attribute("data-points", "50", timeout=SHOWN_WITHIN_MS)
-        assert figure.locator("figcaption b").inner_text() == "loss"
         assert figure.evaluate(PIXELS_OF_COLOUR) > 0
         assert figure.locator(".axis .label").inner_text() == "time"
         assert figure.locator(".axis .to").inner_text() != ""
+        # the legend: the name, the labels as the dashboard writes them, the newest value and its unit
+        assert [caption.inner_text().split() for caption in widget.locator("figcaption").all()] == [
+            ["loss", "run=a", "50", "nats"],
+            ["loss", "dc=eu", "·", "run=<i>b</i>", "2.50"],
+        ]
+        assert widget.locator("figcaption i").count() == 2  # the colour dots, and no label's markup
+        assert figure.locator("figcaption b").get_attribute("title") == "loss run=a\ntraining loss"
+        described = other.locator("canvas").get_attribute("aria-label") or ""
+        assert described.startswith("loss dc=eu · run=<i>b</i>: Chart of")
 
         assert traffic.to_port(hub_port) == []
         assert traffic.refused == []  # nor anywhere else but JupyterLab

@@ -303,9 +303,35 @@ def test_a_new_metric_of_the_selection_appears_with_its_readings(
     wait_received(feed, 1)
     clock.advance(INTERVAL)
     update, buffers = recorder.wait(2)
-    assert update["added"] == [{"id": later.metric_id, "name": "later"}]
+    assert update["added"] == [
+        {"id": later.metric_id, "name": "later", "labels": {}, "unit": None, "description": None}
+    ]
     assert update["appended"] == [{"id": later.metric_id, "points": 1}]
     assert points(buffers[0]) == [(ms(later.timestamp), 2.5)]
+
+
+def test_each_metric_comes_with_its_labels_unit_and_description(
+    start_hub: StartHub, feeds: Callable[..., tuple[ChartFeed, Recorder, ManualClock]]
+) -> None:
+    """What the widget's legend tells series of one name apart by, and writes beside their values: in the
+    state, and for a metric created later."""
+    hub = start_hub()
+    eu = hub.service.create_metric("cpu", labels={"host": "a", "dc": "eu"}, unit="%", description="busy")
+    plain = hub.service.create_metric("cpu")
+    feed, recorder, clock = feeds(hub, "cpu")
+    state, _ = recorder.wait(1)
+    assert [{k: v for k, v in m.items() if k != "points"} for m in state["metrics"]] == [
+        {"id": eu.id, "name": "cpu", "labels": {"dc": "eu", "host": "a"}, "unit": "%", "description": "busy"},
+        {"id": plain.id, "name": "cpu", "labels": {}, "unit": None, "description": None},
+    ]
+    us = hub.service.create_metric("cpu", labels={"host": "b", "dc": "us"}, unit="%")
+    hub.service.create_reading(us.id, 1)
+    wait_received(feed, 1)
+    clock.advance(INTERVAL)
+    update, _ = recorder.wait(2)
+    assert update["added"] == [
+        {"id": us.id, "name": "cpu", "labels": {"dc": "us", "host": "b"}, "unit": "%", "description": None}
+    ]
 
 
 def test_a_deleted_metric_goes_with_its_pending_readings(

@@ -2,7 +2,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { Format, formatDuration, formatLabels, parseTime } from "../../../metricstream/dashboard/format.js";
+import {
+  Format,
+  formatDuration,
+  formatLabels,
+  metricTitle,
+  parseTime,
+} from "../../../metricstream/dashboard/format.js";
 
 const format = new Format({ locale: "en-US", timeZone: "UTC" });
 // ICU versions differ in which space comes before AM/PM (U+0020 or U+202F)
@@ -95,4 +101,10 @@ test("formatLabels: name=value pairs joined by a middle dot, as given; nothing f
   assert.equal(formatLabels({}), "");
   assert.equal(formatLabels(undefined), "");
   assert.equal(formatLabels(null), "");
+});
+
+test("metricTitle: the name, then its labels as formatLabels writes them; the name alone without", () => {
+  assert.equal(metricTitle({ name: "cpu", labels: { dc: "x", host: "a" } }), "cpu dc=x · host=a");
+  assert.equal(metricTitle({ name: "cpu", labels: {} }), "cpu");
+  assert.equal(metricTitle({ name: "cpu" }), "cpu"); // a server from before labels sends none
 });

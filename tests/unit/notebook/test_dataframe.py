@@ -18,11 +18,15 @@ from metricstream.notebook.dataframe import to_dataframe
 
 CPU = Metric("01a21b32-2870-78a3-85f4-5b37387bfd17", "CPU Temperature", 1.0)
 FAN = Metric(
-    "01a21b32-2871-7000-8000-000000000001", "Fan Speed", labels={"rack": "r1", "fan": "2"}, unit="1/min"
+    "01a21b32-2871-7000-8000-000000000001",
+    "Fan Speed",
+    labels={"rack": "r1", "fan": "2"},
+    unit="1/min",
+    description="the rack's second fan",
 )
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 READING_COLUMNS = ["id", "metric_id", "value", "timestamp"]
-NAMED_COLUMNS = ["id", "metric_id", "metric", "value", "timestamp", "labels", "unit"]
+NAMED_COLUMNS = ["id", "metric_id", "metric", "value", "timestamp", "labels", "unit", "description"]
 
 
 def reading(n: int, metric: Metric = CPU, value: float = 1.0, seconds: float = 0) -> MetricReading:
@@ -30,7 +34,7 @@ def reading(n: int, metric: Metric = CPU, value: float = 1.0, seconds: float = 0
 
 
 def assert_dtypes(frame: pd.DataFrame) -> None:
-    for column in ("id", "metric_id", "metric", "labels", "unit"):
+    for column in ("id", "metric_id", "metric", "labels", "unit", "description"):
         if column in frame:
             assert pd.api.types.is_string_dtype(frame[column]), column
     assert frame["value"].dtype == "float64"
@@ -139,6 +143,8 @@ def test_metric_names_from_metric_objects_or_dicts() -> None:
         assert frame["labels"].tolist() == ["", "fan=2,rack=r1"]
         assert frame["unit"].iloc[1] == "1/min"
         assert pd.isna(frame["unit"].iloc[0])
+        assert frame["description"].iloc[1] == "the rack's second fan"
+        assert pd.isna(frame["description"].iloc[0])
         assert_dtypes(frame)
 
 
