@@ -130,6 +130,9 @@ def check_samples(samples: Sequence[Sample], rules: ReadingRules) -> tuple[Check
     # (name, labels' pairs) -> the identity of that series; None if its name or labels are refused
     series: dict[tuple[str, tuple[tuple[str, str], ...]], Identity | None] = {}
     positive_only, isfinite, wanted = rules.positive_only, math.isfinite, checked.wanted
+    # the columns' appends, bound once: the loop runs once per sample
+    add_metric_id, add_key = checked.metric_ids.append, checked.keys.append
+    add_value, add_timestamp = checked.values.append, checked.timestamps.append
     for index, sample in enumerate(samples):
         name, value, timestamp = sample.name, sample.value, sample.timestamp
         pairs = tuple(sample.labels.items())
@@ -143,7 +146,10 @@ def check_samples(samples: Sequence[Sample], rules: ReadingRules) -> tuple[Check
             and isfinite(value)
             and (timestamp is None or rules.in_range(timestamp))
         ):
-            checked.add(None, key, value, timestamp)
+            add_metric_id(None)
+            add_key(key)
+            add_value(value)
+            add_timestamp(timestamp)
         else:  # refused, or unusual: the full check, which words every reason of the sample
             try:
                 fields = validate_reading(_item(sample), positive_only, rules.max_name_length)

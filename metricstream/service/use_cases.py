@@ -343,16 +343,9 @@ class AsyncMetricService:
                 for metric_id, key in zip(checked.metric_ids, checked.keys, strict=True)
             ]
             ids = ids[2 * len(unknown) :]
-            readings = [
-                MetricReading(ids[2 * i], metric_id, value, timestamp or now)
-                for i, (metric_id, value, timestamp) in enumerate(
-                    zip(targets, checked.values, checked.timestamps, strict=True)
-                )
-            ]
-            events += [
-                Event.create(READING_CREATED, reading, created, ids[2 * i + 1])
-                for i, reading in enumerate(readings)
-            ]
+            stamps = [timestamp or now for timestamp in checked.timestamps]
+            readings = list(map(MetricReading, ids[0::2], targets, checked.values, stamps))
+            events += Event.announcing(READING_CREATED, readings, created, ids[1::2])
             try:
                 await self.storage.add_readings(
                     readings,

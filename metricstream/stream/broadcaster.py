@@ -11,6 +11,7 @@ between, so replay cannot race live events. docs/architecture.md walks through i
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,9 @@ Write = Callable[[bytes], Awaitable[None]]
 
 # Events joined into one write, so a long replay is sent in steps.
 MAX_CHUNK_EVENTS: Final = 1024
+# Shared chunks kept, and publishes whose ends are remembered (a chunk ends at one of them).
+_CHUNKS_KEPT: Final = 8
+_PUBLISHES_KEPT: Final = 1024
 # Seconds to try telling a dropped client `disconnected`.
 GOODBYE_TIMEOUT: Final = 1.0
 
@@ -139,9 +143,11 @@ class Broadcaster:
         self._idle: dict[Client, None] = {}
         # The head before the latest publish: lag is counted up to here.
         self._latest_publish_start = 0
-        # The chunk joined last for a client without a filter, (start, stop, bytes): clients woken together
-        # stand at the same position and share it, one join for all instead of one each.
-        self._joined: tuple[int, int, bytes] = (0, 0, b"")
+        # Chunks for clients without a filter, joined once and shared: (start, stop) -> bytes, the newest
+        # last. A chunk ends where a publish did (`_publish_ends`, the newest ones), so clients at one
+        # position ask for the same chunk whenever they come, and the events of a batch go out in one write.
+        self._joined: dict[tuple[int, int], bytes] = {}
+        self._publish_ends: list[int] = []
         # serve() calls still running.
         self._senders = 0
         self._senders_done = asyncio.Event()
@@ -169,6 +175,9 @@ class Broadcaster:
         """
         self._latest_publish_start = self.log.head
         self.log.extend(events)
+        self._publish_ends.append(self.log.head)
+        if len(self._publish_ends) > 2 * _PUBLISHES_KEPT:
+            del self._publish_ends[:-_PUBLISHES_KEPT]
         self.published += len(events)
         if self._wake_pending is None and self._idle:
             loop = asyncio.get_running_loop()
@@ -318,16 +327,29 @@ class Broadcaster:
             return None
         start, stop = client.cursor, min(head, client.cursor + MAX_CHUNK_EVENTS)
         if client.filter is None:  # no filter: the common case, kept cheap
+            stop = self._chunk_end(start, stop)
             client.cursor = stop
-            if self._joined[:2] != (start, stop):
-                events = log.between(start, stop)
-                self._joined = (start, stop, b"".join([event.frame for event in events]))
-            return self._joined[2] or None
+            return self._joined_chunk(start, stop) or None
         events = log.between(start, stop)
         client.cursor += len(events)
         wants = client.filter.wants
         frames = [event.frame for event in events if wants(event)]
         return b"".join(frames) if frames else None
+
+    def _chunk_end(self, start: int, limit: int) -> int:
+        """Where a chunk from `start` ends: at the last publish's end within (start, limit], else limit."""
+        ends = self._publish_ends
+        index = bisect.bisect_right(ends, limit) - 1
+        return ends[index] if index >= 0 and ends[index] > start else limit
+
+    def _joined_chunk(self, start: int, stop: int) -> bytes:
+        chunk = self._joined.get((start, stop))
+        if chunk is None:
+            chunk = b"".join([event.frame for event in self.log.between(start, stop)])
+            self._joined[start, stop] = chunk
+            if len(self._joined) > _CHUNKS_KEPT:
+                del self._joined[next(iter(self._joined))]
+        return chunk
 
     # --- housekeeping -----------------------------------------------------------------------
 
