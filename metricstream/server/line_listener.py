@@ -93,9 +93,14 @@ class LineListener:
 
     async def _write(self, data: bytes) -> None:
         """The complete lines of one read, written max_batch lines at a time."""
-        lines = data.split(b"\n")
-        for start in range(0, len(lines), self.max_lines):
-            chunk = b"\n".join(lines[start : start + self.max_lines])
+        if data.count(b"\n") <= self.max_lines:  # the usual read: one write, the bytes as they came
+            chunks = [data]
+        else:
+            lines = data.split(b"\n")
+            chunks = [
+                b"\n".join(lines[at : at + self.max_lines]) for at in range(0, len(lines), self.max_lines)
+            ]
+        for chunk in chunks:
             parsed = parse_lines(chunk)
             for error in parsed.errors:
                 self._refused(1, error.reason)
