@@ -20,7 +20,8 @@ Decisions (docs/prometheus.md tells them):
   duplicate sample);
 - HELP: the description of the family's first metric that has one;
 - timestamp: the newest reading's, in the text format as integer milliseconds (rounded down), in
-  OpenMetrics as exact seconds (Prometheus reads them to the millisecond, rounded down too).
+  OpenMetrics as exact seconds (Prometheus reads them to the millisecond, rounded down too), or the middle
+  of that millisecond where the float Prometheus reads the exact seconds into would fall in another.
 """
 
 from __future__ import annotations
@@ -173,13 +174,21 @@ def _sample(name: str, labels: dict[str, str], reading: MetricReading, openmetri
     pairs = ",".join(f'{label}="{_label_value(value)}"' for label, value in labels.items())
     series = f"{name}{{{pairs}}}" if pairs else name
     micros = _micros(reading)
-    if openmetrics:
-        sign, size = ("-", -micros) if micros < 0 else ("", micros)
-        moment = f"{sign}{size // 1_000_000}.{size % 1_000_000:06d}"
-    else:
-        moment = str(micros // 1000)
+    moment = _seconds(micros) if openmetrics else str(micros // 1000)
     # repr: the shortest text that reads back as the same float, which Go's ParseFloat reads too
     return f"{series} {reading.value!r} {moment}\n"
+
+
+def _seconds(micros: int) -> str:
+    """`micros` as OpenMetrics' seconds: exact, unless Prometheus would read it in another millisecond
+    (it takes int64(seconds * 1000) of the float, and 1.001 s is 1000.9999... ms): then the middle of its
+    millisecond, which reads back to that millisecond at any date."""
+    sign, size = ("-", -micros) if micros < 0 else ("", micros)
+    exact = f"{sign}{size // 1_000_000}.{size % 1_000_000:06d}"
+    if micros < 0 or int(float(exact) * 1000) == micros // 1000:
+        return exact
+    milliseconds = micros // 1000
+    return f"{milliseconds // 1000}.{milliseconds % 1000:03d}5"
 
 
 def _micros(reading: MetricReading) -> int:
