@@ -52,8 +52,10 @@ def test_staleness_markers_are_counted_and_skipped_other_nans_are_kept_for_the_w
     )
     result = decode_write_request(request.encode())
     assert result.stale == 1
-    values = [sample.value for sample in result.samples]
-    assert values[0] == 1.0 and math.isnan(values[1]) and values[2] == math.inf
+    first, nan, infinite = (sample.value for sample in result.samples)
+    assert first == 1.0
+    assert math.isnan(nan)
+    assert infinite == math.inf
     # positions count every sample, the skipped marker too
     assert [sample.line for sample in result.samples] == [1, 3, 4]
 
@@ -211,4 +213,5 @@ def test_series_text_is_prometheus_notation_escaped_and_cut() -> None:
     assert series_text("up", {}) == "up"
     assert series_text("up", {"a": 'say "hi"\\\n'}) == 'up{a="say \\"hi\\"\\\\\\n"}'
     long = series_text("x", {"a": "v" * 500})
-    assert len(long) == 200 and long.endswith("...")
+    assert len(long) == 200
+    assert long.endswith("...")
