@@ -59,4 +59,3 @@ def test_no_metric_no_reading(store_url: str) -> None:
         assert await store.latest_readings() == []
 
     on_store(store_url, scenario)
-
