@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..domain.labels import Sample
+from ..domain.labels import MAX_DESCRIPTION_LENGTH, MAX_UNIT_LENGTH, Sample, optional_text
 from ..domain.line_protocol import LineError
 from ..errors import ValidationError
 from .identity import Identity, MetricDetails, identity_of
@@ -41,12 +41,26 @@ def _items(samples: Sequence[Sample]) -> list[dict[str, Any]]:
 
 
 def _details(samples: Iterable[Sample]) -> dict[Identity, MetricDetails]:
-    """Each new metric's unit and description: its first sample's that has either."""
+    """Each new metric's unit and description: its first sample's that has either, checked as `POST
+    /metrics` checks them; one that fails is left out (it only describes: no reason to lose the value)."""
     details: dict[Identity, MetricDetails] = {}
     for sample in samples:
         if sample.unit is not None or sample.description is not None:
-            details.setdefault(identity_of(sample.name, sample.labels), (sample.unit, sample.description))
+            key = identity_of(sample.name, sample.labels)
+            if key not in details:
+                unit = _stored_or_none(sample.unit, "unit", MAX_UNIT_LENGTH)
+                details[key] = (
+                    unit,
+                    _stored_or_none(sample.description, "description", MAX_DESCRIPTION_LENGTH),
+                )
     return details
+
+
+def _stored_or_none(text: str | None, field: str, max_length: int) -> str | None:
+    try:
+        return optional_text(text, field, max_length)
+    except ValidationError:
+        return None
 
 
 def refused_whole(refusals: Sequence[LineError], lines: int, unit: str = "line") -> ValidationError:
