@@ -5,6 +5,8 @@ clear error, never a stack trace; staleness markers skipped; metadata as unit an
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -215,3 +217,31 @@ def test_series_text_is_prometheus_notation_escaped_and_cut() -> None:
     long = series_text("x", {"a": "v" * 500})
     assert len(long) == 200
     assert long.endswith("...")
+
+
+@pytest.mark.parametrize(
+    ("missing", "call"),
+    [
+        ("cramjam", "snappy_decompressed(b'', 100)"),
+        ("google.protobuf", "decode_write_request(b'')"),
+    ],
+)
+def test_without_the_remote_write_extra_a_request_is_refused_with_a_clear_message(
+    missing: str, call: str
+) -> None:
+    # a fresh interpreter in which the library cannot be imported, as where the extra is not installed
+    script = f"""
+import sys
+sys.modules[{missing!r}] = None
+from metricstream.domain.remote_write import decode_write_request, snappy_decompressed
+from metricstream.errors import UnsupportedMediaTypeError
+try:
+    {call}
+except UnsupportedMediaTypeError as error:
+    print(error.status_code, error.message)
+"""
+    finished = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
+    )
+    expected = "415 remote write is not installed on this server: pip install 'metricstream[remote-write]'\n"
+    assert finished.stdout == expected
