@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         description="Seconds a reading's timestamp may be ahead of the server's clock; a write of a later "
         "one is refused with 400. `none` (None in Python) accepts any.",
     )
+    stale_after: float | None = Field(
+        300.0,  # Prometheus's lookback: an older sample is no instant query's answer anyway
+        gt=0,
+        description="Seconds after its newest reading's timestamp that a metric is left out of "
+        "GET /metrics/export (the Prometheus scrape of the readings); `none` (None in Python) keeps "
+        "every metric that has a reading.",
+    )
     # --- limits and security (docs/configuration.md#limits, docs/security.md) ---
     max_name_length: int = Field(
         MAX_NAME_LENGTH,
@@ -182,7 +189,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
 
-    @field_validator("max_future", mode="before")
+    @field_validator("max_future", "stale_after", mode="before")
     @classmethod
     def _none_is_unlimited(cls, value: object) -> object:
         """`none` from a flag or variable is None, as a number there is a number."""

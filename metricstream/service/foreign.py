@@ -1,15 +1,16 @@
-"""Writes in foreign formats (Influx line protocol, OTLP): their `Sample`s written by name and labels through
-the one write path, so every check and every event is a batch's. A line-protocol body is all or nothing and
-names its refused lines; an OTLP request keeps what passes and counts the rest, as OTLP's partial success
-asks. A metric a sample creates takes the sample's unit and description; an existing one keeps its own."""
+"""Writes in foreign formats (Influx line protocol, OTLP, Prometheus remote write): their `Sample`s written by
+name and labels through the one write path, so every check and every event is a batch's. A line-protocol
+body (a remote write too) is all or nothing and names its refused lines (samples); an OTLP request keeps
+what passes and counts the rest, as OTLP's partial success asks. A metric a sample creates takes the
+sample's unit and description; an existing one keeps its own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..domain.labels import Sample
+from ..domain.labels import MAX_DESCRIPTION_LENGTH, MAX_UNIT_LENGTH, Sample, optional_text
 from ..domain.line_protocol import LineError
 from ..errors import ValidationError
 from .identity import Identity, MetricDetails, identity_of
@@ -32,23 +33,38 @@ class Written:
 
 
 def _details(samples: Iterable[Sample]) -> dict[Identity, MetricDetails]:
-    """Each new metric's unit and description: its first sample's that has either."""
+    """Each new metric's unit and description: its first sample's that has either, checked as `POST
+    /metrics` checks them; one that fails is left out (it only describes: no reason to lose the value)."""
     details: dict[Identity, MetricDetails] = {}
     for sample in samples:
         if sample.unit is not None or sample.description is not None:
-            details.setdefault(identity_of(sample.name, sample.labels), (sample.unit, sample.description))
+            key = identity_of(sample.name, sample.labels)
+            if key not in details:
+                unit = _stored_or_none(sample.unit, "unit", MAX_UNIT_LENGTH)
+                details[key] = (
+                    unit,
+                    _stored_or_none(sample.description, "description", MAX_DESCRIPTION_LENGTH),
+                )
     return details
 
 
-def refused_whole(refusals: Sequence[LineError], lines: int) -> ValidationError:
+def _stored_or_none(text: str | None, field: str, max_length: int) -> str | None:
+    try:
+        return optional_text(text, field, max_length)
+    except ValidationError:
+        return None
+
+
+def refused_whole(refusals: Sequence[LineError], lines: int, unit: str = "line") -> ValidationError:
     """The error of a body refused whole: how many of its lines, then each one's number and reason (in
-    the message, and in `errors` as `{"line", "error"}`)."""
+    the message, and in `errors` as `{"line", "error"}`). `unit` names what is counted otherwise (a remote
+    write's samples)."""
     ordered = sorted(refusals, key=lambda refusal: refusal.line)
     count = len({refusal.line for refusal in ordered})
-    shown = "; ".join(str(refusal) for refusal in ordered[:_SHOWN_REFUSALS])
+    shown = "; ".join(f"{unit} {r.line}: {r.reason}" for r in ordered[:_SHOWN_REFUSALS])
     more = f"; and {len(ordered) - _SHOWN_REFUSALS} more" if len(ordered) > _SHOWN_REFUSALS else ""
-    errors: list[dict[str, object]] = [{"line": r.line, "error": r.reason} for r in ordered]
-    return ValidationError(f"{count} of {lines} lines refused, none stored: {shown}{more}", errors)
+    errors: list[dict[str, object]] = [{unit: r.line, "error": r.reason} for r in ordered]
+    return ValidationError(f"{count} of {lines} {unit}s refused, none stored: {shown}{more}", errors)
 
 
 def _failures(error: ValidationError) -> dict[int, str]:
@@ -56,15 +72,26 @@ def _failures(error: ValidationError) -> dict[int, str]:
     return {index: str(e["error"]) for e in error.errors if isinstance(index := e.get("index"), int)}
 
 
-async def write_all(service: AsyncMetricService, samples: Sequence[Sample], lines: int) -> list[Event]:
-    """Write every sample or none: `refused_whole`'s error naming each refused line."""
+async def write_all(
+    service: AsyncMetricService,
+    samples: Sequence[Sample],
+    lines: int,
+    unit: str = "line",
+    describe: Callable[[Sample], str] | None = None,
+) -> list[Event]:
+    """Write every sample or none: `refused_whole`'s error naming each refused line (or `unit`), its
+    reason after `describe(sample)` if given (the series a remote write's sample belongs to)."""
     try:
         return (await service.write_samples(samples, _details(samples)))[1]
     except ValidationError as error:
         failures = _failures(error)
         if not failures:  # the batch as a whole: too many readings
             raise
-        raise refused_whole([LineError(samples[i].line, r) for i, r in failures.items()], lines) from None
+        refusals = [
+            LineError(samples[i].line, f"{describe(samples[i])}: {reason}" if describe else reason)
+            for i, reason in failures.items()
+        ]
+        raise refused_whole(refusals, lines, unit) from None
 
 
 async def write_what_passes(service: AsyncMetricService, samples: Sequence[Sample]) -> Written:

@@ -8,13 +8,13 @@ out. Buckets come oldest first only: `order=desc` with `step` is refused.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.buckets import MAX_BUCKETS, Bucket, bucket_start, steps_before
 from ..domain.paging import Cursor, Page
 from ..domain.validation import ReadingsQuery, validate
-from ..domain.values import MetricReading
+from ..domain.values import Metric, MetricReading
 from ..errors import ValidationError
 from ..storage.base import Storage
 from ..storage.rows import ReadingColumns, micros
@@ -23,6 +23,7 @@ from ..wire import MAX_READINGS_LIMIT
 __all__ = [
     "bucket_page",
     "column_page",
+    "fresh_readings",
     "newest_readings",
     "next_query",
     "paging_query",
@@ -137,3 +138,15 @@ async def newest_readings(storage: Storage, metric_id: str, limit: int) -> Page[
     if len(found) <= limit:
         return Page(kept)
     return Page(kept, Cursor(kept[0].timestamp, kept[0].id).encode())
+
+
+async def fresh_readings(
+    storage: Storage, now: datetime, stale_after: float | None
+) -> list[tuple[Metric, MetricReading]]:
+    """Every metric with its newest reading, in creation order, read in one store call; with
+    `stale_after` (seconds), only those whose newest reading is no older than that at `now`."""
+    latest = await storage.latest_readings()
+    if stale_after is None:
+        return latest
+    oldest = now - timedelta(seconds=stale_after)
+    return [(metric, reading) for metric, reading in latest if reading.timestamp >= oldest]

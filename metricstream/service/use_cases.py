@@ -44,7 +44,15 @@ from .identity import (
     identity_of,
     shared_name_message,
 )
-from .queries import bucket_page, newest_readings, next_query, paging_query, reading_page, readings_query
+from .queries import (
+    bucket_page,
+    fresh_readings,
+    newest_readings,
+    next_query,
+    paging_query,
+    reading_page,
+    readings_query,
+)
 from .tables import Library, MetricSelection, collect_table
 
 __all__ = ["LOG_FORMS", "AsyncMetricService"]
@@ -495,6 +503,12 @@ class AsyncMetricService:
             position = self.last_event_id
             pairs = [pair async for pair in self.iter_metrics_with_readings(limit)]
         return Snapshot([metric for metric, _ in pairs], {m.id: r for m, r in pairs}, position)
+
+    async def latest_readings(self, stale_after: float | None = None) -> list[tuple[Metric, MetricReading]]:
+        """Every metric with its newest reading, in creation order; with `stale_after`, only those whose
+        newest reading is at most that many seconds old by the clock (`GET /metrics/export`)."""
+        now = datetime.fromtimestamp(self.clock.time(), UTC)
+        return await fresh_readings(self.storage, now, stale_after)
 
     async def iter_metrics_with_readings(
         self, readings_limit: int, name: str | None = None, labels: Mapping[str, str] | None = None

@@ -99,6 +99,11 @@ class Storage(Protocol):
         by reading what comes before: paging through a long series costs the same per page."""
         ...
 
+    async def latest_readings(self) -> list[tuple[Metric, MetricReading]]:
+        """Every metric that has readings, in creation order, with its newest one (by timestamp, then
+        id): one call for all of them, however many metrics there are (the Prometheus scrape's read)."""
+        ...
+
     async def reading_columns(
         self,
         metric_id: str,

@@ -189,6 +189,14 @@ class MemoryStorage:
                 stop = min(stop, start + limit)
             return series[start:stop]
 
+    async def latest_readings(self) -> list[tuple[Metric, MetricReading]]:
+        with self._lock:
+            return [
+                (metric, series.items[-1])
+                for metric_id, metric in self._metrics.items()
+                if len((series := self._readings[metric_id]).items) > series.start
+            ]
+
     async def reading_columns(
         self,
         metric_id: str,

@@ -295,6 +295,20 @@ class RedisStorage:
             members.reverse()
         return [reading_from_dict(orjson.loads(member)) for member in members]
 
+    async def latest_readings(self) -> list[tuple[Metric, MetricReading]]:
+        metrics = await self.list_metrics()
+        # One round trip: each metric's highest-ranked member, the newest (by score, ties by id).
+        pipeline = self.client.pipeline(transaction=False)
+        for metric in metrics:
+            pipeline.zrange(self._readings_key(metric.id), -1, -1)
+        with _unavailable_on_error():
+            newest = await pipeline.execute() if metrics else []
+        return [
+            (metric, reading_from_dict(orjson.loads(members[0])))
+            for metric, members in zip(metrics, newest, strict=True)
+            if members
+        ]
+
     async def reading_columns(
         self,
         metric_id: str,

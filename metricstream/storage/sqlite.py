@@ -131,6 +131,15 @@ SELECT type, '', MAX(seq), id FROM events WHERE seq < ?1 GROUP BY type
 ON CONFLICT (type, metric_id) DO UPDATE SET seq = excluded.seq, id = excluded.id
 """
 
+# Each metric's newest reading, one index seek per metric (backwards along readings_by_time).
+_LATEST_READINGS: Final = f"""
+SELECT {", ".join(f"m.{column}" for column in _METRIC_COLUMNS.split(", "))}, r.id, r.value, r.ts
+FROM metrics AS m JOIN readings AS r ON r.id = (
+  SELECT id FROM readings WHERE metric_id = m.id ORDER BY ts DESC, id DESC LIMIT 1
+)
+ORDER BY m.seq
+"""
+
 
 def _metric(row: Sequence[Any]) -> Metric:
     """A metric from a row of `_METRIC_COLUMNS`."""
@@ -429,6 +438,13 @@ class SQLiteStorage:
         def work(db: sqlite3.Connection) -> list[MetricReading]:
             rows = db.execute(query, params).fetchall()
             return [MetricReading(rid, metric_id, value, moment(ts)) for rid, value, ts in rows]
+
+        return await self._run(work)
+
+    async def latest_readings(self) -> list[tuple[Metric, MetricReading]]:
+        def work(db: sqlite3.Connection) -> list[tuple[Metric, MetricReading]]:
+            rows = db.execute(_LATEST_READINGS).fetchall()
+            return [(_metric(row[:6]), MetricReading(row[6], row[0], row[7], moment(row[8]))) for row in rows]
 
         return await self._run(work)
 

@@ -30,7 +30,7 @@ from ..stream.log import EventLog
 from ..wire import STREAM_PATH
 from .access import Access, route_path
 from .answers import send_error
-from .foreign import INFLUX_V1_PATH, INFLUX_V2_PATH, OTLP_PATH, ForeignIngest
+from .foreign import INFLUX_V1_PATH, INFLUX_V2_PATH, OTLP_PATH, REMOTE_WRITE_PATH, ForeignIngest
 from .gate import BATCH_PATH, READING_PATH, Gate, Handler
 from .http2 import guard_body
 from .ingest import Ingest
@@ -103,9 +103,10 @@ class MetricStreamApp:
             ("POST", INFLUX_V2_PATH): self.foreign.influx_v2,
             ("POST", INFLUX_V1_PATH): self.foreign.influx_v1,
             ("POST", OTLP_PATH): self.foreign.otlp,
+            ("POST", REMOTE_WRITE_PATH): self.foreign.remote_write,
         }
         # paths no other handler (Quart's) shares
-        self.only = {STREAM_PATH: "GET", INFLUX_V2_PATH: "POST", INFLUX_V1_PATH: "POST", OTLP_PATH: "POST"}
+        self.only = {STREAM_PATH: "GET"} | {path: "POST" for method, path in self.routes if method == "POST"}
         limits = (settings.max_body, self.ingest.ceiling)
         self.gate = Gate(self.access, self.failures, self.clock, limits, self.methods, self._observe)
         self._maintenance: asyncio.Task[None] | None = None

@@ -1,9 +1,9 @@
 """The write routes of other tools' formats, as plain ASGI handlers beside `ingest.py`'s: Influx line
 protocol as InfluxDB 2 (`POST /api/v2/write`, influxdb-client and Telegraf's `influxdb_v2` output) and
-InfluxDB 1 (`POST /write`, Telegraf's `influxdb` output) take it, and OTLP/HTTP metrics (`POST /v1/metrics`,
-the OpenTelemetry SDKs and the Collector). The gate has checked the token and read the body; here it is
-decompressed (bounded as the body was), decoded into samples and written by `service/foreign.py`.
-docs/ingest.md tells the mapping."""
+InfluxDB 1 (`POST /write`, Telegraf's `influxdb` output) take it, OTLP/HTTP metrics (`POST /v1/metrics`,
+the OpenTelemetry SDKs and the Collector), and Prometheus remote write 1.0 (`POST /api/v1/write`). The
+gate has checked the token and read the body; here it is decompressed (bounded as the body was), decoded
+into samples and written by `service/foreign.py`. docs/ingest.md tells the mapping."""
 
 from __future__ import annotations
 
@@ -12,8 +12,16 @@ import zlib
 from collections import Counter
 from typing import TYPE_CHECKING, Final
 
+from ..domain.labels import Sample
 from ..domain.line_protocol import LineError, parse_lines
 from ..domain.otlp import OtlpDecoded, decode_metrics, encode_response, otlp_media_type, reasons_message
+from ..domain.remote_write import (
+    FamilyMetadata,
+    check_remote_write_headers,
+    decode_write_request,
+    series_text,
+    snappy_decompressed,
+)
 from ..errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
@@ -28,11 +36,21 @@ if TYPE_CHECKING:
     from .telemetry import Telemetry
     from .types import Receive, Scope, Send
 
-__all__ = ["INFLUX_V1_PATH", "INFLUX_V2_PATH", "OTLP_PATH", "ForeignIngest", "decompressed"]
+__all__ = [
+    "INFLUX_V1_PATH",
+    "INFLUX_V2_PATH",
+    "OTLP_PATH",
+    "REMOTE_WRITE_PATH",
+    "ForeignIngest",
+    "decompressed",
+]
 
 INFLUX_V2_PATH: Final = "/api/v2/write"
 INFLUX_V1_PATH: Final = "/write"
 OTLP_PATH: Final = "/v1/metrics"
+REMOTE_WRITE_PATH: Final = "/api/v1/write"
+# Metric families whose remote-write metadata is kept, for the metrics later samples create.
+_KNOWN_FAMILIES: Final = 10_000
 _V2_PRECISIONS: Final = frozenset({"ns", "us", "ms", "s"})  # /write takes v1's names too
 _GZIP_WINDOW: Final = 16 + zlib.MAX_WBITS  # zlib reads the gzip format with this window size
 
@@ -66,6 +84,8 @@ class ForeignIngest:
         self.service, self.telemetry = service, telemetry
         self.limit = limit  # bytes of a body, decompressed too
         self.max_lines = max_lines
+        # Remote write's metadata by family, newest last: Prometheus sends it apart from the samples.
+        self.families: dict[str, FamilyMetadata] = {}
 
     async def influx_v2(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
         """`POST /api/v2/write?bucket=&precision=ns|us|ms|s`: line protocol, all or nothing, 204."""
@@ -103,6 +123,32 @@ class ForeignIngest:
 
         await answer_write(self.telemetry, OTLP_PATH, send, write)
 
+    async def remote_write(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+        """`POST /api/v1/write`: Prometheus remote write 1.0, every sample or none, 204 (what Prometheus
+        expects); a refusal is a 4xx, which Prometheus does not retry."""
+
+        async def write() -> tuple[int, bytes, bytes]:
+            check_remote_write_headers(header(scope, b"content-type"), header(scope, b"content-encoding"))
+            decoded = decode_write_request(snappy_decompressed(body or b"", self.limit), self.families)
+            self._remember(decoded.metadata)
+            count = len(decoded.samples)
+            if self.max_lines is not None and count > self.max_lines:
+                raise ValidationError(
+                    f"at most {self.max_lines} samples per write, got {count}: set max_samples_per_send "
+                    "in the remote_write queue_config to at most that (the max_batch setting)"
+                )
+            await write_all(self.service, decoded.samples, count + decoded.stale, "sample", _series_of)
+            return 204, b"", b""
+
+        await answer_write(self.telemetry, REMOTE_WRITE_PATH, send, write)
+
+    def _remember(self, metadata: dict[str, FamilyMetadata]) -> None:
+        for family, details in metadata.items():
+            self.families.pop(family, None)
+            self.families[family] = details
+        while len(self.families) > _KNOWN_FAMILIES:
+            del self.families[next(iter(self.families))]
+
     async def _write_lines(
         self, scope: Scope, body: bytes | None, precision: str
     ) -> tuple[int, bytes, bytes]:
@@ -126,3 +172,7 @@ def _with_refusals(decoded: OtlpDecoded, refused: list[LineError]) -> OtlpDecode
         rejected_data_points=decoded.rejected_data_points + len({refusal.line for refusal in refused}),
         error_message=f"{decoded.error_message}; {said}" if decoded.error_message else said,
     )
+
+
+def _series_of(sample: Sample) -> str:
+    return series_text(sample.name, sample.labels)

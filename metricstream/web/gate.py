@@ -58,7 +58,7 @@ READING_PATH: Final = "/metrics/readings"
 # The batch route's body may be a batch's size, as may the foreign formats' (web/foreign.py); any other
 # route's, max_body.
 BATCH_PATH: Final = "/metrics/readings/batch"
-LARGE_BODY_PATHS: Final = frozenset({BATCH_PATH, "/api/v2/write", "/write", "/v1/metrics"})
+LARGE_BODY_PATHS: Final = frozenset({BATCH_PATH, "/api/v2/write", "/write", "/v1/metrics", "/api/v1/write"})
 # Seconds for a whole request body to arrive, its first byte included.
 BODY_TIMEOUT: Final = 60.0
 # Seconds a refused body is read for, to keep the connection usable.

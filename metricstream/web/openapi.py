@@ -260,6 +260,18 @@ class LinesErrorOut(BaseModel):
     errors: list[LineError] = Field(default_factory=list, description="One entry per refused line.")
 
 
+class SampleError(BaseModel):
+    sample: int = Field(
+        description="The sample's position in the request, from 1 (staleness markers counted)."
+    )
+    error: str = Field(description="The sample's series, then why it was refused.")
+
+
+class SamplesErrorOut(BaseModel):
+    error: str
+    errors: list[SampleError] = Field(default_factory=list, description="One entry per refused sample.")
+
+
 class OtlpPartialSuccess(BaseModel):
     rejectedDataPoints: str | int | None = None
     errorMessage: str | None = None
@@ -280,7 +292,7 @@ class OtlpMetricsRequest(BaseModel):
 def foreign_operations() -> tuple[dict[str, Any], dict[str, Any]]:
     """The foreign formats' write routes (`foreign.py`), line protocol and OTLP, as operations, with the
     schemas they name."""
-    models: list[type[BaseModel]] = [LinesErrorOut, OtlpMetricsRequest, OtlpMetricsResponse]
+    models: list[type[BaseModel]] = [LinesErrorOut, SamplesErrorOut, OtlpMetricsRequest, OtlpMetricsResponse]
     _, definitions = models_json_schema(
         [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
     )
@@ -350,8 +362,47 @@ def foreign_operations() -> tuple[dict[str, Any], dict[str, Any]]:
                 },
             }
         },
+        "/api/v1/write": remote_write_operation(ref(SamplesErrorOut)),
     }
     return paths, definitions["$defs"]
+
+
+def remote_write_operation(samples_error: dict[str, Any]) -> dict[str, Any]:
+    """`POST /api/v1/write`, Prometheus remote write 1.0 (`foreign.py`)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    encoding = {"type": "string", "enum": ["snappy"]}
+    return {
+        "post": {
+            "summary": "Record Prometheus remote write 1.0.",
+            "description": "A snappy-compressed protobuf prometheus.WriteRequest, as Prometheus' "
+            "remote_write sends it: each sample a reading of the metric named by __name__ with the other "
+            "labels, every sample or none; staleness markers skipped. docs/ingest.md.",
+            "parameters": [
+                {"name": "Content-Encoding", "in": "header", "required": True, "schema": encoding}
+            ],
+            "requestBody": {"required": True, "content": {"application/x-protobuf": binary}},
+            "responses": {
+                204: {"description": "Every sample recorded."},
+                400: {
+                    "description": "Not snappy, not a WriteRequest, a series without a name, more samples "
+                    "than max_batch, or refused samples (each named with its series); nothing is stored.",
+                    "content": {"application/json": samples_error},
+                },
+                409: {
+                    "description": "A name several metrics have, or max_metrics reached.",
+                    **ERROR_RESPONSE,
+                },
+                413: {
+                    "description": "The body, or what it decompresses to, is larger than a batch's limit.",
+                    **ERROR_RESPONSE,
+                },
+                415: {
+                    "description": "Not protobuf, not snappy, or remote write 2.0's message.",
+                    **ERROR_RESPONSE,
+                },
+            },
+        }
+    }
 
 
 def _declare_access(operation: dict[str, Any], access: Access, need: Need) -> None:
@@ -446,6 +497,12 @@ NON_JSON_ANSWERS: dict[str, dict[int, Any]] = {
     "/-/metrics": {
         200: {
             "description": "Prometheus' text format, or OpenMetrics on request.",
+            "content": {"text/plain": _TEXT, "application/openmetrics-text": _TEXT},
+        }
+    },
+    "/metrics/export": {
+        200: {
+            "description": "Prometheus' text format, or OpenMetrics on request (docs/prometheus.md).",
             "content": {"text/plain": _TEXT, "application/openmetrics-text": _TEXT},
         }
     },

@@ -1,5 +1,5 @@
-"""The routes the framework serves: metrics, readings, the dashboard's files and sign-in, the scrape, on
-Quart, for one server's `Parts`.
+"""The routes the framework serves: metrics, readings, the dashboard's files and sign-in, the scrapes (of
+the readings and of the server's own metrics), on Quart, for one server's `Parts`.
 
 Routes validate through the service (one set of pydantic models, also the source of `/openapi.json`); an
 error leaves as `answers.error_body` says, with its status. The gate (`gate.py`) has already applied the
@@ -9,11 +9,12 @@ Quart (`application.py` routes them). The sign-in routes check their own token, 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 from urllib.parse import urlencode
 
 import orjson
@@ -28,6 +29,7 @@ from quart_schema.openapi import OpenAPIProvider
 from werkzeug.exceptions import HTTPException
 
 from ..dashboard import DashboardFile, dashboard_files, dashboard_headers
+from ..domain.exposition import exposition, wants_openmetrics
 from ..domain.labels import parse_label_query
 from ..domain.paging import Page
 from ..domain.validation import MetricIn, MetricsQuery, ReadingsQuery, validate
@@ -61,11 +63,13 @@ if TYPE_CHECKING:
     from ..stream.broadcaster import BroadcastStatistics
     from .telemetry import Telemetry
 
-__all__ = ["Parts", "build_quart"]
+__all__ = ["EXPORT_PATH", "Parts", "build_quart"]
 
 log = logging.getLogger("metricstream")
 
 QueryT = TypeVar("QueryT", MetricsQuery, ReadingsQuery)
+# The readings for Prometheus to scrape (`/-/metrics` is the server's own metrics).
+EXPORT_PATH: Final = "/metrics/export"
 
 
 class _Provider(OpenAPIProvider):
@@ -356,7 +360,8 @@ def _session_routes(app: Quart, parts: Parts) -> None:
         return answer(sessions.sign_out(caller()))
 
 
-# --- observability: request timing and the Prometheus scrape (metrics and log format: telemetry.py) ------
+# --- observability: request timing, the Prometheus scrapes of the readings and of the server's own metrics
+# (formats: domain/exposition.py; metrics and log format: telemetry.py) --------------------------------------
 
 
 def _observability(app: Quart, parts: Parts) -> None:
@@ -373,6 +378,20 @@ def _observability(app: Quart, parts: Parts) -> None:
                 request.method, rule, response.status_code, time.perf_counter() - started
             )
         return response
+
+    @app.get(EXPORT_PATH)
+    async def prometheus_export() -> Response:
+        """Every metric's newest reading, for Prometheus to scrape.
+
+        The text format, or OpenMetrics when the Accept header asks for it: each metric with its labels,
+        unit, description and the newest reading's timestamp; one whose newest reading is older than
+        stale_after seconds is left out (docs/prometheus.md)."""
+        latest = await parts.service.latest_readings(parts.settings.stale_after)
+        openmetrics = wants_openmetrics(request.headers.get("Accept"))
+        # off the loop: thousands of metrics take a while to write out
+        answer = await asyncio.to_thread(exposition, latest, openmetrics)
+        parts.telemetry.count_export_skipped(answer.skipped)
+        return Response(answer.body, 200, content_type=answer.media_type)
 
     @app.get(METRICS_PATH)
     async def prometheus_metrics() -> Response:

@@ -15,7 +15,7 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from prometheus_client import CollectorRegistry, GCCollector, Histogram, PlatformCollector, ProcessCollector
@@ -30,6 +30,7 @@ __all__ = ["METRICS_PATH", "LogfmtFormatter", "Telemetry", "configure_logging", 
 
 METRICS_PATH: Final = "/-/metrics"
 DROP_REASONS: Final = ("gone", "slow", "write_timeout", "limit", "shutdown", "lost")
+EXPORT_SKIP_REASONS: Final = ("name", "duplicate")
 UNMATCHED_ROUTE: Final = "<unmatched>"
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -64,6 +65,19 @@ class Telemetry:
             registry=self.registry,
         )
         self.lines_written, self.lines_refused = lines.labels("written"), lines.labels("refused")
+        skipped = CounterMetric(
+            "metricstream_export_skipped",
+            "Metrics left out of answers of GET /metrics/export, by reason: name (no Prometheus name maps "
+            "from it), duplicate (another metric maps to the same name and labels).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._export_skipped = {reason: skipped.labels(reason) for reason in EXPORT_SKIP_REASONS}
+
+    def count_export_skipped(self, skipped: Mapping[str, int]) -> None:
+        """Count the metrics one export answer left out, by reason."""
+        for reason, count in skipped.items():
+            self._export_skipped[reason].inc(count)
 
     def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
         """Count one REST request; `route` is the matched rule, None when none matched."""

@@ -29,6 +29,8 @@ API_PATHS = {
     "/api/v2/write": {"post"},
     "/write": {"post"},
     "/v1/metrics": {"post"},
+    "/api/v1/write": {"post"},
+    "/metrics/export": {"get"},
 }
 
 
@@ -136,6 +138,8 @@ def test_openapi_query_parameters(openapi: dict[str, Any]) -> None:
         ("/metrics/{metric_id}/readings", "get", {"200", "400", "404", "503"}),
         ("/healthz", "get", {"200"}),
         ("/-/metrics", "get", {"200"}),
+        ("/metrics/export", "get", {"200", "503"}),
+        ("/api/v1/write", "post", {"204", "400", "408", "409", "413", "415"}),
         ("/dashboard/{name}", "get", {"200", "304", "404"}),
         ("/events/watch", "get", {"200", "400", "503"}),
         ("/dashboard/session", "get", {"200"}),
@@ -152,7 +156,7 @@ def test_openapi_documents_statuses(
 def test_openapi_request_bodies_are_required(openapi: dict[str, Any]) -> None:
     operations = [operation for item in openapi["paths"].values() for operation in item.values()]
     bodies = [operation["requestBody"] for operation in operations if "requestBody" in operation]
-    assert len(bodies) == 7  # four JSON writes, two of line protocol, one of OTLP
+    assert len(bodies) == 8  # four JSON writes, two of line protocol, one of OTLP, one of remote write
     assert all(body["required"] is True for body in bodies)
 
 

@@ -163,3 +163,23 @@ def test_bad_requests_are_refused_and_store_nothing(start_hub: StartHub) -> None
     assert provider.force_flush(10_000)
     provider.shutdown()
     assert [m.name for m in hub.service.list_metrics()] == ["c"]
+
+
+def test_a_unit_or_description_that_could_not_be_stored_is_left_out_and_the_point_written(
+    start_hub: StartHub,
+) -> None:
+    """A metric created by a foreign write took the OTLP unit and description unchecked: a 40-character
+    unit (at most 32) and a description with NUL characters were stored as they came."""
+    hub = start_hub()
+
+    def record(provider: MeterProvider) -> None:
+        meter = provider.get_meter("m")
+        meter.create_gauge("long.unit", unit="u" * 40, description="fine").set(1)
+        meter.create_gauge("bad.description", unit=" Cel ", description="a\x00b").set(2)
+
+    headers = {"Content-Type": "application/x-protobuf"}
+    answer = httpx.post(f"{hub.url}/v1/metrics", content=request_of(record), headers=headers)
+    assert answer.status_code == 200, answer.text
+    metrics = {m.name: (m.unit, m.description) for m in hub.service.list_metrics()}
+    # checked as POST /metrics checks them (trimmed too); one that fails is no reason to lose the value
+    assert metrics == {"long.unit": (None, "fine"), "bad.description": ("Cel", None)}

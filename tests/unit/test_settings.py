@@ -30,6 +30,18 @@ def test_name_length_cannot_exceed_200() -> None:
         Settings.build(max_name_length=201)
 
 
+def test_stale_after_setting_faces(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings.build().stale_after == 300
+    assert Settings.build(stale_after=None).stale_after is None  # Python's None: export every metric
+    monkeypatch.setenv("METRICSTREAM_STALE_AFTER", "none")
+    assert Settings.build().stale_after is None
+    monkeypatch.setenv("METRICSTREAM_STALE_AFTER", "60")
+    assert Settings.build().stale_after == 60
+    for bad in (0, -1, "soon"):
+        with pytest.raises(ValidationError, match="stale_after"):
+            Settings.build(stale_after=bad)
+
+
 def test_max_future_setting_faces(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings.build().max_future == 300
     assert Settings.build(max_future=None).max_future is None  # Python's None: accept any
