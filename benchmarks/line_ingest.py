@@ -1,12 +1,13 @@
 """Line protocol in: over the TCP listener with stream clients connected, and over HTTP in batches against
 the JSON batch route (issue 23's figures).
 
-    .venv/bin/python benchmarks/line_ingest.py [--lines 200000] [--clients 100] [--batch 5000] [--batches 20]
+    .venv/bin/python benchmarks/line_ingest.py [--lines 200000] [--clients 0,100] [--batch 5000] [--batches 9]
 
-1. TCP: a hub on the memory store with `line_port`, `--clients` SSE readers in another process, and one
-   connection from a third process sending `--lines` sensor lines (`sensor,id=7 value=N <ns>`) as fast as
-   the listener takes them. Prints lines/s until every line is stored, and until every client has received
-   every reading.
+1. TCP: a hub on the memory store with `line_port`, for each of `--clients` that many SSE readers in another
+   process, and one connection from a third process sending `--lines` sensor lines (`sensor,id=7 value=N
+   <ns>`) as fast as the listener takes them. Prints lines/s until every line is stored (and the hub's CPU
+   time per line, which a shared machine disturbs less than the wall clock), and until every client has
+   received every reading.
 2. HTTP: `--batches` bodies of `--batch` lines to `POST /api/v2/write`, against the same readings as JSON
    `{"readings": [{"metric_id": ..., "value": ...}, ...]}` to `POST /metrics/readings/batch`, one keep-alive
    httpx client, no stream clients. Prints readings/s for each.
@@ -41,7 +42,7 @@ def _send_lines(port: int, body: bytes, out: multiprocessing.Queue[float]) -> No
         out.put(started)
 
 
-def tcp(args: argparse.Namespace) -> None:
+def tcp(args: argparse.Namespace, clients: int) -> None:
     results: multiprocessing.Queue[float] = multiprocessing.Queue()
     # Room for every reading in a client's backlog: a reader process on a shared machine falls behind a
     # firehose, and a client more than client_buffer events behind is dropped as slow.
@@ -49,13 +50,16 @@ def tcp(args: argparse.Namespace) -> None:
         assert hub.line_port is not None
         hub.service.create_metric("sensor", labels={"id": "7"})  # it exists: only readings are timed
         host, port = hub.url.removeprefix("http://").split(":")
-        ready = multiprocessing.Event()
-        reader = multiprocessing.Process(
-            target=_reader_process, args=(host, int(port), args.clients, args.lines, ready, results)
-        )
-        reader.start()
-        assert ready.wait(60), "readers did not connect"
+        reader = None
+        if clients:
+            ready = multiprocessing.Event()
+            reader = multiprocessing.Process(
+                target=_reader_process, args=(host, int(port), clients, args.lines, ready, results)
+            )
+            reader.start()
+            assert ready.wait(60), "readers did not connect"
         body = sensor_lines(1, args.lines)
+        cpu_before = time.process_time()
         sender = multiprocessing.Process(target=_send_lines, args=(hub.line_port, body, results))
         sender.start()
         started = results.get(timeout=300)
@@ -64,13 +68,19 @@ def tcp(args: argparse.Namespace) -> None:
         while hub.service.list_readings(metric.id, limit=1, order="desc")[0].value < args.lines:
             time.sleep(0.01)
         stored = time.perf_counter() - started
-        delivered = results.get(timeout=300) - started
+        cpu = time.process_time() - cpu_before
         sender.join()
-        reader.join()
+        delivery = ""
+        if reader is not None:
+            delivered = results.get(timeout=300) - started
+            reader.join()
+            delivery = (
+                f", delivered to every client in {delivered:.2f} s ({args.lines / delivered:,.0f} lines/s)"
+            )
     print(
-        f"TCP line protocol, {args.lines:,} lines over one connection, {args.clients} stream clients: "
-        f"stored in {stored:.2f} s ({args.lines / stored:,.0f} lines/s), "
-        f"delivered to every client in {delivered:.2f} s ({args.lines / delivered:,.0f} lines/s)"
+        f"TCP line protocol, {args.lines:,} lines over one connection, {clients} stream clients: "
+        f"stored in {stored:.2f} s ({args.lines / stored:,.0f} lines/s; the hub's CPU "
+        f"{cpu / args.lines * 1e6:.1f} µs a line){delivery}"
     )
 
 
@@ -109,12 +119,13 @@ def http(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=200_000)
-    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--clients", default="0,100", help="stream clients of each TCP run, comma-separated")
     parser.add_argument("--batch", type=int, default=5000)
-    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batches", type=int, default=9)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; load {os.getloadavg()[0]:.1f}")
-    tcp(args)
+    for clients in args.clients.split(","):
+        tcp(args, int(clients))
     http(args)
 
 
