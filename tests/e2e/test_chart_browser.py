@@ -29,6 +29,7 @@ from playwright.sync_api import Browser, Page, Route, WebSocketRoute, expect, sy
 
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.hubs import free_port
+from tests.support.processes import terminate
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -79,12 +80,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         wait_until_up(server, f"{url}/api/status", token, home / "lab.log")
         yield Lab(url, token, root)
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        terminate(server, 15)
         log.close()
 
 

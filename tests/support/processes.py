@@ -75,6 +75,16 @@ def child(args: list[str], env: dict[str, str] | None = None) -> Iterator[subpro
                 process.wait(WAIT)
 
 
+def terminate(process: subprocess.Popen[bytes], within: float = 10) -> None:
+    """Ask a server to stop (SIGTERM); kill it if it has not within `within` seconds."""
+    process.terminate()
+    try:
+        process.wait(within)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def finish(process: subprocess.Popen[bytes]) -> tuple[int, str, str]:
     """Wait (bounded) for the child to exit: (status, rest of stdout, stderr)."""
     out, err = process.communicate(timeout=WAIT)

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from .hubs import free_port
+from .processes import terminate
 
 STARTUP = 30.0  # seconds Prometheus may take to replay its folder and answer /-/ready
 # Blocks made from old OpenMetrics text would be deleted at once under the default 15 days.
@@ -59,12 +60,7 @@ def running_prometheus(
             _wait_ready(url, process, log)
             yield Prometheus(url, data, log)
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            terminate(process)
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
