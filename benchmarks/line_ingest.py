@@ -89,7 +89,7 @@ def http(args: argparse.Namespace) -> None:
         Hub(port=0, event_ttl=600) as hub,
         httpx.Client(base_url=hub.url) as client,
     ):
-        metric = hub.service.log("sensor", 1, labels={"id": "7"})
+        metric = hub.service.create_metric("sensor", labels={"id": "7"})
         lines = [sensor_lines(1 + b * args.batch, args.batch) for b in range(args.batches)]
         started = time.perf_counter()
         for body in lines:
@@ -99,7 +99,7 @@ def http(args: argparse.Namespace) -> None:
         bodies = [
             {
                 "readings": [
-                    {"metric_id": metric.metric_id, "value": n}
+                    {"metric_id": metric.id, "value": n}
                     for n in range(1 + b * args.batch, 1 + (b + 1) * args.batch)
                 ]
             }

@@ -40,8 +40,10 @@ class _Series:
 
     def add(self, reading: MetricReading) -> None:
         items = self.items
-        if len(items) == self.start or _sort_key(items[-1]) <= _sort_key(reading):
+        if len(items) == self.start or items[-1].timestamp < reading.timestamp:
             items.append(reading)  # the usual case: readings arrive in time order
+        elif _sort_key(items[-1]) <= _sort_key(reading):
+            items.append(reading)
         else:
             bisect.insort(items, reading, lo=self.start, key=_sort_key)
 
