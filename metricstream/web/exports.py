@@ -42,9 +42,12 @@ def export_response(service: ExportService, export: Export, filename: str) -> Re
     headers = {"X-Last-Event-ID": export.position, "Vary": "Accept"}
     if export.format in _ATTACHED:
         headers["Content-Disposition"] = f'attachment; filename="{filename}.{FILE_SUFFIXES[export.format]}"'
+    head = request.method == "HEAD"
     # HEAD: the headers alone, nothing read.
-    chunks: AsyncIterator[bytes] | bytes = b"" if request.method == "HEAD" else export_chunks(service, export)
+    chunks: AsyncIterator[bytes] | bytes = b"" if head else export_chunks(service, export)
     answer = Response(chunks, 200, headers, content_type=CONTENT_TYPES[export.format])
+    if head:  # not known until it is made, as for a GET
+        del answer.headers["Content-Length"]
     # As long as the export takes: a page at a time, however slow the client reads (Quart's default is
     # to end any answer after 60 s).
     answer.timeout = None

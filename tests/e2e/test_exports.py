@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -17,11 +16,13 @@ from typing import Any
 import httpx
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
 from metricstream.domain.values import Metric
+from metricstream.errors import UnavailableError
 from metricstream.server.hub import Hub
 from metricstream.service.metric_service import MetricService
 from metricstream.storage.memory import MemoryStorage
@@ -324,12 +325,7 @@ def _read_in_thread(answer: httpx.Response) -> tuple[threading.Thread, bytearray
 @pytest.mark.parametrize("format", FORMATS)
 def test_the_first_page_arrives_before_the_next_is_read(gated: tuple[Hub, GatedStorage], format: str) -> None:
     hub, store = gated
-    metric = hub.service.create_metric("many")
-    for start in range(0, 25_000, 10_000):  # three pages of 10,000
-        hub.service.create_readings(
-            {"metric_id": metric.id, "value": i + 1.0, "timestamp": T0 + timedelta(seconds=i)}
-            for i in range(start, min(start + 10_000, 25_000))
-        )
+    _many(hub.service, "many", 25_000)  # three pages of 10,000
     with (
         httpx.Client(base_url=hub.url, timeout=10) as http,
         http.stream("GET", "/readings", params={"format": format}) as answer,
@@ -346,6 +342,67 @@ def test_the_first_page_arrives_before_the_next_is_read(gated: tuple[Hub, GatedS
     whole = httpx.Response(200, content=bytes(received), headers={"content-type": MEDIA_TYPES[format]})
     assert_reads_as_frame({format: whole}, hub.service)
     assert len(hub.service.frame(library="arrow")) == 25_000
+
+
+def _many(service: MetricService, name: str, count: int) -> Metric:
+    metric = service.create_metric(name)
+    for start in range(0, count, 10_000):
+        service.create_readings(
+            {"metric_id": metric.id, "value": i + 1.0, "timestamp": T0 + timedelta(seconds=i)}
+            for i in range(start, min(start + 10_000, count))
+        )
+    return metric
+
+
+def test_a_metric_deleted_while_exported_ends_its_rows_there(gated: tuple[Hub, GatedStorage]) -> None:
+    hub, store = gated
+    deleted, kept = _many(hub.service, "deleted", 25_000), _many(hub.service, "kept", 10)
+    with (
+        httpx.Client(base_url=hub.url, timeout=10) as http,
+        http.stream("GET", "/readings", params={"format": "parquet"}) as answer,
+    ):
+        reader, received, _ = _read_in_thread(answer)
+        assert store.waiting.wait(10)  # the first page of `deleted` is read
+        assert http.delete(f"/metrics/{deleted.id}").status_code == 204
+        store.opened.set()
+        reader.join(10)
+    table = pq.read_table(io.BytesIO(bytes(received)))
+    assert table.group_by("metric").aggregate([("value", "count")]).to_pylist() == [
+        {"metric": "deleted", "value_count": 10_000},
+        {"metric": "kept", "value_count": 10},
+    ]
+    assert table.filter(pa.compute.equal(table["metric"], "kept")).equals(
+        hub.service.frame(kept, library="arrow")
+    )
+
+
+class FailingStorage(MemoryStorage):
+    """A memory store that fails to read any page after a metric's first, as a store that goes away."""
+
+    async def reading_columns(
+        self,
+        metric_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+    ) -> ReadingColumns:
+        if after is not None:
+            raise UnavailableError("the store failed: disk I/O error")
+        return await super().reading_columns(metric_id, since, until, limit, after)
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_a_store_failing_midway_leaves_the_answer_incomplete(format: str) -> None:
+    """Not a shorter file that reads as whole: the chunked answer ends without its last chunk."""
+    with (
+        Hub(port=0, storage=FailingStorage(), **FAST) as hub,
+        httpx.Client(base_url=hub.url, timeout=10) as http,
+    ):
+        _many(hub.service, "many", 15_000)
+        with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
+            http.get("/readings", params={"format": format})
+        assert http.get("/healthz").status_code == 200
 
 
 # --- refused ----------------------------------------------------------------------------------------
@@ -367,7 +424,8 @@ BAD_QUERIES: dict[str, tuple[dict[str, str], str]] = {
     ),
     "naive until": (
         {"format": "arrow", "until": "2026-03-01T12:00:00"},
-        "until must be an RFC 3339 date-time with an offset: 2026-03-01T12:00:00 has no UTC offset: add Z (UTC) or +hh:mm, e.g. 2026-03-01T12:00:00Z",
+        "until must be an RFC 3339 date-time with an offset: 2026-03-01T12:00:00 has no UTC offset: "
+        "add Z (UTC) or +hh:mm, e.g. 2026-03-01T12:00:00Z",
     ),
     "since after until": (
         {"format": "parquet", "since": UNTIL, "until": SINCE},
@@ -406,8 +464,8 @@ def test_too_many_buckets_are_refused_before_any_byte(hub: Hub, http: httpx.Clie
     }
     answer = http.get("/readings", params={"format": "csv", "step": "1ms", "since": SINCE, "until": UNTIL})
     assert answer.json() == {
-        "error": "step 0.001 s from since to until spans 25001 buckets, more than 10000: use a larger step or "
-        "a shorter range"
+        "error": "step 0.001 s from since to until spans 25001 buckets, more than 10000: "
+        "use a larger step or a shorter range"
     }
 
 
