@@ -208,7 +208,9 @@ def complete_document(document: dict[str, Any], access: Access, positive_only: b
             if path in NON_JSON_ANSWERS:
                 operation["responses"] = {**copy.deepcopy(NON_JSON_ANSWERS[path]), **operation["responses"]}
             if path in EXPORT_PATHS:
-                operation["responses"][200]["content"].update(copy.deepcopy(EXPORT_CONTENT))
+                answer = operation["responses"][200]
+                answer["content"].update(copy.deepcopy(EXPORT_CONTENT))
+                answer.setdefault("headers", {})["Content-Disposition"] = copy.deepcopy(EXPORT_FILE_HEADER)
             if "requestBody" in operation:  # no body at all is refused like any non-JSON one
                 operation["requestBody"]["required"] = True
             _declare_access(operation, access, need_of(method.upper(), path.replace("{metric_id}", "x")))
@@ -492,6 +494,10 @@ EXPORT_CONTENT: dict[str, Any] = {
     "text/csv": _TEXT,
     "application/vnd.apache.arrow.stream": _BINARY,
     "application/vnd.apache.parquet": _BINARY,
+}
+EXPORT_FILE_HEADER: dict[str, Any] = {
+    "description": 'With csv, arrow or parquet: attachment; filename="readings.csv" (.arrows, .parquet).',
+    "schema": {"type": "string"},
 }
 DOCUMENT_OPERATION: dict[str, Any] = {
     "get": {
