@@ -16,7 +16,7 @@ Arrow and Parquet are written by pyarrow into a sink that hands back, after each
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final, Protocol
 
 import orjson
@@ -71,16 +71,36 @@ def _page_table(metric: Metric, page: Page, buckets: bool) -> TableBuilder:
     return table
 
 
+def time_texts(times: Iterable[int]) -> list[str]:
+    """Times in microseconds since the epoch as the API writes them (`format_timestamp`): each minute's
+    text made once, as readings of a page mostly share theirs (a third of the time per reading)."""
+    minutes: dict[int, str] = {}
+    texts = []
+    for micros in times:
+        seconds, fraction = divmod(micros, 1_000_000)
+        minute, second = divmod(seconds, 60)
+        prefix = minutes.get(minute)
+        if prefix is None:  # "YYYY-MM-DDTHH:MM:"
+            prefix = minutes[minute] = format_timestamp(moment(minute * 60_000_000))[:17]
+        texts.append("%s%02d.%06dZ" % (prefix, second, fraction))  # noqa: UP031 (quicker than f-strings)
+    return texts
+
+
 def _varying_cells(table: TableBuilder, columns: Sequence[Column]) -> list[list[str]]:
     """The time and number columns of a page as text: times as the API writes them, floats by `repr`."""
     cells = []
     for column in columns:
         numbers = table.numbers(column)
         if column.kind == "time":
-            cells.append([format_timestamp(moment(micros)) for micros in numbers])
+            cells.append(time_texts(numbers))
         else:
             cells.append(list(map(repr if column.kind == "float" else str, numbers)))
     return cells
+
+
+def _rows(template: str, cells: list[list[str]]) -> str:
+    """Each row's cells put into `template` (a %s per cell), joined."""
+    return "".join([template % row for row in zip(*cells, strict=True)])
 
 
 def _split(columns: Sequence[Column]) -> tuple[list[Column], list[Column]]:
@@ -108,10 +128,10 @@ class _CsvEncoder:
     def page(self, metric: Metric, page: Page) -> bytes:
         table = _page_table(metric, page, self._buckets)
         texts = [column.of_metric(metric) for column in self._constant if column.of_metric]
-        prefix = "".join(_csv_field(text) + "," for text in texts)
-        lines = [prefix + ",".join(row) for row in zip(*_varying_cells(table, self._varying), strict=True)]
+        prefix = "".join(_csv_field(text) + "," for text in texts).replace("%", "%%")
+        template = prefix + ",".join(["%s"] * len(self._varying)) + "\r\n"
         head, self._head = self._head, ""
-        return (head + "".join(line + "\r\n" for line in lines)).encode()
+        return (head + _rows(template, _varying_cells(table, self._varying))).encode()
 
     def end(self) -> bytes:
         return self._head.encode()
@@ -125,22 +145,19 @@ class _JsonEncoder:
 
     def page(self, metric: Metric, page: Page) -> bytes:
         table = _page_table(metric, page, self._buckets)
-        texts = {column.name: column.of_metric(metric) for column in self._constant if column.of_metric}
-        prefix = orjson.dumps(texts)[:-1].decode() + ","
-        keys = [f'"{column.name}":' for column in self._varying]
-        quoted = [column.kind == "time" for column in self._varying]
-        cells = [
-            [f'"{cell}"' for cell in column] if quote else column
-            for column, quote in zip(_varying_cells(table, self._varying), quoted, strict=True)
-        ]
-        rows = [
-            prefix + ",".join(key + cell for key, cell in zip(keys, row, strict=True)) + "}"
-            for row in zip(*cells, strict=True)
-        ]
-        if not rows:
+        if not table.times:
             return b""
+        texts = {column.name: column.of_metric(metric) for column in self._constant if column.of_metric}
+        prefix = orjson.dumps(texts)[:-1].decode().replace("%", "%%")
+        # ,{"metric":...,"timestamp":"%s","value":%s}: a time is a JSON string, a number itself
+        fields = [
+            f'"{column.name}":' + ('"%s"' if column.kind == "time" else "%s") for column in self._varying
+        ]
+        template = "," + prefix + "," + ",".join(fields) + "}"
+        rows = _rows(template, _varying_cells(table, self._varying))
+        # the array opens, or goes on, where the first row's comma is
         opening, self._opening = self._opening, ","
-        return (opening + ",".join(rows)).encode()
+        return (opening + rows[1:]).encode()
 
     def end(self) -> bytes:
         return b"[]" if self._opening == "[" else b"]"

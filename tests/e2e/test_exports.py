@@ -49,7 +49,10 @@ def _fill(service: MetricService) -> list[Metric]:
     with neither labels, unit nor description; readings out of order, tied in time, before 1970 too."""
     metrics = [
         service.create_metric(
-            NAME, labels={"run": "a", "dc": 'eu,1 "x"\\y'}, unit="nats", description='says "hi", twice'
+            NAME,
+            labels={"run": "a", "dc": 'eu,1 "x"\\y'},
+            unit="nats",
+            description='says "hi", twice: 100% %s',
         ),
         service.create_metric("acc"),
         service.create_metric(NAME, labels={"run": "b"}, unit="nats"),
@@ -138,7 +141,7 @@ def test_json_rows_hold_the_columns_as_keys(hub: Hub, http: httpx.Client) -> Non
         "metric_id": first.id,
         "labels": 'dc=eu\\,1 "x"\\\\y,run=a',
         "unit": "nats",
-        "description": 'says "hi", twice',
+        "description": 'says "hi", twice: 100% %s',
         "timestamp": "1969-07-20T00:00:00.000000Z",
         "value": 7.5,
     }
@@ -155,7 +158,7 @@ def test_csv_is_rfc_4180(hub: Hub, http: httpx.Client) -> None:
     )
     quoted = http.get(f"/metrics/{metrics[0].id}/readings", params={"format": "csv"}).text.split("\r\n")[1]
     assert quoted.startswith(
-        f'"loss, ""train""",{metrics[0].id},"dc=eu\\,1 ""x""\\\\y,run=a",nats,"says ""hi"", twice",'
+        f'"loss, ""train""",{metrics[0].id},"dc=eu\\,1 ""x""\\\\y,run=a",nats,"says ""hi"", twice: 100% %s",'
     )
 
 
