@@ -28,7 +28,7 @@ from metricstream.service.metric_service import MetricService
 from metricstream.storage.memory import MemoryStorage
 from metricstream.storage.rows import ReadingColumns
 from tests.support.apitools import OpenStream
-from tests.support.hubs import FAST
+from tests.support.hubs import FAST, StartHub
 from tests.support.processes import child, child_env, serve_url
 
 FORMATS = ["json", "csv", "arrow", "parquet"]
@@ -543,3 +543,12 @@ def test_without_pyarrow_arrow_and_parquet_are_not_implemented_but_csv_is() -> N
         csv = http.get("/readings", params={"format": "csv"})
         assert csv.status_code == 200
         assert csv.text.endswith(f'x,{metric["id"]},"",,,2026-03-01T12:00:00.000000Z,1.5\r\n')
+
+
+def test_a_page_in_a_browser_may_read_the_position_and_the_file_name(start_hub: StartHub) -> None:
+    hub = start_hub(cors_origins="http://localhost:3000")
+    with httpx.Client(base_url=hub.url, timeout=10, headers={"Origin": "http://localhost:3000"}) as http:
+        answer = http.get("/readings", params={"format": "csv"})
+    assert answer.headers["access-control-allow-origin"] == "http://localhost:3000"
+    exposed = {h.strip().lower() for h in answer.headers["access-control-expose-headers"].split(",")}
+    assert {"x-last-event-id", "content-disposition"} <= exposed
