@@ -12,7 +12,7 @@
     ├── PayloadTooLargeError (also a ValueError)   body over the limit → HTTP 413
     ├── UnsupportedMediaTypeError                  a body not JSON     → HTTP 415 (HTTP only)
     ├── TooManyRequestsError                       too many wrong tokens → HTTP 429 (HTTP only)
-    ├── MissingDependencyError (also an ImportError) an optional package not installed → HTTP 501
+    ├── MissingDependencyError (also an ImportError) an optional package missing → HTTP 501 (HTTP only)
     ├── UnavailableError                           shutting down, store down → HTTP 503
     ├── HubError             (also a RuntimeError) a Hub could not start or was misused
     └── SubscriptionError    (also a ValueError)   a server refused a subscription (client side)
