@@ -23,7 +23,7 @@ __all__ = [
     "ERROR_RESPONSE",
     "STORE_ERRORS",
     "STREAM_OPERATION",
-    "EXPORT_PATHS",
+    "READINGS_EXPORT_PATHS",
     "complete_document",
     "move_response_headers",
     "reading_batch_model",
@@ -207,10 +207,8 @@ def complete_document(document: dict[str, Any], access: Access, positive_only: b
         for method, operation in item.items():
             if path in NON_JSON_ANSWERS:
                 operation["responses"] = {**copy.deepcopy(NON_JSON_ANSWERS[path]), **operation["responses"]}
-            if path in EXPORT_PATHS:
-                answer = operation["responses"][200]
-                answer["content"].update(copy.deepcopy(EXPORT_CONTENT))
-                answer.setdefault("headers", {})["Content-Disposition"] = copy.deepcopy(EXPORT_FILE_HEADER)
+            if path in READINGS_EXPORT_PATHS:
+                _declare_export_formats(operation["responses"][200])
             if "requestBody" in operation:  # no body at all is refused like any non-JSON one
                 operation["requestBody"]["required"] = True
             _declare_access(operation, access, need_of(method.upper(), path.replace("{metric_id}", "x")))
@@ -391,6 +389,12 @@ def foreign_operations() -> tuple[dict[str, Any], dict[str, Any]]:
     return paths, definitions["$defs"]
 
 
+def _declare_export_formats(answer: dict[str, Any]) -> None:
+    """A readings export's 200: its other formats' media types, and the file name it comes with."""
+    answer["content"].update(copy.deepcopy(READINGS_EXPORT_CONTENT))
+    answer.setdefault("headers", {})["Content-Disposition"] = copy.deepcopy(READINGS_EXPORT_FILE_HEADER)
+
+
 def _declare_access(operation: dict[str, Any], access: Access, need: Need) -> None:
     """The operation's security requirement, and its 401 and 429, when this server guards it."""
     if not access.guards(need):
@@ -488,14 +492,14 @@ NON_JSON_ANSWERS: dict[str, dict[int, Any]] = {
     },
 }
 # The routes that export (`exports.py`), and the formats their 200 may be in besides JSON.
-EXPORT_PATHS = frozenset({"/metrics/{metric_id}/readings", "/readings"})
+READINGS_EXPORT_PATHS = frozenset({"/metrics/{metric_id}/readings", "/readings"})
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
-EXPORT_CONTENT: dict[str, Any] = {
+READINGS_EXPORT_CONTENT: dict[str, Any] = {
     "text/csv": _TEXT,
     "application/vnd.apache.arrow.stream": _BINARY,
     "application/vnd.apache.parquet": _BINARY,
 }
-EXPORT_FILE_HEADER: dict[str, Any] = {
+READINGS_EXPORT_FILE_HEADER: dict[str, Any] = {
     "description": 'With csv, arrow or parquet: attachment; filename="readings.csv" (.arrows, .parquet).',
     "schema": {"type": "string"},
 }
