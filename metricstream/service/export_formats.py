@@ -66,6 +66,7 @@ def open_encoder(format: ExportFormat, buckets: bool) -> Encoder:
 
 
 def _page_table(metric: Metric, page: Page, buckets: bool) -> TableBuilder:
+    # The library matters only to `build()`, which only the Arrow encoder calls.
     table = TableBuilder("arrow", buckets=buckets)
     table.add(metric, page)
     return table
