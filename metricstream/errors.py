@@ -12,6 +12,7 @@
     ├── PayloadTooLargeError (also a ValueError)   body over the limit → HTTP 413
     ├── UnsupportedMediaTypeError                  a body not JSON     → HTTP 415 (HTTP only)
     ├── TooManyRequestsError                       too many wrong tokens → HTTP 429 (HTTP only)
+    ├── MissingDependencyError (also an ImportError) an optional package missing → HTTP 501 (HTTP only)
     ├── UnavailableError                           shutting down, store down → HTTP 503
     ├── HubError             (also a RuntimeError) a Hub could not start or was misused
     └── SubscriptionError    (also a ValueError)   a server refused a subscription (client side)
@@ -32,6 +33,7 @@ __all__ = [
     "LimitExceededError",
     "MethodNotAllowedError",
     "MetricStreamError",
+    "MissingDependencyError",
     "NotFoundError",
     "PayloadTooLargeError",
     "RequestTimeoutError",
@@ -124,6 +126,13 @@ class ConflictError(MetricStreamError):
 
 class PayloadTooLargeError(MetricStreamError, ValueError):
     status_code = 413
+
+
+class MissingDependencyError(MetricStreamError, ImportError):
+    """What was asked for needs an optional package this installation lacks (pyarrow for an Arrow or
+    Parquet export): HTTP 501, since the request is fine and another server could answer it."""
+
+    status_code = 501
 
 
 class UnavailableError(MetricStreamError):

@@ -375,6 +375,19 @@ def _step(value: object) -> object:
     return None if value is None else parse_step(value)
 
 
+STEP_DESCRIPTION: Final = (
+    "Summarise readings per step of time: seconds (10, 0.5) or a duration (250ms, 10s, 5m, 1h, 1d). "
+    "Buckets start at multiples of step since 1970; empty ones are left out."
+)
+# A query's step: text in (seconds or a duration), whole microseconds once read.
+Step = Annotated[
+    int | None,
+    BeforeValidator(_step),
+    Field(examples=["10s", "5m", "1h", "30"]),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]}),
+]
+
+
 class ReadingsQuery(BaseModel):
     """Query of `GET /metrics/{id}/readings`: an inclusive time range, an order and a count limit, and
     where to go on from (`cursor`); with `step`, buckets of that step instead of readings."""
@@ -393,16 +406,11 @@ class ReadingsQuery(BaseModel):
         BeforeValidator(_whole_number),
     ] = DEFAULT_READINGS_LIMIT
     step: Annotated[
-        int | None,
-        BeforeValidator(_step),
+        Step,
         Field(
-            description="Summarise readings per step of time: seconds (10, 0.5) or a duration (250ms, 10s, "
-            "5m, 1h, 1d). Buckets start at multiples of step since 1970; empty ones are left out. "
+            description=f"{STEP_DESCRIPTION} "
             "With step, until defaults to now and since to limit steps before until; order is asc.",
-            examples=["10s", "5m", "1h", "30"],
         ),
-        # Text in; microseconds once read.
-        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]}),
     ] = None
     order: Annotated[
         Order,
@@ -426,6 +434,26 @@ def _flag(value: object) -> object:
     raise ValueError("not a flag")
 
 
+# A query's choice of metrics: one name, and labels they all have.
+NameFilter = Annotated[
+    str | None,
+    Field(
+        description="Only the metrics with exactly this name, taken as names are (outer whitespace "
+        "trimmed, NFC; a control character is refused)."
+    ),
+    BeforeValidator(_name_field),
+]
+LabelFilter = Annotated[
+    str | None,
+    Field(
+        description="Only the metrics whose labels include all these pairs: name=value pairs separated "
+        "by commas (labels=host=a,dc=x); several labels= parameters add pairs. In a value, write a comma "
+        "as \\, and a backslash as \\\\.",
+        examples=["host=a", "host=a,dc=x"],
+    ),
+]
+
+
 class MetricsQuery(BaseModel):
     """Query of `GET /metrics`."""
 
@@ -443,24 +471,9 @@ class MetricsQuery(BaseModel):
         ),
         BeforeValidator(_whole_number),
     ] = DEFAULT_READINGS_LIMIT
-    name: Annotated[
-        str | None,
-        Field(
-            description="Only the metrics with exactly this name, taken as names are (outer whitespace "
-            "trimmed, NFC; a control character is refused)."
-        ),
-        BeforeValidator(_name_field),
-    ] = None
+    name: NameFilter = None
     # Read from every `labels=` parameter by `labels.parse_label_query`; here to be documented.
-    labels: Annotated[
-        str | None,
-        Field(
-            description="Only the metrics whose labels include all these pairs: name=value pairs separated "
-            "by commas (labels=host=a,dc=x); several labels= parameters add pairs. In a value, write a comma "
-            "as \\, and a backslash as \\\\.",
-            examples=["host=a", "host=a,dc=x"],
-        ),
-    ] = None
+    labels: LabelFilter = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,6 +549,7 @@ _MESSAGES: Final = {
     "step": STEP_MESSAGE,
     "order": "order must be asc or desc",
     "cursor": CURSOR_MESSAGE,
+    "format": "format must be json, csv, arrow or parquet",
     "with_readings": "with_readings must be true or false",
 }
 

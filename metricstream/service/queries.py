@@ -22,6 +22,7 @@ from ..wire import MAX_READINGS_LIMIT
 
 __all__ = [
     "bucket_page",
+    "check_bucket_span",
     "column_page",
     "fresh_readings",
     "newest_readings",
@@ -118,16 +119,21 @@ async def bucket_page(storage: Storage, metric_id: str, query: ReadingsQuery, no
         since = max(since, cursor.moment)
         if since > until:  # the last page was the last
             return Page()
-    spanned = bucket_start(micros(until), step) // step - bucket_start(micros(since), step) // step + 1
-    if spanned > MAX_BUCKETS:
-        raise ValidationError(
-            f"step {step / 1e6:g} s from since to until spans {spanned} buckets, more than "
-            f"{MAX_BUCKETS}: use a larger step or a shorter range"
-        )
+    check_bucket_span(since, until, step)
     found = await storage.bucket_readings(metric_id, since, until, step, query.limit + 1)
     if len(found) <= query.limit:
         return Page(found)
     return Page(found[: query.limit], Cursor(found[query.limit].start).encode())
+
+
+def check_bucket_span(since: datetime, until: datetime, step: int, what: str = "since to until") -> None:
+    """Refuse a range of more than MAX_BUCKETS steps (of `step` microseconds)."""
+    spanned = bucket_start(micros(until), step) // step - bucket_start(micros(since), step) // step + 1
+    if spanned > MAX_BUCKETS:
+        raise ValidationError(
+            f"step {step / 1e6:g} s from {what} spans {spanned} buckets, more than "
+            f"{MAX_BUCKETS}: use a larger step or a shorter range"
+        )
 
 
 async def newest_readings(storage: Storage, metric_id: str, limit: int) -> Page[MetricReading]:

@@ -54,6 +54,7 @@ __all__ = [
     "frame_page",
     "label_column",
     "select_metrics",
+    "span_query",
     "start_table",
     "table_columns",
 ]
@@ -200,14 +201,14 @@ async def frame_page(
     if query.step is None:
         return await column_page(service.storage, metric_id, query)
     if query.cursor is None and (query.since is None or query.until is None):
-        query = await _span(service, metric_id, query)
+        query = await span_query(service, metric_id, query)
         if query.since is None or query.until is None or query.since > query.until:
             return Page(), None
     buckets = await service.query_buckets(metric_id, query)
     return buckets, next_query(query, buckets)
 
 
-async def _span(service: Service, metric_id: str, query: ReadingsQuery) -> ReadingsQuery:
+async def span_query(service: Service, metric_id: str, query: ReadingsQuery) -> ReadingsQuery:
     """`query` with since and until, where not given, at the metric's first and last readings in it
     (None if it has none)."""
     span = {}

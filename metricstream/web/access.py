@@ -45,7 +45,14 @@ __all__ = [
 ]
 
 CORS_ALLOW_HEADERS: Final = ("Authorization", "Content-Type", "Last-Event-ID", "Cache-Control")
-CORS_EXPOSE_HEADERS: Final = ("Last-Event-ID", "X-Last-Event-ID", "X-Truncated", "Link")
+# Content-Disposition: the file name of an export (web/exports.py).
+CORS_EXPOSE_HEADERS: Final = (
+    "Last-Event-ID",
+    "X-Last-Event-ID",
+    "X-Truncated",
+    "Link",
+    "Content-Disposition",
+)
 # Seconds a browser may reuse a preflight's answer.
 CORS_MAX_AGE: Final = 600
 SESSION_COOKIE: Final = "metricstream_session"

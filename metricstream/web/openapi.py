@@ -23,6 +23,7 @@ __all__ = [
     "ERROR_RESPONSE",
     "STORE_ERRORS",
     "STREAM_OPERATION",
+    "READINGS_EXPORT_PATHS",
     "complete_document",
     "move_response_headers",
     "reading_batch_model",
@@ -30,6 +31,7 @@ __all__ = [
     "BatchErrorOut",
     "BucketOut",
     "ErrorOut",
+    "ExportRowList",
     "HealthOut",
     "LastEventHeader",
     "MetricList",
@@ -90,6 +92,37 @@ class BucketOut(BaseModel):
 
 class ReadingList(RootModel[list[ReadingOut | BucketOut]]):
     """Readings (with order=desc, newest first), or with `step` buckets; at most `limit`."""
+
+
+class ExportRowOut(BaseModel):
+    """A row of an export (`GET /readings`): the metric's columns, then a reading's or a bucket's."""
+
+    metric: str = Field(description="The metric's name.")
+    metric_id: str = Field(json_schema_extra={"format": "uuid"})
+    labels: str = Field(description="As labels= writes them, sorted by name (host=a,dc=x); empty for none.")
+    unit: str | None
+    description: str | None
+
+
+class ReadingRowOut(ExportRowOut):
+    timestamp: str = Field(json_schema_extra={"format": "date-time"})
+    value: float
+
+
+class BucketRowOut(ExportRowOut):
+    start: str = Field(
+        json_schema_extra={"format": "date-time"}, description="A multiple of step since 1970."
+    )
+    count: int
+    min: float
+    max: float
+    avg: float
+    first: float
+    last: float
+
+
+class ExportRowList(RootModel[list[ReadingRowOut | BucketRowOut]]):
+    """Every reading of the chosen metrics (with `step`, every bucket), by metric, then by time."""
 
 
 class HealthOut(BaseModel):
@@ -174,12 +207,14 @@ def complete_document(document: dict[str, Any], access: Access, positive_only: b
         for method, operation in item.items():
             if path in NON_JSON_ANSWERS:
                 operation["responses"] = {**copy.deepcopy(NON_JSON_ANSWERS[path]), **operation["responses"]}
+            if path in READINGS_EXPORT_PATHS:
+                _declare_export_formats(operation["responses"][200])
             if "requestBody" in operation:  # no body at all is refused like any non-JSON one
                 operation["requestBody"]["required"] = True
             _declare_access(operation, access, need_of(method.upper(), path.replace("{metric_id}", "x")))
             errors = {
                 **(BODY_ERRORS if "requestBody" in operation else {}),
-                **(STORE_ERRORS if path.startswith("/metrics") else {}),
+                **(STORE_ERRORS if path.startswith(("/metrics", "/readings")) else {}),
                 **(HOST_ERRORS if access.allowed_hosts is not None else {}),
             }
             for status, description in errors.items():
@@ -405,6 +440,12 @@ def remote_write_operation(samples_error: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _declare_export_formats(answer: dict[str, Any]) -> None:
+    """A readings export's 200: its other formats' media types, and the file name it comes with."""
+    answer["content"].update(copy.deepcopy(READINGS_EXPORT_CONTENT))
+    answer.setdefault("headers", {})["Content-Disposition"] = copy.deepcopy(READINGS_EXPORT_FILE_HEADER)
+
+
 def _declare_access(operation: dict[str, Any], access: Access, need: Need) -> None:
     """The operation's security requirement, and its 401 and 429, when this server guards it."""
     if not access.guards(need):
@@ -506,6 +547,18 @@ NON_JSON_ANSWERS: dict[str, dict[int, Any]] = {
             "content": {"text/plain": _TEXT, "application/openmetrics-text": _TEXT},
         }
     },
+}
+# The routes that export (`exports.py`), and the formats their 200 may be in besides JSON.
+READINGS_EXPORT_PATHS = frozenset({"/metrics/{metric_id}/readings", "/readings"})
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+READINGS_EXPORT_CONTENT: dict[str, Any] = {
+    "text/csv": _TEXT,
+    "application/vnd.apache.arrow.stream": _BINARY,
+    "application/vnd.apache.parquet": _BINARY,
+}
+READINGS_EXPORT_FILE_HEADER: dict[str, Any] = {
+    "description": 'With csv, arrow or parquet: attachment; filename="readings.csv" (.arrows, .parquet).',
+    "schema": {"type": "string"},
 }
 DOCUMENT_OPERATION: dict[str, Any] = {
     "get": {

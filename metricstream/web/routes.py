@@ -29,19 +29,24 @@ from quart_schema.openapi import OpenAPIProvider
 from werkzeug.exceptions import HTTPException
 
 from ..dashboard import DashboardFile, dashboard_files, dashboard_headers
+from ..domain.exports import ExportQuery, ReadingsExportQuery, refuse_paging
 from ..domain.exposition import exposition, wants_openmetrics
 from ..domain.labels import parse_label_query
 from ..domain.paging import Page
 from ..domain.validation import MetricIn, MetricsQuery, ReadingsQuery, validate
+from ..domain.values import Metric
 from ..errors import MetricStreamError
+from ..service.exports import start_export
 from ..wire import __version__
 from .access import Access, session_cookie
 from .answers import error_body
+from .exports import export_response, requested_format
 from .gate import client_key
 from .ingest import BATCH_BODY_FACTOR, json_body
 from .json_slices import SLICE, metrics_json, readings_json
 from .openapi import (
     ErrorOut,
+    ExportRowList,
     HealthOut,
     LastEventHeader,
     MetricList,
@@ -67,7 +72,7 @@ __all__ = ["EXPORT_PATH", "Parts", "build_quart"]
 
 log = logging.getLogger("metricstream")
 
-QueryT = TypeVar("QueryT", MetricsQuery, ReadingsQuery)
+QueryT = TypeVar("QueryT", MetricsQuery, ReadingsQuery, ReadingsExportQuery, ExportQuery)
 # The readings for Prometheus to scrape (`/-/metrics` is the server's own metrics).
 EXPORT_PATH: Final = "/metrics/export"
 
@@ -238,18 +243,27 @@ def _reading_routes(app: Quart, parts: Parts) -> None:
     service = parts.service
 
     @app.get("/metrics/<metric_id>/readings")
-    @document_querystring(ReadingsQuery)
+    @document_querystring(ReadingsExportQuery)
     @document_response(ReadingList, 200, PageHeaders)
     @document_response(ErrorOut, 400)
     @document_response(ErrorOut, 404)
+    @document_response(ErrorOut, 501)  # format=arrow or parquet on a server without pyarrow
     async def list_readings(metric_id: str) -> Response:
-        """A metric's readings, or buckets of them.
+        """A metric's readings, or buckets of them; or, in another format than json, exported.
 
         By timestamp, since/until inclusive, oldest first (or with order=desc newest first); with `step`,
         buckets of that step (count, min, max, avg, first, last), empty ones left out. An answer cut by
-        `limit` says so (X-Truncated) and links to the rest (Link rel=next)."""
-        headers = _last_event_header(parts)
-        query = _validate_query(ReadingsQuery)
+        `limit` says so (X-Truncated) and links to the rest (Link rel=next). With format=csv, arrow or
+        parquet (or the Accept header's media type), every reading or bucket from since to until, in the
+        columns of `GET /readings`, streamed."""
+        headers = {**_last_event_header(parts), "Vary": "Accept"}
+        query = _validate_query(ReadingsExportQuery)
+        format = requested_format()
+        if format != "json":
+            refuse_paging(set(request.args), format)
+            metric = await service.get_metric(metric_id)
+            export = await start_export(service, format, query, lambda: _listed(metric))
+            return export_response(service, export, f"readings-{metric.id}")
         if query.step is not None:
             buckets, position = await service.buckets_at(metric_id, query)
             # Exact: a bucket cannot be told apart by reading id.
@@ -260,6 +274,30 @@ def _reading_routes(app: Quart, parts: Parts) -> None:
         if len(readings) <= SLICE:
             return _json([reading.to_dict() for reading in readings], 200, headers)
         return Response(readings_json(readings), 200, headers, content_type="application/json")
+
+    @app.get("/readings")
+    @document_querystring(ExportQuery)
+    @document_response(ExportRowList, 200, LastEventHeader)
+    @document_response(ErrorOut, 400)
+    @document_response(ErrorOut, 501)  # format=arrow or parquet on a server without pyarrow
+    async def export_readings() -> Response:
+        """Every reading (or bucket) of the chosen metrics, as one long table, streamed.
+
+        The metrics with `name`, with `labels`, or all; by metric in creation order, then by time. One row
+        per reading (with `step`, per bucket) in the columns of the Python API's `frame()`, as JSON rows,
+        CSV, an Arrow IPC stream or Parquet (`format=`, or the Accept header). X-Last-Event-ID is the
+        stream position read before the data: resume the stream from it (docs/protocol.md#exports)."""
+        query = _validate_query(ExportQuery)
+        format = requested_format()
+        labels = parse_label_query(request.args.getlist("labels"))
+        export = await start_export(
+            service, format, query.window(), lambda: service.list_metrics(query.name, labels=labels)
+        )
+        return export_response(service, export, "readings")
+
+
+async def _listed(metric: Metric) -> list[Metric]:
+    return [metric]
 
 
 def _page_headers(page: Page[Any], headers: dict[str, str]) -> dict[str, str]:

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from metricstream.domain.validation import MetricIn, ReadingIn, ReadingsQuery
+from metricstream.domain.exports import ExportQuery, ReadingsExportQuery
+from metricstream.domain.validation import MetricIn, ReadingIn
 
 # --- GET /openapi.json --------------------------------------------------------------------------
 
@@ -19,6 +20,7 @@ API_PATHS = {
     "/metrics/readings": {"post"},
     "/metrics/readings/batch": {"post"},
     "/metrics/{metric_id}/readings": {"get"},
+    "/readings": {"get"},
     "/healthz": {"get"},
     "/events/watch": {"get"},
     "/dashboard/session": {"get", "post", "delete"},
@@ -114,11 +116,14 @@ def test_openapi_request_schemas_come_from_the_validating_models(openapi: dict[s
 def test_openapi_query_parameters(openapi: dict[str, Any]) -> None:
     operation = openapi["paths"]["/metrics/{metric_id}/readings"]["get"]
     parameters = {parameter["name"]: parameter for parameter in operation["parameters"]}
-    assert set(parameters) == {"metric_id", *ReadingsQuery.model_fields}
+    assert set(parameters) == {"metric_id", *ReadingsExportQuery.model_fields}
+    assert parameters["format"]["schema"]["enum"] == ["json", "csv", "arrow", "parquet"]
     assert parameters["metric_id"]["in"] == "path"
     assert parameters["limit"]["schema"]["maximum"] == 10000
     assert parameters["limit"]["schema"]["minimum"] == 1
     assert parameters["limit"]["schema"]["default"] == 1000
+    export = openapi["paths"]["/readings"]["get"]
+    assert {parameter["name"] for parameter in export["parameters"]} == set(ExportQuery.model_fields)
     listing = openapi["paths"]["/metrics"]["get"]
     assert {parameter["name"] for parameter in listing["parameters"]} >= {"with_readings", "name", "labels"}
     stream = {parameter["name"] for parameter in openapi["paths"]["/events/watch"]["get"]["parameters"]}
@@ -135,7 +140,8 @@ def test_openapi_query_parameters(openapi: dict[str, Any]) -> None:
         ("/metrics/{metric_id}", "get", {"200", "400", "404", "503"}),
         ("/metrics/readings", "post", {"201", "400", "404", "413", "415", "503"}),
         ("/metrics/readings/batch", "post", {"201", "400", "404", "413", "415", "503"}),
-        ("/metrics/{metric_id}/readings", "get", {"200", "400", "404", "503"}),
+        ("/metrics/{metric_id}/readings", "get", {"200", "400", "404", "501", "503"}),
+        ("/readings", "get", {"200", "400", "501", "503"}),
         ("/healthz", "get", {"200"}),
         ("/-/metrics", "get", {"200"}),
         ("/metrics/export", "get", {"200", "503"}),
@@ -176,7 +182,8 @@ def test_openapi_stream_types_is_a_comma_separated_list(openapi: dict[str, Any])
     ("path", "headers"),
     [
         ("/metrics", {"x-last-event-id"}),
-        ("/metrics/{metric_id}/readings", {"x-last-event-id", "x-truncated", "link"}),
+        ("/metrics/{metric_id}/readings", {"x-last-event-id", "x-truncated", "link", "content-disposition"}),
+        ("/readings", {"x-last-event-id", "content-disposition"}),
     ],
 )
 def test_openapi_lists_are_arrays_with_their_headers(
@@ -185,6 +192,24 @@ def test_openapi_lists_are_arrays_with_their_headers(
     response = openapi["paths"][path]["get"]["responses"]["200"]
     assert resolve(openapi, response["content"]["application/json"]["schema"])["type"] == "array"
     assert {name.lower() for name in response["headers"]} == headers
+
+
+@pytest.mark.parametrize("path", ["/metrics/{metric_id}/readings", "/readings"])
+def test_openapi_documents_the_export_formats(openapi: dict[str, Any], path: str) -> None:
+    content = openapi["paths"][path]["get"]["responses"]["200"]["content"]
+    assert set(content) == {
+        "application/json",
+        "text/csv",
+        "application/vnd.apache.arrow.stream",
+        "application/vnd.apache.parquet",
+    }
+    assert content["application/vnd.apache.parquet"]["schema"] == {"type": "string", "format": "binary"}
+    rows = resolve(openapi, content["application/json"]["schema"])
+    if path == "/readings":  # rows in frame()'s columns
+        reading, bucket = (set(resolve(openapi, item)["properties"]) for item in rows["items"]["anyOf"])
+        metric = {"metric", "metric_id", "labels", "unit", "description"}
+        assert reading == {*metric, "timestamp", "value"}
+        assert bucket == {*metric, "start", "count", "min", "max", "avg", "first", "last"}
 
 
 def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
