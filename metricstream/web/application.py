@@ -106,7 +106,9 @@ class MetricStreamApp:
             ("POST", REMOTE_WRITE_PATH): self.foreign.remote_write,
         }
         # paths no other handler (Quart's) shares
-        self.only = {STREAM_PATH: "GET"} | {path: "POST" for method, path in self.routes if method == "POST"}
+        # (not /metrics/readings and its batch: GET /metrics/{id} is Quart's, and answers a bad id)
+        foreign = (INFLUX_V2_PATH, INFLUX_V1_PATH, OTLP_PATH, REMOTE_WRITE_PATH)
+        self.only = {STREAM_PATH: "GET"} | dict.fromkeys(foreign, "POST")
         limits = (settings.max_body, self.ingest.ceiling)
         self.gate = Gate(self.access, self.failures, self.clock, limits, self.methods, self._observe)
         self._maintenance: asyncio.Task[None] | None = None
