@@ -62,7 +62,9 @@ def parse_time(text: str, name: str) -> int:
     match = _RFC3339.fullmatch(text)
     if match is not None:
         try:
-            moment = datetime.fromisoformat(f"{match[1]}-{match[2]}-{match[3]}T{match[4]}:{match[5]}:{match[6]}")
+            moment = datetime.fromisoformat(
+                f"{match[1]}-{match[2]}-{match[3]}T{match[4]}:{match[5]}:{match[6]}"
+            )
         except ValueError:
             pass
         else:
@@ -90,7 +92,8 @@ def parse_duration(text: str, name: str) -> int:
         nanos = float(text) * _SECOND
         if abs(nanos) >= 2**63:
             raise ValidationError(
-                f"invalid parameter {name!r}: cannot parse {text[:100]!r} to a valid duration. It overflows int64"
+                f"invalid parameter {name!r}: cannot parse {text[:100]!r} to a valid duration. "
+                "It overflows int64"
             )
         return int(nanos)
     try:

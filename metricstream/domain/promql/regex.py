@@ -53,8 +53,7 @@ class _Translator:
 
     def refuse(self, what: str) -> ValidationError:
         return ValidationError(
-            f"unsupported in metricstream's PromQL subset: {what} in the regular expression "
-            f"{self.pattern!r}"
+            f"unsupported in metricstream's PromQL subset: {what} in the regular expression {self.pattern!r}"
         )
 
     def translate(self) -> str:

@@ -63,7 +63,12 @@ AGGREGATIONS: Final = frozenset({"sum", "avg", "min", "max", "count"})
 ARITHMETIC: Final = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
 COMPARISONS: Final = frozenset({"==", "!=", ">", "<", ">=", "<="})
 # MatchOp is not hashable: looked up by its text, "MatchOp.Re".
-_MATCH_OPS: Final = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+_MATCH_OPS: Final = {
+    "MatchOp.Equal": "=",
+    "MatchOp.NotEqual": "!=",
+    "MatchOp.Re": "=~",
+    "MatchOp.NotRe": "!~",
+}
 _MICROSECOND: Final = timedelta(microseconds=1)
 
 Kind = Literal["scalar", "vector", "matrix"]
@@ -169,7 +174,7 @@ def parse_selector(text: str) -> Selector:
     """A `match[]` series selector, such as `up{job="api"}`."""
     expr = parse_query(text)
     if not isinstance(expr, Selector) or expr.offset:
-        raise ValidationError(f"{text[:200]!r} is not a series selector such as up{{job=\"api\"}}")
+        raise ValidationError(f'{text[:200]!r} is not a series selector such as up{{job="api"}}')
     return expr
 
 

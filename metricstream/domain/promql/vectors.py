@@ -179,7 +179,8 @@ def vector_vector_binary(
                 continue
             if signature in matched:
                 raise EvaluationError(
-                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+                    "multiple matches for labels: many-to-one matching must be explicit "
+                    "(group_left/group_right)"
                 )
             matched.add(signature)
             _put(out, _result_labels(labels, op, on, matching, return_bool), step, result, steps)
@@ -240,7 +241,8 @@ def _combine(op: str, values: list[float | None]) -> float | None:
     elif op == "avg":
         for count, value in enumerate(present[1:], start=2):
             if math.isinf(result) and (
-                (math.isinf(value) and (result > 0) == (value > 0)) or not (math.isinf(value) or math.isnan(value))
+                (math.isinf(value) and (result > 0) == (value > 0))
+                or not (math.isinf(value) or math.isnan(value))
             ):
                 continue  # an infinite mean stays as it is
             result += value / count - result / count

@@ -41,6 +41,10 @@ class Windows:
     count: int
     width: int
 
+    def __post_init__(self) -> None:
+        if self.step < 1 or self.count < 1 or self.width < 0:
+            raise ValueError(f"windows need a step and a count of at least 1: {self}")
+
     def ends(self) -> Iterator[int]:
         return iter(range(self.first_end, self.first_end + self.step * self.count, self.step))
 
@@ -70,7 +74,10 @@ def over_time(function: str, values: Sequence[float]) -> float:
 def resets_of(values: Sequence[float]) -> list[float]:
     """What each reading adds to a counter's increase for a reset: the value before it when it fell."""
     previous = values[:-1]
-    return [0.0, *(before if after < before else 0.0 for before, after in zip(previous, values[1:]))]
+    return [
+        0.0,
+        *(before if after < before else 0.0 for before, after in zip(previous, values[1:], strict=True)),
+    ]
 
 
 def range_function(

@@ -1,0 +1,74 @@
+"""PromQL's windows of a metric's readings in SQLite (`Storage.window_values`): one statement for every
+window of a query, joined to a temporary table of the windows' ends. SQLite walks the ends in order and,
+for each, the window's range of `readings_by_time`, which holds the values (schema version 7): no reading
+is looked up in the table, and nothing is sorted. `last` is one index seek per window."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from typing import Final
+
+from ..domain.promql.windows import Windows, over_time
+
+__all__ = ["WindowReader"]
+
+# What a window's readings are summarised by, per function.
+_AGGREGATES: Final = {
+    "avg": "AVG(r.value)",
+    "sum": "SUM(r.value)",
+    "min": "MIN(r.value)",
+    "max": "MAX(r.value)",
+    "count": "COUNT(*)",
+}
+_LAST: Final = (
+    "SELECT (SELECT value FROM readings WHERE metric_id = ?1 AND ts >= s.t - ?2 AND ts <= s.t"
+    " ORDER BY ts DESC, id DESC LIMIT 1) FROM temp.window_ends s ORDER BY s.t"
+)
+_VALUES: Final = "SELECT value FROM readings WHERE metric_id = ? AND ts >= ? AND ts <= ? ORDER BY ts, id"
+
+
+class WindowReader:
+    """Window values on one connection (the store's writer thread), which keeps `temp.window_ends`."""
+
+    def __init__(self) -> None:
+        # The windows whose ends the table holds: (first end, step, count).
+        self.loaded: tuple[int, int, int] | None = None
+
+    def values(
+        self, metric_id: str, windows: Windows, function: str, db: sqlite3.Connection
+    ) -> list[float | None]:
+        """`function` (`avg`, `sum`, `min`, `max`, `count` or `last`) of each window's readings."""
+        self._load(db, windows)
+        width = windows.width
+        if function == "last":
+            return [value for (value,) in db.execute(_LAST, (metric_id, width))]
+        query = (
+            f"SELECT s.t, {_AGGREGATES[function]} FROM temp.window_ends s JOIN readings r"
+            " ON r.metric_id = ?1 AND r.ts >= s.t - ?2 AND r.ts <= s.t GROUP BY s.t"
+        )
+        found = dict(db.execute(query, (metric_id, width)).fetchall())
+        out: list[float | None] = []
+        for end in windows.ends():
+            if end not in found:
+                out.append(None)
+                continue
+            value = found[end]
+            # A sum past the largest float, where the mean is finite (NaN is NULL to SQLite): summed again.
+            if function == "avg" and (value is None or not math.isfinite(value)):
+                value = over_time("avg", [v for (v,) in db.execute(_VALUES, (metric_id, end - width, end))])
+            out.append(float(value))
+        return out
+
+    def _load(self, db: sqlite3.Connection, windows: Windows) -> None:
+        key = (windows.first_end, windows.step, windows.count)
+        if self.loaded == key:
+            return
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS window_ends (t INTEGER PRIMARY KEY)")
+        db.execute("DELETE FROM temp.window_ends")
+        db.execute(
+            "INSERT INTO temp.window_ends WITH RECURSIVE e(t) AS"
+            " (SELECT ?1 UNION ALL SELECT t + ?2 FROM e WHERE t + ?2 <= ?3) SELECT t FROM e",
+            (windows.first_end, windows.step, windows.last_end),
+        )
+        self.loaded = key
