@@ -9,6 +9,11 @@ refused with a message naming it, never matched some other way. Translated: `\\d
 as RE2's ASCII classes (Python's are Unicode), `$` and `\\z` as the end of the text (Python's `$` also
 matches before a final newline), `\\A`, and every character of a class escaped, so that Python sees no
 nested set or set operation where RE2 sees literal characters.
+
+RE2 matches in linear time; Python's engine backtracks, and a pattern such as `(a+)+b` or `(a|aa)*` takes
+exponential time on a value of a few dozen characters. So a repeated group may hold no repetition or
+alternation of its own, and a pattern at most `MAX_REPETITIONS` repetitions: with label values of at most
+1,024 characters, what is left is matched in bounded time.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Final
 
 from ...errors import ValidationError
 
-__all__ = ["compile_pattern"]
+__all__ = ["MAX_REPETITIONS", "compile_pattern"]
 
 # RE2's Perl classes, as Python classes: RE2 means ASCII by them, Python Unicode.
 _CLASSES: Final = {"d": "0-9", "w": "0-9A-Za-z_", "s": "\\t\\n\\f\\r "}
@@ -31,6 +36,8 @@ _SIMPLE_ESCAPES: Final = {"a": "\\a", "f": "\\f", "t": "\\t", "n": "\\n", "r": "
 _REPEAT: Final = re.compile(r"\{(\d+)(,(\d*))?\}")
 # RE2's limit on a counted repetition.
 _MAX_REPEAT: Final = 1000
+# Repetitions (`*`, `+`, `?`, `{n,m}`) a pattern may hold.
+MAX_REPETITIONS: Final = 5
 
 
 @functools.lru_cache(maxsize=512)
@@ -50,6 +57,11 @@ class _Translator:
         self.out: list[str] = []
         # Whether the last thing written can take a quantifier.
         self.repeatable = False
+        # Per open group: whether it holds a repetition or an alternation.
+        self.groups: list[bool] = []
+        # Whether the last thing written is a group holding one.
+        self.complex_group = False
+        self.repetitions = 0
 
     def refuse(self, what: str) -> ValidationError:
         return ValidationError(
@@ -76,8 +88,12 @@ class _Translator:
                 self._emit("\\Z", repeatable=False)
             elif char == "^":
                 self._emit("\\A", repeatable=False)
-            elif char in ")|":
-                self._emit(char, repeatable=char == ")")
+            elif char == ")":
+                self._close_group()
+            elif char == "|":
+                if self.groups:
+                    self.groups[-1] = True
+                self._emit(char, repeatable=False)
             elif char == ".":
                 self._emit(".", repeatable=True)
             else:  # a literal, `{` and `}` that open no repetition included (RE2 reads them so)
@@ -87,6 +103,29 @@ class _Translator:
     def _emit(self, text: str, *, repeatable: bool) -> None:
         self.out.append(text)
         self.repeatable = repeatable
+        self.complex_group = False
+
+    def _open_group(self, text: str) -> None:
+        self.groups.append(False)
+        self._emit(text, repeatable=False)
+
+    def _close_group(self) -> None:
+        holds = self.groups.pop() if self.groups else False
+        if self.groups and holds:
+            self.groups[-1] = True
+        self._emit(")", repeatable=True)
+        self.complex_group = holds
+
+    def _repeat(self, text: str) -> None:
+        """A quantifier, refused on a group that repeats or alternates itself (exponential in Python)."""
+        if self.complex_group:
+            raise self.refuse("a repeated group holding a repetition or an alternation")
+        self.repetitions += 1
+        if self.repetitions > MAX_REPETITIONS:
+            raise self.refuse(f"more than {MAX_REPETITIONS} repetitions")
+        if self.groups:
+            self.groups[-1] = True
+        self._emit(text, repeatable=False)
 
     def _leading_flags(self) -> None:
         """`(?i)`, `(?s)` or both at the very start: Python takes global flags only there."""
@@ -174,25 +213,25 @@ class _Translator:
     def _group(self) -> None:
         pattern = self.pattern
         if not pattern.startswith("?", self.position):
-            self._emit("(", repeatable=False)
+            self._open_group("(")
             return
         rest = pattern[self.position + 1 :]
         if rest.startswith(":"):
             self.position += 2
-            self._emit("(?:", repeatable=False)
+            self._open_group("(?:")
         elif match := re.match(r"P<([A-Za-z_][A-Za-z0-9_]*)>", rest):
             self.position += 1 + match.end()
-            self._emit(f"(?P<{match[1]}>", repeatable=False)
+            self._open_group(f"(?P<{match[1]}>")
         elif match := re.match(r"([is]+):", rest):
             self.position += 1 + match.end()
-            self._emit(f"(?{match[1]}:", repeatable=False)
+            self._open_group(f"(?{match[1]}:")
         else:
             raise self.refuse(f"the group (?{rest[:8]}")
 
     def _quantifier(self, char: str) -> None:
         if not self.repeatable:
             raise ValidationError(f"invalid regular expression {self.pattern!r}: missing argument to {char}")
-        self._emit(char + self._lazy(), repeatable=False)
+        self._repeat(char + self._lazy())
 
     def _counted(self, match: re.Match[str]) -> None:
         low, comma, high = match[1], match[2], match[3]
@@ -202,7 +241,7 @@ class _Translator:
             raise ValidationError(f"invalid regular expression {self.pattern!r}: missing argument to {{")
         self.position = match.end()
         text = f"{{{low}{',' + high if comma else ''}}}" if not comma or high else f"{{{low},}}"
-        self._emit(text + self._lazy(), repeatable=False)
+        self._repeat(text + self._lazy())
 
     def _lazy(self) -> str:
         if self.pattern.startswith("?", self.position):
