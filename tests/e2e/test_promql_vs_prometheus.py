@@ -16,7 +16,6 @@ import math
 import random
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +26,8 @@ from tests.support.prometheus import Prometheus, create_blocks, running_promethe
 
 pytestmark = pytest.mark.slow  # a Prometheus, and hundreds of queries to two servers
 
+# Each series: its name, its labels and its readings as (milliseconds since the epoch, value).
+Data = list[tuple[str, dict[str, str], list[tuple[int, float]]]]
 T0 = 1_700_000_000  # 2023-11-14: old enough that Prometheus takes it from blocks, not live
 DURATION = 3600
 SERIES: list[tuple[str, dict[str, str]]] = [
@@ -110,7 +111,7 @@ INSTANTS = [T0 + 301.5, T0 + 1800, T0 + DURATION - 7, T0 + DURATION + 200]
 RANGES = [(T0, T0 + DURATION + 400, "60"), (T0 + 600.25, T0 + 1500, "37s")]
 
 
-def _readings() -> list[tuple[str, dict[str, str], list[tuple[int, float]]]]:
+def _readings() -> Data:
     """Each series' (name, labels, [(milliseconds, value)]), seeded."""
     generator = random.Random(24)
     out = []
@@ -132,7 +133,7 @@ def _readings() -> list[tuple[str, dict[str, str], list[tuple[int, float]]]]:
     return out
 
 
-def _openmetrics(data: list[tuple[str, dict[str, str], list[tuple[int, float]]]]) -> str:
+def _openmetrics(data: Data) -> str:
     lines: list[str] = []
     for name in dict.fromkeys(name for name, _, _ in data):
         lines.append(f"# TYPE {name} unknown")
@@ -145,14 +146,12 @@ def _openmetrics(data: list[tuple[str, dict[str, str], list[tuple[int, float]]]]
 
 
 @pytest.fixture(scope="module")
-def data() -> list[tuple[str, dict[str, str], list[tuple[int, float]]]]:
+def data() -> Data:
     return _readings()
 
 
 @pytest.fixture(scope="module")
-def prometheus(
-    tmp_path_factory: pytest.TempPathFactory, data: list[tuple[str, dict[str, str], list[tuple[int, float]]]]
-) -> Iterator[Prometheus]:
+def prometheus(tmp_path_factory: pytest.TempPathFactory, data: Data) -> Iterator[Prometheus]:
     workdir = tmp_path_factory.mktemp("prometheus")
     create_blocks(_openmetrics(data), workdir / "data")
     with running_prometheus(workdir) as server:
@@ -160,9 +159,7 @@ def prometheus(
 
 
 @pytest.fixture
-def loaded(
-    make_hub: Callable[..., Hub], data: list[tuple[str, dict[str, str], list[tuple[int, float]]]]
-) -> Hub:
+def loaded(make_hub: Callable[..., Hub], data: Data) -> Hub:
     hub = make_hub(positive_only=False, max_future=None)
     items = [
         {
@@ -229,12 +226,13 @@ def test_every_expression_answers_as_prometheus_does(loaded: Hub, prometheus: Pr
         for expression in EXPRESSIONS:
             for at in INSTANTS:
                 parameters = {"query": expression, "time": str(at)}
-                answers = [client.get("/api/v1/query", params=parameters) for client in (ours, theirs)]
-                empty += not _assert_same(*answers, f"query {expression} at {at}")
+                mine, expected = (client.get("/api/v1/query", params=parameters) for client in (ours, theirs))
+                empty += not _assert_same(mine, expected, f"query {expression} at {at}")
             for start, end, step in RANGES:
                 form = {"query": expression, "start": str(start), "end": str(end), "step": step}
-                answers = [client.post("/api/v1/query_range", data=form) for client in (ours, theirs)]
-                empty += not _assert_same(*answers, f"query_range {expression} {start}..{end} step {step}")
+                mine, expected = (client.post("/api/v1/query_range", data=form) for client in (ours, theirs))
+                what = f"query_range {expression} {start}..{end} step {step}"
+                empty += not _assert_same(mine, expected, what)
     # The comparisons compare something: most answers hold points (the rest are past the data's end).
     assert empty < len(EXPRESSIONS) * (len(INSTANTS) + len(RANGES)) / 10
 
@@ -284,9 +282,7 @@ def test_a_range_query_of_a_range_vector_is_refused_as_prometheus_refuses_it(
     assert ours.json()["error"] == theirs.json()["error"]
 
 
-def test_the_data_is_what_both_servers_hold(data: list[tuple[str, dict[str, str], list[tuple[int, float]]]]) -> None:
-    data: list[tuple[str, dict[str, str], list[tuple[int, float]]]], tmp_path: Path
-) -> None:
+def test_the_data_is_what_both_servers_hold(data: Data) -> None:
     """The seeded data has what the comparison relies on: resets, gaps, and a label some series lack."""
     counters = [points for name, _, points in data if name == "requests_total"]
     assert any(
