@@ -55,7 +55,7 @@ def parse_time(text: str, name: str) -> int:
     """A time parameter in nanoseconds since the epoch; `ValidationError` as Prometheus words it."""
     if _FLOAT.fullmatch(text):
         seconds = float(text)
-        if math.isfinite(seconds) and abs(seconds) < 2**62 / _SECOND:
+        if math.isfinite(seconds):
             fraction, whole = math.modf(seconds)
             fraction = _go_round(fraction * 1000) / 1000
             return _checked(int(whole) * _SECOND + int(fraction * _SECOND), text, name)
