@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -70,7 +70,7 @@ def instant(load: Load, query: str, at: float) -> dict[tuple[tuple[str, str], ..
     return {tuple(sorted(item["metric"].items())): float(item["value"][1]) for item in data["result"]}
 
 
-def _approx(found: dict[Any, float], expected: dict[Any, float]) -> None:
+def _approx(found: Mapping[Any, float], expected: Mapping[Any, float]) -> None:
     assert set(found) == set(expected)
     for key, value in expected.items():
         assert math.isclose(found[key], value, rel_tol=1e-12), (key, found[key], value)
