@@ -145,12 +145,11 @@ class PromQL:
         found = await self._matching(matches, start, end)
         return sorted({value for labels, _ in found for label, value in labels if label == name})
 
-    async def metadata(self, metric: str | None, limit: str | None) -> dict[str, list[dict[str, str]]]:
+    async def metadata(
+        self, metric: str | None, limit: str | None, limit_per_metric: str | None = None
+    ) -> dict[str, list[dict[str, str]]]:
         """`/api/v1/metadata`: each metric name's unit and description (`help`)."""
-        try:
-            most = int(limit) if limit else -1
-        except ValueError:
-            raise ValidationError("limit must be a number") from None
+        most, most_each = _number(limit, "limit"), _number(limit_per_metric, "limit_per_metric")
         found: dict[str, list[dict[str, str]]] = {}
         for item in await self.storage.list_metrics():
             if metric and item.name != metric:
@@ -159,7 +158,7 @@ class PromQL:
                 continue
             entry = {"type": _type_of(item.name), "help": item.description or "", "unit": item.unit or ""}
             entries = found.setdefault(item.name, [])
-            if entry not in entries:
+            if entry not in entries and not 0 <= most_each <= len(entries):
                 entries.append(entry)
         return found
 
@@ -186,6 +185,14 @@ def _parse(query: str | None) -> Expr:
             "invalid parameter 'query': unknown position: parse error: no expression found in input"
         )
     return parse_query(query)
+
+
+def _number(text: str | None, name: str) -> int:
+    """A limit parameter; -1 (none) when not given."""
+    try:
+        return int(text) if text else -1
+    except ValueError:
+        raise ValidationError(f"{name} must be a number") from None
 
 
 def _type_of(name: str) -> str:

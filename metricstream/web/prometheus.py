@@ -70,6 +70,7 @@ class LabelsIn(BaseModel):
 class MetadataIn(BaseModel):
     metric: str | None = Field(None, description="Only this metric name.")
     limit: str | None = Field(None, description="At most this many metric names.")
+    limit_per_metric: str | None = Field(None, description="At most this many entries per name.")
 
 
 class PromSuccessOut(BaseModel):
@@ -186,7 +187,8 @@ def prometheus_routes(app: Quart, service: AsyncMetricService) -> None:
 
     async def metadata() -> Any:
         """Each metric name's type, unit and description (as help)."""
-        return await promql.metadata(await _value("metric"), await _value("limit"))
+        limits = await _value("limit"), await _value("limit_per_metric")
+        return await promql.metadata(await _value("metric"), *limits)
 
     async def buildinfo() -> Any:
         """The Prometheus version whose API and PromQL semantics this server follows (for Grafana)."""

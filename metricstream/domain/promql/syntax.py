@@ -70,6 +70,7 @@ _MATCH_OPS: Final = {
     "MatchOp.NotRe": "!~",
 }
 _MICROSECOND: Final = timedelta(microseconds=1)
+_UNKNOWN_FUNCTION: Final = re.compile(r"unknown function with name '([^']*)'")
 
 Kind = Literal["scalar", "vector", "matrix"]
 
@@ -166,6 +167,11 @@ def parse_query(text: str) -> Expr:
     try:
         parsed = promql_parser.parse(text)
     except ValueError as error:
+        # A function the parser does not know (holt_winters, which it knows by its later name) is outside
+        # the subset either way.
+        unknown = _UNKNOWN_FUNCTION.search(str(error))
+        if unknown is not None:
+            raise unsupported(f"function {unknown[1]}") from None
         raise ValidationError(f"invalid PromQL: {error}") from None
     return _convert(parsed)
 
