@@ -9,6 +9,7 @@ Limits, each refused with Prometheus's own error: at most `MAX_STEPS` steps per 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Coroutine, Sequence
 from typing import Any, Final, TypeVar
 
@@ -106,7 +107,8 @@ class PromQL:
             time_limit, Evaluator(self.storage, metrics, grid).evaluate(expr)
         )
         vector: Vector = {(): list(value)} if isinstance(value, list) else value
-        return {"resultType": "matrix", "result": _matrix(vector, grid)}
+        # Formatting every point takes a while for a large answer: off the loop.
+        return {"resultType": "matrix", "result": await asyncio.to_thread(_matrix, vector, grid)}
 
     async def _within(self, time_limit: str | None, work: Coroutine[Any, Any, T]) -> T:
         """`work`, cancelled after QUERY_TIMEOUT seconds of the clock (or the request's shorter timeout)."""

@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import bisect
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 from ..domain.promql.syntax import (
     Aggregate,
@@ -72,6 +72,8 @@ MAX_POINTS: Final = 2_000_000
 # Readings read at once for a range function, and held at most (the windows of one page of steps).
 PAGE: Final = 100_000
 MAX_BUFFERED: Final = 2_000_000
+# Series read at once.
+CONCURRENT_READS: Final = 4
 # Readings of a page computed on the loop; a larger one goes to a worker thread.
 _INLINE: Final = 20_000
 P = ParamSpec("P")
@@ -127,6 +129,25 @@ def _moment(micros: int) -> datetime:
         return _EARLIEST if micros < 0 else _LATEST
 
 
+async def _each(reads: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Every read's result, in order, `CONCURRENT_READS` under way at once (a store with connections of
+    its own reads several series at once; the others take them in turn)."""
+    pending = list(reads)
+    limit = asyncio.Semaphore(CONCURRENT_READS)
+
+    async def read(work: Coroutine[Any, Any, T]) -> T:
+        async with limit:
+            return await work
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(read(work)) for work in pending]
+    finally:
+        for work in pending:
+            work.close()  # any not started, when another failed
+    return [task.result() for task in tasks]
+
+
 def _check_points(series: int, steps: int) -> None:
     if series * steps > MAX_POINTS:
         raise EvaluationError(
@@ -171,9 +192,9 @@ class Evaluator:
         found = selected(self.metrics, selector.matchers)
         _check_points(len(found), self.grid.count)
         windows = Windows(self.grid.start - selector.offset, self.grid.step, self.grid.count, LOOKBACK)
+        read = await _each(self.storage.window_values(metric.id, windows, "last") for _, metric in found)
         out: Vector = {}
-        for labels, metric in found:
-            values = await self.storage.window_values(metric.id, windows, "last")
+        for (labels, _), values in zip(found, read, strict=True):
             if any(value is not None for value in values):
                 if labels in out:  # two metrics of one name and labels, made before labels identified them
                     raise EvaluationError(_SAME_LABELS)
@@ -188,12 +209,14 @@ class Evaluator:
         windows = Windows(grid.start - argument.selector.offset, grid.step, grid.count, argument.range)
         function = call.function.removesuffix("_over_time")
         summarised = function in OVER_TIME and (argument.range <= grid.step or grid.count == 1)
+        read = await _each(
+            self.storage.window_values(metric.id, windows, function)
+            if summarised
+            else self._from_readings(metric.id, function, windows)
+            for _, metric in found
+        )
         out: Vector = {}
-        for labels, metric in found:
-            if summarised:
-                values = await self.storage.window_values(metric.id, windows, function)
-            else:
-                values = await self._from_readings(metric.id, function, windows)
+        for (labels, _), values in zip(found, read, strict=True):
             if all(value is None for value in values):
                 continue
             # last_over_time acts like an offset: the only range function that keeps the name

@@ -38,7 +38,7 @@ from ..wire import METRIC_CREATED
 from .base import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .claim import Claim, claim_database, note_holder
 from .rows import ReadingColumns, micros, moment
-from .sqlite_windows import WindowReader
+from .sqlite_windows import WindowReader, WindowReaders
 
 __all__ = ["SQLiteStorage"]
 
@@ -167,7 +167,8 @@ class SQLiteStorage:
         self._claim: Claim | None = None
         # Readings per metric, exact; used on the writer thread only.
         self._counts: dict[str, int] = {}
-        # PromQL's windows, read on the writer thread.
+        # PromQL's windows: read by connections of their own, or on the writer thread (in memory).
+        self._readers: WindowReaders | None = None
         self._windows = WindowReader()
 
     def __repr__(self) -> str:
@@ -199,6 +200,8 @@ class SQLiteStorage:
             executor.shutdown(wait=False)  # nothing was left open: a later open() starts afresh
             raise
         self._executor = executor
+        if self.path != ":memory:":
+            self._readers = WindowReaders(self.path)
         newest = await self._run(self._newest_event_id)
         if newest is not None:
             ensure_ids_after(newest)  # ids keep growing across restarts, whatever the clock did
@@ -239,8 +242,10 @@ class SQLiteStorage:
     async def close(self) -> None:
         if self._executor is None:
             return
-        db, executor, held = self._db, self._executor, self._claim
-        self._db = self._executor = self._claim = None
+        db, executor, held, readers = self._db, self._executor, self._claim, self._readers
+        self._db = self._executor = self._claim = self._readers = None
+        if readers is not None:  # closed before the claim is released, as the writer's connection is
+            await asyncio.get_running_loop().run_in_executor(executor, readers.close)
         if db is not None:
             await asyncio.get_running_loop().run_in_executor(executor, db.close)
         if held is not None:
@@ -534,6 +539,8 @@ class SQLiteStorage:
         return await self._run(work)
 
     async def window_values(self, metric_id: str, windows: Windows, function: str) -> list[float | None]:
+        if self._readers is not None:
+            return await self._readers.values(metric_id, windows, function)
         return await self._run(functools.partial(self._windows.values, metric_id, windows, function))
 
     async def trim_readings(self, before: datetime, chunk: int = 5000) -> int:

@@ -1,18 +1,31 @@
 """PromQL's windows of a metric's readings in SQLite (`Storage.window_values`): one statement for every
 window of a query, joined to a temporary table of the windows' ends. SQLite walks the ends in order and,
 for each, the window's range of `readings_by_time`, which holds the values (schema version 7): no reading
-is looked up in the table, and nothing is sorted. `last` is one index seek per window."""
+is looked up in the table, and nothing is sorted. `last` is one index seek per window.
+
+The statements run on read-only connections of their own (`WindowReaders`, one per worker thread, WAL
+lets them read beside the writer): a long query never holds up a write, and two series are read at once
+on two cores (SQLite lets go of the GIL while it steps). A database in memory has only the store's own
+connection, which then reads them too.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Final
 
 from ..domain.promql.windows import Windows, over_time
+from ..errors import UnavailableError
 
-__all__ = ["WindowReader"]
+__all__ = ["READERS", "WindowReader", "WindowReaders"]
 
+# Connections reading windows at once.
+READERS: Final = 2
 # What a window's readings are summarised by, per function.
 _AGGREGATES: Final = {
     "avg": "AVG(r.value)",
@@ -29,7 +42,7 @@ _VALUES: Final = "SELECT value FROM readings WHERE metric_id = ? AND ts >= ? AND
 
 
 class WindowReader:
-    """Window values on one connection (the store's writer thread), which keeps `temp.window_ends`."""
+    """Window values on one connection, which keeps `temp.window_ends` for the last windows asked."""
 
     def __init__(self) -> None:
         # The windows whose ends the table holds: (first end, step, count).
@@ -72,3 +85,47 @@ class WindowReader:
             (windows.first_end, windows.step, windows.last_end),
         )
         self.loaded = key
+
+
+class WindowReaders:
+    """Read-only connections to a database file, one per thread of their own pool, opened when first
+    needed; `close` (before the store gives up its claim on the file) waits for reads under way."""
+
+    def __init__(self, path: str) -> None:
+        self.uri = Path(path).absolute().as_uri() + "?mode=ro"
+        self._executor = ThreadPoolExecutor(
+            max_workers=READERS, thread_name_prefix="metricstream-sqlite-read"
+        )
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+
+    async def values(self, metric_id: str, windows: Windows, function: str) -> list[float | None]:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._values, metric_id, windows, function)
+        except sqlite3.Error as error:
+            raise UnavailableError(f"the store failed: {error}") from None
+        except RuntimeError:  # the pool was shut down: the store is closing
+            raise UnavailableError("the store is closed") from None
+
+    def _values(self, metric_id: str, windows: Windows, function: str) -> list[float | None]:
+        local = self._local
+        if not hasattr(local, "db"):
+            with self._lock:
+                if self._closed:
+                    raise UnavailableError("the store is closed")
+                local.db = sqlite3.connect(self.uri, uri=True, isolation_level=None, check_same_thread=False)
+                local.reader = WindowReader()
+                self._connections.append(local.db)
+        reader: WindowReader = local.reader
+        return reader.values(metric_id, windows, function, local.db)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._executor.shutdown(wait=True)
+        for db in self._connections:
+            db.close()
+        self._connections.clear()

@@ -142,4 +142,7 @@ def format_scalar_value(value: float) -> str:
 
 def _fixed(value: float) -> str:
     """Go's FormatFloat(value, 'f', -1, 64): the shortest digits that read back, without an exponent."""
-    return format(Decimal(repr(value)).normalize(), "f")
+    text = repr(value)
+    if "e" not in text:  # from 1e-4 to 1e16 Python's repr is these digits already, with ".0" if whole
+        return text[:-2] if text.endswith(".0") else text
+    return format(Decimal(text).normalize(), "f")
