@@ -38,8 +38,12 @@ def reference(points: Sequence[tuple[int, float]], windows: Windows, function: s
             out.append(math.fsum(values))
         elif function == "count":
             out.append(float(len(values)))
+        elif function == "min":
+            out.append(min(values))
+        elif function == "max":
+            out.append(max(values))
         else:
-            out.append({"min": min, "max": max, "last": lambda v: v[-1]}[function](values))
+            out.append(values[-1])
     return out
 
 
