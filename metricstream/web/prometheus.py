@@ -74,11 +74,15 @@ class MetadataIn(BaseModel):
 
 
 class PromSuccessOut(BaseModel):
+    """Prometheus's answer: `data` as Prometheus gives it for this route."""
+
     status: Literal["success"]
     data: Any = Field(description="As Prometheus answers: resultType and result for queries.")
 
 
 class PromErrorOut(BaseModel):
+    """Prometheus's refusal: bad_data (400), execution (422), timeout or unavailable (503)."""
+
     status: Literal["error"]
     errorType: str = Field(description="bad_data, execution, timeout, unavailable, not_found or internal.")
     error: str
