@@ -28,13 +28,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from metricstream.domain.values import Metric, MetricReading  # noqa: E402
-from metricstream.ids import new_id, new_ids  # noqa: E402
-from metricstream.server.hub import Hub  # noqa: E402
-from metricstream.storage.sqlite import SQLiteStorage  # noqa: E402
-from metricstream.stream.log import Event  # noqa: E402
-from metricstream.wire import METRIC_CREATED  # noqa: E402
-from tests.support.prometheus import create_blocks, running_prometheus  # noqa: E402
+from metricstream.domain.values import Metric, MetricReading
+from metricstream.ids import new_id, new_ids
+from metricstream.server.hub import Hub
+from metricstream.storage.sqlite import SQLiteStorage
+from metricstream.stream.log import Event
+from metricstream.wire import METRIC_CREATED
+from tests.support.prometheus import create_blocks, running_prometheus
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 BATCH = 10_000
@@ -102,11 +102,15 @@ def timed(client: httpx.Client, url: str, form: dict[str, str]) -> tuple[float, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--series", type=int, default=100)
     parser.add_argument("--hours", type=int, default=24)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--workdir", type=Path, help="keep the data here (made once) instead of a temporary one")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the data here (made once) instead of a temporary one"
+    )
     options = parser.parse_args()
     seconds = options.hours * 3600
     with tempfile.TemporaryDirectory() as temporary:
