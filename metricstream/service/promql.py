@@ -58,7 +58,7 @@ class PromQL:
         evaluator = Evaluator(self.storage, metrics, grid)
         if isinstance(expr, RangeSelector):
             raw = await self._within(time_limit, evaluator.raw(expr, grid.start))
-            return {"resultType": "matrix", "result": _raw(raw)}
+            return {"resultType": "matrix", "result": await asyncio.to_thread(_raw, raw)}
         value = await self._within(time_limit, evaluator.evaluate(expr))
         if isinstance(value, list):
             return {
