@@ -3,11 +3,12 @@ times, node by node as Prometheus 2.42's engine evaluates it, each series read o
 
 How a selector is read (docs/grafana.md tells the cost):
 - an instant vector: the newest reading within the 5-minute lookback of each step, `window_values(last)`;
-- `avg|min|max|sum|count|last_over_time` whose range is at most the step (or an instant query): the
-  store summarises each window itself (SQL on SQLite), never reading it reading by reading;
-- other range functions, and `_over_time` ranges longer than the step: the series' readings over the
-  whole query read in pages of `PAGE` and each window computed from them (`windows.range_function`), at
-  most `MAX_BUFFERED` readings held at once.
+- `avg|min|max|sum|count|last_over_time` whose range is at most `SUMMARISED_OVERLAP` steps (or an
+  instant query): the store summarises each window itself (SQL on SQLite), never reading it reading by
+  reading;
+- other range functions, and longer `_over_time` ranges: the series' readings over the whole query read
+  in pages of `PAGE` and each window computed from them (`windows.range_function`), at most
+  `MAX_BUFFERED` readings held at once.
 
 Work happens a series (or a page) at a time, with the loop free in between: on SQLite each read is one
 statement on the store's thread, where writes queue between them; a large page is computed in a worker
@@ -47,7 +48,7 @@ from ..domain.promql.vectors import (
     vector_scalar_binary,
     vector_vector_binary,
 )
-from ..domain.promql.windows import OVER_TIME, Windows, range_function, resets_of
+from ..domain.promql.windows import OVER_TIME, Windows, range_function
 from ..domain.values import Metric
 from ..errors import EvaluationError
 from ..storage.base import Storage
@@ -72,6 +73,9 @@ MAX_POINTS: Final = 2_000_000
 # Readings read at once for a range function, and held at most (the windows of one page of steps).
 PAGE: Final = 100_000
 MAX_BUFFERED: Final = 2_000_000
+# `_over_time` windows summarised by the store up to this many steps long: each reading is then read by at
+# most this many windows, in C, which beats reading it once into Python.
+SUMMARISED_OVERLAP: Final = 8
 # Series read at once.
 CONCURRENT_READS: Final = 4
 # Readings of a page computed on the loop; a larger one goes to a worker thread.
@@ -209,7 +213,8 @@ class Evaluator:
         grid = self.grid
         windows = Windows(grid.start - argument.selector.offset, grid.step, grid.count, argument.range)
         function = call.function.removesuffix("_over_time")
-        summarised = function in OVER_TIME and (argument.range <= grid.step or grid.count == 1)
+        overlap = argument.range <= SUMMARISED_OVERLAP * grid.step or grid.count == 1
+        summarised = function in OVER_TIME and overlap
         read = await _each(
             self.storage.window_values(metric.id, windows, function)
             if summarised
@@ -247,13 +252,11 @@ class Evaluator:
             # The windows that end before the newest reading read (it may have more at its time).
             ready = len(ends) if exhausted else bisect.bisect_left(ends, times[-1], done) if times else done
             if ready > done:
-                out.extend(
-                    await self._compute(
-                        range_function, function, times, values, resets_of(values), windows, ends[done:ready]
-                    )
-                    if len(times) > _INLINE
-                    else range_function(function, times, values, resets_of(values), windows, ends[done:ready])
-                )
+                arguments = (function, times, values, windows, ends[done:ready])
+                if len(times) > _INLINE:
+                    out.extend(await self._compute(range_function, *arguments))
+                else:
+                    out.extend(range_function(*arguments))
                 done = ready
                 if done < len(ends):
                     cut = bisect.bisect_left(times, ends[done] - windows.width)

@@ -468,6 +468,9 @@ class SQLiteStorage:
             times, values = zip(*rows, strict=True)
             return ReadingColumns(array("q", times), array("d", values), (moment(ts), rid))
 
+        # A long read, on a connection of its own where the file has one: writes go on meanwhile.
+        if self._readers is not None:
+            return await self._readers.run(work)
         return await self._run(work)
 
     async def retained_events(self) -> RetainedLog:

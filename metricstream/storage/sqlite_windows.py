@@ -4,9 +4,10 @@ for each, the window's range of `readings_by_time`, which holds the values (sche
 is looked up in the table, and nothing is sorted. `last` is one index seek per window.
 
 The statements run on read-only connections of their own (`WindowReaders`, one per worker thread, WAL
-lets them read beside the writer): a long query never holds up a write, and two series are read at once
-on two cores (SQLite lets go of the GIL while it steps). A database in memory has only the store's own
-connection, which then reads them too.
+lets them read beside the writer), as do the store's long reads of readings as columns (PromQL's range
+functions, tables): a long query never holds up a write, and two series are read at once on two cores
+(SQLite lets go of the GIL while it steps). A database in memory has only the store's own connection,
+which then reads them too.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ import asyncio
 import math
 import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from ..domain.promql.windows import Windows, over_time
 from ..errors import UnavailableError
 
 __all__ = ["READERS", "WindowReader", "WindowReaders"]
+
+T = TypeVar("T")
 
 # Connections reading windows at once.
 READERS: Final = 2
@@ -102,15 +106,23 @@ class WindowReaders:
         self._closed = False
 
     async def values(self, metric_id: str, windows: Windows, function: str) -> list[float | None]:
+        def work(db: sqlite3.Connection) -> list[float | None]:
+            reader: WindowReader = self._local.reader
+            return reader.values(metric_id, windows, function, db)
+
+        return await self.run(work)
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` on one of the connections, in one read transaction (one snapshot of the file)."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._values, metric_id, windows, function)
+            return await loop.run_in_executor(self._executor, self._read, work)
         except sqlite3.Error as error:
             raise UnavailableError(f"the store failed: {error}") from None
         except RuntimeError:  # the pool was shut down: the store is closing
             raise UnavailableError("the store is closed") from None
 
-    def _values(self, metric_id: str, windows: Windows, function: str) -> list[float | None]:
+    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         local = self._local
         if not hasattr(local, "db"):
             with self._lock:
@@ -119,8 +131,12 @@ class WindowReaders:
                 local.db = sqlite3.connect(self.uri, uri=True, isolation_level=None, check_same_thread=False)
                 local.reader = WindowReader()
                 self._connections.append(local.db)
-        reader: WindowReader = local.reader
-        return reader.values(metric_id, windows, function, local.db)
+        db: sqlite3.Connection = local.db
+        db.execute("BEGIN")
+        try:
+            return work(db)
+        finally:
+            db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

@@ -81,16 +81,12 @@ def resets_of(values: Sequence[float]) -> list[float]:
 
 
 def range_function(
-    function: str,
-    times: Sequence[int],
-    values: Sequence[float],
-    resets: Sequence[float],
-    windows: Windows,
-    ends: Sequence[int],
+    function: str, times: Sequence[int], values: Sequence[float], windows: Windows, ends: Sequence[int]
 ) -> list[float | None]:
     """`function` (a rate or an `_over_time` name without the suffix) over each window ending in `ends`
     (a part of `windows.ends()`), from readings that cover those windows; None where there is no value."""
     width = windows.width
+    resets = resets_of(values) if function in ("rate", "increase") else ()
     out: list[float | None] = []
     for end in ends:
         low = bisect.bisect_left(times, end - width)
