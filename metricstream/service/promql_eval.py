@@ -50,7 +50,7 @@ from ..domain.promql.vectors import (
 )
 from ..domain.promql.windows import OVER_TIME, Windows, range_function
 from ..domain.values import Metric
-from ..errors import EvaluationError
+from ..errors import EvaluationError, MetricStreamError
 from ..storage.base import Storage
 from ..storage.rows import moment
 
@@ -147,6 +147,12 @@ async def _each(reads: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(read(work)) for work in pending]
+    except BaseExceptionGroup as failed:
+        # The first refusal as itself (a 422, a 503), not wrapped: the others are the same kind of trouble.
+        refusal = next((e for e in failed.exceptions if isinstance(e, MetricStreamError)), None)
+        if refusal is not None:
+            raise refusal from None
+        raise
     finally:
         for work in pending:
             work.close()  # any not started, when another failed

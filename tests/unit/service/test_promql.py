@@ -281,3 +281,12 @@ def test_a_query_out_of_time_is_refused_and_stops() -> None:
             await query
 
     asyncio.run(run())
+
+
+def test_a_series_too_long_for_a_range_function_is_refused_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(promql_eval, "MAX_BUFFERED", 10)
+    monkeypatch.setattr(promql_eval, "PAGE", 4)
+    load: Load = [("x", {"a": str(i)}, 1, "0+1x20") for i in range(3)]
+    assert _run(load, lambda promql: promql.query_range("rate(x[5s])", "5", "20", "5", None))["result"]
+    with pytest.raises(EvaluationError, match="too many samples"):
+        _run(load, lambda promql: promql.query("rate(x[15s])", "20", None))
