@@ -7,7 +7,8 @@ default), a slow sensor-like signal to two decimals, are written into a SQLite s
 `add_readings` in batches of 10,000, without their events, as benchmarks/downsample.py does) and, as
 OpenMetrics text, into Prometheus's TSDB blocks with `promtool tsdb create-blocks-from openmetrics`. Then
 `avg_over_time(bench[60s])` over the whole range at a 60 s step is asked of both over HTTP
-(`/api/v1/query_range`, from a client in this process), alternately, `--runs` times each; the best and
+(`/api/v1/query_range`; metricstream as `metricstream serve`, each server a process of its own, the
+client in this one), alternately, `--runs` times each; the best and
 median times of each, and the ratio of the medians, are printed. A first run of each, not timed, warms
 the caches. With `--workdir`, the data is kept there and made only once. Traffic stays on 127.0.0.1.
 """
@@ -30,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from metricstream.domain.values import Metric, MetricReading
 from metricstream.ids import new_id, new_ids
-from metricstream.server.hub import Hub
 from metricstream.storage.sqlite import SQLiteStorage
 from metricstream.stream.log import Event
 from metricstream.wire import METRIC_CREATED
+from tests.support.processes import servers_on
 from tests.support.prometheus import create_blocks, running_prometheus
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -121,14 +122,14 @@ def main() -> None:
         ours: list[float] = []
         theirs: list[float] = []
         with (
-            Hub(port=0, store=f"sqlite:///{database}") as hub,
+            servers_on(f"sqlite:///{database}", 1) as (url,),
             running_prometheus(prometheus_dir) as prometheus,
             httpx.Client(timeout=600) as client,
         ):
-            points = [timed(client, url, form)[1] for url in (hub.url, prometheus.url)]  # warm-up
+            points = [timed(client, server, form)[1] for server in (url, prometheus.url)]  # warm-up
             assert points[0] == points[1], f"different answers: {points[0]} and {points[1]} points"
             for _ in range(options.runs):
-                ours.append(timed(client, hub.url, form)[0])
+                ours.append(timed(client, url, form)[0])
                 theirs.append(timed(client, prometheus.url, form)[0])
     readings = options.series * seconds
     print(f"{QUERY} over {options.hours} h at a 60 s step: {options.series} series, {readings:,} readings")
