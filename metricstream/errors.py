@@ -11,9 +11,11 @@
     ├── RequestTimeoutError                        a body that did not arrive → HTTP 408 (HTTP only)
     ├── PayloadTooLargeError (also a ValueError)   body over the limit → HTTP 413
     ├── UnsupportedMediaTypeError                  a body not JSON     → HTTP 415 (HTTP only)
+    ├── EvaluationError                            a query too large to answer → HTTP 422 (HTTP only)
     ├── TooManyRequestsError                       too many wrong tokens → HTTP 429 (HTTP only)
     ├── MissingDependencyError (also an ImportError) an optional package missing → HTTP 501 (HTTP only)
     ├── UnavailableError                           shutting down, store down → HTTP 503
+    │   └── QueryTimeoutError                      a query out of time → HTTP 503 (HTTP only)
     ├── HubError             (also a RuntimeError) a Hub could not start or was misused
     └── SubscriptionError    (also a ValueError)   a server refused a subscription (client side)
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConflictError",
+    "EvaluationError",
     "ForbiddenError",
     "HubError",
     "LimitExceededError",
@@ -36,6 +39,7 @@ __all__ = [
     "MissingDependencyError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "QueryTimeoutError",
     "RequestTimeoutError",
     "SubscriptionError",
     "TooManyRequestsError",
@@ -135,8 +139,19 @@ class MissingDependencyError(MetricStreamError, ImportError):
     status_code = 501
 
 
+class EvaluationError(MetricStreamError):
+    """A well-formed query that cannot be answered: it would hold too many samples, or gives two series
+    of the same labels (HTTP 422, Prometheus's `execution` error)."""
+
+    status_code = 422
+
+
 class UnavailableError(MetricStreamError):
     status_code = 503
+
+
+class QueryTimeoutError(UnavailableError):
+    """A query that did not finish within its time (HTTP 503, Prometheus's `timeout` error)."""
 
 
 class HubError(MetricStreamError, RuntimeError):

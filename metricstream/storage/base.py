@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Final, Protocol, TypeGuard
 
 from ..domain.buckets import Bucket
+from ..domain.promql.windows import Windows
 from ..domain.values import Metric, MetricReading
 from ..stream.log import Event, RetainedLog
 from .rows import ReadingColumns
@@ -121,6 +122,12 @@ class Storage(Protocol):
     ) -> list[Bucket]:
         """The readings within [since, until] summarised per `step` microseconds (see `buckets`): the
         first `limit` buckets that hold readings, ascending."""
+        ...
+
+    async def window_values(self, metric_id: str, windows: Windows, function: str) -> list[float | None]:
+        """PromQL's `<function>_over_time` (`avg`, `sum`, `min`, `max`, `count` or `last`) of the readings
+        in each of `windows` (closed at both ends, in microseconds), None for a window without one:
+        summarised where the store can, so that a long range is not read reading by reading."""
         ...
 
     async def trim_readings(self, before: datetime, chunk: int = 5000) -> int:

@@ -12,11 +12,13 @@ from typing import Final
 
 from ..domain.buckets import Bucket, bucket_start, summarise
 from ..domain.names import name_key
+from ..domain.promql.windows import Windows
 from ..domain.values import Metric, MetricReading
 from ..errors import NotFoundError
 from ..stream.log import Event, Mark, RetainedLog, expired_prefix, newest_of_each_kind
 from .base import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .rows import ReadingColumns, columns_of, micros, moment
+from .windows import read_windows
 
 __all__ = ["MemoryStorage"]
 
@@ -243,6 +245,9 @@ class MemoryStorage:
                 buckets.append(summarise(start, list(map(_value, items[first:after]))))
                 first = after
             return buckets
+
+    async def window_values(self, metric_id: str, windows: Windows, function: str) -> list[float | None]:
+        return await read_windows(self, metric_id, windows, function)
 
     async def trim_readings(self, before: datetime, chunk: int = 5000) -> int:
         if chunk < 1:  # a chunk of nothing would never finish

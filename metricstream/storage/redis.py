@@ -31,12 +31,14 @@ from ..cancellation import raise_if_cancelled
 from ..domain.buckets import Bucket, BucketBuilder, bucket_start, overflowed, shift_for
 from ..domain.labels import canonical_labels
 from ..domain.names import name_key
+from ..domain.promql.windows import Windows
 from ..domain.values import Metric, MetricReading
 from ..errors import NotFoundError, UnavailableError
 from ..stream.log import Event, Mark, RetainedLog
 from .base import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .redis_scripts import BUCKETS, INDEX_NAMES, NAMES_IN_NFC, READINGS, TRIM, TRIM_OLDER, WRITE
 from .rows import ReadingColumns, columns_of, micros, reading_from_dict
+from .windows import read_windows
 
 __all__ = ["RedisStorage"]
 
@@ -424,6 +426,9 @@ class RedisStorage:
                 return builder.finish()
             skip = skip + tied if float(last) == float(low) else tied
             low = last
+
+    async def window_values(self, metric_id: str, windows: Windows, function: str) -> list[float | None]:
+        return await read_windows(self, metric_id, windows, function)
 
     async def trim_readings(self, before: datetime, chunk: int = 5000) -> int:
         if chunk < 1:  # a chunk of nothing would never finish

@@ -29,6 +29,7 @@ from typing import Any, Final, TypeVar
 from ..domain.buckets import Bucket, bucket_start, mean, start_moment
 from ..domain.labels import canonical_labels
 from ..domain.names import name_key
+from ..domain.promql.windows import Windows
 from ..domain.values import Metric, MetricReading
 from ..errors import NotFoundError, UnavailableError
 from ..ids import ensure_ids_after
@@ -37,6 +38,7 @@ from ..wire import METRIC_CREATED
 from .base import EXPIRED_PER_WRITE, MetricLimitReached, NameTaken
 from .claim import Claim, claim_database, note_holder
 from .rows import ReadingColumns, micros, moment
+from .sqlite_windows import WindowReader, WindowReaders
 
 __all__ = ["SQLiteStorage"]
 
@@ -111,6 +113,12 @@ _MIGRATIONS: Final = [
     ALTER TABLE metrics ADD COLUMN description TEXT;
     CREATE INDEX metrics_by_identity ON metrics(name_key, labels, seq);
     """,
+    # version 7: readings' values in their index, so that a range of a metric's readings (a page, a
+    # table, a PromQL window) is read from the index alone, in order, without a lookup per reading
+    """
+    DROP INDEX readings_by_time;
+    CREATE INDEX readings_by_time ON readings(metric_id, ts, id, value);
+    """,
 ]
 
 # A metric's columns, as `_metric` reads them.
@@ -168,6 +176,9 @@ class SQLiteStorage:
         self._claim: Claim | None = None
         # Readings per metric, exact; used on the writer thread only.
         self._counts: dict[str, int] = {}
+        # PromQL's windows: read by connections of their own, or on the writer thread (in memory).
+        self._readers: WindowReaders | None = None
+        self._windows = WindowReader()
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({self.path!r})"
@@ -191,12 +202,15 @@ class SQLiteStorage:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metricstream-sqlite")
         self._counts.clear()
+        self._windows = WindowReader()  # a new connection has no temporary tables
         try:
             self._db = await asyncio.get_running_loop().run_in_executor(executor, self._connect)
         except BaseException:
             executor.shutdown(wait=False)  # nothing was left open: a later open() starts afresh
             raise
         self._executor = executor
+        if self.path != ":memory:":
+            self._readers = WindowReaders(self.path)
         newest = await self._run(self._newest_event_id)
         if newest is not None:
             ensure_ids_after(newest)  # ids keep growing across restarts, whatever the clock did
@@ -237,8 +251,10 @@ class SQLiteStorage:
     async def close(self) -> None:
         if self._executor is None:
             return
-        db, executor, held = self._db, self._executor, self._claim
-        self._db = self._executor = self._claim = None
+        db, executor, held, readers = self._db, self._executor, self._claim, self._readers
+        self._db = self._executor = self._claim = self._readers = None
+        if readers is not None:  # closed before the claim is released, as the writer's connection is
+            await asyncio.get_running_loop().run_in_executor(executor, readers.close)
         if db is not None:
             await asyncio.get_running_loop().run_in_executor(executor, db.close)
         if held is not None:
@@ -468,6 +484,9 @@ class SQLiteStorage:
             times, values = zip(*rows, strict=True)
             return ReadingColumns(array("q", times), array("d", values), (moment(ts), rid))
 
+        # A long read, on a connection of its own where the file has one: writes go on meanwhile.
+        if self._readers is not None:
+            return await self._readers.run(work)
         return await self._run(work)
 
     async def retained_events(self) -> RetainedLog:
@@ -537,6 +556,11 @@ class SQLiteStorage:
             return buckets
 
         return await self._run(work)
+
+    async def window_values(self, metric_id: str, windows: Windows, function: str) -> list[float | None]:
+        if self._readers is not None:
+            return await self._readers.values(metric_id, windows, function)
+        return await self._run(functools.partial(self._windows.values, metric_id, windows, function))
 
     async def trim_readings(self, before: datetime, chunk: int = 5000) -> int:
         if chunk < 1:  # a chunk of nothing would never finish

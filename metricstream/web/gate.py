@@ -42,6 +42,7 @@ from .access import (
     stream_token,
 )
 from .answers import send_error
+from .prometheus import PROMETHEUS_READ_POSTS
 from .sessions import SESSION_PATH, FailureLimit
 from .telemetry import METRICS_PATH, log_event
 from .types import Receive, Scope, Send
@@ -74,6 +75,8 @@ Handler = Callable[[Scope, Receive, Send, bytes | None], Awaitable[None]]
 def need_of(method: str, path: str) -> Need:
     if method == "OPTIONS" or path == SESSION_PATH:
         return Need.NOTHING  # a preflight carries no credentials; the sign-in checks its own
+    if method == "POST" and path in PROMETHEUS_READ_POSTS:
+        return Need.READ  # a query sent as a form, as Grafana sends it
     if method not in ("GET", "HEAD"):
         return Need.WRITE
     if path in _PUBLIC_PATHS or path.startswith("/dashboard/"):

@@ -212,8 +212,9 @@ def complete_document(document: dict[str, Any], access: Access, positive_only: b
             if "requestBody" in operation:  # no body at all is refused like any non-JSON one
                 operation["requestBody"]["required"] = True
             _declare_access(operation, access, need_of(method.upper(), path.replace("{metric_id}", "x")))
+            body_errors = PROMETHEUS_BODY_ERRORS if path.startswith("/api/v1/") else BODY_ERRORS
             errors = {
-                **(BODY_ERRORS if "requestBody" in operation else {}),
+                **(body_errors if "requestBody" in operation else {}),
                 **(STORE_ERRORS if path.startswith(("/metrics", "/readings")) else {}),
                 **(HOST_ERRORS if access.allowed_hosts is not None else {}),
             }
@@ -500,6 +501,8 @@ BODY_ERRORS = {
     415: "The body is not JSON: Content-Type must be application/json (or a +json type).",
 }
 BODY_ERRORS[408] = "The body did not arrive within 60 seconds (the connection is closed)."
+# A Prometheus query's form body: any content type is read as a form (an empty one if it is none).
+PROMETHEUS_BODY_ERRORS = {status: text for status, text in BODY_ERRORS.items() if status != 415}
 STORE_ERRORS = {503: "The store is unavailable (e.g. Redis is down), or the server is shutting down."}
 HOST_ERRORS = {403: "The Host header names a host this server does not answer to (allowed_hosts)."}
 SECURITY_SCHEMES: dict[str, Any] = {

@@ -59,6 +59,7 @@ from .openapi import (
     move_response_headers,
     uuid_path_parameter,
 )
+from .prometheus import prometheus_routes
 from .sessions import SESSION_PATH, Caller, FailureLimit, SessionAnswer, SessionIn, Sessions
 from .telemetry import METRICS_PATH, log_event
 
@@ -135,6 +136,7 @@ def build_quart(parts: Parts) -> Quart:
     _reading_routes(app, parts)
     _dashboard_routes(app, parts)
     _session_routes(app, parts)
+    prometheus_routes(app, parts.service)
     return app
 
 

@@ -33,6 +33,13 @@ API_PATHS = {
     "/v1/metrics": {"post"},
     "/api/v1/write": {"post"},
     "/metrics/export": {"get"},
+    "/api/v1/query": {"get", "post"},
+    "/api/v1/query_range": {"get", "post"},
+    "/api/v1/series": {"get", "post"},
+    "/api/v1/labels": {"get", "post"},
+    "/api/v1/label/{name}/values": {"get"},
+    "/api/v1/metadata": {"get"},
+    "/api/v1/status/buildinfo": {"get"},
 }
 
 
@@ -162,7 +169,8 @@ def test_openapi_documents_statuses(
 def test_openapi_request_bodies_are_required(openapi: dict[str, Any]) -> None:
     operations = [operation for item in openapi["paths"].values() for operation in item.values()]
     bodies = [operation["requestBody"] for operation in operations if "requestBody" in operation]
-    assert len(bodies) == 8  # four JSON writes, two of line protocol, one of OTLP, one of remote write
+    # four JSON writes, two of line protocol, one of OTLP, one of remote write, four PromQL forms
+    assert len(bodies) == 12
     assert all(body["required"] is True for body in bodies)
 
 
