@@ -85,6 +85,17 @@ class Storage(Protocol):
         `max_metrics` (`MetricLimitReached`)."""
         ...
 
+    async def add_reading(
+        self,
+        reading: MetricReading,
+        event: Event,
+        keep: int | None = None,
+        expire_before: datetime | None = None,
+    ) -> None:
+        """`add_readings([reading], [event], keep, expire_before=expire_before)`, the metric existing: a
+        single POST's write, each store's quickest."""
+        ...
+
     async def list_readings(
         self,
         metric_id: str,

@@ -66,8 +66,8 @@ class Ingest:
 
         async def write(data: bytes, mimetype: str) -> bytes:
             item = json_body(data, mimetype, self.max_body)
-            _, events = await self.service.write_readings([item], single=True)
-            return events[0].body
+            _, event = await self.service.write_reading(item)
+            return event.body
 
         await self._answer(READING_PATH, scope, send, body, write)
 
