@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -113,20 +113,24 @@ class ReadingRules:
         )
 
 
-def check_item(item: object, rules: ReadingRules) -> ReadingFields:
-    """One JSON reading checked: its fields, or a `ValidationError` with the message a batch gives it."""
-    fields = validate_reading(item, rules.positive_only, rules.max_name_length)
+def check_item(
+    item: object, positive_only: bool, max_name_length: int, rules: Callable[[], ReadingRules]
+) -> ReadingFields:
+    """One JSON reading checked: its fields, or a `ValidationError` with the message a batch gives it.
+    `rules` are asked for only by a dated reading: they read the clock, which a single write then skips."""
+    fields = validate_reading(item, positive_only, max_name_length)
     if fields.timestamp is not None:
-        rules.check_age(fields.timestamp)
+        rules().check_age(fields.timestamp)
     return fields
 
 
 def check_items(items: Sequence[Mapping[str, Any]], rules: ReadingRules) -> tuple[Checked, Refusals]:
     """JSON readings (as `POST /metrics/readings/batch` takes them) checked; each refused one's message."""
     checked, refusals = Checked(), Refusals()
+    positive_only, max_name_length = rules.positive_only, rules.max_name_length
     for index, item in enumerate(items):
         try:
-            fields = check_item(item, rules)
+            fields = check_item(item, positive_only, max_name_length, lambda: rules)
         except ValidationError as error:
             refusals.append({"index": index, "error": error.message})
             continue

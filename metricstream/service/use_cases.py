@@ -228,9 +228,8 @@ class AsyncMetricService:
         event: what `write_readings([item])` stores and announces, with the item's own message for a
         refusal rather than a batch's. A reading of a metric given by id, the common case, skips a
         batch's columns, name lookups and retries."""
-        rules = self._rules()
         try:
-            fields = check_item(item, rules)
+            fields = check_item(item, self.positive_only, self.max_name_length, self._rules)
         except ValidationError as error:
             raise ValidationError(error.message) from None
         if fields.metric_id is None:  # by name: may create its metric, as a batch does

@@ -184,10 +184,10 @@ class Gate:
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None if the client went away; refused past its limit or its time."""
         limit = self.ceiling if route_path(scope) in LARGE_BODY_PATHS else self.max_body
-        too_large = PayloadTooLargeError(f"request body is larger than {limit} bytes")
         size = _declared_size(scope)
         if size is not None and size > limit:
-            raise _Refused(too_large, drain=self.ceiling)  # unread; within a batch's size, drained
+            # unread; within a batch's size, drained
+            raise _Refused(_too_large(limit), drain=self.ceiling)
         chunks: list[bytes] = []
         received = 0
         try:
@@ -199,7 +199,7 @@ class Gate:
                     chunk = message.get("body", b"")
                     received += len(chunk)
                     if received > limit:
-                        raise _Refused(too_large)
+                        raise _Refused(_too_large(limit))
                     chunks.append(chunk)
                     if not message.get("more_body", False):
                         return b"".join(chunks)
@@ -288,6 +288,10 @@ class Gate:
             await send(message)
 
         return send_with_cors
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"request body is larger than {limit} bytes")
 
 
 def _declared_size(scope: Scope) -> int | None:
