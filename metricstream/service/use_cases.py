@@ -352,7 +352,8 @@ class AsyncMetricService:
             keep, expire_before = self.max_readings_per_metric, self._expire_before(created)
             await self.storage.add_reading(reading, event, keep, expire_before)
             self._published([event])
-        await self._announce([event])
+        if self._shared:  # as `_announce`, without a coroutine for nothing on a store of this process
+            await self._arrival(event.id)
         return reading, event
 
     async def _store_readings(

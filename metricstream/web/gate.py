@@ -19,6 +19,7 @@ import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 
+from ..clock import Deadlines
 from ..errors import (
     ForbiddenError,
     MetricStreamError,
@@ -64,6 +65,8 @@ BODY_TIMEOUT: Final = 60.0
 # Seconds a refused body is read for, to keep the connection usable.
 DRAIN_TIMEOUT: Final = 10.0
 _CLOSE: Final = (b"connection", b"close")
+# Host values whose answer is remembered, at most: a client sending many cannot grow it.
+_HOSTS_KEPT: Final = 64
 _PUBLIC_PATHS: Final = frozenset({"/", "/healthz", "/openapi.json"})
 
 # What a route does with the body the gate has read: scope, a receive that replays it, send, the body
@@ -125,6 +128,19 @@ class Gate:
         self.access, self.failures, self.clock = access, failures, clock
         self.max_body, self.ceiling = limits
         self.methods, self.observe = methods, observe
+        # Every body's time, kept by one watchdog: a timer per request costs each POST more.
+        self._bodies = Deadlines(clock, BODY_TIMEOUT)
+        # Host header -> whether it is answered: every request asks, with the same few values.
+        self._hosts: dict[str | None, bool] = {}
+
+    @property
+    def bodies_awaited(self) -> int:
+        """Request bodies being read now, each within its `BODY_TIMEOUT`."""
+        return self._bodies.open
+
+    async def close(self) -> None:
+        """End the body watchdog (the app shuts down)."""
+        await self._bodies.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, handler: Handler) -> None:
         try:
@@ -146,7 +162,12 @@ class Gate:
 
     def _check_host(self, scope: Scope) -> None:
         host = header(scope, b"host")
-        if not self.access.host_allowed(host):
+        allowed = self._hosts.get(host)
+        if allowed is None:
+            allowed = self.access.host_allowed(host)
+            if len(self._hosts) < _HOSTS_KEPT:
+                self._hosts[host] = allowed
+        if not allowed:
             message = (
                 f"host {(host or '')[:100]!r} is not allowed: without a token this server answers only to "
                 "localhost, 127.0.0.1 and [::1], and the hosts in allowed_hosts (see docs/security.md)"
@@ -191,7 +212,7 @@ class Gate:
         chunks: list[bytes] = []
         received = 0
         try:
-            async with self.clock.timeout(BODY_TIMEOUT):
+            async with self._bodies.limit():
                 while True:
                     message = await receive()
                     if message["type"] != "http.request":
