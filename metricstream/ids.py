@@ -111,6 +111,8 @@ def _texts(first: int, count: int) -> list[str]:
     node = first & _NODE
     if count == 1:
         return [head + text[20:]]
+    if count == 2 and node < _NODE:  # a reading and its event: no loop
+        return [head + text[20:], head + "%012x" % (node + 1)]
     if node + count - 1 <= _NODE:
         return [head + "%012x" % number for number in range(node, node + count)]  # noqa: UP031 (quicker)
     ids = []

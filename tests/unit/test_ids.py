@@ -224,3 +224,16 @@ def test_batches_in_many_threads_are_unique_and_each_threads_ascending(threads: 
     assert ordered == list(range(ordered[0], ordered[0] + len(ordered)))  # no gap, no repeat
     for text in every[:: max(1, len(every) // 200)]:
         assert_uuid7(text)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+@pytest.mark.parametrize("node", [(1 << 48) - 3, (1 << 48) - 2, (1 << 48) - 1])
+def test_ids_counting_past_the_last_group_are_written_whole(node: int, count: int) -> None:
+    """Text is written per group only while counting up leaves the others alone; across the last
+    group's end each id is written whole, as `uuid.UUID` writes it."""
+    clock = StillClock()
+    floor = uuid6.UUID(int=(clock.now << 80) | (0x123 << 64) | (0b1011 << 48) | node, version=7)
+    maker = IdMaker(clock)
+    maker.ensure_after(str(floor))
+    made = maker.new_ids(count)
+    assert made == [str(uuid.UUID(int=floor.int + 1 + i)) for i in range(count)]
