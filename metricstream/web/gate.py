@@ -5,6 +5,8 @@ to every answer); the token the route needs (the bearer header, `?access_token=`
 dashboard's cookie for reads); the count of wrong tokens per client address, which turns them into 429s;
 and the body, read whole within its limit and `BODY_TIMEOUT` seconds of the app's clock before the route
 sees it (Quart reads it again from a replayed message), so no route hangs on a client that stops sending.
+hypercorn hands a body over as its data and then an empty last message, so every read awaits twice: one
+watchdog (`clock.Deadlines`) keeps every body's deadline, where a timer per request cost each POST more.
 A refusal is answered before any body byte is read; a refused HTTP/1.1 body is then drained for
 `DRAIN_TIMEOUT` seconds, up to `max_body` (a token refusal) or a batch's size (a body over its route's
 limit), so a keep-alive connection stays usable; a larger, chunked or slower one is closed. Over HTTP/2,
