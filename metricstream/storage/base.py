@@ -92,8 +92,8 @@ class Storage(Protocol):
         keep: int | None = None,
         expire_before: datetime | None = None,
     ) -> None:
-        """`add_readings([reading], [event], keep, expire_before=expire_before)`, the metric existing: a
-        single POST's write, each store's quickest."""
+        """`add_readings([reading], [event], keep, expire_before=expire_before)`: a single POST's write,
+        each store's quickest; `NotFoundError` (nothing stored) if the reading's metric is not there."""
         ...
 
     async def list_readings(
