@@ -221,9 +221,7 @@ class AsyncMetricService:
             return metric, True
         raise AssertionError("unreachable")
 
-    async def write_reading(
-        self, item: Mapping[str, Any], *, details: Mapping[Identity, MetricDetails] | None = None
-    ) -> tuple[MetricReading, Event]:
+    async def write_reading(self, item: Mapping[str, Any]) -> tuple[MetricReading, Event]:
         """Create one reading (`POST /metrics/readings`, `create_reading`, `log`) and return it with its
         event: what `write_readings([item])` stores and announces, with the item's own message for a
         refusal rather than a batch's. A reading of a metric given by id, the common case, skips a
@@ -235,7 +233,7 @@ class AsyncMetricService:
         if fields.metric_id is None:  # by name: may create its metric, as a batch does
             checked = Checked()
             checked.take(fields)
-            readings, events = await self._write_checked(checked, [], 1, details or {})
+            readings, events = await self._write_checked(checked, [], 1, {})
             return readings[0], events[0]
         return await self._store_reading(fields.metric_id, fields.value, fields.timestamp)
 
