@@ -767,9 +767,24 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str
 }
 
 
+def post_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """`post_cost.py`'s figures: a single POST through metricstream's ASGI app and the bare app's, in
+    this process, no sockets."""
+    import post_cost as measured
+
+    ours, floor, _ = asyncio.run(measured.costs(posts=5000, repeats=7))
+    reference = measured.reference_us()
+    log(
+        f"own {ours.best:.1f} µs per POST, the bare app {floor.best:.1f} µs; "
+        f"sum(range(100)) {reference:.2f} µs"
+    )
+    return {"own_us": ours.best, "floor_us": floor.best, "reference_us": reference, "problems": []}
+
+
 IN_PROCESS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "service": service,
     "event-memory": event_memory,
+    "post-cost": post_cost,
 }
 
 
@@ -777,7 +792,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("scenario", choices=[*SCENARIOS, "service", "event-memory"])
+    parser.add_argument("scenario", choices=[*SCENARIOS, *IN_PROCESS])
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--server-pid", type=int, default=None, help="measure this process's CPU and RSS")
     parser.add_argument("--clients", type=int, default=100)

@@ -57,14 +57,18 @@ class Stack:
 
 
 BASELINES = ("sse-starlette", "aiohttp-sse")
-# Optional columns, in the scenarios below only; ratios and targets stay metricstream's against the baselines.
+# Optional columns, in their scenarios only; ratios stay metricstream's against the baselines (the floor
+# has a target of its own).
 UVLOOP = "metricstream (loop=uvloop)"  # --uvloop: the same server on uvloop
-FLOOR = "bare ASGI on hypercorn"  # --floor: benchmarks/floor_hypercorn.py, what hypercorn alone costs
-EXTRAS = (UVLOOP, FLOOR)
-EXTRA_SCENARIOS = (
-    *(f"{kind}-{n}" for kind in ("saturate", "rate", "sustain") for n in (300, 1000)),
-    "ingest-single",
-)
+BARE_API = "API on bare ASGI, hypercorn"  # --bare-api: benchmarks/bare_api_hypercorn.py
+FLOOR = "floor: bare ASGI on hypercorn"  # --floor: benchmarks/floor_asgi.py, a POST's least on hypercorn
+EXTRAS = (UVLOOP, BARE_API, FLOOR)
+_STREAMED = tuple(f"{kind}-{n}" for kind in ("saturate", "rate", "sustain") for n in (300, 1000))
+EXTRA_SCENARIOS = {
+    UVLOOP: (*_STREAMED, "ingest-single"),
+    BARE_API: (*_STREAMED, "ingest-single"),
+    FLOOR: ("ingest-single",),  # it has no stream
+}
 
 
 def stacks(metricstream_args: Sequence[str]) -> tuple[Stack, ...]:
@@ -72,7 +76,8 @@ def stacks(metricstream_args: Sequence[str]) -> tuple[Stack, ...]:
     return (
         Stack("metricstream", serve),
         Stack(UVLOOP, (*serve, "--loop", "uvloop")),
-        Stack(FLOOR, (PYTHON, str(BENCH / "floor_hypercorn.py"), "--port", "0")),
+        Stack(BARE_API, (PYTHON, str(BENCH / "bare_api_hypercorn.py"), "--port", "0")),
+        Stack(FLOOR, (PYTHON, str(BENCH / "floor_asgi.py"), "--port", "0")),
         Stack("sse-starlette", (PYTHON, str(BENCH / "baseline_sse_starlette.py"), "--port", "0")),
         Stack("aiohttp-sse", (PYTHON, str(BENCH / "baseline_aiohttp.py"), "--port", "0")),
     )
@@ -99,7 +104,8 @@ class Target:
         if self.kind == "abs":
             reference = self.bound
         else:
-            pool = [medians[b] for b in BASELINES] if self.against == "best" else [medians[self.against]]
+            names = BASELINES if self.against == "best" else (self.against,)
+            pool = [medians.get(name, math.nan) for name in names]
             pool = [v for v in pool if not math.isnan(v)]
             if not pool:
                 return None
@@ -199,6 +205,13 @@ class Plan:
                 server=False,
             ),
             Scenario(
+                "post-cost",
+                "a single POST in process (the ASGI app called in a loop, no sockets)",
+                ("post-cost",),
+                only="metricstream",
+                server=False,
+            ),
+            Scenario(
                 "event-memory",
                 "Python memory per retained event (tracemalloc, in-process)",
                 ("event-memory", "--events", "100000"),
@@ -292,7 +305,35 @@ class Plan:
                 "Ingest, single POSTs, keep-alive: readings/s",
                 True,
                 0,
-                (Target(f"≥ 1.0{TIMES} best", "vs", 1.0), Target(f"stretch ≥ 1.5{TIMES} best", "vs", 1.5)),
+                (
+                    Target(f"≥ 1.0{TIMES} best", "vs", 1.0),
+                    Target(f"stretch ≥ 1.5{TIMES} best", "vs", 1.5),
+                    Target(f"≥ 0.9{TIMES} floor", "vs", 0.9, FLOOR),
+                ),
+            ),
+            Figure(
+                "post-cost",
+                "own_us",
+                "A single POST in process: metricstream's own CPU time (µs)",
+                False,
+                1,
+                (Target("≤ 40 µs", "abs", 40),),
+            ),
+            Figure(
+                "post-cost",
+                "floor_us",
+                "A single POST in process: the bare ASGI app's CPU time (µs)",
+                False,
+                1,
+                diagnostic=True,
+            ),
+            Figure(
+                "post-cost",
+                "reference_us",
+                "A single POST in process: `sum(range(100))` meanwhile (µs, the machine's speed)",
+                False,
+                2,
+                diagnostic=True,
             ),
             Figure(
                 "ingest-batch",
@@ -325,7 +366,7 @@ class Plan:
         self.figures += [
             Figure(s.key, "background_cpu", f"{s.label}: other processes' CPU (%)", False, 0, diagnostic=True)
             for s in self.scenarios
-            if not s.key.startswith(("idle", "event-memory", "sustain"))
+            if not s.key.startswith(("idle", "event-memory", "sustain", "post-cost"))
         ]
 
 
@@ -810,10 +851,13 @@ def document(
         "  frames, one unbounded `asyncio.Queue` per client, every event put into every queue.",
         *(
             [
-                f"- **{UVLOOP}** and **{FLOOR}** (`benchmarks/floor_hypercorn.py`: the same API on a",
-                "  bare ASGI app, one shared list of frames, no limits or replay: what hypercorn itself",
-                "  costs) run in the saturation, fixed-rate, sustainable-rate and single-POST scenarios",
-                "  only. They are measures, not baselines: the ratio column is metricstream's, default loop.",
+                f"- **{UVLOOP}** and **{BARE_API}** (`benchmarks/bare_api_hypercorn.py`: the same API",
+                "  on a bare ASGI app, one shared list of frames, no limits or replay) run in the",
+                f"  saturation, fixed-rate, sustainable-rate and single-POST scenarios only; **{FLOOR}**",
+                "  (`benchmarks/floor_asgi.py`: reads the body, parses it with orjson, answers 201 with a",
+                "  small JSON body, nothing else) in the single-POST scenario only. They are measures, not",
+                "  baselines: the ratio column is metricstream's, default loop. The floor has a target of",
+                "  its own: metricstream's single POSTs/s at least 0.9x the floor's, both from this run.",
             ]
             if any(name in by_stack for by_stack in results.values() for name in EXTRAS)
             else []
@@ -850,6 +894,12 @@ def document(
         "  connection (reconnecting if the server closes it); batch POSTs of 10,000",
         "  readings; and `hub.service.create_readings` with 10,000 readings per call, in the load",
         "  generator's process (metricstream only). A server without the batch route shows n/a.",
+        "- **A single POST in process** (`benchmarks/post_cost.py`): metricstream's ASGI app called in",
+        "  a loop with a fake receive and send, no sockets, each request's body in two messages as",
+        "  hypercorn sends it (`POST /metrics/readings`, memory store); the CPU time of the best of 7",
+        "  repeats of 5,000, and the bare ASGI app's (`benchmarks/floor_asgi.py`) the same way, in",
+        "  turn. Far less noisy than the socket figures, which add hypercorn's own cost per request.",
+        "  `sum(range(100))` timed alongside says how fast the machine ran Python meanwhile.",
         "- Server CPU % is of one core, from /proc/<pid>/stat over the measured window; RSS from",
         "  /proc/<pid>/status. The runs of one repetition cycle through the stacks in rotating order;",
         f"  before each run the runner waits (at most {QUIET_WAIT:g} s, {QUIET_BUDGET:g} s in all) for other",
@@ -901,7 +951,12 @@ def main() -> None:
     parser.add_argument(
         "--uvloop", action="store_true", help="also metricstream with --loop uvloop (a column)"
     )
-    parser.add_argument("--floor", action="store_true", help="also a bare ASGI app on hypercorn (a column)")
+    parser.add_argument(
+        "--floor", action="store_true", help="also a bare ASGI app on hypercorn, single POSTs (a column)"
+    )
+    parser.add_argument(
+        "--bare-api", action="store_true", help="also the API on a bare ASGI app on hypercorn (a column)"
+    )
     parser.add_argument(
         "--workers", action="store_true", help="also run benchmarks/workers.py (hypercorn -w 2 on Redis)"
     )
@@ -943,7 +998,9 @@ def main() -> None:
         s
         for s in all_stacks
         if (args.stacks is None or s.name in args.stacks.split(","))
-        and (s.name not in EXTRAS or {UVLOOP: args.uvloop, FLOOR: args.floor}[s.name])
+        and (
+            s.name not in EXTRAS or {UVLOOP: args.uvloop, BARE_API: args.bare_api, FLOOR: args.floor}[s.name]
+        )
     ]
     metricstream = next(s for s in all_stacks if s.name == "metricstream")
     batch = offers_batch(metricstream, logs)
@@ -960,7 +1017,7 @@ def main() -> None:
         for scenario in scenarios
         for stack in (chosen[rep % len(chosen) :] + chosen[: rep % len(chosen)])
         if (scenario.only is None or scenario.only == stack.name)
-        and (stack.name not in EXTRAS or scenario.key in EXTRA_SCENARIOS)
+        and (stack.name not in EXTRAS or scenario.key in EXTRA_SCENARIOS[stack.name])
     ]
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for index, (rep, scenario, stack) in enumerate(todo, 1):
@@ -989,6 +1046,7 @@ def main() -> None:
         + ([f"--metricstream-args {shlex.quote(args.metricstream_args)}"] if args.metricstream_args else [])
         + (["--uvloop"] if args.uvloop else [])
         + (["--floor"] if args.floor else [])
+        + (["--bare-api"] if args.bare_api else [])
         + (["--workers"] if args.workers else [])
     )
     report = {

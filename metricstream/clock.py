@@ -2,7 +2,8 @@
 
 Wall time (`time()`) stamps events and readings and decides what has outlived its TTL; monotonic time
 (`monotonic()`) paces heartbeats, sweeps and write timeouts: `sleep()` waits in it, and `timeout()` bounds a
-block by it (an unanswered request body, say) without a task of its own. `SystemClock` is the
+block by it without a task of its own. `Deadlines` bounds many blocks of one length (every request's body)
+with one watchdog for all of them, where a timer each would cost every request more. `SystemClock` is the
 real one and the default everywhere. `ManualClock` moves only when told: tests advance it by hours in
 milliseconds, and step its wall clock back or forward alone, as NTP or a suspended laptop does.
 
@@ -22,7 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import NamedTuple, Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = ["Clock", "Deadlines", "ManualClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -156,3 +157,90 @@ class _Waiter(NamedTuple):
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+class Deadlines:
+    """`seconds` of a clock's monotonic time for each of many blocks, kept by one watchdog task rather than
+    a timer per block: `async with deadlines.limit():` cancels a block that outlasts them and raises
+    `TimeoutError`, as `async with clock.timeout(seconds):` does, in the block's own task.
+
+    Every block has the same length, so deadlines come in the order blocks start and the watchdog sleeps
+    until the oldest open one's. It starts with the first block after a quiet spell, on that block's loop,
+    and ends when it wakes to find none open; `close()` ends it at once (a shutdown).
+    """
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        self.clock, self.seconds = clock, seconds
+        # The open blocks, oldest first: in order of their deadlines.
+        self._open: dict[_Limit, None] = {}
+        self._watchdog: asyncio.Task[None] | None = None
+
+    def limit(self) -> _Limit:
+        return _Limit(self)
+
+    @property
+    def open(self) -> int:
+        """Blocks under a deadline now."""
+        return len(self._open)
+
+    async def close(self) -> None:
+        """End the watchdog; a block that opens afterwards starts another."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is None or watchdog.done():
+            return
+        watchdog.cancel()
+        if watchdog.get_loop() is asyncio.get_running_loop():  # else its loop is gone, and it with it
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+
+    def _opened(self, limit: _Limit) -> None:
+        self._open[limit] = None
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(
+                self._watch(), name="metricstream-deadlines"
+            )
+
+    async def _watch(self) -> None:
+        try:
+            while self._open:
+                oldest = next(iter(self._open))
+                wait = oldest.deadline - self.clock.monotonic()
+                if wait > 0:
+                    await self.clock.sleep(wait)
+                    continue
+                del self._open[oldest]
+                oldest.expire()
+        finally:
+            if self._watchdog is asyncio.current_task():
+                self._watchdog = None
+
+
+class _Limit:
+    """One block under `Deadlines`: its task, its deadline, and whether the watchdog cancelled it."""
+
+    __slots__ = ("_cancelling", "_deadlines", "_expired", "_task", "deadline")
+
+    def __init__(self, deadlines: Deadlines) -> None:
+        self._deadlines = deadlines
+        self._expired = False
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Deadlines.limit() is for a task")
+        self._task, self._cancelling = task, task.cancelling()
+        deadlines = self._deadlines
+        self.deadline = deadlines.clock.monotonic() + deadlines.seconds
+        deadlines._opened(self)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        self._deadlines._open.pop(self, None)
+        # As asyncio.timeout: our cancellation, and no other pending, becomes a TimeoutError.
+        if self._expired and kind is asyncio.CancelledError and self._task.uncancel() <= self._cancelling:
+            raise TimeoutError from error
+
+    def expire(self) -> None:
+        self._expired = True
+        self._task.cancel()

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from ..clock import Clock
 from ..domain.labels import Sample
-from ..domain.validation import validate_reading
+from ..domain.validation import ReadingFields, validate_reading
 from ..domain.values import format_timestamp
 from ..errors import ValidationError
 from .identity import Identity, identity_of
 
-__all__ = ["Checked", "ReadingRules", "check_items", "check_samples"]
+__all__ = ["Checked", "ReadingRules", "check_item", "check_items", "check_samples"]
 
 # index -> why that reading is refused, as a batch's `errors` list them
 Refusals = list[dict[str, object]]
@@ -42,6 +42,15 @@ class Checked:
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def take(self, fields: ReadingFields) -> None:
+        """Add a checked JSON reading, its metric by id or by name and labels."""
+        key = None
+        if fields.metric is not None:
+            labels = fields.labels or {}
+            key = identity_of(fields.metric, labels)
+            self.wanted.setdefault(key, (fields.metric, labels))
+        self.add(fields.metric_id, key, fields.value, fields.timestamp)
 
     def add(
         self, metric_id: str | None, key: Identity | None, value: float, timestamp: datetime | None
@@ -104,23 +113,28 @@ class ReadingRules:
         )
 
 
+def check_item(
+    item: object, positive_only: bool, max_name_length: int, rules: Callable[[], ReadingRules]
+) -> ReadingFields:
+    """One JSON reading checked: its fields, or a `ValidationError` with the message a batch gives it.
+    `rules` are asked for only by a dated reading: they read the clock, which a single write then skips."""
+    fields = validate_reading(item, positive_only, max_name_length)
+    if fields.timestamp is not None:
+        rules().check_age(fields.timestamp)
+    return fields
+
+
 def check_items(items: Sequence[Mapping[str, Any]], rules: ReadingRules) -> tuple[Checked, Refusals]:
     """JSON readings (as `POST /metrics/readings/batch` takes them) checked; each refused one's message."""
     checked, refusals = Checked(), Refusals()
+    positive_only, max_name_length = rules.positive_only, rules.max_name_length
     for index, item in enumerate(items):
         try:
-            fields = validate_reading(item, rules.positive_only, rules.max_name_length)
-            if fields.timestamp is not None:
-                rules.check_age(fields.timestamp)
+            fields = check_item(item, positive_only, max_name_length, lambda: rules)
         except ValidationError as error:
             refusals.append({"index": index, "error": error.message})
             continue
-        key = None
-        if fields.metric is not None:
-            labels = fields.labels or {}
-            key = identity_of(fields.metric, labels)
-            checked.wanted.setdefault(key, (fields.metric, labels))
-        checked.add(fields.metric_id, key, fields.value, fields.timestamp)
+        checked.take(fields)
     return checked, refusals
 
 

@@ -36,7 +36,7 @@ from ..storage.base import MetricLimitReached, NameTaken, Storage, is_shared
 from ..stream.broadcaster import Broadcaster
 from ..stream.log import Event
 from ..wire import MAX_NAME_LENGTH, METRIC_CREATED, METRIC_DELETED, READING_CREATED
-from .checks import Checked, ReadingRules, check_items, check_samples
+from .checks import Checked, ReadingRules, check_item, check_items, check_samples
 from .identity import (
     Identity,
     MetricDetails,
@@ -221,33 +221,47 @@ class AsyncMetricService:
             return metric, True
         raise AssertionError("unreachable")
 
+    async def write_reading(self, item: Mapping[str, Any]) -> tuple[MetricReading, Event]:
+        """Create one reading (`POST /metrics/readings`, `create_reading`, `log`) and return it with its
+        event: what `write_readings([item])` stores and announces, with the item's own message for a
+        refusal rather than a batch's. A reading of a metric given by id, the common case, skips a
+        batch's columns, name lookups and retries."""
+        try:
+            fields = check_item(item, self.positive_only, self.max_name_length, self._rules)
+        except ValidationError as error:
+            raise ValidationError(error.message) from None
+        if fields.metric_id is None:  # by name: may create its metric, as a batch does
+            checked = Checked()
+            checked.take(fields)
+            readings, events = await self._write_checked(checked, [], 1, {})
+            return readings[0], events[0]
+        return await self._store_reading(fields.metric_id, fields.value, fields.timestamp)
+
     async def write_readings(
         self,
         items: Sequence[Mapping[str, Any]],
-        single: bool = False,
         *,
         details: Mapping[Identity, MetricDetails] | None = None,
     ) -> tuple[list[MetricReading], list[Event]]:
         """Create readings all or nothing and return them with their events (whose `body` is each
-        reading's JSON). A rejected batch raises with one error per bad item in `errors`; with
-        `single`, the one item's own message (as `POST /metrics/readings` answers). An item may name its
-        metric (`metric`) in place of its id: a name no metric has creates one, announced first, with its
-        unit and description from `details` if it is there (a foreign write's)."""
-        self._check_batch_size(len(items), single)
+        reading's JSON). A rejected batch raises with one error per bad item in `errors`. An item may name
+        its metric (`metric`) in place of its id: a name no metric has creates one, announced first, with
+        its unit and description from `details` if it is there (a foreign write's)."""
+        self._check_batch_size(len(items))
         checked, refusals = check_items(items, self._rules())
-        return await self._write_checked(checked, refusals, len(items), single, details or {})
+        return await self._write_checked(checked, refusals, len(items), details or {})
 
     async def write_samples(
         self, samples: Sequence[Sample], details: Mapping[Identity, MetricDetails] | None = None
     ) -> tuple[list[MetricReading], list[Event]]:
         """`write_readings` for a foreign write's samples, each written by its name and labels: the same
         checks, errors and events, without a JSON item per sample."""
-        self._check_batch_size(len(samples), False)
+        self._check_batch_size(len(samples))
         checked, refusals = check_samples(samples, self._rules())
-        return await self._write_checked(checked, refusals, len(samples), False, details or {})
+        return await self._write_checked(checked, refusals, len(samples), details or {})
 
-    def _check_batch_size(self, count: int, single: bool) -> None:
-        if not single and self.max_batch is not None and count > self.max_batch:
+    def _check_batch_size(self, count: int) -> None:
+        if self.max_batch is not None and count > self.max_batch:
             raise ValidationError(f"at most {self.max_batch} readings per batch, got {count}")
 
     def _rules(self) -> ReadingRules:
@@ -264,17 +278,14 @@ class AsyncMetricService:
         checked: Checked,
         refusals: list[dict[str, object]],
         total: int,
-        single: bool,
         details: Mapping[Identity, MetricDetails],
     ) -> tuple[list[MetricReading], list[Event]]:
         if refusals:
-            if single:
-                raise ValidationError(str(refusals[0]["error"]))
             raise ValidationError(_batch_message(refusals, total), refusals)
         if not checked:
             return [], []
         for attempt in range(_NAME_ATTEMPTS):
-            await self._require_all(checked.metric_ids, single)
+            await self._require_all(checked.metric_ids)
             ids_by_name = await self._resolve_names(checked.wanted)
             try:
                 _, readings, events = await self._store_readings(checked, ids_by_name, details)
@@ -286,11 +297,11 @@ class AsyncMetricService:
                 self._names_seen.clear()
         raise AssertionError("unreachable")
 
-    def _oldest_kept(self) -> datetime | None:
-        """The oldest timestamp a reading may have under `reading_ttl` (None: any)."""
-        return self._rules().oldest
+    def _expire_before(self, now: float) -> datetime | None:
+        """The oldest timestamp a reading may have under `reading_ttl` at `now` (None: any)."""
+        return None if self.reading_ttl is None else datetime.fromtimestamp(now - self.reading_ttl, UTC)
 
-    async def _require_all(self, metric_ids: Sequence[str | None], single: bool) -> None:
+    async def _require_all(self, metric_ids: Sequence[str | None]) -> None:
         """Refuse, as one error per item, readings of metrics given by an id no metric has."""
         missing = []
         for metric_id in dict.fromkeys(metric_ids):
@@ -298,8 +309,6 @@ class AsyncMetricService:
                 missing.append(metric_id)
         if not missing:
             return
-        if single:
-            raise NotFoundError(f"metric {missing[0]} not found")
         errors: list[dict[str, object]] = [
             {"index": index, "error": f"metric {metric_id} not found"}
             for index, metric_id in enumerate(metric_ids)
@@ -324,6 +333,28 @@ class AsyncMetricService:
             if metrics:
                 self._names_seen[key] = metrics[0].id
         return ids
+
+    async def _store_reading(
+        self, metric_id: str, value: float, timestamp: datetime | None
+    ) -> tuple[MetricReading, Event]:
+        """`_store_readings` for one reading of a metric given by id: the same ids, stamps, store step and
+        publishing, without a batch's lists. The store's own step finds a metric missing, which spares a
+        look-up before every write (a round trip on SQLite and Redis)."""
+        async with self._writing:
+            created = self.clock.time()
+            reading_id, event_id = new_ids(2)
+            moment = timestamp or datetime.fromtimestamp(created, UTC)
+            reading = MetricReading(reading_id, metric_id, value, moment)
+            event = Event.create(READING_CREATED, reading, created, event_id)
+            keep, expire_before = self.max_readings_per_metric, self._expire_before(created)
+            try:
+                await self.storage.add_reading(reading, event, keep, expire_before)
+            except NotFoundError:  # none by that id, or deleted meanwhile: nothing stored
+                raise NotFoundError(f"metric {metric_id} not found") from None
+            self._published([event])
+        if self._shared:  # as `_announce`, without a coroutine for nothing on a store of this process
+            await self._arrival(event.id)
+        return reading, event
 
     async def _store_readings(
         self,
@@ -361,7 +392,7 @@ class AsyncMetricService:
                     self.max_readings_per_metric,
                     metrics,
                     self.max_metrics,
-                    self._oldest_kept(),
+                    self._expire_before(created),
                 )
             except MetricLimitReached:
                 raise LimitExceededError(_metric_limit_message(self.max_metrics)) from None
@@ -389,7 +420,7 @@ class AsyncMetricService:
         self, metric_id: str, value: float, timestamp: datetime | str | None = None
     ) -> MetricReading:
         item = {"metric_id": metric_id, "value": value, **_given(timestamp=timestamp)}
-        return (await self.write_readings([item], single=True))[0][0]
+        return (await self.write_reading(item))[0]
 
     async def create_readings(self, items: Iterable[Mapping[str, Any]]) -> list[MetricReading]:
         """Create readings all or nothing: every item is checked before any is stored."""
@@ -439,7 +470,7 @@ class AsyncMetricService:
         self, name: str, value: object, timestamp: datetime | str | None, labels: Mapping[str, str] | None
     ) -> MetricReading:
         item = {"metric": name, "value": value, **_given(timestamp=timestamp, labels=labels)}
-        return (await self.write_readings([item], single=True))[0][0]
+        return (await self.write_reading(item))[0]
 
     async def log_many(
         self, values: Mapping[str, float], timestamp: datetime | str | None, labels: Mapping[str, str] | None

@@ -86,6 +86,17 @@ class Storage(Protocol):
         `max_metrics` (`MetricLimitReached`)."""
         ...
 
+    async def add_reading(
+        self,
+        reading: MetricReading,
+        event: Event,
+        keep: int | None = None,
+        expire_before: datetime | None = None,
+    ) -> None:
+        """`add_readings([reading], [event], keep, expire_before=expire_before)`: a single POST's write,
+        each store's quickest; `NotFoundError` (nothing stored) if the reading's metric is not there."""
+        ...
+
     async def list_readings(
         self,
         metric_id: str,

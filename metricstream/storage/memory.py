@@ -165,6 +165,24 @@ class MemoryStorage:
                 if expire_before is not None:
                     series.drop(min(series.older_than(expire_before), EXPIRED_PER_WRITE))
 
+    async def add_reading(
+        self,
+        reading: MetricReading,
+        event: Event,
+        keep: int | None = None,
+        expire_before: datetime | None = None,
+    ) -> None:
+        with self._lock:
+            series = self._readings.get(reading.metric_id)
+            if series is None:  # deleted since the service checked
+                raise NotFoundError(f"metric {reading.metric_id} not found (deleted meanwhile)")
+            series.add(reading)
+            self._events.append(event)
+            if keep is not None:
+                series.trim(keep)
+            if expire_before is not None:
+                series.drop(min(series.older_than(expire_before), EXPIRED_PER_WRITE))
+
     async def list_readings(
         self,
         metric_id: str,

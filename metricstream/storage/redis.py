@@ -232,6 +232,16 @@ class RedisStorage:
         named = [Metric(**orjson.loads(body)) for body in bodies if body is not None]
         return named if labels is None else [metric for metric in named if metric.labels == labels]
 
+    async def add_reading(
+        self,
+        reading: MetricReading,
+        event: Event,
+        keep: int | None = None,
+        expire_before: datetime | None = None,
+    ) -> None:
+        # A batch of one: the round trip to Redis cost far more than its lists.
+        await self.add_readings([reading], [event], keep, expire_before=expire_before)
+
     async def add_readings(
         self,
         readings: Sequence[MetricReading],

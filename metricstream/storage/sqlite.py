@@ -354,6 +354,16 @@ class SQLiteStorage:
 
         return await self._run(work)
 
+    async def add_reading(
+        self,
+        reading: MetricReading,
+        event: Event,
+        keep: int | None = None,
+        expire_before: datetime | None = None,
+    ) -> None:
+        # A batch of one: the hop to the store's thread and the transaction cost far more than its lists.
+        await self.add_readings([reading], [event], keep, expire_before=expire_before)
+
     async def add_readings(
         self,
         readings: Sequence[MetricReading],

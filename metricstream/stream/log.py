@@ -65,7 +65,9 @@ class Event:
     def create(cls, type: str, subject: Subject, created: float, event_id: str | None = None) -> Event:
         """A new event announcing `subject`, created at `created` (wall-clock seconds, from the clock). No
         part needs `restore`'s check: our ids and event types are plain text, and JSON escapes line breaks."""
-        return cls.announcing(type, [subject], created, [event_id or new_id()])[0]
+        event_id = event_id or new_id()
+        frame = b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), type.encode(), subject.to_json())
+        return cls(event_id, type, subject.metric_key, frame, created)
 
     @classmethod
     def announcing(

@@ -240,7 +240,11 @@ def route_path(scope: Scope) -> str:
 
 
 def header(scope: Scope, name: bytes) -> str | None:
-    return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), None)
+    for key, value in scope["headers"]:  # a loop, not next() over a generator: every request asks thrice
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
 
 
 def query_parameters(scope: Scope) -> dict[str, list[str]]:

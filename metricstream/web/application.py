@@ -272,6 +272,7 @@ class MetricStreamApp:
     async def shutdown(self) -> None:
         """End every stream, then release the store."""
         await self.drain(self.settings.shutdown_timeout)
+        await self.gate.close()
         if self._maintenance is not None:
             await cancel_and_wait(self._maintenance)
             self._maintenance = None

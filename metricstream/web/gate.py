@@ -5,6 +5,8 @@ to every answer); the token the route needs (the bearer header, `?access_token=`
 dashboard's cookie for reads); the count of wrong tokens per client address, which turns them into 429s;
 and the body, read whole within its limit and `BODY_TIMEOUT` seconds of the app's clock before the route
 sees it (Quart reads it again from a replayed message), so no route hangs on a client that stops sending.
+hypercorn hands a body over as its data and then an empty last message, so every read awaits twice: one
+watchdog (`clock.Deadlines`) keeps every body's deadline, where a timer per request cost each POST more.
 A refusal is answered before any body byte is read; a refused HTTP/1.1 body is then drained for
 `DRAIN_TIMEOUT` seconds, up to `max_body` (a token refusal) or a batch's size (a body over its route's
 limit), so a keep-alive connection stays usable; a larger, chunked or slower one is closed. Over HTTP/2,
@@ -19,6 +21,7 @@ import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 
+from ..clock import Deadlines
 from ..errors import (
     ForbiddenError,
     MetricStreamError,
@@ -65,6 +68,8 @@ BODY_TIMEOUT: Final = 60.0
 # Seconds a refused body is read for, to keep the connection usable.
 DRAIN_TIMEOUT: Final = 10.0
 _CLOSE: Final = (b"connection", b"close")
+# Host values whose answer is remembered, at most: a client sending many cannot grow it.
+_HOSTS_KEPT: Final = 64
 _PUBLIC_PATHS: Final = frozenset({"/", "/healthz", "/openapi.json"})
 
 # What a route does with the body the gate has read: scope, a receive that replays it, send, the body
@@ -128,6 +133,19 @@ class Gate:
         self.access, self.failures, self.clock = access, failures, clock
         self.max_body, self.ceiling = limits
         self.methods, self.observe = methods, observe
+        # Every body's time, kept by one watchdog: a timer per request costs each POST more.
+        self._bodies = Deadlines(clock, BODY_TIMEOUT)
+        # Host header -> whether it is answered: every request asks, with the same few values.
+        self._hosts: dict[str | None, bool] = {}
+
+    @property
+    def bodies_awaited(self) -> int:
+        """Request bodies being read now, each within its `BODY_TIMEOUT`."""
+        return self._bodies.open
+
+    async def close(self) -> None:
+        """End the body watchdog (the app shuts down)."""
+        await self._bodies.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, handler: Handler) -> None:
         try:
@@ -149,7 +167,12 @@ class Gate:
 
     def _check_host(self, scope: Scope) -> None:
         host = header(scope, b"host")
-        if not self.access.host_allowed(host):
+        allowed = self._hosts.get(host)
+        if allowed is None:
+            allowed = self.access.host_allowed(host)
+            if len(self._hosts) < _HOSTS_KEPT:
+                self._hosts[host] = allowed
+        if not allowed:
             message = (
                 f"host {(host or '')[:100]!r} is not allowed: without a token this server answers only to "
                 "localhost, 127.0.0.1 and [::1], and the hosts in allowed_hosts (see docs/security.md)"
@@ -187,14 +210,14 @@ class Gate:
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None if the client went away; refused past its limit or its time."""
         limit = self.ceiling if route_path(scope) in LARGE_BODY_PATHS else self.max_body
-        too_large = PayloadTooLargeError(f"request body is larger than {limit} bytes")
         size = _declared_size(scope)
         if size is not None and size > limit:
-            raise _Refused(too_large, drain=self.ceiling)  # unread; within a batch's size, drained
+            # unread; within a batch's size, drained
+            raise _Refused(_too_large(limit), drain=self.ceiling)
         chunks: list[bytes] = []
         received = 0
         try:
-            async with self.clock.timeout(BODY_TIMEOUT):
+            async with self._bodies.limit():
                 while True:
                     message = await receive()
                     if message["type"] != "http.request":
@@ -202,7 +225,7 @@ class Gate:
                     chunk = message.get("body", b"")
                     received += len(chunk)
                     if received > limit:
-                        raise _Refused(too_large)
+                        raise _Refused(_too_large(limit))
                     chunks.append(chunk)
                     if not message.get("more_body", False):
                         return b"".join(chunks)
@@ -291,6 +314,10 @@ class Gate:
             await send(message)
 
         return send_with_cors
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"request body is larger than {limit} bytes")
 
 
 def _declared_size(scope: Scope) -> int | None:

@@ -129,10 +129,14 @@ def test_many_stalled_bodies_get_401_at_once_or_408_by_the_clock_and_leave_no_ta
             assert status == 401, body
             assert headers["www-authenticate"].startswith("Bearer")
             assert b"a bearer token is required" in body
-        # each authorised body is awaited on the clock, and each refused one of known size drained
+        # each authorised body is awaited, all on one watchdog on the clock, and each refused one of known
+        # size drained (a timer each)
         draining = sum(request.sized for request in unauthorized)
-        expected = waiting + len(authorized) + draining
-        wait_for(lambda: clock.sleepers == expected, what="every body awaited on the clock")
+        expected = waiting + 1 + draining
+        wait_for(
+            lambda: secured.app.gate.bodies_awaited == len(authorized) and clock.sleepers == expected,
+            what="every body awaited on the clock",
+        )
         assert tasks(scraper) > baseline + len(authorized)
 
         clock.advance(BODY_TIMEOUT - 1)

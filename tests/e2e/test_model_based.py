@@ -43,6 +43,7 @@ import httpx
 import pytest
 
 from metricstream.clock import ManualClock
+from metricstream.domain.values import MetricReading
 from metricstream.errors import ValidationError
 from metricstream.ids import new_id
 from metricstream.server.hub import Hub
@@ -303,7 +304,7 @@ class Driver:
         """The readings written, as JSON, or the refusal's message."""
         if self.random.random() < 0.5:
             try:
-                readings = self.hub.service.create_readings(items)
+                readings = self._write_in_python(items, single)
             except ValidationError as error:
                 return error.message
             return [reading.to_dict() for reading in readings]
@@ -315,6 +316,17 @@ class Driver:
             return str(answer.json()["error"])
         assert answer.status_code == 201, answer.text
         return [answer.json()] if single else list(answer.json()["readings"])
+
+    def _write_in_python(self, items: list[dict[str, Any]], single: bool) -> list[MetricReading]:
+        """A single reading through `create_reading` or `log` (the service's one-reading path), else
+        `create_readings`."""
+        service = self.hub.service
+        if not single:
+            return service.create_readings(items)
+        [item] = items
+        if "metric_id" in item:
+            return [service.create_reading(item["metric_id"], item["value"], item["timestamp"])]
+        return [service.log(item["metric"], item["value"], item["timestamp"])]
 
     def _recorded(self, subject_ids: list[str]) -> None:
         """Add a write's events to the model, labelled with the ids the server's log gave them."""

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from metricstream.clock import ManualClock
 from metricstream.errors import MetricStreamError, NotFoundError, ValidationError
 from metricstream.ids import new_id
 from metricstream.server.hub import Hub
@@ -182,3 +184,123 @@ def test_python_api_and_http_share_one_store(hub: Hub, http: httpx.Client) -> No
     assert reading.to_dict() == posted
     assert reading.timestamp == datetime(2026, 1, 1, 11, tzinfo=UTC)
     assert [m.to_dict() for m in hub.service.list_metrics()] == http.get("/metrics").json()
+
+
+# --- a single write and a batch of one are indistinguishable -------------------------------------
+
+WALL = 1_780_000_000.0  # both hubs' clocks stand here: a reading without a timestamp gets this time
+KNOWN = ("known", {"host": "a"})
+
+
+def _at(seconds_from_now: float) -> str:
+    return datetime.fromtimestamp(WALL + seconds_from_now, UTC).isoformat()
+
+
+# Items written once alone and once as a batch of one; `{known}` stands for the known metric's id.
+ITEMS: list[Any] = [
+    {"metric_id": "{known}", "value": 1.5},
+    {"metric_id": "{known}", "value": 2, "timestamp": _at(-30)},
+    {"metric": "known", "labels": {"host": "a"}, "value": 3},
+    {"metric": "fresh", "value": 4},  # creates its metric
+    {"metric": " fresh ", "value": 5, "timestamp": _at(-1)},  # finds it
+    {"metric": "other", "labels": {"dc": "x"}, "value": 6, "timestamp": _at(60)},
+    {"metric_id": "{known}", "value": 7},  # past max_readings_per_metric: the oldest goes
+    {"metric_id": UNKNOWN, "value": 1},
+    {"metric_id": "{known}", "value": 0},
+    {"metric_id": "{known}", "value": 1, "timestamp": _at(-7200)},  # older than reading_ttl
+    {"metric_id": "{known}", "value": 1, "timestamp": _at(3600)},  # past max_future
+    {"metric_id": "abc", "value": 1},
+    {"metric": "x", "metric_id": "{known}", "value": 1},
+    {"metric": "", "value": 1},
+    [1],
+]
+SETTINGS: dict[str, Any] = {"reading_ttl": 3600.0, "max_future": 600.0, "max_readings_per_metric": 3}
+
+
+def _other_store(store_url: str) -> str:
+    """A second, empty store of the same backend."""
+    if store_url.startswith("sqlite"):
+        return store_url.replace(".db", "-batch.db")
+    if store_url.startswith("redis"):
+        return store_url.removesuffix(":") + "-batch:"
+    return store_url
+
+
+class Canonical:
+    """JSON with every UUID replaced by the order of its first appearance: two hubs that did the same
+    things in the same order look alike, whatever ids they drew."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: self(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self(item) for item in value]
+        if isinstance(value, str) and len(value) == 36 and value.count("-") == 4:
+            return self.names.setdefault(value, f"<id {len(self.names)}>")
+        return value
+
+
+def _with_known(item: Any, known: str) -> Any:
+    if isinstance(item, dict) and item.get("metric_id") == "{known}":
+        return {**item, "metric_id": known}
+    return item
+
+
+def _outside(hub: Hub, http: httpx.Client, canonical: Canonical) -> tuple[Any, Any]:
+    """What anyone can see of a hub: its events in order, and its metrics with their readings."""
+    log = hub.app.log
+    events = [(e.type, canonical(orjson.loads(e.body))) for e in log.between(log.base, log.head)]
+    listing = http.get("/metrics", params={"with_readings": "true"}).json()
+    return events, canonical(listing)
+
+
+def test_a_single_write_and_a_batch_of_one_look_alike_from_outside(
+    make_hub: Callable[..., Hub], store_url: str
+) -> None:
+    """Over HTTP and in Python: the same answer (a batch's one reading, or its one error), the same
+    events, the same state, for readings by id and by name, new names, trimmed series and refusals."""
+    alone = make_hub(clock=ManualClock(wall=WALL), **SETTINGS)
+    batched = make_hub(clock=ManualClock(wall=WALL), store=_other_store(store_url), **SETTINGS)
+    seen_alone, seen_batched = Canonical(), Canonical()
+    with httpx.Client(base_url=alone.url) as one, httpx.Client(base_url=batched.url) as many:
+        known_alone = alone.service.create_metric(KNOWN[0], labels=KNOWN[1]).id
+        known_batched = batched.service.create_metric(KNOWN[0], labels=KNOWN[1]).id
+        for item in ITEMS:
+            single = one.post("/metrics/readings", json=_with_known(item, known_alone))
+            batch = many.post(
+                "/metrics/readings/batch", json={"readings": [_with_known(item, known_batched)]}
+            )
+            assert single.status_code == batch.status_code, (item, single.text, batch.text)
+            if single.status_code == 201:
+                assert seen_alone(single.json()) == seen_batched(batch.json()["readings"][0]), item
+                continue
+            message = single.json()["error"]
+            assert batch.json()["errors"] == [{"index": 0, "error": message}], item
+            assert batch.json()["error"] == f"1 of 1 readings rejected, none stored: readings[0]: {message}"
+            assert list(single.json()) == ["error"]
+        for item in ITEMS:  # in Python: create_reading and log, against create_readings
+            if not isinstance(item, dict) or ("metric" in item) == ("metric_id" in item):
+                continue
+            stamp = item.get("timestamp")
+            by_name = {"labels": item["labels"]} if "labels" in item else {}
+            refused: MetricStreamError | None = None
+            try:
+                if "metric" in item:
+                    written = alone.service.log(item["metric"], item["value"], stamp, **by_name)
+                else:
+                    written = alone.service.create_reading(
+                        _with_known(item, known_alone)["metric_id"], item["value"], stamp
+                    )
+            except MetricStreamError as error:
+                refused = error
+            if refused is not None:
+                with pytest.raises(type(refused)) as raised:
+                    batched.service.create_readings([_with_known(item, known_batched)])
+                assert raised.value.errors == [{"index": 0, "error": refused.message}], item
+                continue
+            [batch_written] = batched.service.create_readings([_with_known(item, known_batched)])
+            assert seen_alone(written.to_dict()) == seen_batched(batch_written.to_dict()), item
+        assert _outside(alone, one, seen_alone) == _outside(batched, many, seen_batched)

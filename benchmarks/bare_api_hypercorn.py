@@ -1,12 +1,13 @@
-"""hypercorn's own cost: the API on a bare ASGI app, no framework, for `run.py --floor`.
+"""The API on a bare ASGI app on hypercorn, no framework, for `run.py --bare-api`.
 
-    .venv/bin/python benchmarks/floor_hypercorn.py --port 0 [--loop uvloop]
+    .venv/bin/python benchmarks/bare_api_hypercorn.py --port 0 [--loop uvloop]
 
-Not a baseline a user would pick, but a measure: what hypercorn's HTTP/1.1 path costs when the app does
-almost nothing, so the tables can tell metricstream's share from the server's. The API part is
-`baseline_common.Store` (as the baselines); each event's frame is encoded once and written to every
-client from one shared list, a cursor per client, as metricstream does, with no limits, no replay and
-no eviction. One `send` per write, as any ASGI app must.
+Not a baseline a user would pick, but a measure: the same API and stream as metricstream with none of its
+checks, limits or replay, so the fan-out figures can tell metricstream's share from the server's. (Not
+the floor of a POST: its ingest validates and stores as the baselines do; `floor_asgi.py` is that.)
+The API part is `baseline_common.Store` (as the baselines); each event's frame is encoded once and
+written to every client from one shared list, a cursor per client, as metricstream does, with no limits,
+no replay and no eviction. One `send` per write, as any ASGI app must.
 """
 
 from __future__ import annotations
