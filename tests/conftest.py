@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,12 @@ _prefixes = itertools.count()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark what each test needs, from its fixtures and parameters: redis, browser; notebooks are slow."""
+    """Mark what each test needs, from its fixtures and parameters: redis, browser; notebooks are slow.
+    Refuse a run in which two tests share a node id: pytest-xdist would run one of them and drop the
+    other without a word."""
+    shared = [nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1]
+    if shared:
+        raise pytest.UsageError(f"{len(shared)} node ids name more than one test, such as {shared[0]}")
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         callspec = getattr(item, "callspec", None)

@@ -232,7 +232,7 @@ def test_metric_id_normalized(given: object) -> None:
     [
         UUID4,
         uuid.UUID(UUID4),
-        str(uuid.uuid1()),
+        "b09a5984-f17e-11f1-886d-02fc00000001",  # a version-1 id
         "00000000-0000-0000-0000-000000000000",
         "ffffffff-ffff-ffff-ffff-ffffffffffff",
         METRIC_ID[:-1],
