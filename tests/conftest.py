@@ -35,8 +35,8 @@ _prefixes = itertools.count()
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark what each test needs, from its fixtures and parameters: redis, browser; notebooks are slow.
-    Refuse a run in which two tests share a node id: pytest-xdist would run one of them and drop the
-    other without a word."""
+    Put the slow files first. Refuse a run in which two tests share a node id: pytest-xdist would run one
+    of them and drop the other without a word."""
     shared = [nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1]
     if shared:
         raise pytest.UsageError(f"{len(shared)} node ids name more than one test, such as {shared[0]}")
@@ -50,6 +50,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         if item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.slow)
+    # Files with slow tests first, each file's tests in their order: pytest-xdist hands whole files to
+    # workers in this order, and a long file handed out last would leave the other workers idle.
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.fixture(scope="session")

@@ -382,8 +382,9 @@ def test_list_readings_non_uuid_400(http: httpx.Client) -> None:
 
 
 def test_the_largest_answer_does_not_stall_the_stream(open_stream: Callable[..., Any]) -> None:
-    """200,000 embedded readings took ~0.8 s built whole on the loop, stalling every stream; in slices,
-    a live event keeps arriving in milliseconds. (The bound below is 10x what it takes, to never flake.)"""
+    """200,000 embedded readings took ~0.8 s built whole on the loop, stalling every stream for most of
+    the answer's time; in slices, a live event keeps arriving in milliseconds. Measured against the
+    answer's own time, in the same run, so a machine busy with other work slows both alike."""
     import threading
     import time
 
@@ -396,11 +397,15 @@ def test_the_largest_answer_does_not_stall_the_stream(open_stream: Callable[...,
         stream.expect_open()
         answer: list[httpx.Response] = []
 
+        fetch_seconds: list[float] = []
+
         def fetch() -> None:
+            started = time.perf_counter()
             with httpx.Client(base_url=hub.url, timeout=60) as http:
                 answer.append(
                     http.get("/metrics", params={"with_readings": "true", "readings_limit": 10_000})
                 )
+            fetch_seconds.append(time.perf_counter() - started)
 
         getter = threading.Thread(target=fetch)
         latencies: list[float] = []
@@ -416,4 +421,7 @@ def test_the_largest_answer_does_not_stall_the_stream(open_stream: Callable[...,
         assert [len(item["readings"]) for item in body] == [10_000] * 20
         assert body[1]["readings"][0]["value"] == 1
         assert body[1]["readings"][-1]["value"] == 10_000
-        assert max(latencies) < 0.3, f"a live event waited {max(latencies) * 1000:.0f} ms"
+        waited, took = max(latencies), fetch_seconds[0]
+        assert waited < took / 5, (
+            f"a live event waited {waited * 1000:.0f} ms of the answer's {took * 1000:.0f}"
+        )
