@@ -1043,6 +1043,7 @@ def main() -> None:
         [".venv/bin/python benchmarks/run.py"]
         + (["--quick"] if args.quick else [])
         + ([f"--snapshot {args.snapshot}"] if args.snapshot else [])
+        + ([f"--reps {args.reps}"] if args.reps else [])
         + ([f"--metricstream-args {shlex.quote(args.metricstream_args)}"] if args.metricstream_args else [])
         + (["--uvloop"] if args.uvloop else [])
         + (["--floor"] if args.floor else [])
