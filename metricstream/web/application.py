@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -97,7 +98,7 @@ class MetricStreamApp:
         self.foreign = ForeignIngest(self.service, self.telemetry, self.ingest.ceiling, settings.max_batch)
         # The handlers outside Quart, by (method, path); a path here takes no other method
         self.routes: dict[tuple[str, str], Handler] = {
-            ("GET", STREAM_PATH): self._watch,
+            ("GET", STREAM_PATH): functools.partial(watch, self.broadcaster, self._labelled),
             ("POST", READING_PATH): self.ingest.reading,
             ("POST", BATCH_PATH): self.ingest.batch,
             ("POST", INFLUX_V2_PATH): self.foreign.influx_v2,
@@ -128,23 +129,29 @@ class MetricStreamApp:
             await self._start_unannounced()
         if scope.get("http_version") == "2" and (route_path(scope), scope["method"]) != (STREAM_PATH, "GET"):
             receive, send = guard_body(receive, send, self.ingest.ceiling, self.clock)  # see http2.py
-        await self.gate(scope, receive, send, self.route)
+        admitted = await self.gate.admit(scope, receive, send)
+        if admitted is not None:
+            # Called here, not through a helper coroutine: each frame an open stream holds costs memory.
+            await self._handler(scope)(scope, *admitted)
 
-    async def route(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
-        """A request that passed the gate, to the handler of its method and path."""
-        path, method = route_path(scope), scope["method"]
-        handler = self.routes.get((method, path))
+    def _handler(self, scope: Scope) -> Handler:
+        """The handler of a request's method and path: ours, a 405 for a path only ours take, else Quart."""
+        path = route_path(scope)
+        handler = self.routes.get((scope["method"], path))
         if handler is not None:
-            await handler(scope, receive, send, body)
-        elif path in self.only:
-            allowed = self.only[path]
-            error = MethodNotAllowedError(f"{path} takes {allowed} only", headers={"Allow": allowed})
-            await send_error(send, error)
-        else:
-            await self.quart(scope, receive, send)  # type: ignore[arg-type]
+            return handler
+        if path in self.only:
+            return self._not_allowed
+        return self._quart
 
-    async def _watch(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
-        await watch(self.broadcaster, scope, send, receive, self._labelled)
+    async def _not_allowed(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+        path = route_path(scope)
+        allowed = self.only[path]
+        error = MethodNotAllowedError(f"{path} takes {allowed} only", headers={"Allow": allowed})
+        await send_error(send, error)
+
+    async def _quart(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+        await self.quart(scope, receive, send)  # type: ignore[arg-type]
 
     async def _labelled(self, labels: Mapping[str, str]) -> list[str]:
         """The ids of the metrics whose labels include `labels` (a `labels=` stream filter's start)."""

@@ -75,6 +75,8 @@ _PUBLIC_PATHS: Final = frozenset({"/", "/healthz", "/openapi.json"})
 # What a route does with the body the gate has read: scope, a receive that replays it, send, the body
 # (None when the request had none).
 Handler = Callable[[Scope, Receive, Send, bytes | None], Awaitable[None]]
+# What a route is called with after the gate: its receive, send and body (None: none read).
+Admitted = tuple[Receive, Send, bytes | None]
 
 
 def need_of(method: str, path: str) -> Need:
@@ -147,23 +149,26 @@ class Gate:
         """End the body watchdog (the app shuts down)."""
         await self._bodies.close()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, handler: Handler) -> None:
+    async def admit(self, scope: Scope, receive: Receive, send: Send) -> Admitted | None:
+        """A request checked: the receive and send to route it with, and its body if it has one; None when
+        it was answered here (refused, or a preflight) or its client went away. It returns rather than calls
+        the route, so an open stream holds no frame of the gate's."""
         try:
             self._check_host(scope)
             if self.access.cors_origins:
                 if await self._preflight(scope, send):
-                    return
+                    return None
                 send = self._with_cors(scope, send)
             self._check_token(scope, need_of(scope["method"], route_path(scope)))
-            reads_body = _may_have_body(scope)
-            body = await self._read_body(scope, receive) if reads_body else None
+            if not _may_have_body(scope):
+                return receive, send, None
+            body = await self._read_body(scope, receive)
         except _Refused as refused:
             await self._refuse(scope, receive, send, refused)
-            return
-        if not reads_body:
-            await handler(scope, receive, send, None)
-        elif body is not None:  # else the client went away
-            await handler(scope, _replay(body, receive), send, body)
+            return None
+        if body is None:  # the client went away
+            return None
+        return _replay(body, receive), send, body
 
     def _check_host(self, scope: Scope) -> None:
         host = header(scope, b"host")

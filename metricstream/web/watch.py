@@ -106,11 +106,17 @@ async def _label_match(broadcaster: Broadcaster, labels: Mapping[str, str], find
 
 
 async def watch(
-    broadcaster: Broadcaster, scope: Scope, send: Send, receive: Receive, find: FindLabelled
+    broadcaster: Broadcaster,
+    find: FindLabelled,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    body: bytes | None = None,
 ) -> None:
     """Serve one SSE client until it leaves, is dropped, or the server shuts down. One coroutine for
     the whole stream (the helpers below are plain functions): each frame held per connection counts.
-    `find` gives the ids of the metrics with some labels, for a `labels=` filter."""
+    `find` gives the ids of the metrics with some labels, for a `labels=` filter. The last four are a
+    route's (`gate.Handler`): a stream has no body."""
     try:
         request = parse_request(scope)
         last_event_id, types, metric_id, earliest, labels = request
